@@ -1,0 +1,5 @@
+// Placeholder until this command is implemented; exits non-zero so nothing mistakes it for working.
+export async function run(_argv: string[]): Promise<number> {
+  process.stderr.write('gochive crd: not implemented yet\n');
+  return 1;
+}
