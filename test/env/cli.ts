@@ -1,0 +1,49 @@
+// testenv CLI: `node dist/test/env/cli.js up|down|status|build` (make testenv-up/down/status).
+// `acquire`/`release --pid N` are for jest's global setup/teardown.
+import { ensureAllTools } from './builder.js';
+import { acquire, down, release, status, up } from './lifecycle.js';
+
+// The SDK's "Node 20 support ends in 2027" notice is noise in every probe; the project targets Node >= 20.19.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+const usage = 'usage: testenv up | down | status | build | acquire --pid N | release --pid N';
+
+function pidArg(argv: string[]): number {
+  const i = argv.indexOf('--pid');
+  const pid = i >= 0 ? Number.parseInt(argv[i + 1] ?? '', 10) : NaN;
+  if (!Number.isInteger(pid) || pid <= 0) throw new Error(`--pid <jest process id> is required\n${usage}`);
+  return pid;
+}
+
+async function main(argv: string[]): Promise<number> {
+  switch (argv[0]) {
+    case 'up':
+      await up();
+      return 0;
+    case 'down':
+      await down();
+      return 0;
+    case 'status':
+      return status();
+    case 'build':
+      await ensureAllTools();
+      return 0;
+    case 'acquire':
+      await acquire(pidArg(argv));
+      return 0;
+    case 'release':
+      await release(pidArg(argv));
+      return 0;
+    default:
+      process.stderr.write(usage + '\n');
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`testenv: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,76 @@
+// The servers and clients the tests need, each built from a wrapper Go module under test/env/tools/<dir>.
+import path from 'node:path';
+import { cacheRoot, toolsDir } from './paths.js';
+
+export interface Binary {
+  /** File name in the cache dir. */
+  name: string;
+  /** Package path passed to `go build` (relative to the wrapper module). */
+  pkg: string;
+  ldflags?: string;
+}
+
+export interface Tool {
+  name: string;
+  version: string;
+  /** Wrapper module directory under test/env/tools/. */
+  dir: string;
+  binaries: Binary[];
+}
+
+const k8sVersion = 'v1.36.3';
+const k8sMinor = k8sVersion.split('.')[1]!;
+// Stamp the version the way the upstream release build does, so /version and `kubectl version` report it.
+const k8sLdflags = [
+  `-X k8s.io/component-base/version.gitVersion=${k8sVersion}`,
+  `-X k8s.io/component-base/version.gitMajor=1`,
+  `-X k8s.io/component-base/version.gitMinor=${k8sMinor}`,
+  `-X k8s.io/component-base/version.gitTreeState=clean`,
+  `-X k8s.io/client-go/pkg/version.gitVersion=${k8sVersion}`,
+].join(' ');
+
+export const tools = {
+  etcd: { name: 'etcd', version: 'v3.6.16', dir: 'etcd', binaries: [{ name: 'etcd', pkg: '.' }] },
+  ferretdb: {
+    name: 'ferretdb',
+    version: 'v1.24.2',
+    dir: 'ferretdb',
+    binaries: [{ name: 'ferretdb', pkg: '.' }],
+  },
+  versitygw: {
+    name: 'versitygw',
+    version: 'v1.7.0',
+    dir: 'versitygw',
+    binaries: [{ name: 'versitygw', pkg: 'github.com/versity/versitygw/cmd/versitygw' }],
+  },
+  helm: {
+    name: 'helm',
+    version: 'v3.22.0',
+    dir: 'helm',
+    binaries: [{ name: 'helm', pkg: 'helm.sh/helm/v3/cmd/helm' }],
+  },
+  kubernetes: {
+    name: 'kubernetes',
+    version: k8sVersion,
+    dir: 'kubernetes',
+    binaries: [
+      { name: 'kube-apiserver', pkg: 'k8s.io/kubernetes/cmd/kube-apiserver', ldflags: k8sLdflags },
+      { name: 'kubectl', pkg: 'k8s.io/kubernetes/cmd/kubectl', ldflags: k8sLdflags },
+    ],
+  },
+} satisfies Record<string, Tool>;
+
+export type ToolName = keyof typeof tools;
+export const allTools: Tool[] = Object.values(tools);
+
+export function toolCacheDir(tool: Tool): string {
+  return path.join(cacheRoot(), `${tool.name}-${tool.version}`);
+}
+
+export function binaryPath(tool: Tool, binary: string): string {
+  return path.join(toolCacheDir(tool), binary);
+}
+
+export function wrapperDir(tool: Tool): string {
+  return path.join(toolsDir, tool.dir);
+}
