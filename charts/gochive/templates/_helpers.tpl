@@ -1,0 +1,106 @@
+{{/* Chart name, truncated to the 63 characters a label value allows. */}}
+{{- define "gochive.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Prefix of every resource name: the release name, plus the chart name unless it already holds it. */}}
+{{- define "gochive.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "gochive.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "gochive.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "gochive.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "gochive.labels" -}}
+helm.sh/chart: {{ include "gochive.chart" . }}
+{{ include "gochive.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: gochive
+{{- end }}
+
+{{- define "gochive.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "gochive.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "gochive.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret holding the MongoDB username and password, or "" when none is configured. */}}
+{{- define "gochive.credentialsSecretName" -}}
+{{- if .Values.mongodb.existingSecret }}
+{{- .Values.mongodb.existingSecret }}
+{{- else if .Values.mongodb.externalSecret.enabled }}
+{{- printf "%s-mongodb" (include "gochive.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{/*
+Namespaces the operator's RBAC covers when watchNamespaces is set: the watched ones plus the release
+namespace (credentials Secret, Leases, and the chart's own policies), without duplicates.
+*/}}
+{{- define "gochive.rbacNamespaces" -}}
+{{- $nss := list .Release.Namespace }}
+{{- range .Values.operator.watchNamespaces }}
+{{- $nss = append $nss . }}
+{{- end }}
+{{- $nss | uniq | toJson }}
+{{- end }}
+
+{{/*
+Checks that JSON Schema cannot express, failing with the field named:
+- policy names are unique (they become metadata.name);
+- a policy that names a hostAddress needs mongodb.uriTemplate;
+- a uriTemplate that uses {username}/{password} needs a credentials Secret.
+*/}}
+{{- define "gochive.validate" -}}
+{{- $seen := dict }}
+{{- range $i, $p := .Values.policies }}
+{{- if not $p.name }}
+{{- fail (printf "policies[%d].name is required: it becomes the ArchivePolicy's metadata.name" $i) }}
+{{- end }}
+{{- if hasKey $seen (toString $p.name) }}
+{{- fail (printf "policies[%d].name: %q is used by more than one policy; policy names must be unique" $i $p.name) }}
+{{- end }}
+{{- $_ := set $seen (toString $p.name) true }}
+{{- if and $p.hostAddress (not $p.uriSecretRef) }}
+{{- if not $.Values.mongodb.uriTemplate }}
+{{- fail (printf "policies[%d] (%s) sets hostAddress, so mongodb.uriTemplate must be set (e.g. \"mongodb+srv://{username}:{password}@prod-{host}-shard01.example.com/\"), or give the policy a uriSecretRef" $i $p.name) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $tpl := .Values.mongodb.uriTemplate }}
+{{- if and $tpl (or (contains "{username}" $tpl) (contains "{password}" $tpl)) (not (include "gochive.credentialsSecretName" .)) }}
+{{- fail "mongodb.uriTemplate uses {username}/{password}: set mongodb.existingSecret to a Secret holding them, or enable mongodb.externalSecret" }}
+{{- end }}
+{{- if and .Values.mongodb.externalSecret.enabled (not .Values.mongodb.externalSecret.secretStoreRef.name) }}
+{{- fail "mongodb.externalSecret.secretStoreRef.name must be set when mongodb.externalSecret.enabled is true" }}
+{{- end }}
+{{- if and .Values.mongodb.externalSecret.enabled (not .Values.mongodb.externalSecret.remoteKey) }}
+{{- fail "mongodb.externalSecret.remoteKey must be set when mongodb.externalSecret.enabled is true" }}
+{{- end }}
+{{- end }}
