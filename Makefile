@@ -22,8 +22,9 @@ format: node_modules
 generate: node_modules
 	npm run generate --silent
 
+# Extra jest flags, e.g. make test JEST_ARGS='--json --outputFile=out.json' (used by .ci/run).
 test: node_modules
-	npm test
+	npm test -- $(JEST_ARGS)
 
 test-unit: node_modules
 	npm run test:unit
