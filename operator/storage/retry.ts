@@ -1,0 +1,83 @@
+// Retries with exponential back-off and full jitter, for transient storage failures (5xx, throttling,
+// timeouts, dropped connections). Non-transient errors (404, 403, 412…) are thrown at once.
+
+export interface RetryOptions {
+  /** Total attempts including the first (default 5). */
+  attempts?: number;
+  /** First back-off ceiling in ms (default 200). */
+  baseDelayMs?: number;
+  /** Largest back-off ceiling in ms (default 10 000). */
+  maxDelayMs?: number;
+  /** Called before each wait, e.g. to log. */
+  onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
+  signal?: AbortSignal;
+}
+
+const TRANSIENT_NAMES = new Set([
+  'TimeoutError',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'SlowDown',
+  'Throttling',
+  'ThrottlingException',
+  'TooManyRequestsException',
+  'ServiceUnavailable',
+  'InternalError',
+  'ConditionalRequestConflict',
+  'OperationAborted',
+  'NetworkingError',
+]);
+const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_STREAM_PREMATURE_CLOSE']);
+
+type AwsLikeError = {
+  name?: string;
+  code?: string;
+  $metadata?: { httpStatusCode?: number };
+  $retryable?: unknown;
+  cause?: unknown;
+};
+
+export function httpStatus(err: unknown): number | undefined {
+  return (err as AwsLikeError | undefined)?.$metadata?.httpStatusCode;
+}
+
+/** True for failures worth retrying: server errors, throttling, timeouts, connection trouble. */
+export function isTransient(err: unknown): boolean {
+  const e = err as AwsLikeError | undefined;
+  if (!e || typeof e !== 'object') return false;
+  const status = httpStatus(err);
+  if (status !== undefined && (status >= 500 || status === 429 || status === 408)) return true;
+  if (status === 409 && e.name === 'ConditionalRequestConflict') return true;
+  if (e.$retryable) return true;
+  if (e.name && TRANSIENT_NAMES.has(e.name)) return true;
+  if (e.code && TRANSIENT_CODES.has(e.code)) return true;
+  if (/socket hang up|ECONNRESET|premature close|timed out|aborted/i.test(String((e as Error).message))) return status === undefined;
+  return e.cause !== undefined && e.cause !== err ? isTransient(e.cause) : false;
+}
+
+const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      reject(signal.reason);
+    }, { once: true });
+  });
+
+export async function withRetry<T>(op: (attempt: number) => Promise<T>, opts: RetryOptions = {}): Promise<T> {
+  const attempts = Math.max(1, opts.attempts ?? 5);
+  const base = opts.baseDelayMs ?? 200;
+  const max = opts.maxDelayMs ?? 10_000;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await op(attempt);
+    } catch (err) {
+      if (attempt >= attempts || !isTransient(err) || opts.signal?.aborted) throw err;
+      const ceiling = Math.min(max, base * 2 ** (attempt - 1));
+      const delay = Math.round(Math.random() * ceiling);
+      opts.onRetry?.(err, attempt, delay);
+      await sleep(delay, opts.signal);
+    }
+  }
+}
