@@ -82,6 +82,11 @@ export function formatDuration(ms: number): string {
   return out;
 }
 
+/** A CEL expression that is true when the int-or-string field `expr` is an integer or a well-formed duration string. */
+export function celDurationWellFormed(expr: string): string {
+  return `(type(${expr}) == int || ${expr}.matches(r'${DURATION_PATTERN}'))`;
+}
+
 /**
  * A CEL expression (Kubernetes CRD validation) evaluating to the seconds in the int-or-string field
  * `expr`. It assumes the field already matched DURATION_PATTERN, which the schema enforces.

@@ -11,6 +11,7 @@ import {
   DURATION_PATTERN,
   MAX_DURATION_SECONDS,
   celDurationSeconds,
+  celDurationWellFormed,
   durationSeconds,
 } from './duration.js';
 import { BUCKET_URI_MAX_LENGTH, BUCKET_URI_PATTERN, bucketUriProblem } from './bucket-uri.js';
@@ -35,6 +36,19 @@ export interface CelRule {
 }
 const cel = (...rules: CelRule[]) => ({ 'x-kubernetes-validations': rules });
 
+/**
+ * Metadata flag: in the CRD, the node's `pattern` is replaced by the CEL rules beside it, which say in
+ * words what is wrong (an OpenAPI pattern failure only prints the regex). The chart schema keeps it.
+ */
+export const CEL_REPLACES_PATTERN = 'x-gochive-cel-replaces-pattern';
+
+/** A CEL rule equivalent to an OpenAPI pattern, with a readable message. */
+function celPattern(pattern: string | RegExp, message: string, guard = ''): CelRule {
+  const src = typeof pattern === 'string' ? pattern : pattern.source;
+  if (src.includes("'")) throw new Error(`pattern ${src} cannot be embedded in a CEL raw string`);
+  return { rule: `${guard}self.matches(r'${src}')`, message, reason: 'FieldValueInvalid' };
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Reusable field types
 
@@ -51,13 +65,17 @@ function duration(description: string) {
     .meta({
       description: `${description} Integer seconds (as in the original) or a duration string of w, d, h, m, s components in that order, e.g. 92d, 36h, 1w2d, 90s.`,
       'x-kubernetes-int-or-string': true,
-      ...cel({
-        // Integers are bounded by minimum/maximum; a string (already matching the pattern) is positive
-        // iff it has a non-zero digit.
-        rule: `type(self) == int || (self.matches('[1-9]') && ${celDurationSeconds('self')} <= ${MAX_DURATION_SECONDS})`,
-        message: `must be a duration greater than zero and at most 100 years; ${DURATION_HINT}`,
-        reason: 'FieldValueInvalid',
-      }),
+      [CEL_REPLACES_PATTERN]: true,
+      ...cel(
+        celPattern(DURATION_PATTERN, `is not a duration; ${DURATION_HINT}`, 'type(self) == int || '),
+        {
+          // Integers are bounded by minimum/maximum; a well-formed string is positive iff it has a
+          // non-zero digit.
+          rule: `type(self) == int || !self.matches(r'${DURATION_PATTERN}') || (self.matches('[1-9]') && ${celDurationSeconds('self')} <= ${MAX_DURATION_SECONDS})`,
+          message: `must be a duration greater than zero and at most 100 years; ${DURATION_HINT}`,
+          reason: 'FieldValueInvalid',
+        },
+      ),
     });
 }
 
@@ -114,6 +132,16 @@ function secretKey(description: string, dflt: string) {
 
 export const DAY_NAMES = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'] as const;
 const TIME_OF_DAY = '^([01][0-9]|2[0-3]):[0-5][0-9]$';
+const timeOfDay = (example: string, description: string) =>
+  z
+    .string()
+    .max(5, { error: `must be a 24-hour time HH:MM, e.g. ${example}` })
+    .regex(new RegExp(TIME_OF_DAY), { error: `must be a 24-hour time HH:MM, e.g. ${example}` })
+    .meta({
+      description,
+      [CEL_REPLACES_PATTERN]: true,
+      ...cel(celPattern(TIME_OF_DAY, `must be a 24-hour time HH:MM, e.g. ${example}`)),
+    });
 
 export const archiveWindowSchema = z
   .strictObject({
@@ -125,14 +153,8 @@ export const archiveWindowSchema = z
         description: 'Days of the week (in timeZone) on which the window opens: Sun, Mon, Tue, Wed, Thu, Fri, Sat. Empty or absent means every day. For a window that wraps past midnight, the day is the one on which it opens.',
         'x-kubernetes-list-type': 'set',
       }),
-    start: z
-      .string()
-      .regex(new RegExp(TIME_OF_DAY), { error: 'must be a 24-hour time HH:MM, e.g. 01:30' })
-      .describe('Time of day (HH:MM, 24-hour, in timeZone) at which archiving may start.'),
-    end: z
-      .string()
-      .regex(new RegExp(TIME_OF_DAY), { error: 'must be a 24-hour time HH:MM, e.g. 05:00' })
-      .describe('Time of day (HH:MM, 24-hour, in timeZone) at which archiving stops. An end earlier than start wraps past midnight.'),
+    start: timeOfDay('01:30', 'Time of day (HH:MM, 24-hour, in timeZone) at which archiving may start.'),
+    end: timeOfDay('05:00', 'Time of day (HH:MM, 24-hour, in timeZone) at which archiving stops. An end earlier than start wraps past midnight.'),
     timeZone: z
       .string()
       .min(1)
@@ -199,7 +221,9 @@ export const s3Schema = z
       })
       .meta({
         description: 'Where bundles go: bucket/prefix/ (the original form), s3://bucket/prefix/, or file:///absolute/dir for a local directory. The prefix is normalised to end with "/".',
+        [CEL_REPLACES_PATTERN]: true,
         ...cel(
+          celPattern(BUCKET_URI_PATTERN, `is not a valid destination (lowercase bucket name, no empty "//" segments); ${BUCKET_HINT}`),
           bucketCel("self.startsWith('file://') || self.matches('^(s3://)?[^/]{3,63}(/.*)?$')", `the bucket name must be 3 to 63 characters long; ${BUCKET_HINT}`),
           bucketCel("!self.matches('^(s3://)?[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+(/.*)?$')", 'the bucket name must not look like an IP address'),
           bucketCel(
@@ -248,6 +272,10 @@ export const s3Schema = z
       .optional()
       .meta({
         description: 'Server-side encryption of uploaded bundles.',
+        'x-gochive-jsonschema': {
+          if: { properties: { type: { const: 'AES256' } }, required: ['type'] },
+          then: { not: { required: ['kmsKeyId'] } },
+        },
         ...cel({
           rule: "self.type == 'aws:kms' || !has(self.kmsKeyId)",
           message: 'kmsKeyId applies only to type aws:kms; remove it or set type: aws:kms',
@@ -278,6 +306,10 @@ export const s3Schema = z
   })
   .meta({
     description: 'The archive destination, as in the original entry (bucket, uploadInterval), plus S3 options.',
+    'x-gochive-jsonschema': {
+      if: { properties: { bucket: { pattern: '^file://' } }, required: ['bucket'] },
+      then: { not: { anyOf: S3_ONLY_OPTIONS.map((o) => ({ required: [o] })) } },
+    },
     ...cel({
       rule: `!self.bucket.startsWith('file://') || (${S3_ONLY_OPTIONS.map((o) => `!has(self.${o})`).join(' && ')})`,
       message: `${S3_ONLY_OPTIONS.join(', ')} apply only to S3 destinations, not to a file:// bucket; remove them`,
@@ -309,6 +341,27 @@ const fieldPath = (description: string) =>
     .max(256)
     .regex(new RegExp(FIELD_PATH), { error: 'must be a document field path like createdAt or meta.ts (no leading $, no empty segments)' })
     .describe(description);
+
+/** Name of the draft-07 definition that walks a filter for forbidden operators (see filterJsonSchemaDefinitions). */
+export const FILTER_DEFINITION = 'mongoFilterValue';
+
+/** Draft-07 definitions for the chart schema: any JSON value in which no object has a forbidden operator key. */
+export function filterJsonSchemaDefinitions(): Record<string, unknown> {
+  const ref = { $ref: `#/definitions/${FILTER_DEFINITION}` };
+  return {
+    [FILTER_DEFINITION]: {
+      anyOf: [
+        { type: ['string', 'number', 'boolean', 'null'] },
+        { type: 'array', items: ref },
+        {
+          type: 'object',
+          propertyNames: { not: { enum: [...FORBIDDEN_FILTER_OPERATORS] } },
+          additionalProperties: ref,
+        },
+      ],
+    },
+  };
+}
 
 const filterRefinement = (f: Record<string, unknown>, ctx: z.RefinementCtx) => {
   for (const p of forbiddenFilterOperators(f)) {
@@ -375,6 +428,8 @@ export const archivePolicySpecSchema = z
       .meta({
         description: `Extra MongoDB query ANDed with the age condition, like Atlas custom criteria, e.g. {status: done}. ${FORBIDDEN_FILTER_OPERATORS.join(', ')} are refused, also inside $expr.`,
         'x-kubernetes-preserve-unknown-fields': true,
+        // The chart schema checks nesting for forbidden operators (definitions added by generate.ts).
+        'x-gochive-jsonschema': { allOf: [{ $ref: `#/definitions/${FILTER_DEFINITION}` }] },
       }),
     archiveFieldFormat: z
       .enum(ARCHIVE_FIELD_FORMATS, { error: `must be one of ${ARCHIVE_FIELD_FORMATS.join(', ')}` })
@@ -441,6 +496,7 @@ export const archivePolicySpecSchema = z
   })
   .meta({
     description: 'ArchivePolicySpec: one entry of the original gochive values file (name becomes metadata.name), plus optional extensions.',
+    'x-gochive-jsonschema': { oneOf: [{ required: ['hostAddress'] }, { required: ['uriSecretRef'] }] },
     ...cel(
       {
         rule: 'has(self.hostAddress) || has(self.uriSecretRef)',
@@ -454,7 +510,8 @@ export const archivePolicySpecSchema = z
         reason: 'FieldValueForbidden',
       },
       {
-        rule: `!has(self.archiveCheckInterval) || !has(self.s3) || !has(self.s3.uploadInterval) || ${celDurationSeconds('self.s3.uploadInterval')} > ${celDurationSeconds('self.archiveCheckInterval')}`,
+        // Malformed durations are reported by their own rules; do not add a misleading comparison error.
+        rule: `!has(self.archiveCheckInterval) || !has(self.s3) || !has(self.s3.uploadInterval) || !${celDurationWellFormed('self.s3.uploadInterval')} || !${celDurationWellFormed('self.archiveCheckInterval')} || ${celDurationSeconds('self.s3.uploadInterval')} > ${celDurationSeconds('self.archiveCheckInterval')}`,
         message: 's3.uploadInterval must be greater than archiveCheckInterval (fetches happen more often than uploads, as in the original)',
         fieldPath: '.s3.uploadInterval',
         reason: 'FieldValueInvalid',
