@@ -72,8 +72,30 @@ namespace (credentials Secret, Leases, and the chart's own policies), without du
 {{- end }}
 
 {{/*
+A policy duration in seconds: an integer (the original's form) or a string of w, d, h, m, s components
+such as 92d or 1w2d. values.schema.json has already checked the form.
+*/}}
+{{- define "gochive.durationSeconds" -}}
+{{- if kindIs "string" . }}
+{{- if regexMatch "^[0-9]+$" . }}
+{{- . }}
+{{- else }}
+{{- $unit := dict "w" 604800 "d" 86400 "h" 3600 "m" 60 "s" 1 }}
+{{- $total := 0 }}
+{{- range regexFindAll "[0-9]+[wdhms]" . -1 }}
+{{- $total = add $total (mul (regexReplaceAll "[wdhms]$" . "" | atoi) (get $unit (regexReplaceAll "^[0-9]+" . ""))) }}
+{{- end }}
+{{- $total }}
+{{- end }}
+{{- else }}
+{{- int64 . }}
+{{- end }}
+{{- end }}
+
+{{/*
 Checks that JSON Schema cannot express, failing with the field named:
 - policy names are unique (they become metadata.name);
+- s3.uploadInterval > archiveCheckInterval (the CRD's CEL rule, caught here before anything is applied);
 - a policy that names a hostAddress needs mongodb.uriTemplate;
 - a uriTemplate that uses {username}/{password} needs a credentials Secret.
 */}}
@@ -87,6 +109,13 @@ Checks that JSON Schema cannot express, failing with the field named:
 {{- fail (printf "policies[%d].name: %q is used by more than one policy; policy names must be unique" $i $p.name) }}
 {{- end }}
 {{- $_ := set $seen (toString $p.name) true }}
+{{- if and (hasKey $p "archiveCheckInterval") (kindIs "map" $p.s3) (hasKey ($p.s3 | default dict) "uploadInterval") }}
+{{- $check := include "gochive.durationSeconds" $p.archiveCheckInterval | atoi }}
+{{- $upload := include "gochive.durationSeconds" $p.s3.uploadInterval | atoi }}
+{{- if le $upload $check }}
+{{- fail (printf "policies[%d].s3.uploadInterval (%v = %ds) must be greater than archiveCheckInterval (%v = %ds): fetches happen more often than uploads, as in the original" $i $p.s3.uploadInterval $upload $p.archiveCheckInterval $check) }}
+{{- end }}
+{{- end }}
 {{- if and $p.hostAddress (not $p.uriSecretRef) }}
 {{- if not $.Values.mongodb.uriTemplate }}
 {{- fail (printf "policies[%d] (%s) sets hostAddress, so mongodb.uriTemplate must be set (e.g. \"mongodb+srv://{username}:{password}@prod-{host}-shard01.example.com/\"), or give the policy a uriSecretRef" $i $p.name) }}

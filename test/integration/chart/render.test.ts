@@ -70,6 +70,22 @@ describe('chart: policies', () => {
     expect(r.stderr).toContain('policies[1].name: "incubator-offerwall-event-log" is used by more than one policy');
   });
 
+  test.each([
+    [9, 9, '(9 = 9s) must be greater than archiveCheckInterval (9 = 9s)'],
+    ['1m', 60, '(60 = 60s) must be greater than archiveCheckInterval (1m = 60s)'],
+    ['1w2d', '8d23h', '(8d23h = 774000s) must be greater than archiveCheckInterval (1w2d = 777600s)'],
+  ])('archiveCheckInterval %p with uploadInterval %p is refused (CEL rule, checked at render time)', async (check, upload, says) => {
+    const entry = { ...original.policies[0], archiveCheckInterval: check, s3: { bucket: 'archive-bucket/x/', uploadInterval: upload } };
+    const r = await helmTemplateRaw({ ...baseValues, policies: [original.policies[1], entry] });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`policies[1].s3.uploadInterval ${says}`);
+  });
+
+  test('mixed duration forms that satisfy uploadInterval > archiveCheckInterval render', async () => {
+    const entry = { ...original.policies[0], archiveCheckInterval: '90', s3: { bucket: 'archive-bucket/x/', uploadInterval: '1m31s' } };
+    expect(byKind(await helmTemplate({ ...baseValues, policies: [entry] }), 'ArchivePolicy')).toHaveLength(1);
+  });
+
   test('a hostAddress policy without mongodb.uriTemplate is refused, naming the policy and the fix', async () => {
     const r = await helmTemplateRaw({ policies: [original.policies[0]] });
     expect(r.code).not.toBe(0);
