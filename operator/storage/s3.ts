@@ -49,6 +49,8 @@ export interface S3DestinationOptions {
   /** A socket idle this long fails the request (default 60 s). */
   stallTimeoutMs?: number;
   connectTimeoutMs?: number;
+  /** Keys per ListObjectsV2 page (default: the store's, 1000 on AWS). */
+  listPageSize?: number;
 }
 
 const MIB = 1024 * 1024;
@@ -232,7 +234,8 @@ export class S3Destination implements Destination {
       await this.client.send(new ListObjectsV2Command({ Bucket: this.cfg.bucket, MaxKeys: 1 }));
       return false;
     } catch (err) {
-      return (err as Error).name === 'NoSuchBucket';
+      if ((err as Error).name === 'NoSuchBucket') return true;
+      throw err; // e.g. refused credentials: some stores answer HEAD with a bare 404 for those too
     }
   }
 
@@ -261,6 +264,7 @@ export class S3Destination implements Destination {
               new ListObjectsV2Command({
                 Bucket: this.cfg.bucket,
                 Prefix: prefix,
+                ...(this.opts.listPageSize ? { MaxKeys: this.opts.listPageSize } : {}),
                 ...(token ? { ContinuationToken: token } : startAfter ? { StartAfter: startAfter } : {}),
               }),
             ),
@@ -305,6 +309,8 @@ export class S3Destination implements Destination {
       case 'InvalidToken':
       case 'ExpiredToken':
       case 'CredentialsProviderError':
+      case 'InvalidClientTokenId':
+      case 'XAdminUserNotFound': // versitygw: unknown access key id
         return new StorageError(
           'InvalidCredentials',
           `S3 refused the credentials for bucket '${b}' (${e.name}): check the access key id and secret (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the credentials Secret, or the IAM role)`,
