@@ -9,14 +9,25 @@ import { repoRoot, uniqueName } from '../../support/testenv.js';
 import { baseValues, chartDir, helmTemplate, mustRun, runTool, type K8sObject } from './helm.js';
 
 const fixtures = path.join(repoRoot, 'test/integration/chart/fixtures');
-const fixture = (name: string) => parse(readFileSync(path.join(fixtures, name), 'utf8')) as { policies: Array<Record<string, unknown>> };
+const fixture = (name: string) =>
+  parse(readFileSync(path.join(fixtures, name), 'utf8')) as { policies: Array<Record<string, unknown>> };
 
 const toStream = (objs: K8sObject[]) => objs.map((o) => `---\n${stringify(o)}`).join('');
 
 beforeAll(async () => {
   // Server-side apply: idempotent when other test files apply the same CRDs concurrently.
-  for (const file of [path.join(chartDir, 'crds', 'archivepolicies.gochive.io.yaml'), path.join(fixtures, 'standin-crds.yaml')]) {
-    await mustRun('kubectl', ['apply', '--server-side', '--force-conflicts', '--field-manager=gochive-chart-test', '-f', file]);
+  for (const file of [
+    path.join(chartDir, 'crds', 'archivepolicies.gochive.io.yaml'),
+    path.join(fixtures, 'standin-crds.yaml'),
+  ]) {
+    await mustRun('kubectl', [
+      'apply',
+      '--server-side',
+      '--force-conflicts',
+      '--field-manager=gochive-chart-test',
+      '-f',
+      file,
+    ]);
   }
   await mustRun('kubectl', [
     'wait',
@@ -37,14 +48,18 @@ async function inNamespaces(namespaces: string[], objs: K8sObject[], fn: () => P
   } finally {
     // The test control plane runs no namespace controller, so delete the objects themselves too
     // (cluster-scoped ones such as the ClusterRole would outlive the namespace anyway).
-    await runTool('kubectl', ['delete', '--ignore-not-found', '--wait=false', '-f', '-'], { input: toStream(objs) });
+    await runTool('kubectl', ['delete', '--ignore-not-found', '--wait=false', '-f', '-'], {
+      input: toStream(objs),
+    });
     await runTool('kubectl', ['delete', 'namespace', '--ignore-not-found', '--wait=false', ...namespaces]);
   }
 }
 
 async function dryRunThenCreate(objs: K8sObject[]): Promise<void> {
   const stream = toStream(objs);
-  const dry = await mustRun('kubectl', ['create', '--dry-run=server', '-o', 'name', '-f', '-'], { input: stream });
+  const dry = await mustRun('kubectl', ['create', '--dry-run=server', '-o', 'name', '-f', '-'], {
+    input: stream,
+  });
   expect(dry.trim().split('\n')).toHaveLength(objs.length);
   const created = await mustRun('kubectl', ['create', '-o', 'name', '-f', '-'], { input: stream });
   expect(created.trim().split('\n')).toHaveLength(objs.length);
@@ -60,7 +75,9 @@ describe('chart: rendered manifests on the test kube-apiserver', () => {
         uriTemplate: baseValues.mongodb.uriTemplate,
         externalSecret: { enabled: true, secretStoreRef: { name: 'store' }, remoteKey: 'prod/mongodb' },
       },
-      serviceAccount: { annotations: { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::123456789012:role/gochive' } },
+      serviceAccount: {
+        annotations: { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::123456789012:role/gochive' },
+      },
       metrics: { serviceMonitor: { enabled: true }, prometheusRule: { enabled: true } },
     };
     const objs = await helmTemplate(values, { release, namespace: ns });
@@ -81,10 +98,14 @@ describe('chart: rendered manifests on the test kube-apiserver', () => {
     );
     await inNamespaces([ns], objs, async () => {
       await dryRunThenCreate(objs);
-      const stored = JSON.parse(await mustRun('kubectl', ['get', 'archivepolicies', '-n', ns, '-o', 'json'])) as {
+      const stored = JSON.parse(
+        await mustRun('kubectl', ['get', 'archivepolicies', '-n', ns, '-o', 'json']),
+      ) as {
         items: Array<{ metadata: { name: string }; spec: Record<string, unknown> }>;
       };
-      expect(stored.items.map((i) => i.metadata.name).sort()).toEqual(values.policies.map((p) => p.name).sort());
+      expect(stored.items.map((i) => i.metadata.name).sort()).toEqual(
+        values.policies.map((p) => p.name).sort(),
+      );
       for (const entry of values.policies) {
         const { name, ...spec } = entry;
         // The API server may add schema defaults; every field of the entry must be there unchanged.
@@ -100,10 +121,17 @@ describe('chart: rendered manifests on the test kube-apiserver', () => {
       { ...baseValues, ...fixture('extended-values.yaml'), operator: { watchNamespaces: [watched] } },
       { release: uniqueName('r'), namespace: ns },
     );
-    expect(objs.filter((o) => o.kind === 'Role').map((o) => o.metadata.namespace).sort()).toEqual([ns, watched].sort());
+    expect(
+      objs
+        .filter((o) => o.kind === 'Role')
+        .map((o) => o.metadata.namespace)
+        .sort(),
+    ).toEqual([ns, watched].sort());
     await inNamespaces([ns, watched], objs, async () => {
       await dryRunThenCreate(objs);
-      const got = JSON.parse(await mustRun('kubectl', ['get', 'archivepolicy', 'orders-archive', '-n', ns, '-o', 'json'])) as {
+      const got = JSON.parse(
+        await mustRun('kubectl', ['get', 'archivepolicy', 'orders-archive', '-n', ns, '-o', 'json']),
+      ) as {
         spec: Record<string, unknown>;
       };
       const { name: _name, ...spec } = fixture('extended-values.yaml').policies[0]!;
@@ -114,12 +142,27 @@ describe('chart: rendered manifests on the test kube-apiserver', () => {
   test('the chart ServiceAccount may do what the rules file grants, and no more', async () => {
     const ns = uniqueName('chart');
     const release = uniqueName('r');
-    const objs = await helmTemplate({ ...baseValues, operator: { watchNamespaces: [ns] } }, { release, namespace: ns });
+    const objs = await helmTemplate(
+      { ...baseValues, operator: { watchNamespaces: [ns] } },
+      { release, namespace: ns },
+    );
     await inNamespaces([ns], objs, async () => {
       await dryRunThenCreate(objs);
       const sa = `system:serviceaccount:${ns}:${release}-gochive`;
       const can = async (verb: string, resource: string, namespace = ns, subresource?: string) =>
-        (await runTool('kubectl', ['auth', 'can-i', verb, resource, '-n', namespace, '--as', sa, ...(subresource ? [`--subresource=${subresource}`] : [])])).stdout.trim();
+        (
+          await runTool('kubectl', [
+            'auth',
+            'can-i',
+            verb,
+            resource,
+            '-n',
+            namespace,
+            '--as',
+            sa,
+            ...(subresource ? [`--subresource=${subresource}`] : []),
+          ])
+        ).stdout.trim();
       expect(await can('watch', 'archivepolicies.gochive.io')).toBe('yes');
       expect(await can('patch', 'archivepolicies.gochive.io', ns, 'status')).toBe('yes');
       expect(await can('create', 'leases.coordination.k8s.io')).toBe('yes');

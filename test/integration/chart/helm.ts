@@ -66,7 +66,12 @@ export async function mustRun(
 export interface K8sObject {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
   [key: string]: unknown;
 }
 
@@ -82,21 +87,31 @@ export function parseManifests(text: string): K8sObject[] {
 }
 
 /** `helm template` with the given values; returns the raw result so callers can test failures. */
-export function helmTemplateRaw(values: unknown, opts: { release?: string; namespace?: string; extraArgs?: string[] } = {}): Promise<ToolResult> {
-  return runTool('helm', [
-    'template',
-    opts.release ?? 'gochive',
-    chartDir,
-    '--namespace',
-    opts.namespace ?? 'gochive',
-    '-f',
-    '-',
-    ...(opts.extraArgs ?? []),
-  ], { input: stringify(values ?? {}) });
+export function helmTemplateRaw(
+  values: unknown,
+  opts: { release?: string; namespace?: string; extraArgs?: string[] } = {},
+): Promise<ToolResult> {
+  return runTool(
+    'helm',
+    [
+      'template',
+      opts.release ?? 'gochive',
+      chartDir,
+      '--namespace',
+      opts.namespace ?? 'gochive',
+      '-f',
+      '-',
+      ...(opts.extraArgs ?? []),
+    ],
+    { input: stringify(values ?? {}) },
+  );
 }
 
 /** `helm template` that must succeed; returns the rendered objects. */
-export async function helmTemplate(values: unknown, opts: { release?: string; namespace?: string; extraArgs?: string[] } = {}): Promise<K8sObject[]> {
+export async function helmTemplate(
+  values: unknown,
+  opts: { release?: string; namespace?: string; extraArgs?: string[] } = {},
+): Promise<K8sObject[]> {
   const r = await helmTemplateRaw(values, opts);
   if (r.code !== 0) throw new Error(`helm template failed (${r.code}):\n${r.stderr}`);
   return parseManifests(r.stdout);
@@ -108,7 +123,8 @@ export function byKind(objs: K8sObject[], kind: string): K8sObject[] {
 
 export function one(objs: K8sObject[], kind: string, name?: string): K8sObject {
   const found = objs.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
-  if (found.length !== 1) throw new Error(`expected one ${kind}${name ? ` named ${name}` : ''}, found ${found.length}`);
+  if (found.length !== 1)
+    throw new Error(`expected one ${kind}${name ? ` named ${name}` : ''}, found ${found.length}`);
   return found[0]!;
 }
 

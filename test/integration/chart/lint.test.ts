@@ -8,9 +8,16 @@ import { baseValues, chartDir, runTool } from './helm.js';
 const fixtures = path.join(repoRoot, 'test/integration/chart/fixtures');
 
 async function lint(args: string[], input?: string): Promise<string> {
-  const r = await runTool('helm', ['lint', chartDir, '--strict', ...args], input === undefined ? {} : { input });
+  const r = await runTool(
+    'helm',
+    ['lint', chartDir, '--strict', ...args],
+    input === undefined ? {} : { input },
+  );
   const out = r.stdout + r.stderr;
-  expect({ code: r.code, out }).toEqual({ code: 0, out: expect.stringContaining('1 chart(s) linted, 0 chart(s) failed') });
+  expect({ code: r.code, out }).toEqual({
+    code: 0,
+    out: expect.stringContaining('1 chart(s) linted, 0 chart(s) failed'),
+  });
   // Only the INFO about a missing icon is tolerated; no warnings or errors of any kind.
   expect(out.split('\n').filter((l) => /^\[(WARNING|ERROR)\]/.test(l))).toEqual([]);
   return out;
@@ -27,14 +34,17 @@ describe('chart: helm lint', () => {
   });
 
   test('clean with every optional object switched on', async () => {
-    await lint(['-f', '-'], JSON.stringify({
-      mongodb: {
-        uriTemplate: baseValues.mongodb.uriTemplate,
-        externalSecret: { enabled: true, secretStoreRef: { name: 'store' }, remoteKey: 'prod/mongodb' },
-      },
-      operator: { watchNamespaces: ['team-a'] },
-      metrics: { serviceMonitor: { enabled: true }, prometheusRule: { enabled: true } },
-    }));
+    await lint(
+      ['-f', '-'],
+      JSON.stringify({
+        mongodb: {
+          uriTemplate: baseValues.mongodb.uriTemplate,
+          externalSecret: { enabled: true, secretStoreRef: { name: 'store' }, remoteKey: 'prod/mongodb' },
+        },
+        operator: { watchNamespaces: ['team-a'] },
+        metrics: { serviceMonitor: { enabled: true }, prometheusRule: { enabled: true } },
+      }),
+    );
   });
 });
 
@@ -43,7 +53,9 @@ describe('chart: CRD copy', () => {
     const generated = readFileSync(path.join(repoRoot, 'crds', 'archivepolicies.gochive.io.yaml'));
     const copy = readFileSync(path.join(chartDir, 'crds', 'archivepolicies.gochive.io.yaml'));
     if (!generated.equals(copy)) {
-      throw new Error('charts/gochive/crds/archivepolicies.gochive.io.yaml differs from crds/archivepolicies.gochive.io.yaml: run `npm run generate`');
+      throw new Error(
+        'charts/gochive/crds/archivepolicies.gochive.io.yaml differs from crds/archivepolicies.gochive.io.yaml: run `npm run generate`',
+      );
     }
   });
 });

@@ -7,10 +7,15 @@ import { parse } from 'yaml';
 import { repoRoot } from '../../support/testenv.js';
 import { baseValues, byKind, chartDir, helmTemplate, helmTemplateRaw, one } from './helm.js';
 
-const fixture = (name: string) => parse(readFileSync(path.join(repoRoot, 'test/integration/chart/fixtures', name), 'utf8')) as { policies: Array<Record<string, unknown>> };
+const fixture = (name: string) =>
+  parse(readFileSync(path.join(repoRoot, 'test/integration/chart/fixtures', name), 'utf8')) as {
+    policies: Array<Record<string, unknown>>;
+  };
 const original = fixture('original-values.yaml');
 const extended = fixture('extended-values.yaml');
-const rbacRules = (parse(readFileSync(path.join(chartDir, 'files', 'rbac-rules.yaml'), 'utf8')) as { rules: unknown[] }).rules;
+const rbacRules = (
+  parse(readFileSync(path.join(chartDir, 'files', 'rbac-rules.yaml'), 'utf8')) as { rules: unknown[] }
+).rules;
 const chartMeta = parse(readFileSync(path.join(chartDir, 'Chart.yaml'), 'utf8')) as { appVersion: string };
 
 function withoutName(entry: Record<string, unknown>): Record<string, unknown> {
@@ -67,33 +72,51 @@ describe('chart: policies', () => {
     const dup = { ...baseValues, policies: [original.policies[0], original.policies[0]] };
     const r = await helmTemplateRaw(dup);
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain('policies[1].name: "incubator-offerwall-event-log" is used by more than one policy');
+    expect(r.stderr).toContain(
+      'policies[1].name: "incubator-offerwall-event-log" is used by more than one policy',
+    );
   });
 
   test.each([
     [9, 9, '(9 = 9s) must be greater than archiveCheckInterval (9 = 9s)'],
     ['1m', 60, '(60 = 60s) must be greater than archiveCheckInterval (1m = 60s)'],
     ['1w2d', '8d23h', '(8d23h = 774000s) must be greater than archiveCheckInterval (1w2d = 777600s)'],
-  ])('archiveCheckInterval %p with uploadInterval %p is refused (CEL rule, checked at render time)', async (check, upload, says) => {
-    const entry = { ...original.policies[0], archiveCheckInterval: check, s3: { bucket: 'archive-bucket/x/', uploadInterval: upload } };
-    const r = await helmTemplateRaw({ ...baseValues, policies: [original.policies[1], entry] });
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain(`policies[1].s3.uploadInterval ${says}`);
-  });
+  ])(
+    'archiveCheckInterval %p with uploadInterval %p is refused (CEL rule, checked at render time)',
+    async (check, upload, says) => {
+      const entry = {
+        ...original.policies[0],
+        archiveCheckInterval: check,
+        s3: { bucket: 'archive-bucket/x/', uploadInterval: upload },
+      };
+      const r = await helmTemplateRaw({ ...baseValues, policies: [original.policies[1], entry] });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain(`policies[1].s3.uploadInterval ${says}`);
+    },
+  );
 
   test('mixed duration forms that satisfy uploadInterval > archiveCheckInterval render', async () => {
-    const entry = { ...original.policies[0], archiveCheckInterval: '90', s3: { bucket: 'archive-bucket/x/', uploadInterval: '1m31s' } };
+    const entry = {
+      ...original.policies[0],
+      archiveCheckInterval: '90',
+      s3: { bucket: 'archive-bucket/x/', uploadInterval: '1m31s' },
+    };
     expect(byKind(await helmTemplate({ ...baseValues, policies: [entry] }), 'ArchivePolicy')).toHaveLength(1);
   });
 
   test('a hostAddress policy without mongodb.uriTemplate is refused, naming the policy and the fix', async () => {
     const r = await helmTemplateRaw({ policies: [original.policies[0]] });
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain('policies[0] (incubator-offerwall-event-log) sets hostAddress, so mongodb.uriTemplate must be set');
+    expect(r.stderr).toContain(
+      'policies[0] (incubator-offerwall-event-log) sets hostAddress, so mongodb.uriTemplate must be set',
+    );
   });
 
   test('a uriTemplate with {username} but no credentials Secret is refused', async () => {
-    const r = await helmTemplateRaw({ mongodb: { uriTemplate: baseValues.mongodb.uriTemplate }, policies: [] });
+    const r = await helmTemplateRaw({
+      mongodb: { uriTemplate: baseValues.mongodb.uriTemplate },
+      policies: [],
+    });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('mongodb.uriTemplate uses {username}/{password}: set mongodb.existingSecret');
   });
@@ -141,7 +164,11 @@ describe('chart: operator Deployment', () => {
   test('is non-root with a read-only root filesystem, no capabilities and the default seccomp profile', async () => {
     const deploy = one(await helmTemplate({}), 'Deployment');
     const pod = podSpec(deploy);
-    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(pod.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
     expect(pod.containers[0]!.securityContext).toEqual({
       allowPrivilegeEscalation: false,
       readOnlyRootFilesystem: true,
@@ -151,13 +178,24 @@ describe('chart: operator Deployment', () => {
     });
     expect(pod.containers[0]!.image).toBe(`ghcr.io/gochive/gochive:${chartMeta.appVersion}`);
     // Without a URI template or Secret, no connection flags are passed at all.
-    expect(pod.containers[0]!.args.some((a) => a.startsWith('--mongodb-uri-template') || a.startsWith('--credentials-secret'))).toBe(false);
+    expect(
+      pod.containers[0]!.args.some(
+        (a) => a.startsWith('--mongodb-uri-template') || a.startsWith('--credentials-secret'),
+      ),
+    ).toBe(false);
     expect(pod.containers[0]!.args.some((a) => a.startsWith('--namespaces'))).toBe(false);
   });
 
   test('image digest wins over the tag; AWS region becomes AWS_REGION', async () => {
     const deploy = one(
-      await helmTemplate({ image: { repository: 'registry.example.com/gochive', tag: '9.9.9', digest: 'sha256:' + 'a'.repeat(64) }, aws: { region: 'ap-northeast-2' } }),
+      await helmTemplate({
+        image: {
+          repository: 'registry.example.com/gochive',
+          tag: '9.9.9',
+          digest: 'sha256:' + 'a'.repeat(64),
+        },
+        aws: { region: 'ap-northeast-2' },
+      }),
       'Deployment',
     );
     const c = podSpec(deploy).containers[0]!;
@@ -167,7 +205,9 @@ describe('chart: operator Deployment', () => {
 
   test('the ServiceAccount carries IRSA annotations and is the one the pods use', async () => {
     const roleArn = 'arn:aws:iam::123456789012:role/gochive-archive';
-    const objs = await helmTemplate({ serviceAccount: { annotations: { 'eks.amazonaws.com/role-arn': roleArn } } });
+    const objs = await helmTemplate({
+      serviceAccount: { annotations: { 'eks.amazonaws.com/role-arn': roleArn } },
+    });
     const sa = one(objs, 'ServiceAccount');
     expect(sa.metadata.annotations).toEqual({ 'eks.amazonaws.com/role-arn': roleArn });
     expect(podSpec(one(objs, 'Deployment')).serviceAccountName).toBe(sa.metadata.name);
@@ -178,7 +218,9 @@ describe('chart: operator Deployment', () => {
     const svc = one(objs, 'Service');
     const spec = svc.spec as { selector: Record<string, string>; ports: Array<{ targetPort: string }> };
     expect(spec.ports[0]!.targetPort).toBe('http-metrics');
-    const podLabels = ((one(objs, 'Deployment').spec as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels);
+    const podLabels = (
+      one(objs, 'Deployment').spec as { template: { metadata: { labels: Record<string, string> } } }
+    ).template.metadata.labels;
     for (const [k, v] of Object.entries(spec.selector)) expect(podLabels[k]).toBe(v);
   });
 });
@@ -189,12 +231,19 @@ describe('chart: RBAC', () => {
     expect(byKind(objs, 'Role')).toHaveLength(0);
     expect(one(objs, 'ClusterRole').rules).toEqual(rbacRules);
     const binding = one(objs, 'ClusterRoleBinding');
-    expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'r1-gochive' });
+    expect(binding.roleRef).toEqual({
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'ClusterRole',
+      name: 'r1-gochive',
+    });
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'r1-gochive', namespace: 'ops' }]);
   });
 
   test('with watchNamespaces: a Role and RoleBinding in each watched namespace and the release namespace', async () => {
-    const objs = await helmTemplate({ operator: { watchNamespaces: ['team-a', 'ops', 'team-b'] } }, { release: 'r1', namespace: 'ops' });
+    const objs = await helmTemplate(
+      { operator: { watchNamespaces: ['team-a', 'ops', 'team-b'] } },
+      { release: 'r1', namespace: 'ops' },
+    );
     expect(byKind(objs, 'ClusterRole')).toHaveLength(0);
     expect(byKind(objs, 'ClusterRoleBinding')).toHaveLength(0);
     const roles = byKind(objs, 'Role');
@@ -207,8 +256,12 @@ describe('chart: RBAC', () => {
   });
 
   test('rbac.create=false and serviceAccount.create=false render neither', async () => {
-    const objs = await helmTemplate({ rbac: { create: false }, serviceAccount: { create: false, name: 'existing-sa' } });
-    for (const k of ['ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'ServiceAccount']) expect(byKind(objs, k)).toHaveLength(0);
+    const objs = await helmTemplate({
+      rbac: { create: false },
+      serviceAccount: { create: false, name: 'existing-sa' },
+    });
+    for (const k of ['ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'ServiceAccount'])
+      expect(byKind(objs, k)).toHaveLength(0);
     expect(podSpec(one(objs, 'Deployment')).serviceAccountName).toBe('existing-sa');
   });
 });
@@ -216,25 +269,45 @@ describe('chart: RBAC', () => {
 describe('chart: monitoring and ExternalSecret', () => {
   test('off by default', async () => {
     const objs = await helmTemplate({});
-    for (const k of ['ServiceMonitor', 'PrometheusRule', 'ExternalSecret']) expect(byKind(objs, k)).toHaveLength(0);
+    for (const k of ['ServiceMonitor', 'PrometheusRule', 'ExternalSecret'])
+      expect(byKind(objs, k)).toHaveLength(0);
   });
 
   test('ServiceMonitor scrapes the metrics Service and keeps the policy namespace label', async () => {
-    const objs = await helmTemplate({ metrics: { serviceMonitor: { enabled: true, labels: { release: 'kube-prometheus' } } } });
+    const objs = await helmTemplate({
+      metrics: { serviceMonitor: { enabled: true, labels: { release: 'kube-prometheus' } } },
+    });
     const sm = one(objs, 'ServiceMonitor');
     expect(sm.metadata.labels?.release).toBe('kube-prometheus');
-    const spec = sm.spec as { selector: { matchLabels: Record<string, string> }; endpoints: Array<Record<string, unknown>> };
+    const spec = sm.spec as {
+      selector: { matchLabels: Record<string, string> };
+      endpoints: Array<Record<string, unknown>>;
+    };
     const svcLabels = one(objs, 'Service').metadata.labels!;
     for (const [k, v] of Object.entries(spec.selector.matchLabels)) expect(svcLabels[k]).toBe(v);
     expect(spec.endpoints[0]).toMatchObject({ port: 'http-metrics', path: '/metrics', honorLabels: true });
   });
 
   test('PrometheusRule alerts on no recent success (N x uploadInterval), Failed and Blocked', async () => {
-    const objs = await helmTemplate({ metrics: { prometheusRule: { enabled: true, noSuccessIntervals: 7, for: '20m', severity: 'critical' } } });
-    const groups = (one(objs, 'PrometheusRule').spec as { groups: Array<{ rules: Array<{ alert: string; expr: string; for: string; labels: Record<string, string> }> }> }).groups;
+    const objs = await helmTemplate({
+      metrics: { prometheusRule: { enabled: true, noSuccessIntervals: 7, for: '20m', severity: 'critical' } },
+    });
+    const groups = (
+      one(objs, 'PrometheusRule').spec as {
+        groups: Array<{
+          rules: Array<{ alert: string; expr: string; for: string; labels: Record<string, string> }>;
+        }>;
+      }
+    ).groups;
     const rules = groups[0]!.rules;
-    expect(rules.map((r) => r.alert)).toEqual(['GochiveNoRecentSuccess', 'GochivePolicyFailed', 'GochivePolicyBlocked']);
-    expect(rules[0]!.expr).toMatch(/time\(\) - .*last_success_timestamp_seconds.*> 7 \* .*upload_interval_seconds/s);
+    expect(rules.map((r) => r.alert)).toEqual([
+      'GochiveNoRecentSuccess',
+      'GochivePolicyFailed',
+      'GochivePolicyBlocked',
+    ]);
+    expect(rules[0]!.expr).toMatch(
+      /time\(\) - .*last_success_timestamp_seconds.*> 7 \* .*upload_interval_seconds/s,
+    );
     expect(rules[1]!.expr).toContain('phase="Failed"');
     expect(rules[2]!.expr).toContain('phase="Blocked"');
     for (const r of rules) expect(r).toMatchObject({ for: '20m', labels: { severity: 'critical' } });
@@ -245,7 +318,11 @@ describe('chart: monitoring and ExternalSecret', () => {
       {
         mongodb: {
           uriTemplate: baseValues.mongodb.uriTemplate,
-          externalSecret: { enabled: true, secretStoreRef: { name: 'aws-secrets-manager' }, remoteKey: 'prod/mongodb/archiver' },
+          externalSecret: {
+            enabled: true,
+            secretStoreRef: { name: 'aws-secrets-manager' },
+            remoteKey: 'prod/mongodb/archiver',
+          },
         },
       },
       { release: 'prod', namespace: 'db' },
@@ -261,6 +338,8 @@ describe('chart: monitoring and ExternalSecret', () => {
         { secretKey: 'password', remoteRef: { key: 'prod/mongodb/archiver', property: 'password' } },
       ],
     });
-    expect(podSpec(one(objs, 'Deployment')).containers[0]!.args).toContain('--credentials-secret=db/prod-gochive-mongodb');
+    expect(podSpec(one(objs, 'Deployment')).containers[0]!.args).toContain(
+      '--credentials-secret=db/prod-gochive-mongodb',
+    );
   });
 });

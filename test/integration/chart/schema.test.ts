@@ -7,7 +7,9 @@ import { repoRoot } from '../../support/testenv.js';
 import { baseValues, chartDir, helmTemplateRaw, runTool } from './helm.js';
 
 const seedEntry = (
-  parse(readFileSync(path.join(repoRoot, 'test/integration/chart/fixtures/original-values.yaml'), 'utf8')) as {
+  parse(
+    readFileSync(path.join(repoRoot, 'test/integration/chart/fixtures/original-values.yaml'), 'utf8'),
+  ) as {
     policies: Array<Record<string, unknown>>;
   }
 ).policies[0]!;
@@ -20,18 +22,86 @@ function entryWith(patch: Record<string, unknown>): Record<string, unknown> {
 }
 
 const cases: Array<{ what: string; values: Record<string, unknown>; path: string; says: RegExp }> = [
-  { what: 'a missing collection', values: { policies: [entryWith({ collection: undefined })] }, path: "'/policies/0'", says: /missing property 'collection'/ },
-  { what: 'an ageLimit that is not a duration', values: { policies: [entryWith({ ageLimit: '92x' })] }, path: "'/policies/0/ageLimit'", says: /'92x' does not match pattern/ },
-  { what: 'a queryLimit given as a string', values: { policies: [entryWith({ queryLimit: '2000' })] }, path: "'/policies/0/queryLimit'", says: /got string, want integer/ },
-  { what: 'a queryLimit of zero', values: { policies: [entryWith({ queryLimit: 0 })] }, path: "'/policies/0/queryLimit'", says: /minimum/ },
-  { what: 'a misspelt field (ageLimt)', values: { policies: [entryWith({ ageLimt: '3d' })] }, path: "'/policies/0'", says: /additional properties 'ageLimt' not allowed/ },
-  { what: 'an s3 block without bucket', values: { policies: [entryWith({ s3: { uploadInterval: 65 } })] }, path: "'/policies/0/s3'", says: /missing property 'bucket'/ },
-  { what: 'a policy name that is not a DNS label', values: { policies: [entryWith({ name: 'Offerwall_Log' })] }, path: "'/policies/0/name'", says: /does not match pattern/ },
-  { what: 'a policy without a name', values: { policies: [entryWith({ name: undefined })] }, path: "'/policies/0'", says: /missing property 'name'/ },
-  { what: 'an unknown storage class in the second policy', values: { policies: [seedEntry, entryWith({ name: 'second', s3: { bucket: 'b-archive/x/', uploadInterval: 65, storageClass: 'COLD' } })] }, path: "'/policies/1/s3/storageClass'", says: /must be one of|value must be one of/ },
-  { what: 'an unknown operator log level', values: { operator: { logLevel: 'verbose' } }, path: "'/operator/logLevel'", says: /value must be one of/ },
-  { what: 'a negative replica count', values: { replicaCount: -1 }, path: "'/replicaCount'", says: /minimum/ },
-  { what: 'a URI template without {host}', values: { mongodb: { uriTemplate: 'mongodb://db.example.com/' } }, path: "'/mongodb/uriTemplate'", says: /does not match pattern/ },
+  {
+    what: 'a missing collection',
+    values: { policies: [entryWith({ collection: undefined })] },
+    path: "'/policies/0'",
+    says: /missing property 'collection'/,
+  },
+  {
+    what: 'an ageLimit that is not a duration',
+    values: { policies: [entryWith({ ageLimit: '92x' })] },
+    path: "'/policies/0/ageLimit'",
+    says: /'92x' does not match pattern/,
+  },
+  {
+    what: 'a queryLimit given as a string',
+    values: { policies: [entryWith({ queryLimit: '2000' })] },
+    path: "'/policies/0/queryLimit'",
+    says: /got string, want integer/,
+  },
+  {
+    what: 'a queryLimit of zero',
+    values: { policies: [entryWith({ queryLimit: 0 })] },
+    path: "'/policies/0/queryLimit'",
+    says: /minimum/,
+  },
+  {
+    what: 'a misspelt field (ageLimt)',
+    values: { policies: [entryWith({ ageLimt: '3d' })] },
+    path: "'/policies/0'",
+    says: /additional properties 'ageLimt' not allowed/,
+  },
+  {
+    what: 'an s3 block without bucket',
+    values: { policies: [entryWith({ s3: { uploadInterval: 65 } })] },
+    path: "'/policies/0/s3'",
+    says: /missing property 'bucket'/,
+  },
+  {
+    what: 'a policy name that is not a DNS label',
+    values: { policies: [entryWith({ name: 'Offerwall_Log' })] },
+    path: "'/policies/0/name'",
+    says: /does not match pattern/,
+  },
+  {
+    what: 'a policy without a name',
+    values: { policies: [entryWith({ name: undefined })] },
+    path: "'/policies/0'",
+    says: /missing property 'name'/,
+  },
+  {
+    what: 'an unknown storage class in the second policy',
+    values: {
+      policies: [
+        seedEntry,
+        entryWith({
+          name: 'second',
+          s3: { bucket: 'b-archive/x/', uploadInterval: 65, storageClass: 'COLD' },
+        }),
+      ],
+    },
+    path: "'/policies/1/s3/storageClass'",
+    says: /must be one of|value must be one of/,
+  },
+  {
+    what: 'an unknown operator log level',
+    values: { operator: { logLevel: 'verbose' } },
+    path: "'/operator/logLevel'",
+    says: /value must be one of/,
+  },
+  {
+    what: 'a negative replica count',
+    values: { replicaCount: -1 },
+    path: "'/replicaCount'",
+    says: /minimum/,
+  },
+  {
+    what: 'a URI template without {host}',
+    values: { mongodb: { uriTemplate: 'mongodb://db.example.com/' } },
+    path: "'/mongodb/uriTemplate'",
+    says: /does not match pattern/,
+  },
 ];
 
 describe('chart: values.schema.json refuses invalid values, naming the field', () => {
