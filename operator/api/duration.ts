@@ -34,6 +34,7 @@ export function durationSeconds(value: unknown, field: string): { seconds: numbe
     if (!Number.isInteger(value)) return { error: `${field}: ${value} is not a whole number of seconds; ${DURATION_HINT}` };
     return checkRange(value, value, field);
   }
+  if (value === undefined) return { error: `${field}: is required; ${DURATION_HINT}` };
   if (typeof value !== 'string') {
     return { error: `${field}: expected a duration (string) or seconds (integer), got ${describe(value)}; ${DURATION_HINT}` };
   }

@@ -23,6 +23,7 @@ export function bytesProblem(value: unknown, field: string): { bytes: number } |
     if (!Number.isSafeInteger(value) || value <= 0) return { error: `${field}: ${value} must be a positive whole number of bytes; ${BYTES_HINT}` };
     return { bytes: value };
   }
+  if (value === undefined) return { error: `${field}: is required; ${BYTES_HINT}` };
   if (typeof value !== 'string' || !bytesRe.test(value)) {
     return { error: `${field}: ${JSON.stringify(value)} is not a size; ${BYTES_HINT}` };
   }

@@ -23,7 +23,7 @@ export type ValidationResult = { ok: true; spec: ArchivePolicySpec } | { ok: fal
 
 /** Validates a spec (as written by a user) and applies defaults. Never throws. */
 export function validateSpec(input: unknown, pathPrefix = ''): ValidationResult {
-  const r = archivePolicySpecSchema.safeParse(input);
+  const r = archivePolicySpecSchema.safeParse(input, { reportInput: true });
   if (r.success) return { ok: true, spec: r.data };
   return { ok: false, errors: dedupe(preferCustom(r.error.issues).map((i) => toSpecError(i, pathPrefix))) };
 }
@@ -180,7 +180,8 @@ function toSpecError(issue: z.core.$ZodIssue, prefix: string): SpecError {
   let text: string;
   switch (issue.code) {
     case 'invalid_type':
-      text = input === undefined ? 'is required' : `must be ${article(issue.expected)}, got ${describe(input)}`;
+      if (input === undefined) text = 'is required';
+      else text = isDefaultMessage(issue.message) ? `must be ${article(issue.expected)}, got ${describe(input)}` : `${issue.message}, got ${describe(input)}`;
       break;
     case 'unrecognized_keys':
       return {

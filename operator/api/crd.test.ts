@@ -1,0 +1,104 @@
+import { parse } from 'yaml';
+import { archivePolicyCrd, archivePolicyCrdYaml } from './crd.js';
+import { chartValuesJsonSchema } from './chart-values.js';
+
+type Node = Record<string, any>;
+
+/** Every schema node, with its path. */
+function* walk(node: Node, path = '$'): Generator<[string, Node]> {
+  yield [path, node];
+  for (const [k, v] of Object.entries(node.properties ?? {})) yield* walk(v as Node, `${path}.${k}`);
+  if (node.items) yield* walk(node.items, `${path}[]`);
+  if (node.additionalProperties && typeof node.additionalProperties === 'object') yield* walk(node.additionalProperties, `${path}{}`);
+}
+
+describe('ArchivePolicy CRD', () => {
+  const crd = archivePolicyCrd() as Node;
+  const version = crd.spec.versions[0];
+  const schema = version.schema.openAPIV3Schema as Node;
+
+  it('has the names, scope and subresources the product promises', () => {
+    expect(crd.metadata.name).toBe('archivepolicies.gochive.io');
+    expect(crd.spec).toMatchObject({
+      group: 'gochive.io',
+      scope: 'Namespaced',
+      names: { kind: 'ArchivePolicy', plural: 'archivepolicies', singular: 'archivepolicy', shortNames: ['ap'], categories: ['gochive'] },
+    });
+    expect(version).toMatchObject({ name: 'v1alpha1', served: true, storage: true, subresources: { status: {} } });
+  });
+
+  it('prints Phase, Ready, Archived, Backlog, Last Upload and Age by default, more with -o wide', () => {
+    const cols = version.additionalPrinterColumns as Node[];
+    expect(cols.filter((c) => !c.priority).map((c) => c.name)).toEqual(['Phase', 'Ready', 'Archived', 'Backlog', 'Last Upload', 'Age']);
+    expect(cols.find((c) => c.name === 'Ready')!.jsonPath).toBe('.status.conditions[?(@.type=="Ready")].status');
+    expect(cols.filter((c) => c.priority === 1).map((c) => c.name)).toEqual(expect.arrayContaining(['Database', 'Collection', 'Deleted', 'Last Error']));
+  });
+
+  it('is structural: every node typed (or int-or-string / preserve-unknown), no JSON-Schema-only keywords', () => {
+    for (const [path, node] of walk(schema)) {
+      for (const k of ['$schema', '$ref', 'anyOf', 'oneOf', 'allOf', 'not', 'definitions', 'propertyNames', 'const', 'if', 'then']) {
+        if (k in node) throw new Error(`${path} has ${k}`);
+      }
+      if (path === '$.metadata') continue;
+      if (!node.type && !node['x-kubernetes-int-or-string'] && !node['x-kubernetes-preserve-unknown-fields']) throw new Error(`${path} has no type`);
+      if (!node.description && path !== '$.metadata' && !path.endsWith('[]')) throw new Error(`${path} has no description`);
+    }
+  });
+
+  it('bounds every string and list reached by a CEL rule (the API server estimates rule cost)', () => {
+    for (const [path, node] of walk(schema)) {
+      if (node.type === 'string' && path.startsWith('$.spec') && !node.enum && node.maxLength === undefined && !node.pattern) {
+        // Unbounded strings are fine only when no rule looks at them; flag them so a new rule does not blow the budget.
+        expect([path, node.maxLength]).toEqual([path, expect.any(Number)]);
+      }
+      if (node.type === 'array' && path.startsWith('$.spec')) expect([path, node.maxItems]).toEqual([path, expect.any(Number)]);
+    }
+  });
+
+  it('carries the cross-field CEL rules', () => {
+    const rules = (schema.properties.spec['x-kubernetes-validations'] as Node[]).map((r) => r.message);
+    expect(rules).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining('s3.uploadInterval must be greater than archiveCheckInterval'),
+        expect.stringContaining('only one of hostAddress and uriSecretRef'),
+        expect.stringContaining('one of hostAddress'),
+      ]),
+    );
+    const ageLimit = schema.properties.spec.properties.ageLimit as Node;
+    expect(ageLimit['x-kubernetes-int-or-string']).toBe(true);
+    expect(ageLimit.pattern).toBeUndefined(); // replaced by a CEL rule with a readable message
+    expect(schema.properties.spec.properties.filter['x-kubernetes-preserve-unknown-fields']).toBe(true);
+  });
+
+  it('has defaults that keep the original behaviour', () => {
+    const p = schema.properties.spec.properties as Node;
+    expect(p.queryLimit.default).toBe(1000);
+    expect(p.archiveFieldFormat.default).toBe('date');
+    expect(p.allowCollectionScan.default).toBe(false);
+    expect(p.compression.properties.level.default).toBe(6);
+    expect(schema.properties.spec.required).toEqual(['ageLimit', 'archiveCheckInterval', 'collection', 'database', 'archiveField', 's3']);
+  });
+
+  it('renders YAML that parses back to the same object', () => {
+    expect(parse(archivePolicyCrdYaml())).toEqual(crd);
+  });
+});
+
+describe('chart values.schema.json', () => {
+  const schema = chartValuesJsonSchema() as Node;
+  it('is draft-07 with strict policy entries that accept the original entry shape', () => {
+    expect(schema.$schema).toBe('http://json-schema.org/draft-07/schema#');
+    expect(schema.properties.policies.items).toEqual({ $ref: '#/definitions/policy' });
+    const entry = schema.definitions.policy as Node;
+    expect(entry.additionalProperties).toBe(false);
+    expect(entry.required).toEqual(['name', 'ageLimit', 'archiveCheckInterval', 'collection', 'database', 'archiveField', 's3']);
+    expect(Object.keys(entry.properties)).toEqual(expect.arrayContaining(['name', 'hostAddress', 'ageLimit', 'queryLimit', 'archiveCheckInterval', 'collection', 'database', 'archiveField', 's3']));
+    expect(entry.oneOf).toEqual([{ required: ['hostAddress'] }, { required: ['uriSecretRef'] }]);
+    expect(JSON.stringify(schema)).not.toMatch(/x-kubernetes|x-gochive/);
+  });
+  it('types the chart-level keys the chart uses', () => {
+    for (const k of ['image', 'replicaCount', 'mongodb', 'resources', 'spool', 'metrics', 'serviceAccount', 'operator', 'podSecurityContext', 'securityContext', 'nodeSelector', 'tolerations', 'affinity']) {
+      expect(schema.properties).toHaveProperty(k);
+    }
+  });
+});
