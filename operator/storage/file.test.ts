@@ -5,7 +5,6 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { FileDestination } from './file.js';
 import { ObjectExistsError } from './destination.js';
-import { parseDestinationUri } from './uri.js';
 
 let root: string;
 beforeEach(() => {
@@ -46,19 +45,5 @@ describe('file destination', () => {
     await expect(d.putObject('k', body('abc'), { sha256Base64: sha('abd'), contentLength: 3 })).rejects.toThrow(/declared/);
     expect(readdirSync(root)).toEqual([]);
     await expect(put(d, '../escape', 'x')).rejects.toThrow(/not valid/);
-  });
-
-  test('bucket URIs', () => {
-    expect(parseDestinationUri('levit-database-archive-prod/incubator/offerwall_event_log/')).toEqual({
-      kind: 's3',
-      bucket: 'levit-database-archive-prod',
-      prefix: 'incubator/offerwall_event_log/',
-    });
-    expect(parseDestinationUri('s3://b-1/p')).toEqual({ kind: 's3', bucket: 'b-1', prefix: 'p/' });
-    expect(parseDestinationUri('s3://b-1')).toEqual({ kind: 's3', bucket: 'b-1', prefix: '' });
-    expect(parseDestinationUri('file:///tmp/x/')).toEqual({ kind: 'file', root: '/tmp/x', prefix: '' });
-    expect(() => parseDestinationUri('http://x/y')).toThrow(/unsupported scheme/);
-    expect(() => parseDestinationUri('s3://bad bucket/x')).toThrow(/not a valid S3 bucket/);
-    expect(() => parseDestinationUri('')).toThrow(/empty/);
   });
 });
