@@ -1,0 +1,376 @@
+// Level-based reconcile of one ArchivePolicy key: compare what should run (spec, generation, resolved
+// connection) with what runs on this replica, and start, restart or stop the worker accordingly.
+// Everything it needs comes in through ReconcilerDeps, so unit tests drive it with fakes.
+import { createHash } from 'node:crypto';
+import type { ArchivePolicy, ArchivePolicyStatus } from '../api/schema.js';
+import { API_VERSION, KIND } from '../api/schema.js';
+import { formatSpecErrors, resolvePolicy, validateSpec } from '../api/resolve.js';
+import type { Stage, WorkerSnapshot, WorkerTotals } from '../archiver/worker-api.js';
+import { policyLogger, type Logger } from '../util/logger.js';
+import { errorMessage } from '../util/redact.js';
+import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { resolveConnection, secretRefsOf, type ConnectionSettings, type SecretRef } from './connection.js';
+import type { EventInput } from './events.js';
+import type { ReconcileResult } from './workqueue.js';
+import { addTotals, computeStatus, totalsFromStatus, type Observation } from './status.js';
+import type { StatusComputer } from './status-writer.js';
+import type { RunningWorker, WorkerSupervisor } from './workers.js';
+
+export interface ReconcilerDeps {
+  identity: string;
+  log: Logger;
+  settings: ConnectionSettings;
+  getPolicy(key: string): ArchivePolicy | undefined;
+  /** May run a worker: the lease is held and not being handed back. */
+  isHeld(key: string): boolean;
+  /** May write status and events: the lease is held (possibly being handed back). */
+  ownsStatus(key: string): boolean;
+  workers: WorkerSupervisor;
+  secrets: {
+    use(user: string, refs: SecretRef[]): void;
+    release(user: string): void;
+    get(namespace: string, name: string): Promise<Record<string, string> | undefined>;
+  };
+  status: {
+    request(key: string, ref: { namespace: string; name: string }, current: ArchivePolicyStatus | undefined, compute: StatusComputer): void;
+    flush(key: string): Promise<void>;
+    forget(key: string): void;
+  };
+  recordEvent(policy: ArchivePolicy, ev: EventInput): void;
+  forgetEvents(namespace: string, name: string): void;
+  metrics: {
+    workerStarted(namespace: string, name: string): void;
+    observeSnapshot(namespace: string, name: string, s: WorkerSnapshot): void;
+    observeStage(namespace: string, name: string, stage: Stage, seconds: number): void;
+    observeError(namespace: string, name: string, stage: Stage): void;
+    forgetPolicy(namespace: string, name: string): void;
+  };
+  /** Registers secret values so every log line, event and status is scrubbed of them (I7). */
+  addSecrets(values: string[]): void;
+  /** Re-run reconcile for the key after a delay. */
+  requeueAfter(key: string, delayMs: number): void;
+  /** Back-off between restarts of a worker that keeps exiting. */
+  restartBackoff?: BackoffOptions;
+  now?: () => number;
+}
+
+type Mode =
+  | { kind: 'pending'; message?: string }
+  | { kind: 'invalid'; message: string }
+  | { kind: 'suspended' }
+  | { kind: 'blocked'; reason: string; message: string }
+  | { kind: 'running' };
+
+/** What this replica remembers about a policy whose lease it holds. */
+interface PolicyState {
+  uid: string;
+  namespace: string;
+  name: string;
+  generation: number;
+  mode: Mode;
+  /** Totals of workers that already stopped (plus the status totals found when the policy was taken). */
+  totalsBase: WorkerTotals;
+  /** Non-total fields of the last stopped worker (lastBundle, times, lastError…). */
+  lastSnapshot?: WorkerSnapshot;
+  restarts: number;
+  nextStartAt: number;
+  exit?: { message: string; retryInMs: number };
+  /** Last controller-level event (so it is not repeated on every reconcile). */
+  lastEvent?: string;
+  secretValues: string[];
+}
+
+const defaultRestartBackoff: BackoffOptions = { baseMs: 2000, maxMs: 300_000, jitter: 0.1 };
+
+export class Reconciler {
+  private readonly states = new Map<string, PolicyState>();
+  private readonly now: () => number;
+
+  constructor(private readonly d: ReconcilerDeps) {
+    this.now = d.now ?? Date.now;
+  }
+
+  /** Keys whose lease this replica holds and which it tracks. */
+  trackedKeys(): string[] {
+    return [...this.states.keys()];
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult | void> {
+    const policy = this.d.getPolicy(key);
+    if (!policy || policy.metadata.deletionTimestamp) {
+      await this.drop(key, 'policy deleted');
+      return;
+    }
+    const { namespace = '', name, uid = '', generation = 0 } = policy.metadata;
+    let st = this.states.get(key);
+    if (st && st.uid !== uid) {
+      await this.drop(key, 'policy re-created');
+      st = undefined;
+    }
+    if (!this.d.isHeld(key)) {
+      // Being handed back: the lease manager stops the worker and writes the final status.
+      if (this.d.ownsStatus(key)) return;
+      // Another replica runs it (or nobody yet): make sure nothing runs here; write nothing.
+      await this.drop(key, 'lease not held');
+      return;
+    }
+    if (!st) {
+      st = {
+        uid,
+        namespace,
+        name,
+        generation,
+        mode: { kind: 'pending' },
+        totalsBase: totalsFromStatus(policy.status),
+        restarts: 0,
+        nextStartAt: 0,
+        secretValues: [],
+      };
+      this.states.set(key, st);
+    }
+    st.generation = generation;
+
+    const v = validateSpec(policy.spec);
+    if (!v.ok) {
+      const message = formatSpecErrors(v.errors);
+      await this.stopWorker(key, 'invalid spec');
+      this.setMode(key, st, policy, { kind: 'invalid', message }, { type: 'Warning', reason: 'InvalidSpec', action: 'Validate', note: message });
+      return;
+    }
+    const spec = v.spec;
+    if (spec.suspend) {
+      await this.stopWorker(key, 'suspended');
+      this.d.secrets.release(key);
+      this.setMode(key, st, policy, { kind: 'suspended' }, { type: 'Normal', reason: 'Suspended', action: 'Suspend', note: 'spec.suspend is true: worker stopped' });
+      return;
+    }
+
+    this.d.secrets.use(key, secretRefsOf(spec, namespace, this.d.settings));
+    // Throws when a Secret cannot be read at all (API trouble): the queue retries with back-off.
+    const conn = await resolveConnection(spec, namespace, this.d.settings, (ns, n) => this.d.secrets.get(ns, n));
+    if (!conn.ok) {
+      await this.stopWorker(key, conn.reason);
+      this.setMode(key, st, policy, { kind: 'blocked', reason: conn.reason, message: conn.message }, { type: 'Warning', reason: conn.reason, action: 'ResolveConnection', note: conn.message });
+      return;
+    }
+    st.secretValues = conn.secretValues;
+    this.d.addSecrets(conn.secretValues);
+
+    let config;
+    try {
+      config = resolvePolicy(spec, { name, namespace, ...(conn.s3Credentials ? { s3Credentials: conn.s3Credentials } : {}) });
+    } catch (err) {
+      const message = errorMessage(err, conn.secretValues);
+      await this.stopWorker(key, 'invalid spec');
+      this.setMode(key, st, policy, { kind: 'invalid', message }, { type: 'Warning', reason: 'InvalidSpec', action: 'Validate', note: message });
+      return;
+    }
+
+    const fingerprint = createHash('sha256')
+      .update(JSON.stringify({ uid, generation, spec, connection: conn.fingerprint }))
+      .digest('hex');
+    const rw = this.d.workers.get(key);
+    if (rw && !rw.exited && !rw.stopRequested && rw.fingerprint === fingerprint) {
+      this.requestStatus(key, st, policy);
+      return;
+    }
+    if (rw && !rw.exited) {
+      const why = rw.generation !== generation ? `new generation ${generation}` : rw.fingerprint !== fingerprint ? 'connection Secret changed' : 'restart';
+      await this.stopWorker(key, why);
+      st.restarts = 0;
+      st.nextStartAt = 0;
+      st.exit = undefined;
+    }
+    const wait = st.nextStartAt - this.now();
+    if (wait > 0) return { requeueAfterMs: wait };
+    // Re-check after every await above: the lease may have gone meanwhile (I6).
+    if (!this.d.isHeld(key) || this.d.workers.get(key)) return;
+
+    st.mode = { kind: 'running' };
+    const pl = policyLogger(this.d.log, namespace, name);
+    this.d.metrics.workerStarted(namespace, name);
+    const secrets = conn.secretValues;
+    this.d.workers.start({
+      key,
+      uid,
+      generation,
+      fingerprint,
+      config,
+      mongoUri: conn.mongoUri,
+      secretValues: secrets,
+      logger: pl,
+      events: {
+        onSnapshot: (s) => {
+          this.d.metrics.observeSnapshot(namespace, name, s);
+          if (s.state === 'Archiving' || s.state === 'Idle') {
+            const cur = this.states.get(key);
+            if (cur) {
+              cur.restarts = 0;
+              cur.exit = undefined;
+            }
+          }
+          this.requestStatusByKey(key);
+        },
+        onBundleUploaded: (b) => {
+          this.event(key, {
+            type: 'Normal',
+            reason: 'BundleUploaded',
+            action: 'Upload',
+            note: `uploaded ${b.key}: ${b.documents} documents, ${b.bytes} bytes${b.archiveFieldMin ? `, ${b.archiveFieldMin} .. ${b.archiveFieldMax ?? ''}` : ''}`,
+          });
+        },
+        onDeleted: (info) => {
+          this.event(key, {
+            type: 'Normal',
+            reason: 'DocumentsDeleted',
+            action: 'Delete',
+            note: `deleted ${info.deleted} documents archived in ${info.key}${info.skipped ? ` (${info.skipped} skipped: changed or no longer eligible)` : ''}`,
+          });
+        },
+        onError: (info) => {
+          this.d.metrics.observeError(namespace, name, info.stage);
+          const stage = info.stage.charAt(0).toUpperCase() + info.stage.slice(1);
+          this.event(key, { type: 'Warning', reason: `${stage}Failed`, action: stage, note: `${errorMessage(info.message, secrets)}${info.retrying ? ' (retrying)' : ''}` });
+          this.requestStatusByKey(key);
+        },
+        onStageDuration: (stage, seconds) => this.d.metrics.observeStage(namespace, name, stage, seconds),
+      },
+    });
+    this.d.recordEvent(policy, { type: 'Normal', reason: 'Started', action: 'Start', note: `worker started for generation ${generation} on ${this.d.identity}` });
+    st.lastEvent = undefined;
+    this.requestStatus(key, st, policy);
+  }
+
+  /** A worker's run() settled without being asked to stop: record why and restart it after back-off. */
+  handleExit(key: string, rw: RunningWorker): void {
+    const st = this.states.get(key);
+    this.d.workers.remove(key, rw);
+    if (!st || st.uid !== rw.uid) return;
+    this.fold(st, rw.snapshot);
+    st.restarts++;
+    const delay = backoffDelay(st.restarts, this.d.restartBackoff ?? defaultRestartBackoff);
+    st.nextStartAt = this.now() + delay;
+    const s = rw.snapshot;
+    const message =
+      rw.exited?.error ?? `worker stopped in state ${s.state}${s.reason ? ` (${s.reason}${s.message ? `: ${s.message}` : ''})` : ''}`;
+    st.exit = { message: errorMessage(message, st.secretValues), retryInMs: delay };
+    const reason = s.state === 'Blocked' ? s.reason ?? 'Blocked' : 'WorkerExited';
+    this.event(key, { type: 'Warning', reason, action: 'Run', note: `${st.exit.message}; restarting in ${Math.round(delay / 1000)}s` });
+    this.requestStatusByKey(key);
+    this.d.requeueAfter(key, delay);
+  }
+
+  /**
+   * Stops the worker because the lease is being handed back (`handover`: we still hold it, so the final
+   * status is written) or was lost (another replica may already own the status: write nothing).
+   */
+  async stopForLease(key: string, handover: boolean): Promise<void> {
+    await this.stopWorker(key, handover ? 'handing the lease to another replica' : 'lease lost');
+    if (handover && this.states.has(key)) await this.d.status.flush(key);
+  }
+
+  /** Shutdown: stop every worker, write the final statuses (the leases are still held). */
+  async stopAll(): Promise<void> {
+    await Promise.all(this.d.workers.keys().map((k) => this.stopWorker(k, 'operator shutting down')));
+    await Promise.all([...this.states.keys()].map((k) => this.d.status.flush(k).catch(() => undefined)));
+  }
+
+  private async stopWorker(key: string, why: string): Promise<void> {
+    const rw = this.d.workers.get(key);
+    if (!rw) return;
+    const final = await this.d.workers.stop(key, why);
+    const st = this.states.get(key);
+    if (final && st && st.uid === rw.uid && !rw.exited) {
+      this.d.metrics.observeSnapshot(rw.namespace, rw.name, final);
+      this.fold(st, final);
+    }
+  }
+
+  /** Moves a finished worker's totals into the base, keeping its other fields for the status. */
+  private fold(st: PolicyState, s: WorkerSnapshot): void {
+    st.totalsBase = addTotals(st.totalsBase, s.totals);
+    st.lastSnapshot = { ...s, totals: { documentsArchived: 0, documentsDeleted: 0, documentsSkipped: 0, documentsIneligible: 0, bundlesUploaded: 0, bytesUploaded: 0, duplicatesUploaded: 0 } };
+  }
+
+  /** Forgets a policy on this replica (deleted, re-created, or not ours): stop, write nothing. */
+  private async drop(key: string, why: string): Promise<void> {
+    const st = this.states.get(key);
+    await this.d.workers.stop(key, why);
+    this.d.secrets.release(key);
+    this.d.status.forget(key);
+    if (st) {
+      this.d.metrics.forgetPolicy(st.namespace, st.name);
+      if (why === 'policy deleted') this.d.forgetEvents(st.namespace, st.name);
+    }
+    this.states.delete(key);
+  }
+
+  private setMode(key: string, st: PolicyState, policy: ArchivePolicy, mode: Mode, ev: EventInput): void {
+    st.mode = mode;
+    const eventKey = `${mode.kind}/${ev.reason}/${st.generation}/${'message' in mode ? mode.message : ''}`;
+    if (st.lastEvent !== eventKey) {
+      st.lastEvent = eventKey;
+      this.d.recordEvent(policy, ev);
+    }
+    this.requestStatus(key, st, policy);
+  }
+
+  private observe(st: PolicyState, rw: RunningWorker | undefined): Observation {
+    const remembered = st.lastSnapshot ? { snapshot: st.lastSnapshot, totalsBase: st.totalsBase } : { totalsBase: st.totalsBase };
+    const g = st.generation;
+    switch (st.mode.kind) {
+      case 'pending':
+        return { kind: 'pending', generation: g, ...(st.mode.message ? { message: st.mode.message } : {}), ...remembered };
+      case 'invalid':
+        return { kind: 'invalid', generation: g, message: st.mode.message, ...remembered };
+      case 'suspended':
+        return { kind: 'suspended', generation: g, ...remembered };
+      case 'blocked':
+        return { kind: 'blocked', generation: g, reason: st.mode.reason, message: st.mode.message, ...remembered };
+      case 'running':
+        if (rw && !rw.exited) return { kind: 'running', generation: rw.generation, snapshot: rw.snapshot, totalsBase: st.totalsBase };
+        return {
+          kind: 'running',
+          generation: g,
+          snapshot: st.lastSnapshot ?? { state: 'Starting', totals: zeroOf(), spooledDocuments: 0, spooledBytes: 0 },
+          totalsBase: st.totalsBase,
+          ...(st.exit ? { exited: st.exit } : {}),
+        };
+    }
+  }
+
+  private requestStatusByKey(key: string): void {
+    const st = this.states.get(key);
+    const policy = this.d.getPolicy(key);
+    if (st && policy) this.requestStatus(key, st, policy);
+  }
+
+  private requestStatus(key: string, st: PolicyState, policy: ArchivePolicy): void {
+    if (!this.d.ownsStatus(key)) return;
+    this.d.status.request(key, { namespace: st.namespace, name: st.name }, policy.status, (prev) => {
+      const cur = this.states.get(key);
+      if (!cur || cur !== st || !this.d.ownsStatus(key)) return undefined;
+      return computeStatus(prev, this.observe(st, this.d.workers.get(key)), { replica: this.d.identity, now: new Date(this.now()) });
+    });
+  }
+
+  private event(key: string, ev: EventInput): void {
+    const policy = this.d.getPolicy(key);
+    if (policy && this.d.ownsStatus(key)) this.d.recordEvent(policy, ev);
+  }
+}
+
+function zeroOf(): WorkerTotals {
+  return { documentsArchived: 0, documentsDeleted: 0, documentsSkipped: 0, documentsIneligible: 0, bundlesUploaded: 0, bytesUploaded: 0, duplicatesUploaded: 0 };
+}
+
+/** The regarding reference of an event about a policy. */
+export function regardingOf(policy: ArchivePolicy): { apiVersion: string; kind: string; namespace: string; name: string; uid?: string } {
+  return {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    namespace: policy.metadata.namespace ?? '',
+    name: policy.metadata.name,
+    ...(policy.metadata.uid ? { uid: policy.metadata.uid } : {}),
+  };
+}

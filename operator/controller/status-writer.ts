@@ -1,0 +1,172 @@
+// Writes ArchivePolicy status through the /status subresource with a JSON merge patch, at most once per
+// `minIntervalMs` per policy — except that a phase change is written at once. The status is computed
+// lazily at write time, so a burst of worker snapshots collapses into one write of the newest picture,
+// and nothing is written when the picture did not change.
+import type { ArchivePolicyStatus } from '../api/schema.js';
+import { GROUP, PLURAL, VERSION } from '../api/schema.js';
+import type { Logger } from '../util/logger.js';
+import { errorMessage } from '../util/redact.js';
+import { backoffDelay } from './backoff.js';
+import { isNotFound, type KubeClient } from './kube-rest.js';
+
+export type StatusComputer = (prev: ArchivePolicyStatus | undefined) => ArchivePolicyStatus | undefined;
+
+interface Entry {
+  namespace: string;
+  name: string;
+  compute?: StatusComputer;
+  last?: ArchivePolicyStatus;
+  lastJson?: string;
+  lastWriteAt: number;
+  writing?: Promise<void>;
+  again: boolean;
+  timer?: NodeJS.Timeout;
+  failures: number;
+}
+
+export interface StatusWriterOptions {
+  rest: KubeClient;
+  log: Logger;
+  minIntervalMs?: number;
+  onWrite?: (result: 'ok' | 'error' | 'gone') => void;
+  now?: () => number;
+}
+
+export class StatusWriter {
+  private readonly entries = new Map<string, Entry>();
+  private readonly minIntervalMs: number;
+  private readonly now: () => number;
+  private closed = false;
+
+  constructor(private readonly o: StatusWriterOptions) {
+    this.minIntervalMs = o.minIntervalMs ?? 1000;
+    this.now = o.now ?? Date.now;
+  }
+
+  /**
+   * Asks for the policy's status to be brought up to date. `current` is the status as last seen on the
+   * server (used until this writer has written one itself).
+   */
+  request(key: string, ref: { namespace: string; name: string }, current: ArchivePolicyStatus | undefined, compute: StatusComputer): void {
+    if (this.closed) return;
+    let e = this.entries.get(key);
+    if (!e) {
+      e = { namespace: ref.namespace, name: ref.name, lastWriteAt: 0, again: false, failures: 0 };
+      if (current) {
+        e.last = current;
+        e.lastJson = JSON.stringify(current);
+      }
+      this.entries.set(key, e);
+    }
+    e.compute = compute;
+    this.schedule(key, e);
+  }
+
+  /** The status this writer last wrote (or was seeded with). */
+  last(key: string): ArchivePolicyStatus | undefined {
+    return this.entries.get(key)?.last;
+  }
+
+  /** Writes the pending change now (ignoring the rate limit) and waits for it. */
+  async flush(key: string): Promise<void> {
+    const e = this.entries.get(key);
+    if (!e) return;
+    if (e.timer) {
+      clearTimeout(e.timer);
+      e.timer = undefined;
+    }
+    if (e.writing) await e.writing;
+    if (e.compute) await this.write(key, e);
+  }
+
+  /** Drops a policy (deleted, or no longer ours) without writing. */
+  forget(key: string): void {
+    const e = this.entries.get(key);
+    if (e?.timer) clearTimeout(e.timer);
+    this.entries.delete(key);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.entries.keys()].map((k) => this.flush(k).catch(() => undefined)));
+    this.closed = true;
+    for (const e of this.entries.values()) if (e.timer) clearTimeout(e.timer);
+  }
+
+  private schedule(key: string, e: Entry): void {
+    if (e.writing) {
+      e.again = true;
+      return;
+    }
+    if (e.timer) return;
+    const next = e.compute?.(e.last);
+    if (!next) return;
+    const json = JSON.stringify(next);
+    if (json === e.lastJson) return;
+    const phaseChanged = next.phase !== e.last?.phase;
+    const wait = e.lastWriteAt + this.minIntervalMs * (e.failures > 0 ? 0 : 1) - this.now();
+    if (phaseChanged && e.failures === 0) {
+      void this.write(key, e);
+    } else if (e.failures > 0) {
+      // Back off after errors regardless of phase changes.
+      const delay = backoffDelay(e.failures, { baseMs: 1000, maxMs: 30_000, jitter: 0.2 });
+      this.arm(key, e, Math.max(0, e.lastWriteAt + delay - this.now()));
+    } else if (wait <= 0) {
+      void this.write(key, e);
+    } else {
+      this.arm(key, e, wait);
+    }
+  }
+
+  private arm(key: string, e: Entry, delay: number): void {
+    e.timer = setTimeout(() => {
+      e.timer = undefined;
+      if (this.entries.get(key) === e && e.compute && !this.closed) void this.write(key, e);
+    }, delay);
+    e.timer.unref();
+  }
+
+  private write(key: string, e: Entry): Promise<void> {
+    if (e.writing) {
+      e.again = true;
+      return e.writing;
+    }
+    const run = async (): Promise<void> => {
+      const next = e.compute?.(e.last);
+      if (!next) return;
+      const json = JSON.stringify(next);
+      if (json === e.lastJson) return;
+      e.lastWriteAt = this.now();
+      try {
+        await this.o.rest.request({
+          method: 'PATCH',
+          path: `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(e.namespace)}/${PLURAL}/${encodeURIComponent(e.name)}/status`,
+          contentType: 'application/merge-patch+json',
+          body: { status: next },
+        });
+        e.last = next;
+        e.lastJson = json;
+        e.failures = 0;
+        this.o.onWrite?.('ok');
+      } catch (err) {
+        if (isNotFound(err)) {
+          // The policy is gone; nothing more to write.
+          this.o.onWrite?.('gone');
+          if (this.entries.get(key) === e) this.entries.delete(key);
+          return;
+        }
+        e.failures++;
+        e.again = true;
+        this.o.onWrite?.('error');
+        this.o.log.warn({ policy: e.name, namespace: e.namespace, err: errorMessage(err), failures: e.failures }, 'writing status failed; will retry');
+      }
+    };
+    e.writing = run().finally(() => {
+      e.writing = undefined;
+      if (e.again && this.entries.get(key) === e && !this.closed) {
+        e.again = false;
+        this.schedule(key, e);
+      }
+    });
+    return e.writing;
+  }
+}
