@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
+import { parseOperatorArgs } from '../../../operator/controller/options.js';
 import { repoRoot } from '../../support/testenv.js';
 import { baseValues, byKind, chartDir, helmTemplate, helmTemplateRaw, one } from './helm.js';
 
@@ -128,6 +129,7 @@ describe('chart: operator Deployment', () => {
       {
         ...baseValues,
         operator: { logLevel: 'debug', watchNamespaces: ['team-a', 'team-b'], leaseDurationSeconds: 45 },
+        terminationGracePeriodSeconds: 30,
         metrics: { port: 9090 },
         spool: { mountPath: '/spool', sizeLimit: '10Gi' },
       },
@@ -142,7 +144,7 @@ describe('chart: operator Deployment', () => {
       '--metrics-bind-address=:9090',
       '--log-level=debug',
       '--lease-duration=45s',
-      '--identity=$(POD_NAME)',
+      '--shutdown-grace-period=20s',
       '--namespaces=team-a,team-b',
       '--mongodb-uri-template=mongodb+srv://{username}:{password}@prod-{host}-shard01.example.com/?tls=true',
       '--credentials-secret=gochive-system/gochive-mongodb',
@@ -159,6 +161,43 @@ describe('chart: operator Deployment', () => {
     const spool = podSpec(deploy).volumes.find((v) => v.name === 'spool');
     expect(spool?.emptyDir?.sizeLimit).toBe('10Gi');
     expect(podSpec(deploy).volumes.find((v) => v.name === 'tmp')?.emptyDir).toBeDefined();
+  });
+
+  test("the operator's own flag parser accepts the rendered args and reads the chart settings back", async () => {
+    const deploy = one(
+      await helmTemplate(
+        {
+          ...baseValues,
+          operator: { logLevel: 'warn', watchNamespaces: ['team-a'], leaseDurationSeconds: 20 },
+          metrics: { port: 9102 },
+        },
+        { namespace: 'ops' },
+      ),
+      'Deployment',
+    );
+    const [command, ...flags] = podSpec(deploy).containers[0]!.args;
+    expect(command).toBe('operator');
+    const parsed = parseOperatorArgs(
+      flags,
+      { POD_NAME: 'gochive-abc', POD_NAMESPACE: 'ops' },
+      () => undefined,
+    );
+    if (!parsed.ok)
+      throw new Error(`operator refused the chart's args: ${'message' in parsed ? parsed.message : 'help'}`);
+    expect(parsed.options).toMatchObject({
+      namespaces: ['team-a'],
+      leaseNamespace: 'ops',
+      spoolDir: '/var/spool/gochive',
+      mongodbUriTemplate: baseValues.mongodb.uriTemplate,
+      credentialsSecret: { namespace: 'ops', name: 'gochive-mongodb' },
+      credentialsUsernameKey: 'username',
+      credentialsPasswordKey: 'password',
+      leaseDurationMs: 20_000,
+      metricsBindAddress: ':9102',
+      logLevel: 'warn',
+      shutdownGracePeriodMs: 50_000,
+    });
+    expect(parsed.options.identity).toMatch(/^gochive-abc-/);
   });
 
   test('is non-root with a read-only root filesystem, no capabilities and the default seccomp profile', async () => {
@@ -288,29 +327,47 @@ describe('chart: monitoring and ExternalSecret', () => {
     expect(spec.endpoints[0]).toMatchObject({ port: 'http-metrics', path: '/metrics', honorLabels: true });
   });
 
-  test('PrometheusRule alerts on no recent success (N x uploadInterval), Failed and Blocked', async () => {
-    const objs = await helmTemplate({
-      metrics: { prometheusRule: { enabled: true, noSuccessIntervals: 7, for: '20m', severity: 'critical' } },
-    });
-    const groups = (
-      one(objs, 'PrometheusRule').spec as {
-        groups: Array<{
-          rules: Array<{ alert: string; expr: string; for: string; labels: Record<string, string> }>;
-        }>;
-      }
-    ).groups;
-    const rules = groups[0]!.rules;
+  test('PrometheusRule: per-policy no-recent-success at N x uploadInterval, other policies, Failed, Blocked', async () => {
+    type Rule = { alert: string; expr: string; for: string; labels: Record<string, string> };
+    const objs = await helmTemplate(
+      {
+        ...baseValues,
+        ...original,
+        metrics: {
+          prometheusRule: { enabled: true, noSuccessIntervals: 7, for: '20m', severity: 'critical' },
+        },
+      },
+      { namespace: 'db' },
+    );
+    const rules = (one(objs, 'PrometheusRule').spec as { groups: Array<{ rules: Rule[] }> }).groups[0]!.rules;
     expect(rules.map((r) => r.alert)).toEqual([
+      ...original.policies.map(() => 'GochiveNoRecentSuccess'),
       'GochiveNoRecentSuccess',
+      'GochiveNoSuccessSinceStart',
       'GochivePolicyFailed',
       'GochivePolicyBlocked',
     ]);
-    expect(rules[0]!.expr).toMatch(
-      /time\(\) - .*last_success_timestamp_seconds.*> 7 \* .*upload_interval_seconds/s,
+    // The seed entry uploads every 65 s: 7 x 65 = 455 s, and only while the worker has a backlog.
+    const seed = rules[0]!;
+    expect(seed.expr).toContain(
+      'time() - max by (namespace, policy) (gochive_last_success_timestamp_seconds{namespace="db", policy="incubator-offerwall-event-log"}) > 455',
     );
-    expect(rules[1]!.expr).toContain('phase="Failed"');
-    expect(rules[2]!.expr).toContain('phase="Blocked"');
-    for (const r of rules) expect(r).toMatchObject({ for: '20m', labels: { severity: 'critical' } });
+    expect(seed.expr).toContain(
+      'gochive_worker_state{namespace="db", policy="incubator-offerwall-event-log", state="Archiving"}',
+    );
+    expect(rules[1]!.expr).toContain('> 840'); // alwayz-user-action-log: 7 x 120
+    // Policies outside the chart get the fixed limit, excluding the chart's own.
+    const others = rules[original.policies.length]!;
+    expect(others.expr).toContain('> 21600');
+    expect(others.expr).toContain(
+      'unless on (namespace, policy)\ngochive_last_success_timestamp_seconds{namespace="db", policy=~"incubator-offerwall-event-log|alwayz-user-action-log|alwayz-push-send-log"}',
+    );
+    expect(rules.at(-2)!.expr).toBe('max by (namespace, policy) (gochive_worker_state{state="Failed"}) == 1');
+    expect(rules.at(-1)!.expr).toBe(
+      'max by (namespace, policy) (gochive_worker_state{state="Blocked"}) == 1',
+    );
+    for (const r of rules) expect(r.labels).toEqual({ severity: 'critical' });
+    for (const r of rules.filter((x) => x.alert !== 'GochiveNoSuccessSinceStart')) expect(r.for).toBe('20m');
   });
 
   test('ExternalSecret fills the credentials Secret the operator is pointed at', async () => {
