@@ -3,8 +3,14 @@ import { BUCKET_URI_PATTERN, bucketNameProblem, formatBucketUri, parseBucketUri 
 describe('parseBucketUri', () => {
   it.each([
     // the original form (SPEC §2)
-    ['levit-database-archive-prod/incubator/offerwall_event_log/', { kind: 's3', bucket: 'levit-database-archive-prod', prefix: 'incubator/offerwall_event_log/' }],
-    ['levit-database-archive-prod/test/', { kind: 's3', bucket: 'levit-database-archive-prod', prefix: 'test/' }],
+    [
+      'levit-database-archive-prod/incubator/offerwall_event_log/',
+      { kind: 's3', bucket: 'levit-database-archive-prod', prefix: 'incubator/offerwall_event_log/' },
+    ],
+    [
+      'levit-database-archive-prod/test/',
+      { kind: 's3', bucket: 'levit-database-archive-prod', prefix: 'test/' },
+    ],
     ['my-bucket', { kind: 's3', bucket: 'my-bucket', prefix: '' }],
     ['my-bucket/', { kind: 's3', bucket: 'my-bucket', prefix: '' }],
     ['my-bucket/a/b', { kind: 's3', bucket: 'my-bucket', prefix: 'a/b/' }],
@@ -45,11 +51,13 @@ describe('parseBucketUri', () => {
 
   it('the pattern alone rejects malformed shapes (what the CRD checks before CEL)', () => {
     const re = new RegExp(BUCKET_URI_PATTERN);
-    for (const bad of ['Bad_Bucket/x', 's3://b//x', 'http://bucket', 'file://rel', 'bucket\\x', '/bucket']) expect(re.test(bad)).toBe(false);
+    for (const bad of ['Bad_Bucket/x', 's3://b//x', 'http://bucket', 'file://rel', 'bucket\\x', '/bucket'])
+      expect(re.test(bad)).toBe(false);
   });
 
   it('bucketNameProblem accepts valid names', () => {
-    for (const ok of ['abc', 'levit-database-archive-prod', 'a.b.c', '1bucket', 'a'.repeat(63)]) expect(bucketNameProblem(ok)).toBeUndefined();
+    for (const ok of ['abc', 'levit-database-archive-prod', 'a.b.c', '1bucket', 'a'.repeat(63)])
+      expect(bucketNameProblem(ok)).toBeUndefined();
   });
 
   it('formats canonically', () => {

@@ -5,8 +5,7 @@
 // The prefix is normalised to '' or a string ending in '/', so keys are always `${prefix}${name}`.
 
 export type ParsedBucketUri =
-  | { kind: 's3'; bucket: string; prefix: string }
-  | { kind: 'file'; root: string; prefix: '' };
+  { kind: 's3'; bucket: string; prefix: string } | { kind: 'file'; root: string; prefix: '' };
 
 /** Longest accepted value (S3 keys are at most 1024 bytes; the prefix must leave room for names). */
 export const BUCKET_URI_MAX_LENGTH = 512;
@@ -32,7 +31,8 @@ export function bucketNameProblem(name: string): string | undefined {
   if (!new RegExp(`^${BUCKET}$`).test(name)) {
     return `bucket name "${name}" may contain only lowercase letters, digits, hyphens and single dots, and must start and end with a letter or digit`;
   }
-  if (/^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$/.test(name)) return `bucket name "${name}" must not look like an IP address`;
+  if (/^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$/.test(name))
+    return `bucket name "${name}" must not look like an IP address`;
   for (const p of ['xn--', 'sthree-', 'amzn-s3-demo-']) {
     if (name.startsWith(p)) return `bucket name "${name}" must not start with the reserved prefix "${p}"`;
   }
@@ -43,13 +43,19 @@ export function bucketNameProblem(name: string): string | undefined {
 }
 
 /** Parses a destination, or returns an error message naming `field` and the accepted forms. Never throws. */
-export function bucketUriProblem(value: unknown, field = 's3.bucket'): { parsed: ParsedBucketUri } | { error: string } {
+export function bucketUriProblem(
+  value: unknown,
+  field = 's3.bucket',
+): { parsed: ParsedBucketUri } | { error: string } {
   if (typeof value !== 'string' || value.trim() === '') return { error: `${field}: required; ${HINT}` };
   const text = value.trim();
-  if (text.length > BUCKET_URI_MAX_LENGTH) return { error: `${field}: longer than ${BUCKET_URI_MAX_LENGTH} characters` };
+  if (text.length > BUCKET_URI_MAX_LENGTH)
+    return { error: `${field}: longer than ${BUCKET_URI_MAX_LENGTH} characters` };
   if (text.startsWith('file:')) {
     if (!shapeRe.test(text)) {
-      return { error: `${field}: ${JSON.stringify(value)} is not a valid file:// destination; use file:///absolute/dir` };
+      return {
+        error: `${field}: ${JSON.stringify(value)} is not a valid file:// destination; use file:///absolute/dir`,
+      };
     }
     const root = text.slice('file://'.length).replace(/\/+$/, '');
     if (root.split('/').some((s) => s === '.' || s === '..')) {
@@ -66,7 +72,9 @@ export function bucketUriProblem(value: unknown, field = 's3.bucket'): { parsed:
   const problem = bucketNameProblem(bucket);
   if (problem) return { error: `${field}: ${problem}; ${HINT}` };
   if (!shapeRe.test(text)) {
-    return { error: `${field}: ${JSON.stringify(value)} has an invalid prefix (empty segments like "//", or control characters); ${HINT}` };
+    return {
+      error: `${field}: ${JSON.stringify(value)} has an invalid prefix (empty segments like "//", or control characters); ${HINT}`,
+    };
   }
   let prefix = slash < 0 ? '' : rest.slice(slash + 1);
   if (prefix.split('/').some((s) => s === '.' || s === '..')) {

@@ -13,10 +13,17 @@ export const policyNameSchema = z
   .min(1)
   .max(63)
   .regex(DNS_LABEL)
-  .describe('Policy name (the ArchivePolicy metadata.name; the pod name in the original): lowercase letters, digits and "-", at most 63 characters.');
+  .describe(
+    'Policy name (the ArchivePolicy metadata.name; the pod name in the original): lowercase letters, digits and "-", at most 63 characters.',
+  );
 
-const open = <T extends z.ZodRawShape>(shape: T, description: string) => z.looseObject(shape).optional().describe(description);
-const secretKeyName = z.string().min(1).max(253).regex(/^[-._a-zA-Z0-9]+$/);
+const open = <T extends z.ZodRawShape>(shape: T, description: string) =>
+  z.looseObject(shape).optional().describe(description);
+const secretKeyName = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[-._a-zA-Z0-9]+$/);
 
 /** Chart-level values other than `policies`. */
 export const chartValuesSchema = z.looseObject({
@@ -28,21 +35,40 @@ export const chartValuesSchema = z.looseObject({
     },
     'Operator image.',
   ),
-  imagePullSecrets: z.array(z.looseObject({ name: z.string() })).optional().describe('Image pull secrets.'),
-  replicaCount: z.number().int().min(0).max(100).optional().describe('Operator replicas; they split the policies between them through Leases.'),
+  imagePullSecrets: z
+    .array(z.looseObject({ name: z.string() }))
+    .optional()
+    .describe('Image pull secrets.'),
+  replicaCount: z
+    .number()
+    .int()
+    .min(0)
+    .max(100)
+    .optional()
+    .describe('Operator replicas; they split the policies between them through Leases.'),
   mongodb: open(
     {
       uriTemplate: z
         .string()
-        .regex(/^$|\{host\}/, { error: 'must contain {host} (or be empty when every policy uses uriSecretRef)' })
+        .regex(/^$|\{host\}/, {
+          error: 'must contain {host} (or be empty when every policy uses uriSecretRef)',
+        })
         .optional()
-        .describe('Connection URI template for hostAddress (empty when every policy uses uriSecretRef), e.g. mongodb+srv://{username}:{password}@prod-{host}-shard01.example.com/?tls=true. {username} and {password} come from the credentials Secret, URL-encoded.'),
-      existingSecret: z.string().optional().describe('Secret (in the release namespace) with the MongoDB username and password.'),
+        .describe(
+          'Connection URI template for hostAddress (empty when every policy uses uriSecretRef), e.g. mongodb+srv://{username}:{password}@prod-{host}-shard01.example.com/?tls=true. {username} and {password} come from the credentials Secret, URL-encoded.',
+        ),
+      existingSecret: z
+        .string()
+        .optional()
+        .describe('Secret (in the release namespace) with the MongoDB username and password.'),
       usernameKey: secretKeyName.optional().describe('Key of the username in the Secret.'),
       passwordKey: secretKeyName.optional().describe('Key of the password in the Secret.'),
       externalSecret: open(
         {
-          enabled: z.boolean().optional().describe('Create an ExternalSecret (external-secrets.io) that fills the credentials Secret.'),
+          enabled: z
+            .boolean()
+            .optional()
+            .describe('Create an ExternalSecret (external-secrets.io) that fills the credentials Secret.'),
         },
         'ExternalSecret producing the credentials Secret, as the original chart used.',
       ),
@@ -52,14 +78,20 @@ export const chartValuesSchema = z.looseObject({
   resources: z.looseObject({}).optional().describe('Operator container resources.'),
   spool: open(
     {
-      sizeLimit: z.union([z.string(), z.number()]).optional().describe('emptyDir size limit of the spool volume, e.g. 10Gi.'),
+      sizeLimit: z
+        .union([z.string(), z.number()])
+        .optional()
+        .describe('emptyDir size limit of the spool volume, e.g. 10Gi.'),
     },
     'Local spool volume shared by the policies of one replica.',
   ),
   metrics: open(
     {
       serviceMonitor: open({ enabled: z.boolean().optional() }, 'Prometheus Operator ServiceMonitor.'),
-      prometheusRule: open({ enabled: z.boolean().optional() }, 'Prometheus Operator PrometheusRule with gochive alerts.'),
+      prometheusRule: open(
+        { enabled: z.boolean().optional() },
+        'Prometheus Operator PrometheusRule with gochive alerts.',
+      ),
     },
     'Prometheus metrics.',
   ),
@@ -67,15 +99,27 @@ export const chartValuesSchema = z.looseObject({
     {
       create: z.boolean().optional().describe('Create the ServiceAccount.'),
       name: z.string().optional().describe('ServiceAccount name; empty means the release fullname.'),
-      annotations: z.record(z.string(), z.string()).optional().describe('Annotations, e.g. eks.amazonaws.com/role-arn for IRSA.'),
+      annotations: z
+        .record(z.string(), z.string())
+        .optional()
+        .describe('Annotations, e.g. eks.amazonaws.com/role-arn for IRSA.'),
     },
     'Operator ServiceAccount.',
   ),
   operator: open(
     {
-      logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).optional().describe('Log level.'),
+      logLevel: z
+        .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'])
+        .optional()
+        .describe('Log level.'),
       watchNamespaces: z.array(z.string()).optional().describe('Namespaces to watch; empty means all.'),
-      leaseDurationSeconds: z.number().int().min(5).max(3600).optional().describe('Per-policy Lease duration; a dead replica\'s policies move after it.'),
+      leaseDurationSeconds: z
+        .number()
+        .int()
+        .min(5)
+        .max(3600)
+        .optional()
+        .describe("Per-policy Lease duration; a dead replica's policies move after it."),
     },
     'Operator settings.',
   ),
@@ -92,7 +136,8 @@ export function chartValuesJsonSchema(): JsonSchema {
   const name = toDraft7Schema(zodToJsonSchema(policyNameSchema));
   const entry: JsonSchema = {
     ...spec,
-    description: 'One policy, exactly like an entry of the original gochive values file: name plus the ArchivePolicy spec fields.',
+    description:
+      'One policy, exactly like an entry of the original gochive values file: name plus the ArchivePolicy spec fields.',
     properties: { name, ...(spec.properties as JsonSchema) },
     required: ['name', ...((spec.required as string[]) ?? [])],
     additionalProperties: false,
@@ -105,7 +150,8 @@ export function chartValuesJsonSchema(): JsonSchema {
     properties: {
       ...(top.properties as JsonSchema),
       policies: {
-        description: 'Archive policies; each becomes one ArchivePolicy. Entries of the original gochive values file are accepted verbatim.',
+        description:
+          'Archive policies; each becomes one ArchivePolicy. Entries of the original gochive values file are accepted verbatim.',
         type: 'array',
         items: { $ref: '#/definitions/policy' },
       },

@@ -2,6 +2,8 @@ import { parse } from 'yaml';
 import { archivePolicyCrd, archivePolicyCrdYaml } from './crd.js';
 import { chartValuesJsonSchema } from './chart-values.js';
 
+// Schema nodes are walked generically; their shape is what the test checks.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Node = Record<string, any>;
 
 /** Every schema node, with its path. */
@@ -9,7 +11,8 @@ function* walk(node: Node, path = '$'): Generator<[string, Node]> {
   yield [path, node];
   for (const [k, v] of Object.entries(node.properties ?? {})) yield* walk(v as Node, `${path}.${k}`);
   if (node.items) yield* walk(node.items, `${path}[]`);
-  if (node.additionalProperties && typeof node.additionalProperties === 'object') yield* walk(node.additionalProperties, `${path}{}`);
+  if (node.additionalProperties && typeof node.additionalProperties === 'object')
+    yield* walk(node.additionalProperties, `${path}{}`);
 }
 
 describe('ArchivePolicy CRD', () => {
@@ -22,36 +25,79 @@ describe('ArchivePolicy CRD', () => {
     expect(crd.spec).toMatchObject({
       group: 'gochive.io',
       scope: 'Namespaced',
-      names: { kind: 'ArchivePolicy', plural: 'archivepolicies', singular: 'archivepolicy', shortNames: ['ap'], categories: ['gochive'] },
+      names: {
+        kind: 'ArchivePolicy',
+        plural: 'archivepolicies',
+        singular: 'archivepolicy',
+        shortNames: ['ap'],
+        categories: ['gochive'],
+      },
     });
-    expect(version).toMatchObject({ name: 'v1alpha1', served: true, storage: true, subresources: { status: {} } });
+    expect(version).toMatchObject({
+      name: 'v1alpha1',
+      served: true,
+      storage: true,
+      subresources: { status: {} },
+    });
   });
 
   it('prints Phase, Ready, Archived, Backlog, Last Upload and Age by default, more with -o wide', () => {
     const cols = version.additionalPrinterColumns as Node[];
-    expect(cols.filter((c) => !c.priority).map((c) => c.name)).toEqual(['Phase', 'Ready', 'Archived', 'Backlog', 'Last Upload', 'Age']);
-    expect(cols.find((c) => c.name === 'Ready')!.jsonPath).toBe('.status.conditions[?(@.type=="Ready")].status');
-    expect(cols.filter((c) => c.priority === 1).map((c) => c.name)).toEqual(expect.arrayContaining(['Database', 'Collection', 'Deleted', 'Last Error']));
+    expect(cols.filter((c) => !c.priority).map((c) => c.name)).toEqual([
+      'Phase',
+      'Ready',
+      'Archived',
+      'Backlog',
+      'Last Upload',
+      'Age',
+    ]);
+    expect(cols.find((c) => c.name === 'Ready')!.jsonPath).toBe(
+      '.status.conditions[?(@.type=="Ready")].status',
+    );
+    expect(cols.filter((c) => c.priority === 1).map((c) => c.name)).toEqual(
+      expect.arrayContaining(['Database', 'Collection', 'Deleted', 'Last Error']),
+    );
   });
 
   it('is structural: every node typed (or int-or-string / preserve-unknown), no JSON-Schema-only keywords', () => {
     for (const [path, node] of walk(schema)) {
-      for (const k of ['$schema', '$ref', 'anyOf', 'oneOf', 'allOf', 'not', 'definitions', 'propertyNames', 'const', 'if', 'then']) {
+      for (const k of [
+        '$schema',
+        '$ref',
+        'anyOf',
+        'oneOf',
+        'allOf',
+        'not',
+        'definitions',
+        'propertyNames',
+        'const',
+        'if',
+        'then',
+      ]) {
         if (k in node) throw new Error(`${path} has ${k}`);
       }
       if (path === '$.metadata') continue;
-      if (!node.type && !node['x-kubernetes-int-or-string'] && !node['x-kubernetes-preserve-unknown-fields']) throw new Error(`${path} has no type`);
-      if (!node.description && path !== '$.metadata' && !path.endsWith('[]')) throw new Error(`${path} has no description`);
+      if (!node.type && !node['x-kubernetes-int-or-string'] && !node['x-kubernetes-preserve-unknown-fields'])
+        throw new Error(`${path} has no type`);
+      if (!node.description && path !== '$.metadata' && !path.endsWith('[]'))
+        throw new Error(`${path} has no description`);
     }
   });
 
   it('bounds every string and list reached by a CEL rule (the API server estimates rule cost)', () => {
     for (const [path, node] of walk(schema)) {
-      if (node.type === 'string' && path.startsWith('$.spec') && !node.enum && node.maxLength === undefined && !node.pattern) {
+      if (
+        node.type === 'string' &&
+        path.startsWith('$.spec') &&
+        !node.enum &&
+        node.maxLength === undefined &&
+        !node.pattern
+      ) {
         // Unbounded strings are fine only when no rule looks at them; flag them so a new rule does not blow the budget.
         expect([path, node.maxLength]).toEqual([path, expect.any(Number)]);
       }
-      if (node.type === 'array' && path.startsWith('$.spec')) expect([path, node.maxItems]).toEqual([path, expect.any(Number)]);
+      if (node.type === 'array' && path.startsWith('$.spec'))
+        expect([path, node.maxItems]).toEqual([path, expect.any(Number)]);
     }
   });
 
@@ -76,7 +122,14 @@ describe('ArchivePolicy CRD', () => {
     expect(p.archiveFieldFormat.default).toBe('date');
     expect(p.allowCollectionScan.default).toBe(false);
     expect(p.compression.properties.level.default).toBe(6);
-    expect(schema.properties.spec.required).toEqual(['ageLimit', 'archiveCheckInterval', 'collection', 'database', 'archiveField', 's3']);
+    expect(schema.properties.spec.required).toEqual([
+      'ageLimit',
+      'archiveCheckInterval',
+      'collection',
+      'database',
+      'archiveField',
+      's3',
+    ]);
   });
 
   it('renders YAML that parses back to the same object', () => {
@@ -91,13 +144,47 @@ describe('chart values.schema.json', () => {
     expect(schema.properties.policies.items).toEqual({ $ref: '#/definitions/policy' });
     const entry = schema.definitions.policy as Node;
     expect(entry.additionalProperties).toBe(false);
-    expect(entry.required).toEqual(['name', 'ageLimit', 'archiveCheckInterval', 'collection', 'database', 'archiveField', 's3']);
-    expect(Object.keys(entry.properties)).toEqual(expect.arrayContaining(['name', 'hostAddress', 'ageLimit', 'queryLimit', 'archiveCheckInterval', 'collection', 'database', 'archiveField', 's3']));
+    expect(entry.required).toEqual([
+      'name',
+      'ageLimit',
+      'archiveCheckInterval',
+      'collection',
+      'database',
+      'archiveField',
+      's3',
+    ]);
+    expect(Object.keys(entry.properties)).toEqual(
+      expect.arrayContaining([
+        'name',
+        'hostAddress',
+        'ageLimit',
+        'queryLimit',
+        'archiveCheckInterval',
+        'collection',
+        'database',
+        'archiveField',
+        's3',
+      ]),
+    );
     expect(entry.oneOf).toEqual([{ required: ['hostAddress'] }, { required: ['uriSecretRef'] }]);
     expect(JSON.stringify(schema)).not.toMatch(/x-kubernetes|x-gochive/);
   });
   it('types the chart-level keys the chart uses', () => {
-    for (const k of ['image', 'replicaCount', 'mongodb', 'resources', 'spool', 'metrics', 'serviceAccount', 'operator', 'podSecurityContext', 'securityContext', 'nodeSelector', 'tolerations', 'affinity']) {
+    for (const k of [
+      'image',
+      'replicaCount',
+      'mongodb',
+      'resources',
+      'spool',
+      'metrics',
+      'serviceAccount',
+      'operator',
+      'podSecurityContext',
+      'securityContext',
+      'nodeSelector',
+      'tolerations',
+      'affinity',
+    ]) {
       expect(schema.properties).toHaveProperty(k);
     }
   });

@@ -59,8 +59,10 @@ describe('parseDuration', () => {
 describe('DURATION_PATTERN', () => {
   const re = new RegExp(DURATION_PATTERN);
   it('matches exactly the accepted string forms (plus the empty string, excluded by minLength)', () => {
-    for (const ok of ['92d', '9', '1w2d', '1d12h', '36h', '90s', '1w1d1h1m1s', '']) expect(re.test(ok)).toBe(true);
-    for (const bad of ['92x', '1d1w', '1.5h', '-1', '1 d', '500ms', 'h', '1d ']) expect(re.test(bad)).toBe(false);
+    for (const ok of ['92d', '9', '1w2d', '1d12h', '36h', '90s', '1w1d1h1m1s', ''])
+      expect(re.test(ok)).toBe(true);
+    for (const bad of ['92x', '1d1w', '1.5h', '-1', '1 d', '500ms', 'h', '1d '])
+      expect(re.test(bad)).toBe(false);
   });
 });
 
@@ -72,6 +74,7 @@ describe('formatDuration', () => {
     expect(formatDuration(0)).toBe('0s');
   });
   it('round-trips through parseDuration', () => {
-    for (const ms of [1000, 65_000, 3_600_000, 7_948_800_000, 1_234_567_000]) expect(parseDuration(formatDuration(ms))).toBe(ms);
+    for (const ms of [1000, 65_000, 3_600_000, 7_948_800_000, 1_234_567_000])
+      expect(parseDuration(formatDuration(ms))).toBe(ms);
   });
 });

@@ -31,12 +31,15 @@ export const DURATION_HINT = 'use e.g. 92d, 36h, 1w2d or seconds as an integer';
 /** Seconds in a duration, or an error message naming `field`. Never throws. */
 export function durationSeconds(value: unknown, field: string): { seconds: number } | { error: string } {
   if (typeof value === 'number') {
-    if (!Number.isInteger(value)) return { error: `${field}: ${value} is not a whole number of seconds; ${DURATION_HINT}` };
+    if (!Number.isInteger(value))
+      return { error: `${field}: ${value} is not a whole number of seconds; ${DURATION_HINT}` };
     return checkRange(value, value, field);
   }
   if (value === undefined) return { error: `${field}: is required; ${DURATION_HINT}` };
   if (typeof value !== 'string') {
-    return { error: `${field}: expected a duration (string) or seconds (integer), got ${describe(value)}; ${DURATION_HINT}` };
+    return {
+      error: `${field}: expected a duration (string) or seconds (integer), got ${describe(value)}; ${DURATION_HINT}`,
+    };
   }
   const text = value.trim();
   if (text === '' || text.length > DURATION_MAX_LENGTH || !durationRe.test(text)) {
@@ -49,7 +52,8 @@ export function durationSeconds(value: unknown, field: string): { seconds: numbe
 }
 
 function checkRange(seconds: number, value: unknown, field: string): { seconds: number } | { error: string } {
-  if (seconds <= 0) return { error: `${field}: ${JSON.stringify(value)} must be greater than zero; ${DURATION_HINT}` };
+  if (seconds <= 0)
+    return { error: `${field}: ${JSON.stringify(value)} must be greater than zero; ${DURATION_HINT}` };
   if (seconds > MAX_DURATION_SECONDS) {
     return { error: `${field}: ${JSON.stringify(value)} is longer than 100 years; ${DURATION_HINT}` };
   }
@@ -94,7 +98,8 @@ export function celDurationWellFormed(expr: string): string {
  */
 export function celDurationSeconds(expr: string): string {
   const parts = (Object.entries(DURATION_UNITS) as [Unit, number][]).map(
-    ([u, n]) => `(${expr}.find('[0-9]+${u}') == '' ? 0 : int(${expr}.find('[0-9]+${u}').replace('${u}', '')) * ${n})`,
+    ([u, n]) =>
+      `(${expr}.find('[0-9]+${u}') == '' ? 0 : int(${expr}.find('[0-9]+${u}').replace('${u}', '')) * ${n})`,
   );
   return `(type(${expr}) == int ? ${expr} : (${expr}.matches('^[0-9]+$') ? int(${expr}) : ${parts.join(' + ')}))`;
 }

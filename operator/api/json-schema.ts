@@ -57,7 +57,9 @@ function foldIntOrString(node: JsonSchema): JsonSchema {
   if (!Array.isArray(anyOf)) return node;
   const types = anyOf.map((a: JsonSchema) => a.type).sort();
   if (anyOf.length !== 2 || types[0] !== 'integer' || types[1] !== 'string') {
-    throw new Error(`anyOf other than integer|string cannot be expressed in a structural schema: ${JSON.stringify(node)}`);
+    throw new Error(
+      `anyOf other than integer|string cannot be expressed in a structural schema: ${JSON.stringify(node)}`,
+    );
   }
   const out: JsonSchema = { ...rest };
   for (const alt of anyOf as JsonSchema[]) {
@@ -75,7 +77,8 @@ export function toKubernetesSchema(node: JsonSchema, path = '$'): JsonSchema {
   if (n.anyOf) n = foldIntOrString(n);
   if (n['x-gochive-cel-replaces-pattern']) {
     // The CEL rules beside it check the pattern with a readable message (see schema.ts).
-    if (!Array.isArray(n['x-kubernetes-validations'])) throw new Error(`${path}: pattern replaced by CEL but no CEL rules`);
+    if (!Array.isArray(n['x-kubernetes-validations']))
+      throw new Error(`${path}: pattern replaced by CEL but no CEL rules`);
     delete n.pattern;
     delete n['x-gochive-cel-replaces-pattern'];
   }
@@ -94,9 +97,11 @@ export function toKubernetesSchema(node: JsonSchema, path = '$'): JsonSchema {
     );
   }
   if (isObj(n.items)) n.items = toKubernetesSchema(n.items, `${path}[]`);
-  if (isObj(n.additionalProperties)) n.additionalProperties = toKubernetesSchema(n.additionalProperties, `${path}{}`);
+  if (isObj(n.additionalProperties))
+    n.additionalProperties = toKubernetesSchema(n.additionalProperties, `${path}{}`);
   for (const k of Object.keys(n)) {
-    if (!K8S_KEYS.has(k)) throw new Error(`${path}: keyword ${k} is not allowed in a CRD schema (${JSON.stringify(n[k])})`);
+    if (!K8S_KEYS.has(k))
+      throw new Error(`${path}: keyword ${k} is not allowed in a CRD schema (${JSON.stringify(n[k])})`);
   }
   return n;
 }
@@ -113,7 +118,9 @@ export function toDraft7Schema(node: JsonSchema): JsonSchema {
   if (n.maximum === SAFE_INT) delete n.maximum;
   if (n.minimum === -SAFE_INT) delete n.minimum;
   if (isObj(n.properties)) {
-    n.properties = Object.fromEntries(Object.entries(n.properties).map(([k, v]) => [k, toDraft7Schema(v as JsonSchema)]));
+    n.properties = Object.fromEntries(
+      Object.entries(n.properties).map(([k, v]) => [k, toDraft7Schema(v as JsonSchema)]),
+    );
   }
   if (isObj(n.items)) n.items = toDraft7Schema(n.items);
   if (isObj(n.additionalProperties)) n.additionalProperties = toDraft7Schema(n.additionalProperties);

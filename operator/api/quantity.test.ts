@@ -13,7 +13,10 @@ describe('parseBytes', () => {
     ['3k', 3000],
   ])('%j -> %d', (input, bytes) => expect(parseBytes(input, 'spool.maxBytes')).toBe(bytes));
 
-  it.each(['0', 0, -1, '1.5Gi', '512MB', '512mi', 'Gi', '01Gi', 1.5, null, '9999999999Ti'])('rejects %j naming the field', (input) => {
-    expect(() => parseBytes(input, 'spool.maxBytes')).toThrow(/^spool\.maxBytes: /);
-  });
+  it.each(['0', 0, -1, '1.5Gi', '512MB', '512mi', 'Gi', '01Gi', 1.5, null, '9999999999Ti'])(
+    'rejects %j naming the field',
+    (input) => {
+      expect(() => parseBytes(input, 'spool.maxBytes')).toThrow(/^spool\.maxBytes: /);
+    },
+  );
 });

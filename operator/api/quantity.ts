@@ -20,7 +20,8 @@ export const BYTES_HINT = 'use bytes as an integer or a quantity such as 512Mi, 
 /** Bytes in a size, or an error message naming `field`. Never throws. */
 export function bytesProblem(value: unknown, field: string): { bytes: number } | { error: string } {
   if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value) || value <= 0) return { error: `${field}: ${value} must be a positive whole number of bytes; ${BYTES_HINT}` };
+    if (!Number.isSafeInteger(value) || value <= 0)
+      return { error: `${field}: ${value} must be a positive whole number of bytes; ${BYTES_HINT}` };
     return { bytes: value };
   }
   if (value === undefined) return { error: `${field}: is required; ${BYTES_HINT}` };

@@ -14,7 +14,10 @@ const seedSpec = {
 
 describe('resolvePolicy', () => {
   it('maps the seed entry to the engine config with the original behaviour', () => {
-    const config = resolvePolicy(parseSpec(seedSpec), { name: 'incubator-offerwall-event-log', namespace: 'archive' });
+    const config = resolvePolicy(parseSpec(seedSpec), {
+      name: 'incubator-offerwall-event-log',
+      namespace: 'archive',
+    });
     const expected: PolicyConfig = {
       name: 'incubator-offerwall-event-log',
       namespace: 'archive',
@@ -31,7 +34,11 @@ describe('resolvePolicy', () => {
       dryRun: false,
       suspend: false,
       allowCollectionScan: false,
-      destination: { kind: 's3', bucket: 'levit-database-archive-prod', prefix: 'incubator/offerwall_event_log/' },
+      destination: {
+        kind: 's3',
+        bucket: 'levit-database-archive-prod',
+        prefix: 'incubator/offerwall_event_log/',
+      },
     };
     expect(config).toEqual(expected);
     expect(DEFAULT_SPOOL_MAX_BYTES).toBe(1024 ** 3);
@@ -51,7 +58,10 @@ describe('resolvePolicy', () => {
       suspend: true,
       allowCollectionScan: true,
       maxDocumentsPerSecond: 100,
-      windows: [{ days: ['Sat', 'Sun', 'Mon'], start: '22:00', end: '05:00', timeZone: 'Asia/Seoul' }, { start: '12:00', end: '13:00' }],
+      windows: [
+        { days: ['Sat', 'Sun', 'Mon'], start: '22:00', end: '05:00', timeZone: 'Asia/Seoul' },
+        { start: '12:00', end: '13:00' },
+      ],
       bundle: { maxDocuments: 5000, maxBytes: '64Mi' },
       spool: { maxBytes: 100_000_000 },
       compression: { codec: 'none' },
@@ -67,7 +77,11 @@ describe('resolvePolicy', () => {
         credentialsSecretRef: { name: 'keys' },
       },
     });
-    const config = resolvePolicy(spec, { name: 'p', namespace: 'n', s3Credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' } });
+    const config = resolvePolicy(spec, {
+      name: 'p',
+      namespace: 'n',
+      s3Credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' },
+    });
     expect(config).toEqual({
       name: 'p',
       namespace: 'n',
@@ -109,7 +123,11 @@ describe('resolvePolicy', () => {
 
   it('maps a file:// destination', () => {
     const spec = parseSpec({ ...seedSpec, s3: { bucket: 'file:///tmp/archive/', uploadInterval: 65 } });
-    expect(resolvePolicy(spec, { name: 'a', namespace: 'b' }).destination).toEqual({ kind: 'file', root: '/tmp/archive', prefix: '' });
+    expect(resolvePolicy(spec, { name: 'a', namespace: 'b' }).destination).toEqual({
+      kind: 'file',
+      root: '/tmp/archive',
+      prefix: '',
+    });
   });
 
   it('does not share the filter object with the spec', () => {

@@ -46,7 +46,8 @@ const DNS_LABEL_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 export function policyNameProblem(name: unknown): string | undefined {
   if (typeof name !== 'string' || name === '') return 'name is required (it becomes metadata.name)';
   if (name.length > 63) return `name: "${name}" is longer than 63 characters`;
-  if (!DNS_LABEL_NAME.test(name)) return `name: "${name}" must be lowercase letters, digits and "-", starting and ending with a letter or digit`;
+  if (!DNS_LABEL_NAME.test(name))
+    return `name: "${name}" must be lowercase letters, digits and "-", starting and ending with a letter or digit`;
   return undefined;
 }
 
@@ -58,12 +59,18 @@ export function validateValuesEntry(
   entry: unknown,
 ): { ok: true; name: string; spec: ArchivePolicySpec } | { ok: false; errors: SpecError[] } {
   if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) {
-    return { ok: false, errors: [{ path: '', message: 'a policy entry must be a mapping with name and the spec fields' }] };
+    return {
+      ok: false,
+      errors: [{ path: '', message: 'a policy entry must be a mapping with name and the spec fields' }],
+    };
   }
   const { name, ...spec } = entry as Record<string, unknown>;
   const nameProblem = policyNameProblem(name);
   const r = validateSpec(spec);
-  const errors = [...(nameProblem ? [{ path: 'name', message: nameProblem }] : []), ...(r.ok ? [] : r.errors)];
+  const errors = [
+    ...(nameProblem ? [{ path: 'name', message: nameProblem }] : []),
+    ...(r.ok ? [] : r.errors),
+  ];
   if (errors.length > 0 || !r.ok) return { ok: false, errors };
   return { ok: true, name: name as string, spec: r.spec };
 }
@@ -75,7 +82,11 @@ export function validateValuesEntry(
  */
 export function resolvePolicy(
   spec: ArchivePolicySpec,
-  ref: { name: string; namespace: string; s3Credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } },
+  ref: {
+    name: string;
+    namespace: string;
+    s3Credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  },
 ): PolicyConfig {
   const where = `${ref.namespace}/${ref.name}`;
   const parsed = parseBucketUri(spec.s3.bucket, `${where}: s3.bucket`);
@@ -110,7 +121,9 @@ export function resolvePolicy(
     archiveCheckIntervalMs: parseDuration(spec.archiveCheckInterval, `${where}: archiveCheckInterval`),
     uploadIntervalMs: parseDuration(spec.s3.uploadInterval, `${where}: s3.uploadInterval`),
     spoolMaxBytes:
-      spec.spool?.maxBytes !== undefined ? parseBytes(spec.spool.maxBytes, `${where}: spool.maxBytes`) : DEFAULT_SPOOL_MAX_BYTES,
+      spec.spool?.maxBytes !== undefined
+        ? parseBytes(spec.spool.maxBytes, `${where}: spool.maxBytes`)
+        : DEFAULT_SPOOL_MAX_BYTES,
     compression: {
       codec: spec.compression?.codec ?? DEFAULT_COMPRESSION.codec,
       level: spec.compression?.level ?? DEFAULT_COMPRESSION.level,
@@ -123,18 +136,24 @@ export function resolvePolicy(
   if (config.uploadIntervalMs <= config.archiveCheckIntervalMs) {
     throw new Error(`${where}: s3.uploadInterval must be greater than archiveCheckInterval`);
   }
-  if (spec.filter !== undefined && Object.keys(spec.filter).length > 0) config.filter = structuredClone(spec.filter);
+  if (spec.filter !== undefined && Object.keys(spec.filter).length > 0)
+    config.filter = structuredClone(spec.filter);
   if (spec.maxDocumentsPerSecond !== undefined) config.maxDocumentsPerSecond = spec.maxDocumentsPerSecond;
   if (spec.windows !== undefined && spec.windows.length > 0) config.windows = spec.windows.map(toWindow);
   if (spec.bundle?.maxDocuments !== undefined) config.bundleMaxDocuments = spec.bundle.maxDocuments;
-  if (spec.bundle?.maxBytes !== undefined) config.bundleMaxBytes = parseBytes(spec.bundle.maxBytes, `${where}: bundle.maxBytes`);
-  if (spec.changeGuardFields !== undefined && spec.changeGuardFields.length > 0) config.changeGuardFields = [...spec.changeGuardFields];
+  if (spec.bundle?.maxBytes !== undefined)
+    config.bundleMaxBytes = parseBytes(spec.bundle.maxBytes, `${where}: bundle.maxBytes`);
+  if (spec.changeGuardFields !== undefined && spec.changeGuardFields.length > 0)
+    config.changeGuardFields = [...spec.changeGuardFields];
   return config;
 }
 
-function toWindow(w: ArchivePolicySpec['windows'] extends (infer T)[] | undefined ? T : never): ArchiveWindow {
+function toWindow(
+  w: ArchivePolicySpec['windows'] extends (infer T)[] | undefined ? T : never,
+): ArchiveWindow {
   const out: ArchiveWindow = { start: w.start, end: w.end, timeZone: w.timeZone ?? 'UTC' };
-  if (w.days && w.days.length > 0) out.days = [...new Set(w.days.map((d) => DAY_NAMES.indexOf(d)))].sort((a, b) => a - b);
+  if (w.days && w.days.length > 0)
+    out.days = [...new Set(w.days.map((d) => DAY_NAMES.indexOf(d)))].sort((a, b) => a - b);
   return out;
 }
 
@@ -145,7 +164,10 @@ function toWindow(w: ArchivePolicySpec['windows'] extends (infer T)[] | undefine
  * Unknown placeholders are an error so a typo does not silently produce a wrong URI. The result holds
  * secrets: never log it (use util/redact.ts).
  */
-export function renderUriTemplate(template: string, values: { host: string; username?: string; password?: string }): string {
+export function renderUriTemplate(
+  template: string,
+  values: { host: string; username?: string; password?: string },
+): string {
   const allowed: Record<string, string | undefined> = {
     host: values.host,
     username: values.username === undefined ? undefined : encodeURIComponent(values.username),
@@ -156,7 +178,8 @@ export function renderUriTemplate(template: string, values: { host: string; user
       throw new Error(`URI template: unknown placeholder {${key}}; use {host}, {username} and {password}`);
     }
     const v = allowed[key];
-    if (v === undefined) throw new Error(`URI template uses {${key}} but no ${key} was provided (check the credentials Secret)`);
+    if (v === undefined)
+      throw new Error(`URI template uses {${key}} but no ${key} was provided (check the credentials Secret)`);
     return v;
   });
 }
@@ -181,7 +204,10 @@ function toSpecError(issue: z.core.$ZodIssue, prefix: string): SpecError {
   switch (issue.code) {
     case 'invalid_type':
       if (input === undefined) text = 'is required';
-      else text = isDefaultMessage(issue.message) ? `must be ${article(issue.expected)}, got ${describe(input)}` : `${issue.message}, got ${describe(input)}`;
+      else
+        text = isDefaultMessage(issue.message)
+          ? `must be ${article(issue.expected)}, got ${describe(input)}`
+          : `${issue.message}, got ${describe(input)}`;
       break;
     case 'unrecognized_keys':
       return {
@@ -195,9 +221,16 @@ function toSpecError(issue: z.core.$ZodIssue, prefix: string): SpecError {
       text = isDefaultMessage(issue.message) ? tooBig(issue) : issue.message;
       break;
     default:
-      text = isDefaultMessage(issue.message) ? issue.message.replace(/^Invalid input:?\s*/i, 'is invalid: ') : issue.message;
+      text = isDefaultMessage(issue.message)
+        ? issue.message.replace(/^Invalid input:?\s*/i, 'is invalid: ')
+        : issue.message;
   }
-  if (input !== undefined && issue.code !== 'invalid_type' && !text.includes(JSON.stringify(input) ?? '') && isScalar(input)) {
+  if (
+    input !== undefined &&
+    issue.code !== 'invalid_type' &&
+    !text.includes(JSON.stringify(input) ?? '') &&
+    isScalar(input)
+  ) {
     text = `${JSON.stringify(input)} ${text}`;
   }
   return { path, message: `${name}: ${text}` };
@@ -227,7 +260,8 @@ function describe(v: unknown): string {
   return `${typeof v} ${JSON.stringify(v)}`;
 }
 function tooSmall(i: z.core.$ZodIssueTooSmall): string {
-  if (i.origin === 'string') return `must be at least ${String(i.minimum)} character${Number(i.minimum) === 1 ? '' : 's'} long`;
+  if (i.origin === 'string')
+    return `must be at least ${String(i.minimum)} character${Number(i.minimum) === 1 ? '' : 's'} long`;
   if (i.origin === 'array') return `must have at least ${String(i.minimum)} item(s)`;
   return `must be ${i.inclusive ? 'at least' : 'greater than'} ${String(i.minimum)}`;
 }

@@ -1,6 +1,10 @@
 import { archivePolicySpecSchema, archivePolicyStatusSchema } from './schema.js';
 import { validateSpec, validateValuesEntry, formatSpecErrors } from './resolve.js';
 
+/** A spec under construction: tests mutate nested fields freely to build invalid specs. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Draft = Record<string, any>;
+
 /** The seed entry of the original values file (SPEC §2), verbatim. */
 export const seedEntry = {
   name: 'incubator-offerwall-event-log',
@@ -47,7 +51,10 @@ describe('ArchivePolicy spec schema', () => {
       suspend: true,
       dryRun: true,
       maxDocumentsPerSecond: 500,
-      windows: [{ days: ['Mon', 'Tue'], start: '22:00', end: '05:00', timeZone: 'Asia/Seoul' }, { start: '12:00', end: '13:00' }],
+      windows: [
+        { days: ['Mon', 'Tue'], start: '22:00', end: '05:00', timeZone: 'Asia/Seoul' },
+        { start: '12:00', end: '13:00' },
+      ],
       bundle: { maxDocuments: 100000, maxBytes: '512Mi' },
       spool: { maxBytes: '2Gi' },
       compression: { codec: 'gzip', level: 9 },
@@ -66,39 +73,128 @@ describe('ArchivePolicy spec schema', () => {
     });
     expect(r.ok).toBe(true);
     if (r.ok) {
-      expect(r.spec.s3.credentialsSecretRef).toEqual({ name: 's3-keys', accessKeyIdKey: 'AWS_ACCESS_KEY_ID', secretAccessKeyKey: 'AWS_SECRET_ACCESS_KEY' });
+      expect(r.spec.s3.credentialsSecretRef).toEqual({
+        name: 's3-keys',
+        accessKeyIdKey: 'AWS_ACCESS_KEY_ID',
+        secretAccessKeyKey: 'AWS_SECRET_ACCESS_KEY',
+      });
       expect(r.spec.windows?.[1]?.timeZone).toBe('UTC');
     }
   });
 
   // Each bad spec: [what, change, path the error must name, fragment of the message]
-  const bad: [string, (s: Record<string, any>) => void, string, string][] = [
-    ['bad duration unit', (s) => (s.ageLimit = '92x'), 'ageLimit', '"92x" is not a duration; use e.g. 92d, 36h, 1w2d or seconds as an integer'],
+  const bad: [string, (s: Draft) => void, string, string][] = [
+    [
+      'bad duration unit',
+      (s) => (s.ageLimit = '92x'),
+      'ageLimit',
+      '"92x" is not a duration; use e.g. 92d, 36h, 1w2d or seconds as an integer',
+    ],
     ['zero duration', (s) => (s.ageLimit = '0d'), 'ageLimit', 'greater than zero'],
-    ['fractional seconds', (s) => (s.archiveCheckInterval = 1.5), 'archiveCheckInterval', 'whole number of seconds'],
-    ['uploadInterval equal to archiveCheckInterval', (s) => (s.s3.uploadInterval = 9), 's3.uploadInterval', 'must be greater than archiveCheckInterval'],
-    ['uploadInterval shorter than archiveCheckInterval (strings)', (s) => ((s.s3.uploadInterval = '1m'), (s.archiveCheckInterval = '2m')), 's3.uploadInterval', 'must be greater than archiveCheckInterval'],
+    [
+      'fractional seconds',
+      (s) => (s.archiveCheckInterval = 1.5),
+      'archiveCheckInterval',
+      'whole number of seconds',
+    ],
+    [
+      'uploadInterval equal to archiveCheckInterval',
+      (s) => (s.s3.uploadInterval = 9),
+      's3.uploadInterval',
+      'must be greater than archiveCheckInterval',
+    ],
+    [
+      'uploadInterval shorter than archiveCheckInterval (strings)',
+      (s) => ((s.s3.uploadInterval = '1m'), (s.archiveCheckInterval = '2m')),
+      's3.uploadInterval',
+      'must be greater than archiveCheckInterval',
+    ],
     ['negative queryLimit', (s) => (s.queryLimit = -1), 'queryLimit', 'at least 1'],
     ['queryLimit as a string', (s) => (s.queryLimit = 'lots'), 'queryLimit', 'whole number'],
     ['missing collection', (s) => delete s.collection, 'collection', 'is required'],
     ['missing s3.bucket', (s) => delete s.s3.bucket, 's3.bucket', 'is required'],
     ['malformed bucket URI', (s) => (s.s3.bucket = 'Bad_Bucket/x/'), 's3.bucket', 'lowercase'],
-    ['bucket with an unsupported scheme', (s) => (s.s3.bucket = 'gs://bucket/x/'), 's3.bucket', 'use bucket/prefix/'],
-    ['unknown archiveFieldFormat', (s) => (s.archiveFieldFormat = 'iso'), 'archiveFieldFormat', 'must be one of date, epochSeconds, epochMillis, objectId'],
-    ['both hostAddress and uriSecretRef', (s) => (s.uriSecretRef = { name: 'uri' }), 'uriSecretRef', 'only one of hostAddress and uriSecretRef'],
-    ['neither hostAddress nor uriSecretRef', (s) => delete s.hostAddress, 'hostAddress', 'one of hostAddress'],
-    ['hostAddress holding a full URI', (s) => (s.hostAddress = 'mongodb://u:p@h/'), 'hostAddress', 'use uriSecretRef'],
+    [
+      'bucket with an unsupported scheme',
+      (s) => (s.s3.bucket = 'gs://bucket/x/'),
+      's3.bucket',
+      'use bucket/prefix/',
+    ],
+    [
+      'unknown archiveFieldFormat',
+      (s) => (s.archiveFieldFormat = 'iso'),
+      'archiveFieldFormat',
+      'must be one of date, epochSeconds, epochMillis, objectId',
+    ],
+    [
+      'both hostAddress and uriSecretRef',
+      (s) => (s.uriSecretRef = { name: 'uri' }),
+      'uriSecretRef',
+      'only one of hostAddress and uriSecretRef',
+    ],
+    [
+      'neither hostAddress nor uriSecretRef',
+      (s) => delete s.hostAddress,
+      'hostAddress',
+      'one of hostAddress',
+    ],
+    [
+      'hostAddress holding a full URI',
+      (s) => (s.hostAddress = 'mongodb://u:p@h/'),
+      'hostAddress',
+      'use uriSecretRef',
+    ],
     ['bad window time', (s) => (s.windows = [{ start: '25:00', end: '01:00' }]), 'windows[0].start', 'HH:MM'],
-    ['empty window', (s) => (s.windows = [{ start: '01:00', end: '01:00' }]), 'windows[0].end', 'start and end must differ'],
-    ['unknown day', (s) => (s.windows = [{ days: ['Monday'], start: '01:00', end: '02:00' }]), 'windows[0].days[0]', 'Sun, Mon'],
-    ['unknown time zone', (s) => (s.windows = [{ start: '01:00', end: '02:00', timeZone: 'Mars/Olympus' }]), 'windows[0].timeZone', 'IANA'],
+    [
+      'empty window',
+      (s) => (s.windows = [{ start: '01:00', end: '01:00' }]),
+      'windows[0].end',
+      'start and end must differ',
+    ],
+    [
+      'unknown day',
+      (s) => (s.windows = [{ days: ['Monday'], start: '01:00', end: '02:00' }]),
+      'windows[0].days[0]',
+      'Sun, Mon',
+    ],
+    [
+      'unknown time zone',
+      (s) => (s.windows = [{ start: '01:00', end: '02:00', timeZone: 'Mars/Olympus' }]),
+      'windows[0].timeZone',
+      'IANA',
+    ],
     ['$where in filter', (s) => (s.filter = { $where: 'this.a > 1' }), 'filter', 'uses $where'],
-    ['$function nested in $expr', (s) => (s.filter = { $and: [{ $expr: { $function: { body: 'x', args: [], lang: 'js' } } }] }), 'filter', 'uses $and[0].$expr.$function'],
-    ['$accumulator', (s) => (s.filter = { $expr: { $accumulator: {} } }), 'filter', 'uses $expr.$accumulator'],
-    ['kmsKeyId with AES256', (s) => (s.s3.sse = { type: 'AES256', kmsKeyId: 'k' }), 's3.sse.kmsKeyId', 'only to type aws:kms'],
+    [
+      '$function nested in $expr',
+      (s) => (s.filter = { $and: [{ $expr: { $function: { body: 'x', args: [], lang: 'js' } } }] }),
+      'filter',
+      'uses $and[0].$expr.$function',
+    ],
+    [
+      '$accumulator',
+      (s) => (s.filter = { $expr: { $accumulator: {} } }),
+      'filter',
+      'uses $expr.$accumulator',
+    ],
+    [
+      'kmsKeyId with AES256',
+      (s) => (s.s3.sse = { type: 'AES256', kmsKeyId: 'k' }),
+      's3.sse.kmsKeyId',
+      'only to type aws:kms',
+    ],
     ['unknown sse type', (s) => (s.s3.sse = { type: 'DES' }), 's3.sse.type', 'AES256'],
-    ['S3 options on a file:// destination', (s) => ((s.s3.bucket = 'file:///tmp/a'), (s.s3.region = 'us-east-1')), 's3.region', 'file://'],
-    ['compression level out of range', (s) => (s.compression = { level: 10 }), 'compression.level', '1 (fastest) to 9'],
+    [
+      'S3 options on a file:// destination',
+      (s) => ((s.s3.bucket = 'file:///tmp/a'), (s.s3.region = 'us-east-1')),
+      's3.region',
+      'file://',
+    ],
+    [
+      'compression level out of range',
+      (s) => (s.compression = { level: 10 }),
+      'compression.level',
+      '1 (fastest) to 9',
+    ],
     ['bad size quantity', (s) => (s.bundle = { maxBytes: '512MB' }), 'bundle.maxBytes', 'is not a size'],
     ['unknown field (typo)', (s) => (s.ageLimt = '92d'), '', 'unknown field "ageLimt"'],
     ['unknown field inside s3', (s) => (s.s3.uploadIntervall = 60), 's3', 'unknown field "uploadIntervall"'],
@@ -109,7 +205,7 @@ describe('ArchivePolicy spec schema', () => {
   ];
 
   it.each(bad)('rejects %s with a message naming the field', (_what, change, path, fragment) => {
-    const spec = structuredClone(seedSpec) as Record<string, any>;
+    const spec = structuredClone(seedSpec) as Draft;
     change(spec);
     const r = validateSpec(spec);
     expect(r.ok).toBe(false);
@@ -124,7 +220,12 @@ describe('ArchivePolicy spec schema', () => {
     const r = validateSpec({ ...seedSpec, ageLimit: '92x' });
     expect(r).toEqual({
       ok: false,
-      errors: [{ path: 'ageLimit', message: 'ageLimit: "92x" is not a duration; use e.g. 92d, 36h, 1w2d or seconds as an integer' }],
+      errors: [
+        {
+          path: 'ageLimit',
+          message: 'ageLimit: "92x" is not a duration; use e.g. 92d, 36h, 1w2d or seconds as an integer',
+        },
+      ],
     });
   });
 
@@ -147,9 +248,33 @@ describe('ArchivePolicy status schema', () => {
     const status = {
       observedGeneration: 3,
       phase: 'Archiving',
-      conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: '2024-01-01T00:00:00Z', reason: 'WorkerRunning', message: 'ok', observedGeneration: 3 }],
-      totals: { documentsArchived: 10, documentsDeleted: 10, documentsSkipped: 0, documentsIneligible: 0, bundlesUploaded: 1, bytesUploaded: 1234, duplicatesUploaded: 0 },
-      lastBundle: { key: 'a/b.tar.gz', documents: 10, bytes: 1234, archiveFieldMin: '2023-01-01T00:00:00Z', archiveFieldMax: '2023-02-01T00:00:00Z', uploadedAt: '2024-01-01T00:00:00Z' },
+      conditions: [
+        {
+          type: 'Ready',
+          status: 'True',
+          lastTransitionTime: '2024-01-01T00:00:00Z',
+          reason: 'WorkerRunning',
+          message: 'ok',
+          observedGeneration: 3,
+        },
+      ],
+      totals: {
+        documentsArchived: 10,
+        documentsDeleted: 10,
+        documentsSkipped: 0,
+        documentsIneligible: 0,
+        bundlesUploaded: 1,
+        bytesUploaded: 1234,
+        duplicatesUploaded: 0,
+      },
+      lastBundle: {
+        key: 'a/b.tar.gz',
+        documents: 10,
+        bytes: 1234,
+        archiveFieldMin: '2023-01-01T00:00:00Z',
+        archiveFieldMax: '2023-02-01T00:00:00Z',
+        uploadedAt: '2024-01-01T00:00:00Z',
+      },
       spool: { documents: 0, bytes: 0 },
       backlog: 5,
       oldestEligibleAgeSeconds: 100,
@@ -168,7 +293,11 @@ describe('ArchivePolicy status schema', () => {
   it('rejects an unknown phase and a non-CamelCase reason', () => {
     expect(archivePolicyStatusSchema.safeParse({ phase: 'Running' }).success).toBe(false);
     expect(
-      archivePolicyStatusSchema.safeParse({ conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: 'x', reason: 'not ok', message: '' }] }).success,
+      archivePolicyStatusSchema.safeParse({
+        conditions: [
+          { type: 'Ready', status: 'True', lastTransitionTime: 'x', reason: 'not ok', message: '' },
+        ],
+      }).success,
     ).toBe(false);
   });
 });

@@ -57,7 +57,9 @@ function duration(description: string) {
   const asInt = z.number().int().min(1).max(MAX_DURATION_SECONDS);
   const asString = z.string().min(1).max(DURATION_MAX_LENGTH).regex(new RegExp(DURATION_PATTERN));
   return z
-    .union([asInt, asString], { error: (iss) => durationReason(iss.input) ?? `is not a duration; ${DURATION_HINT}` })
+    .union([asInt, asString], {
+      error: (iss) => durationReason(iss.input) ?? `is not a duration; ${DURATION_HINT}`,
+    })
     .superRefine((v, ctx) => {
       const reason = durationReason(v);
       if (reason) ctx.addIssue({ code: 'custom', message: reason, input: v });
@@ -66,16 +68,13 @@ function duration(description: string) {
       description: `${description} Integer seconds (as in the original) or a duration string of w, d, h, m, s components in that order, e.g. 92d, 36h, 1w2d, 90s.`,
       'x-kubernetes-int-or-string': true,
       [CEL_REPLACES_PATTERN]: true,
-      ...cel(
-        celPattern(DURATION_PATTERN, `is not a duration; ${DURATION_HINT}`, 'type(self) == int || '),
-        {
-          // Integers are bounded by minimum/maximum; a well-formed string is positive iff it has a
-          // non-zero digit.
-          rule: `type(self) == int || !self.matches(r'${DURATION_PATTERN}') || (self.matches('[1-9]') && ${celDurationSeconds('self')} <= ${MAX_DURATION_SECONDS})`,
-          message: `must be a duration greater than zero and at most 100 years; ${DURATION_HINT}`,
-          reason: 'FieldValueInvalid',
-        },
-      ),
+      ...cel(celPattern(DURATION_PATTERN, `is not a duration; ${DURATION_HINT}`, 'type(self) == int || '), {
+        // Integers are bounded by minimum/maximum; a well-formed string is positive iff it has a
+        // non-zero digit.
+        rule: `type(self) == int || !self.matches(r'${DURATION_PATTERN}') || (self.matches('[1-9]') && ${celDurationSeconds('self')} <= ${MAX_DURATION_SECONDS})`,
+        message: `must be a duration greater than zero and at most 100 years; ${DURATION_HINT}`,
+        reason: 'FieldValueInvalid',
+      }),
     });
 }
 
@@ -114,7 +113,9 @@ function secretName(description: string) {
     .string()
     .min(1)
     .max(253)
-    .regex(new RegExp(DNS_SUBDOMAIN), { error: 'must be a Secret name: lowercase letters, digits, "-" and "."' })
+    .regex(new RegExp(DNS_SUBDOMAIN), {
+      error: 'must be a Secret name: lowercase letters, digits, "-" and "."',
+    })
     .describe(description);
 }
 function secretKey(description: string, dflt: string) {
@@ -150,32 +151,48 @@ export const archiveWindowSchema = z
       .max(7)
       .optional()
       .meta({
-        description: 'Days of the week (in timeZone) on which the window opens: Sun, Mon, Tue, Wed, Thu, Fri, Sat. Empty or absent means every day. For a window that wraps past midnight, the day is the one on which it opens.',
+        description:
+          'Days of the week (in timeZone) on which the window opens: Sun, Mon, Tue, Wed, Thu, Fri, Sat. Empty or absent means every day. For a window that wraps past midnight, the day is the one on which it opens.',
         'x-kubernetes-list-type': 'set',
       }),
     start: timeOfDay('01:30', 'Time of day (HH:MM, 24-hour, in timeZone) at which archiving may start.'),
-    end: timeOfDay('05:00', 'Time of day (HH:MM, 24-hour, in timeZone) at which archiving stops. An end earlier than start wraps past midnight.'),
+    end: timeOfDay(
+      '05:00',
+      'Time of day (HH:MM, 24-hour, in timeZone) at which archiving stops. An end earlier than start wraps past midnight.',
+    ),
     timeZone: z
       .string()
       .min(1)
       .max(64)
-      .regex(/^[A-Za-z][A-Za-z0-9_+\-/]*$/, { error: 'must be an IANA time zone name such as UTC or Asia/Seoul' })
-      .refine((tz) => isTimeZone(tz), { error: 'is not a time zone this runtime knows; use an IANA name such as UTC or Asia/Seoul' })
+      .regex(/^[A-Za-z][A-Za-z0-9_+\-/]*$/, {
+        error: 'must be an IANA time zone name such as UTC or Asia/Seoul',
+      })
+      .refine((tz) => isTimeZone(tz), {
+        error: 'is not a time zone this runtime knows; use an IANA name such as UTC or Asia/Seoul',
+      })
       .default('UTC')
       .describe('IANA time zone of start, end and days, e.g. Asia/Seoul. Default UTC.'),
   })
   .meta({
-    description: 'A recurring period during which the policy may fetch, upload and delete. Outside every window the worker waits.',
+    description:
+      'A recurring period during which the policy may fetch, upload and delete. Outside every window the worker waits.',
     ...cel({
       rule: 'self.start != self.end',
-      message: 'start and end must differ (a window from a time to the same time is ambiguous); omit windows to archive at any time',
+      message:
+        'start and end must differ (a window from a time to the same time is ambiguous); omit windows to archive at any time',
       fieldPath: '.end',
       reason: 'FieldValueInvalid',
     }),
   })
   .superRefine((w, ctx) => {
     if (typeof w.start === 'string' && w.start === w.end) {
-      ctx.addIssue({ code: 'custom', path: ['end'], message: 'start and end must differ (a window from a time to the same time is ambiguous); omit windows to archive at any time', input: w.end });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['end'],
+        message:
+          'start and end must differ (a window from a time to the same time is ambiguous); omit windows to archive at any time',
+        input: w.end,
+      });
     }
   });
 
@@ -203,9 +220,20 @@ export const STORAGE_CLASSES = [
   'EXPRESS_ONEZONE',
 ] as const;
 
-const S3_ONLY_OPTIONS = ['region', 'endpoint', 'forcePathStyle', 'storageClass', 'sse', 'credentialsSecretRef'] as const;
+const S3_ONLY_OPTIONS = [
+  'region',
+  'endpoint',
+  'forcePathStyle',
+  'storageClass',
+  'sse',
+  'credentialsSecretRef',
+] as const;
 
-const bucketCel = (rule: string, message: string): CelRule => ({ rule, message, reason: 'FieldValueInvalid' });
+const bucketCel = (rule: string, message: string): CelRule => ({
+  rule,
+  message,
+  reason: 'FieldValueInvalid',
+});
 const BUCKET_HINT = 'use bucket/prefix/ (as the original), s3://bucket/prefix/ or file:///absolute/dir';
 
 export const s3Schema = z
@@ -220,12 +248,22 @@ export const s3Schema = z
         if ('error' in r) ctx.addIssue({ code: 'custom', message: r.error.replace(/^: /, ''), input: v });
       })
       .meta({
-        description: 'Where bundles go: bucket/prefix/ (the original form), s3://bucket/prefix/, or file:///absolute/dir for a local directory. The prefix is normalised to end with "/".',
+        description:
+          'Where bundles go: bucket/prefix/ (the original form), s3://bucket/prefix/, or file:///absolute/dir for a local directory. The prefix is normalised to end with "/".',
         [CEL_REPLACES_PATTERN]: true,
         ...cel(
-          celPattern(BUCKET_URI_PATTERN, `is not a valid destination (lowercase bucket name, no empty "//" segments); ${BUCKET_HINT}`),
-          bucketCel("self.startsWith('file://') || self.matches('^(s3://)?[^/]{3,63}(/.*)?$')", `the bucket name must be 3 to 63 characters long; ${BUCKET_HINT}`),
-          bucketCel("!self.matches('^(s3://)?[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+(/.*)?$')", 'the bucket name must not look like an IP address'),
+          celPattern(
+            BUCKET_URI_PATTERN,
+            `is not a valid destination (lowercase bucket name, no empty "//" segments); ${BUCKET_HINT}`,
+          ),
+          bucketCel(
+            "self.startsWith('file://') || self.matches('^(s3://)?[^/]{3,63}(/.*)?$')",
+            `the bucket name must be 3 to 63 characters long; ${BUCKET_HINT}`,
+          ),
+          bucketCel(
+            "!self.matches('^(s3://)?[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+(/.*)?$')",
+            'the bucket name must not look like an IP address',
+          ),
           bucketCel(
             "!self.matches('^(s3://)?(xn--|sthree-|amzn-s3-demo-)') && !self.matches('^(s3://)?[^/]*(-s3alias|--ol-s3|[.]mrap|--x-s3|--table-s3)(/.*)?$')",
             'the bucket name uses a prefix or suffix S3 reserves (xn--, sthree-, amzn-s3-demo-, -s3alias, --ol-s3, .mrap, --x-s3, --table-s3)',
@@ -242,17 +280,23 @@ export const s3Schema = z
       .max(64)
       .regex(/^[a-z0-9-]+$/, { error: 'must be an AWS region name such as ap-northeast-2' })
       .optional()
-      .describe('AWS region of the bucket, e.g. ap-northeast-2. Absent: taken from the environment (AWS_REGION) or the default AWS configuration.'),
+      .describe(
+        'AWS region of the bucket, e.g. ap-northeast-2. Absent: taken from the environment (AWS_REGION) or the default AWS configuration.',
+      ),
     endpoint: z
       .string()
       .max(512)
-      .regex(/^https?:\/\/[^\s/@]+(\/[^\s]*)?$/, { error: 'must be an http(s) URL without credentials, e.g. https://minio.example.com:9000' })
+      .regex(/^https?:\/\/[^\s/@]+(\/[^\s]*)?$/, {
+        error: 'must be an http(s) URL without credentials, e.g. https://minio.example.com:9000',
+      })
       .optional()
       .describe('Endpoint URL of an S3-compatible store (MinIO, Ceph, versitygw…). Absent: AWS S3.'),
     forcePathStyle: z
       .boolean()
       .optional()
-      .describe('Address the bucket in the path (endpoint/bucket/key) rather than the host name; most S3-compatible stores need this.'),
+      .describe(
+        'Address the bucket in the path (endpoint/bucket/key) rather than the host name; most S3-compatible stores need this.',
+      ),
     storageClass: z
       .enum(STORAGE_CLASSES, { error: `must be one of ${STORAGE_CLASSES.join(', ')}` })
       .optional()
@@ -285,7 +329,12 @@ export const s3Schema = z
       })
       .superRefine((sse, ctx) => {
         if (sse && sse.type !== 'aws:kms' && sse.kmsKeyId !== undefined) {
-          ctx.addIssue({ code: 'custom', path: ['kmsKeyId'], message: 'kmsKeyId applies only to type aws:kms; remove it or set type: aws:kms', input: sse.kmsKeyId });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['kmsKeyId'],
+            message: 'kmsKeyId applies only to type aws:kms; remove it or set type: aws:kms',
+            input: sse.kmsKeyId,
+          });
         }
       }),
     credentialsSecretRef: z
@@ -297,15 +346,20 @@ export const s3Schema = z
           .string()
           .min(1)
           .max(253)
-          .regex(new RegExp(SECRET_KEY), { error: 'must be a Secret data key: letters, digits, "-", "_" and "."' })
+          .regex(new RegExp(SECRET_KEY), {
+            error: 'must be a Secret data key: letters, digits, "-", "_" and "."',
+          })
           .optional()
           .describe('Key of an optional session token in the Secret.'),
       })
       .optional()
-      .describe('Static S3 credentials from a Secret. Absent: the default AWS credential chain (environment, IRSA web identity, instance profile).'),
+      .describe(
+        'Static S3 credentials from a Secret. Absent: the default AWS credential chain (environment, IRSA web identity, instance profile).',
+      ),
   })
   .meta({
-    description: 'The archive destination, as in the original entry (bucket, uploadInterval), plus S3 options.',
+    description:
+      'The archive destination, as in the original entry (bucket, uploadInterval), plus S3 options.',
     'x-gochive-jsonschema': {
       if: { properties: { bucket: { pattern: '^file://' } }, required: ['bucket'] },
       then: { not: { anyOf: S3_ONLY_OPTIONS.map((o) => ({ required: [o] })) } },
@@ -320,7 +374,12 @@ export const s3Schema = z
     if (typeof s3.bucket !== 'string' || !s3.bucket.startsWith('file://')) return;
     for (const o of S3_ONLY_OPTIONS) {
       if (s3[o] !== undefined) {
-        ctx.addIssue({ code: 'custom', path: [o], message: `applies only to S3 destinations, not to a file:// bucket; remove it`, input: s3[o] });
+        ctx.addIssue({
+          code: 'custom',
+          path: [o],
+          message: `applies only to S3 destinations, not to a file:// bucket; remove it`,
+          input: s3[o],
+        });
       }
     }
   });
@@ -339,7 +398,9 @@ const fieldPath = (description: string) =>
     .string()
     .min(1)
     .max(256)
-    .regex(new RegExp(FIELD_PATH), { error: 'must be a document field path like createdAt or meta.ts (no leading $, no empty segments)' })
+    .regex(new RegExp(FIELD_PATH), {
+      error: 'must be a document field path like createdAt or meta.ts (no leading $, no empty segments)',
+    })
     .describe(description);
 
 /** Name of the draft-07 definition that walks a filter for forbidden operators (see filterJsonSchemaDefinitions). */
@@ -381,11 +442,16 @@ export const archivePolicySpecSchema = z
       .min(1)
       .max(253)
       .regex(/^[A-Za-z0-9]([A-Za-z0-9._:-]*[A-Za-z0-9])?$/, {
-        error: 'must be a MongoDB cluster short name such as incubator (no scheme, credentials or "/"); use uriSecretRef for a full URI',
+        error:
+          'must be a MongoDB cluster short name such as incubator (no scheme, credentials or "/"); use uriSecretRef for a full URI',
       })
       .optional()
-      .describe('MongoDB cluster short name, as in the original (prod-incubator-shard01 -> incubator). The operator turns it into a connection URI through its URI template and credentials Secret. Exactly one of hostAddress and uriSecretRef is required.'),
-    ageLimit: duration('Documents whose archiveField is older than this are archived and then deleted, e.g. 92d.'),
+      .describe(
+        'MongoDB cluster short name, as in the original (prod-incubator-shard01 -> incubator). The operator turns it into a connection URI through its URI template and credentials Secret. Exactly one of hostAddress and uriSecretRef is required.',
+      ),
+    ageLimit: duration(
+      'Documents whose archiveField is older than this are archived and then deleted, e.g. 92d.',
+    ),
     queryLimit: z
       .number({ error: 'must be a whole number of documents per fetch, e.g. 2000' })
       .int({ error: 'must be a whole number of documents per fetch, e.g. 2000' })
@@ -396,18 +462,26 @@ export const archivePolicySpecSchema = z
     archiveCheckInterval: duration('Time between fetches, e.g. 9 (seconds, as in the original) or 30s.'),
     collection: z
       .string()
-      .regex(new RegExp(COLLECTION_NAME), { error: 'must be a MongoDB collection name: 1 to 255 characters, no "$"' })
+      .regex(new RegExp(COLLECTION_NAME), {
+        error: 'must be a MongoDB collection name: 1 to 255 characters, no "$"',
+      })
       .refine((c) => !c.startsWith('system.'), { error: 'must not be a system collection' })
       .meta({
         description: 'Collection whose documents are archived.',
-        ...cel({ rule: "!self.startsWith('system.')", message: 'must not be a system collection', reason: 'FieldValueInvalid' }),
+        ...cel({
+          rule: "!self.startsWith('system.')",
+          message: 'must not be a system collection',
+          reason: 'FieldValueInvalid',
+        }),
       }),
     database: z
       .string()
-      .regex(new RegExp(DATABASE_NAME), { error: 'must be a MongoDB database name: 1 to 63 characters, none of /\\. "$*<>:|?' })
+      .regex(new RegExp(DATABASE_NAME), {
+        error: 'must be a MongoDB database name: 1 to 63 characters, none of /\\. "$*<>:|?',
+      })
       .describe('Database that holds the collection.'),
     archiveField: fieldPath(
-      'Field holding each document\'s age (see archiveFieldFormat). It must be indexed, or the policy is Blocked unless allowCollectionScan is true.',
+      "Field holding each document's age (see archiveFieldFormat). It must be indexed, or the policy is Blocked unless allowCollectionScan is true.",
     ),
     s3: s3Schema,
 
@@ -418,7 +492,9 @@ export const archivePolicySpecSchema = z
         key: secretKey('Key in the Secret whose value is the full MongoDB connection URI.', 'uri'),
       })
       .optional()
-      .describe('A Secret holding a full MongoDB URI, instead of hostAddress. Exactly one of hostAddress and uriSecretRef is required.'),
+      .describe(
+        'A Secret holding a full MongoDB URI, instead of hostAddress. Exactly one of hostAddress and uriSecretRef is required.',
+      ),
     filter: z
       .record(z.string(), z.unknown())
       .optional()
@@ -434,16 +510,28 @@ export const archivePolicySpecSchema = z
     archiveFieldFormat: z
       .enum(ARCHIVE_FIELD_FORMATS, { error: `must be one of ${ARCHIVE_FIELD_FORMATS.join(', ')}` })
       .default('date')
-      .describe('How archiveField stores time: date (BSON date, the original), epochSeconds, epochMillis (numbers), or objectId (an ObjectId, usually _id, whose embedded creation time is the age). Default date.'),
-    suspend: z.boolean().default(false).describe('Pause the policy: the worker stops after finishing or safely abandoning the bundle in flight. Default false.'),
-    dryRun: z.boolean().default(false).describe('Archive and upload, but never delete from MongoDB. Default false.'),
+      .describe(
+        'How archiveField stores time: date (BSON date, the original), epochSeconds, epochMillis (numbers), or objectId (an ObjectId, usually _id, whose embedded creation time is the age). Default date.',
+      ),
+    suspend: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Pause the policy: the worker stops after finishing or safely abandoning the bundle in flight. Default false.',
+      ),
+    dryRun: z
+      .boolean()
+      .default(false)
+      .describe('Archive and upload, but never delete from MongoDB. Default false.'),
     maxDocumentsPerSecond: z
       .number()
       .int({ error: 'must be a whole number of documents per second' })
       .min(1, { error: 'must be at least 1; omit it for no limit' })
       .max(1_000_000)
       .optional()
-      .describe('Upper bound on documents fetched and deleted per second. Absent: no limit beyond queryLimit per archiveCheckInterval.'),
+      .describe(
+        'Upper bound on documents fetched and deleted per second. Absent: no limit beyond queryLimit per archiveCheckInterval.',
+      ),
     windows: z
       .array(archiveWindowSchema)
       .max(16)
@@ -458,19 +546,28 @@ export const archivePolicySpecSchema = z
           .max(100_000_000)
           .optional()
           .describe('Seal and upload a bundle early when it holds this many documents.'),
-        maxBytes: byteSize('Seal and upload a bundle early when its uncompressed payload reaches this size.').optional(),
+        maxBytes: byteSize(
+          'Seal and upload a bundle early when its uncompressed payload reaches this size.',
+        ).optional(),
       })
       .optional()
-      .describe('Limits that seal a bundle before uploadInterval elapses. Absent: one bundle per uploadInterval, as the original.'),
+      .describe(
+        'Limits that seal a bundle before uploadInterval elapses. Absent: one bundle per uploadInterval, as the original.',
+      ),
     spool: z
       .strictObject({
-        maxBytes: byteSize('Cap on this policy\'s spool disk use; fetching pauses at the cap until an upload frees space. Default 1Gi.').optional(),
+        maxBytes: byteSize(
+          "Cap on this policy's spool disk use; fetching pauses at the cap until an upload frees space. Default 1Gi.",
+        ).optional(),
       })
       .optional()
       .describe('Local spool (fetched documents waiting for upload).'),
     compression: z
       .strictObject({
-        codec: z.enum(COMPRESSION_CODECS, { error: 'must be gzip or none' }).default('gzip').describe('Bundle compression: gzip (default) or none.'),
+        codec: z
+          .enum(COMPRESSION_CODECS, { error: 'must be gzip or none' })
+          .default('gzip')
+          .describe('Bundle compression: gzip (default) or none.'),
         level: z
           .number()
           .int({ error: 'must be a whole number from 1 to 9' })
@@ -484,23 +581,24 @@ export const archivePolicySpecSchema = z
     allowCollectionScan: z
       .boolean()
       .default(false)
-      .describe('Run even when no index serves archiveField (every fetch then scans the collection). Default false: such a policy is Blocked.'),
-    changeGuardFields: z
-      .array(fieldPath('A field compared at delete time.'))
-      .max(32)
-      .optional()
-      .meta({
-        description: 'Fields compared at delete time: a document whose values of these fields changed since it was fetched is skipped (left in MongoDB) rather than deleted.',
-        'x-kubernetes-list-type': 'set',
-      }),
+      .describe(
+        'Run even when no index serves archiveField (every fetch then scans the collection). Default false: such a policy is Blocked.',
+      ),
+    changeGuardFields: z.array(fieldPath('A field compared at delete time.')).max(32).optional().meta({
+      description:
+        'Fields compared at delete time: a document whose values of these fields changed since it was fetched is skipped (left in MongoDB) rather than deleted.',
+      'x-kubernetes-list-type': 'set',
+    }),
   })
   .meta({
-    description: 'ArchivePolicySpec: one entry of the original gochive values file (name becomes metadata.name), plus optional extensions.',
+    description:
+      'ArchivePolicySpec: one entry of the original gochive values file (name becomes metadata.name), plus optional extensions.',
     'x-gochive-jsonschema': { oneOf: [{ required: ['hostAddress'] }, { required: ['uriSecretRef'] }] },
     ...cel(
       {
         rule: 'has(self.hostAddress) || has(self.uriSecretRef)',
-        message: 'one of hostAddress (cluster short name) or uriSecretRef (Secret with a full URI) is required',
+        message:
+          'one of hostAddress (cluster short name) or uriSecretRef (Secret with a full URI) is required',
         reason: 'FieldValueRequired',
       },
       {
@@ -512,7 +610,8 @@ export const archivePolicySpecSchema = z
       {
         // Malformed durations are reported by their own rules; do not add a misleading comparison error.
         rule: `!has(self.archiveCheckInterval) || !has(self.s3) || !has(self.s3.uploadInterval) || !${celDurationWellFormed('self.s3.uploadInterval')} || !${celDurationWellFormed('self.archiveCheckInterval')} || ${celDurationSeconds('self.s3.uploadInterval')} > ${celDurationSeconds('self.archiveCheckInterval')}`,
-        message: 's3.uploadInterval must be greater than archiveCheckInterval (fetches happen more often than uploads, as in the original)',
+        message:
+          's3.uploadInterval must be greater than archiveCheckInterval (fetches happen more often than uploads, as in the original)',
         fieldPath: '.s3.uploadInterval',
         reason: 'FieldValueInvalid',
       },
@@ -522,10 +621,21 @@ export const archivePolicySpecSchema = z
     const hasHost = spec.hostAddress !== undefined;
     const hasRef = spec.uriSecretRef !== undefined;
     if (!hasHost && !hasRef) {
-      ctx.addIssue({ code: 'custom', path: ['hostAddress'], message: 'one of hostAddress (cluster short name) or uriSecretRef (Secret with a full URI) is required', input: undefined });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['hostAddress'],
+        message:
+          'one of hostAddress (cluster short name) or uriSecretRef (Secret with a full URI) is required',
+        input: undefined,
+      });
     }
     if (hasHost && hasRef) {
-      ctx.addIssue({ code: 'custom', path: ['uriSecretRef'], message: 'set only one of hostAddress and uriSecretRef, not both', input: spec.uriSecretRef });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['uriSecretRef'],
+        message: 'set only one of hostAddress and uriSecretRef, not both',
+        input: spec.uriSecretRef,
+      });
     }
     const check = durationSeconds(spec.archiveCheckInterval, '');
     const upload = durationSeconds(spec.s3?.uploadInterval, '');
@@ -546,8 +656,13 @@ export const PHASES = ['Pending', 'Archiving', 'Idle', 'Suspended', 'Blocked', '
 export const CONDITION_TYPES = ['Ready', 'Archiving', 'Degraded'] as const;
 
 const timestamp = (description: string) =>
-  z.string().max(64).optional().meta({ description: `${description} RFC 3339 time.`, format: 'date-time' });
-const count = (description: string) => z.number().int().min(0).optional().meta({ description, format: 'int64' });
+  z
+    .string()
+    .max(64)
+    .optional()
+    .meta({ description: `${description} RFC 3339 time.`, format: 'date-time' });
+const count = (description: string) =>
+  z.number().int().min(0).optional().meta({ description, format: 'int64' });
 
 /** metav1.Condition, as the Kubernetes API conventions define it. */
 export const conditionSchema = z
@@ -555,11 +670,21 @@ export const conditionSchema = z
     type: z
       .string()
       .max(316)
-      .regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$/)
+      .regex(
+        /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$/,
+      )
       .describe('Condition type: Ready, Archiving or Degraded.'),
     status: z.enum(['True', 'False', 'Unknown']).describe('True, False or Unknown.'),
-    observedGeneration: z.number().int().min(0).optional().meta({ description: 'metadata.generation the condition was computed from.', format: 'int64' }),
-    lastTransitionTime: z.string().max(64).meta({ description: 'When status last changed. RFC 3339 time.', format: 'date-time' }),
+    observedGeneration: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .meta({ description: 'metadata.generation the condition was computed from.', format: 'int64' }),
+    lastTransitionTime: z
+      .string()
+      .max(64)
+      .meta({ description: 'When status last changed. RFC 3339 time.', format: 'date-time' }),
     reason: z
       .string()
       .min(1)
@@ -572,11 +697,18 @@ export const conditionSchema = z
 
 export const archivePolicyStatusSchema = z
   .object({
-    observedGeneration: z.number().int().min(0).optional().meta({ description: 'metadata.generation of the spec the running worker uses.', format: 'int64' }),
+    observedGeneration: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .meta({ description: 'metadata.generation of the spec the running worker uses.', format: 'int64' }),
     phase: z
       .enum(PHASES)
       .optional()
-      .describe('Pending (not started yet), Archiving (working through a backlog), Idle (nothing eligible), Suspended, Blocked (needs a human, e.g. an index), Failed (invalid spec or repeated errors).'),
+      .describe(
+        'Pending (not started yet), Archiving (working through a backlog), Idle (nothing eligible), Suspended, Blocked (needs a human, e.g. an index), Failed (invalid spec or repeated errors).',
+      ),
     conditions: z
       .array(conditionSchema)
       .max(16)
@@ -590,11 +722,17 @@ export const archivePolicyStatusSchema = z
       .object({
         documentsArchived: count('Documents uploaded in verified bundles.'),
         documentsDeleted: count('Documents deleted from MongoDB after their bundle was verified.'),
-        documentsSkipped: count('Documents left in MongoDB because they changed after being fetched (changeGuardFields).'),
-        documentsIneligible: count('Documents left in MongoDB because at delete time they no longer matched the age cutoff or filter.'),
+        documentsSkipped: count(
+          'Documents left in MongoDB because they changed after being fetched (changeGuardFields).',
+        ),
+        documentsIneligible: count(
+          'Documents left in MongoDB because at delete time they no longer matched the age cutoff or filter.',
+        ),
         bundlesUploaded: count('Bundles uploaded and verified.'),
         bytesUploaded: count('Compressed bytes uploaded.'),
-        duplicatesUploaded: count('Documents uploaded more than once (after a crash); restore removes the duplicates.'),
+        duplicatesUploaded: count(
+          'Documents uploaded more than once (after a crash); restore removes the duplicates.',
+        ),
       })
       .optional()
       .describe('Running totals since the policy was created (carried over operator restarts).'),
@@ -603,8 +741,16 @@ export const archivePolicyStatusSchema = z
         key: z.string().max(1024).optional().describe('Object key of the bundle.'),
         documents: count('Documents in the bundle.'),
         bytes: count('Compressed size of the bundle in bytes.'),
-        archiveFieldMin: z.string().max(64).optional().describe('Oldest archiveField value in the bundle, as an RFC 3339 time.'),
-        archiveFieldMax: z.string().max(64).optional().describe('Newest archiveField value in the bundle, as an RFC 3339 time.'),
+        archiveFieldMin: z
+          .string()
+          .max(64)
+          .optional()
+          .describe('Oldest archiveField value in the bundle, as an RFC 3339 time.'),
+        archiveFieldMax: z
+          .string()
+          .max(64)
+          .optional()
+          .describe('Newest archiveField value in the bundle, as an RFC 3339 time.'),
         uploadedAt: timestamp('When the bundle was uploaded and verified.'),
       })
       .optional()
@@ -624,14 +770,24 @@ export const archivePolicyStatusSchema = z
     lastError: z
       .object({
         time: timestamp('When the error happened.'),
-        stage: z.string().max(64).optional().describe('Pipeline stage: connect, fetch, spool, upload, verify, delete, status.'),
+        stage: z
+          .string()
+          .max(64)
+          .optional()
+          .describe('Pipeline stage: connect, fetch, spool, upload, verify, delete, status.'),
         message: z.string().max(4096).optional().describe('What went wrong (never contains secrets).'),
       })
       .optional()
       .describe('The most recent error.'),
-    activeReplica: z.string().max(253).optional().describe('Identity of the operator replica running this policy (the holder of its Lease).'),
+    activeReplica: z
+      .string()
+      .max(253)
+      .optional()
+      .describe('Identity of the operator replica running this policy (the holder of its Lease).'),
   })
-  .describe('ArchivePolicyStatus: what the policy\'s worker is doing, written by the operator through the status subresource.');
+  .describe(
+    "ArchivePolicyStatus: what the policy's worker is doing, written by the operator through the status subresource.",
+  );
 
 // ---------------------------------------------------------------------------------------------------
 // Types

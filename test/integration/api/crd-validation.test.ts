@@ -9,6 +9,10 @@ import { repoRoot, testEnv, uniqueName } from '../../support/testenv.js';
 import { CRD_FILE } from '../../../operator/api/crd.js';
 import { validateSpec } from '../../../operator/api/resolve.js';
 
+/** A spec under construction: tests mutate nested fields freely to build invalid specs. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Draft = Record<string, any>;
+
 interface RunResult {
   code: number;
   stdout: string;
@@ -22,9 +26,17 @@ function kubectl(args: string[], input?: string, timeoutMs = 60_000): Promise<Ru
     const child = execFile(
       'kubectl',
       args,
-      { env: { ...process.env, KUBECONFIG: env.kubeconfig, PATH: env.path }, timeout: timeoutMs, maxBuffer: 16 << 20 },
+      {
+        env: { ...process.env, KUBECONFIG: env.kubeconfig, PATH: env.path },
+        timeout: timeoutMs,
+        maxBuffer: 16 << 20,
+      },
       (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+        const code = err
+          ? typeof (err as { code?: unknown }).code === 'number'
+            ? (err as { code: number }).code
+            : 1
+          : 0;
         resolve({ code, stdout, stderr });
       },
     );
@@ -53,11 +65,16 @@ const seedSpec = {
 };
 
 function manifest(name: string, spec: Record<string, unknown>): string {
-  return stringify({ apiVersion: 'gochive.io/v1alpha1', kind: 'ArchivePolicy', metadata: { name, namespace: ns }, spec });
+  return stringify({
+    apiVersion: 'gochive.io/v1alpha1',
+    kind: 'ArchivePolicy',
+    metadata: { name, namespace: ns },
+    spec,
+  });
 }
 
-function specWith(change: (s: Record<string, any>) => void): Record<string, any> {
-  const s = structuredClone(seedSpec) as Record<string, any>;
+function specWith(change: (s: Draft) => void): Draft {
+  const s = structuredClone(seedSpec) as Draft;
   change(s);
   return s;
 }
@@ -67,8 +84,20 @@ const nextName = () => `p${++counter}`;
 
 beforeAll(async () => {
   // Server-side apply: idempotent when other test files apply the same CRD concurrently.
-  await mustKubectl(['apply', '--server-side', '--force-conflicts', '--field-manager=gochive-api-test', '-f', path.join(repoRoot, CRD_FILE)]);
-  await mustKubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/archivepolicies.gochive.io']);
+  await mustKubectl([
+    'apply',
+    '--server-side',
+    '--force-conflicts',
+    '--field-manager=gochive-api-test',
+    '-f',
+    path.join(repoRoot, CRD_FILE),
+  ]);
+  await mustKubectl([
+    'wait',
+    '--for=condition=Established',
+    '--timeout=60s',
+    'crd/archivepolicies.gochive.io',
+  ]);
   await mustKubectl(['create', 'namespace', ns]);
 });
 
@@ -83,14 +112,30 @@ describe('ArchivePolicy CRD on the kube-apiserver', () => {
     const out = await mustKubectl(['apply', '-f', '-'], manifest('incubator-offerwall-event-log', seedSpec));
     expect(out).toContain('archivepolicy.gochive.io/incubator-offerwall-event-log created');
 
-    const stored = JSON.parse(await mustKubectl(['get', 'ap', 'incubator-offerwall-event-log', '-n', ns, '-o', 'json'])) as {
+    const stored = JSON.parse(
+      await mustKubectl(['get', 'ap', 'incubator-offerwall-event-log', '-n', ns, '-o', 'json']),
+    ) as {
       spec: Record<string, unknown>;
     };
     // Every field of the entry is stored unchanged; the API server adds the defaults that keep the original behaviour.
-    expect(stored.spec).toEqual({ ...seedSpec, archiveFieldFormat: 'date', suspend: false, dryRun: false, allowCollectionScan: false });
+    expect(stored.spec).toEqual({
+      ...seedSpec,
+      archiveFieldFormat: 'date',
+      suspend: false,
+      dryRun: false,
+      allowCollectionScan: false,
+    });
 
     const table = await mustKubectl(['get', 'archivepolicies', '-n', ns]);
-    expect(table.split('\n')[0]!.split(/\s{2,}/)).toEqual(['NAME', 'PHASE', 'READY', 'ARCHIVED', 'BACKLOG', 'LAST UPLOAD', 'AGE']);
+    expect(table.split('\n')[0]!.split(/\s{2,}/)).toEqual([
+      'NAME',
+      'PHASE',
+      'READY',
+      'ARCHIVED',
+      'BACKLOG',
+      'LAST UPLOAD',
+      'AGE',
+    ]);
     const wide = await mustKubectl(['get', 'ap', '-n', ns, '-o', 'wide']);
     expect(wide).toMatch(/DATABASE\s+COLLECTION\s+AGE LIMIT\s+DELETED\s+REPLICA\s+LAST ERROR/);
     expect(wide).toMatch(/incubator-offerwall-event-log\s+.*ALWAYZ\s+offerwall_event_log\s+92d/);
@@ -103,44 +148,147 @@ describe('ArchivePolicy CRD on the kube-apiserver', () => {
       status: {
         observedGeneration: 1,
         phase: 'Archiving',
-        conditions: [{ type: 'Ready', status: 'True', reason: 'WorkerRunning', message: 'ok', lastTransitionTime: '2024-05-01T00:00:00Z' }],
+        conditions: [
+          {
+            type: 'Ready',
+            status: 'True',
+            reason: 'WorkerRunning',
+            message: 'ok',
+            lastTransitionTime: '2024-05-01T00:00:00Z',
+          },
+        ],
         totals: { documentsArchived: 4000, documentsDeleted: 3998 },
         backlog: 123,
         lastUploadTime: new Date().toISOString(),
         lastError: { stage: 'delete', message: 'transient' },
       },
     };
-    await mustKubectl(['patch', 'ap', name, '-n', ns, '--subresource=status', '--type=merge', '-p', JSON.stringify(status)]);
+    await mustKubectl([
+      'patch',
+      'ap',
+      name,
+      '-n',
+      ns,
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      JSON.stringify(status),
+    ]);
     const wide = await mustKubectl(['get', 'ap', name, '-n', ns, '-o', 'wide', '--no-headers']);
     expect(wide).toMatch(new RegExp(`^${name}\\s+Archiving\\s+True\\s+4000\\s+123\\s+\\d+s\\s+`));
     expect(wide).toMatch(/3998\s+(<none>\s+)?transient/);
 
-    const badStatus = await kubectl(['patch', 'ap', name, '-n', ns, '--subresource=status', '--type=merge', '-p', '{"status":{"phase":"Running"}}']);
+    const badStatus = await kubectl([
+      'patch',
+      'ap',
+      name,
+      '-n',
+      ns,
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      '{"status":{"phase":"Running"}}',
+    ]);
     expect(badStatus.code).not.toBe(0);
     expect(badStatus.stderr).toMatch(/status\.phase.*Unsupported value: "Running"/);
   });
 
   // [what, spec change, field path the API server must name, fragment of its message]
-  const invalid: [string, (s: Record<string, any>) => void, string, RegExp][] = [
-    ['uploadInterval equal to archiveCheckInterval', (s) => (s.s3.uploadInterval = 9), 'spec.s3.uploadInterval', /must be greater than archiveCheckInterval/],
-    ['uploadInterval shorter, as duration strings', (s) => ((s.s3.uploadInterval = '1m'), (s.archiveCheckInterval = '1m30s')), 'spec.s3.uploadInterval', /must be greater than archiveCheckInterval/],
-    ['bad duration unit', (s) => (s.ageLimit = '92x'), 'spec.ageLimit', /"92x": is not a duration; use e.g. 92d, 36h, 1w2d/],
+  const invalid: [string, (s: Draft) => void, string, RegExp][] = [
+    [
+      'uploadInterval equal to archiveCheckInterval',
+      (s) => (s.s3.uploadInterval = 9),
+      'spec.s3.uploadInterval',
+      /must be greater than archiveCheckInterval/,
+    ],
+    [
+      'uploadInterval shorter, as duration strings',
+      (s) => ((s.s3.uploadInterval = '1m'), (s.archiveCheckInterval = '1m30s')),
+      'spec.s3.uploadInterval',
+      /must be greater than archiveCheckInterval/,
+    ],
+    [
+      'bad duration unit',
+      (s) => (s.ageLimit = '92x'),
+      'spec.ageLimit',
+      /"92x": is not a duration; use e.g. 92d, 36h, 1w2d/,
+    ],
     ['zero duration', (s) => (s.ageLimit = '0d'), 'spec.ageLimit', /greater than zero/],
-    ['zero seconds', (s) => (s.archiveCheckInterval = 0), 'spec.archiveCheckInterval', /greater than or equal to 1/],
+    [
+      'zero seconds',
+      (s) => (s.archiveCheckInterval = 0),
+      'spec.archiveCheckInterval',
+      /greater than or equal to 1/,
+    ],
     ['negative queryLimit', (s) => (s.queryLimit = -5), 'spec.queryLimit', /greater than or equal to 1/],
     ['missing collection', (s) => delete s.collection, 'spec.collection', /Required value/],
-    ['malformed bucket URI', (s) => (s.s3.bucket = 'Levit_Archive/x/'), 'spec.s3.bucket', /is not a valid destination/],
+    [
+      'malformed bucket URI',
+      (s) => (s.s3.bucket = 'Levit_Archive/x/'),
+      'spec.s3.bucket',
+      /is not a valid destination/,
+    ],
     ['bucket name too short', (s) => (s.s3.bucket = 'ab/x/'), 'spec.s3.bucket', /3 to 63 characters/],
-    ['unknown archiveFieldFormat', (s) => (s.archiveFieldFormat = 'iso8601'), 'spec.archiveFieldFormat', /Unsupported value: "iso8601"/],
-    ['both hostAddress and uriSecretRef', (s) => (s.uriSecretRef = { name: 'mongo-uri' }), 'spec.uriSecretRef', /only one of hostAddress and uriSecretRef/],
-    ['neither hostAddress nor uriSecretRef', (s) => delete s.hostAddress, 'spec', /one of hostAddress .* or uriSecretRef .* is required/],
-    ['bad window time', (s) => (s.windows = [{ start: '24:30', end: '02:00' }]), 'spec.windows[0].start', /24-hour time HH:MM/],
-    ['empty window', (s) => (s.windows = [{ start: '02:00', end: '02:00' }]), 'spec.windows[0].end', /start and end must differ/],
-    ['kmsKeyId without aws:kms', (s) => (s.s3.sse = { type: 'AES256', kmsKeyId: 'alias/x' }), 'spec.s3.sse.kmsKeyId', /only to type aws:kms/],
-    ['S3 options on file://', (s) => ((s.s3.bucket = 'file:///var/archive'), (s.s3.region = 'us-east-1')), 'spec.s3', /apply only to S3 destinations/],
-    ['compression level 0', (s) => (s.compression = { level: 0 }), 'spec.compression.level', /greater than or equal to 1/],
-    ['system collection', (s) => (s.collection = 'system.profile'), 'spec.collection', /must not be a system collection/],
-    ['hostAddress with credentials', (s) => (s.hostAddress = 'user:pw@host'), 'spec.hostAddress', /should match/],
+    [
+      'unknown archiveFieldFormat',
+      (s) => (s.archiveFieldFormat = 'iso8601'),
+      'spec.archiveFieldFormat',
+      /Unsupported value: "iso8601"/,
+    ],
+    [
+      'both hostAddress and uriSecretRef',
+      (s) => (s.uriSecretRef = { name: 'mongo-uri' }),
+      'spec.uriSecretRef',
+      /only one of hostAddress and uriSecretRef/,
+    ],
+    [
+      'neither hostAddress nor uriSecretRef',
+      (s) => delete s.hostAddress,
+      'spec',
+      /one of hostAddress .* or uriSecretRef .* is required/,
+    ],
+    [
+      'bad window time',
+      (s) => (s.windows = [{ start: '24:30', end: '02:00' }]),
+      'spec.windows[0].start',
+      /24-hour time HH:MM/,
+    ],
+    [
+      'empty window',
+      (s) => (s.windows = [{ start: '02:00', end: '02:00' }]),
+      'spec.windows[0].end',
+      /start and end must differ/,
+    ],
+    [
+      'kmsKeyId without aws:kms',
+      (s) => (s.s3.sse = { type: 'AES256', kmsKeyId: 'alias/x' }),
+      'spec.s3.sse.kmsKeyId',
+      /only to type aws:kms/,
+    ],
+    [
+      'S3 options on file://',
+      (s) => ((s.s3.bucket = 'file:///var/archive'), (s.s3.region = 'us-east-1')),
+      'spec.s3',
+      /apply only to S3 destinations/,
+    ],
+    [
+      'compression level 0',
+      (s) => (s.compression = { level: 0 }),
+      'spec.compression.level',
+      /greater than or equal to 1/,
+    ],
+    [
+      'system collection',
+      (s) => (s.collection = 'system.profile'),
+      'spec.collection',
+      /must not be a system collection/,
+    ],
+    [
+      'hostAddress with credentials',
+      (s) => (s.hostAddress = 'user:pw@host'),
+      'spec.hostAddress',
+      /should match/,
+    ],
     ['misspelt field', (s) => (s.ageLimt = '3d'), 'spec.ageLimt', /unknown field "spec.ageLimt"/],
   ];
 
@@ -180,17 +328,43 @@ describe('ArchivePolicy CRD on the kube-apiserver', () => {
     ['2h', '1h59m60s'],
   ];
 
-  test.each(pairs)('archiveCheckInterval %j vs uploadInterval %j: API server and operator agree', async (check, upload) => {
-    const spec = specWith((s) => ((s.archiveCheckInterval = check), (s.s3.uploadInterval = upload)));
-    const expectAccepted = validateSpec(spec).ok;
-    const r = await kubectl(['apply', '--dry-run=server', '-f', '-'], manifest(nextName(), spec));
-    expect({ accepted: r.code === 0, stderr: r.code === 0 ? '' : r.stderr }).toEqual({
-      accepted: expectAccepted,
-      stderr: expectAccepted ? '' : expect.stringContaining('must be greater than archiveCheckInterval'),
-    });
-  });
+  test.each(pairs)(
+    'archiveCheckInterval %j vs uploadInterval %j: API server and operator agree',
+    async (check, upload) => {
+      const spec = specWith((s) => ((s.archiveCheckInterval = check), (s.s3.uploadInterval = upload)));
+      const expectAccepted = validateSpec(spec).ok;
+      const r = await kubectl(['apply', '--dry-run=server', '-f', '-'], manifest(nextName(), spec));
+      expect({ accepted: r.code === 0, stderr: r.code === 0 ? '' : r.stderr }).toEqual({
+        accepted: expectAccepted,
+        stderr: expectAccepted ? '' : expect.stringContaining('must be greater than archiveCheckInterval'),
+      });
+    },
+  );
 
-  const durations: (number | string)[] = ['92d', '1w2d', '36h', '90m', '45s', '1w1d1h1m1s', '100', 100, '0', '0s', '0w0d', '1d1w', '1h1h', '500ms', '1.5h', ' 1d', '5214w', '5215w', '36500d', '36501d', 3_153_600_000, 3_153_600_001];
+  const durations: (number | string)[] = [
+    '92d',
+    '1w2d',
+    '36h',
+    '90m',
+    '45s',
+    '1w1d1h1m1s',
+    '100',
+    100,
+    '0',
+    '0s',
+    '0w0d',
+    '1d1w',
+    '1h1h',
+    '500ms',
+    '1.5h',
+    ' 1d',
+    '5214w',
+    '5215w',
+    '36500d',
+    '36501d',
+    3_153_600_000,
+    3_153_600_001,
+  ];
 
   test.each(durations)('ageLimit %j: API server and operator agree', async (ageLimit) => {
     const spec = specWith((s) => (s.ageLimit = ageLimit));
