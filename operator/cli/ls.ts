@@ -1,5 +1,33 @@
-// Placeholder until this command is implemented; exits non-zero so nothing mistakes it for working.
-export async function run(_argv: string[]): Promise<number> {
-  process.stderr.write('gochive ls: not implemented yet\n');
-  return 1;
+// `gochive ls`: the bundles of a bucket/prefix (or file:// directory) with what their manifests say.
+import { parseCommandArgs, sourceFromFlags, SOURCE_HELP, UsageError } from '../restore/args.js';
+import { cliLogger, describeRange, openSource, runCommand } from '../restore/cli-common.js';
+import { listBundles, printBundleTable } from '../restore/list.js';
+
+const USAGE = `Usage: gochive ls --bucket URI [flags]
+
+Lists bundles: key, database.collection, documents, archive-field range, size. Reads only the
+manifests (a small range request per bundle), never whole bundles.
+
+  -o, --output table|json   table on a terminal (default), json for scripts
+
+${SOURCE_HELP}
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  return runCommand('ls', USAGE, argv, async () => {
+    const { values } = parseCommandArgs(argv, { output: { type: 'string', short: 'o' } }, 'ls');
+    const output = values.output ?? 'table';
+    if (output !== 'table' && output !== 'json') throw new UsageError(`--output ${JSON.stringify(output)}: use table or json`);
+    const sel = sourceFromFlags(values);
+    const dest = openSource(sel, cliLogger());
+    try {
+      const rows = await listBundles(dest, sel);
+      if (output === 'json') process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+      else if (rows.length > 0) process.stdout.write(printBundleTable(rows));
+      if (rows.length === 0) process.stderr.write(`gochive ls: no bundles in ${dest.description}${describeRange(sel)}\n`);
+      return 0;
+    } finally {
+      await dest.close();
+    }
+  });
 }

@@ -1,5 +1,94 @@
-// Placeholder until this command is implemented; exits non-zero so nothing mistakes it for working.
-export async function run(_argv: string[]): Promise<number> {
-  process.stderr.write('gochive verify: not implemented yet\n');
-  return 1;
+// `gochive verify`: streams every selected bundle and checks checksums, counts and BSON well-formedness.
+import { BundleCorruptError } from '../bundle/reader.js';
+import { parseCommandArgs, sourceFromFlags, SOURCE_HELP, UsageError } from '../restore/args.js';
+import { headMatches, needsManifestFilter, readHead, selectBundles } from '../restore/catalog.js';
+import { cliLogger, describeRange, openSource, runCommand } from '../restore/cli-common.js';
+import { ProgressBar, formatBytes } from '../restore/progress.js';
+import { verifyBundle } from '../restore/verify-bundle.js';
+import { errorMessage } from '../util/redact.js';
+
+const USAGE = `Usage: gochive verify --bucket URI [flags]
+
+Reads every selected bundle in full and checks: the object's SHA-256 against the one recorded at
+upload, each payload file's SHA-256, size and document count against manifest.json, and that every
+document is well-formed BSON. Original-format bundles are checked for structure and BSON.
+Exits 1 and names each bad key if any bundle fails.
+
+  -o, --output text|json    text (default) or a JSON report
+
+${SOURCE_HELP}
+`;
+
+interface Result {
+  key: string;
+  ok: boolean;
+  format?: string;
+  documents?: number;
+  bytes?: number;
+  error?: string;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  return runCommand('verify', USAGE, argv, async () => {
+    const { values } = parseCommandArgs(argv, { output: { type: 'string', short: 'o' } }, 'verify');
+    const output = values.output ?? 'text';
+    if (output !== 'text' && output !== 'json') throw new UsageError(`--output ${JSON.stringify(output)}: use text or json`);
+    const sel = sourceFromFlags(values);
+    const dest = openSource(sel, cliLogger());
+    try {
+      const { refs } = await selectBundles(dest, sel);
+      if (refs.length === 0) {
+        process.stderr.write(`gochive verify: no bundles in ${dest.description}${describeRange(sel)}\n`);
+        if (output === 'json') process.stdout.write(`${JSON.stringify({ ok: true, bundles: [] }, null, 2)}\n`);
+        return 0;
+      }
+      const total = refs.reduce((a, r) => a + r.size, 0);
+      const bar = ProgressBar.forStderr(total);
+      let done = 0;
+      let docs = 0;
+      const results: Result[] = [];
+      for (const ref of refs) {
+        const before = done;
+        try {
+          if (needsManifestFilter(sel) && ref.parsed?.kind !== 'legacy' && !headMatches(await readHead(dest, ref), sel)) {
+            done += ref.size;
+            continue;
+          }
+          let seen = 0;
+          const v = await verifyBundle(dest, ref, {
+            onBytes: (n) => {
+              seen += n;
+              bar.update(before + seen, docs, ref.key);
+            },
+          });
+          docs += v.documents;
+          results.push({ key: ref.key, ok: true, format: v.format, documents: v.documents, bytes: v.bytes });
+          if (output === 'text') {
+            bar.finish();
+            process.stdout.write(`OK       ${ref.key}  ${v.documents} docs, ${formatBytes(v.bytes)}${v.format === 'legacy' ? ' (original format)' : ''}\n`);
+          }
+        } catch (err) {
+          const corrupt = err instanceof BundleCorruptError;
+          const error = corrupt ? err.detail : errorMessage(err);
+          results.push({ key: ref.key, ok: false, error });
+          if (output === 'text') {
+            bar.finish();
+            process.stdout.write(`${corrupt ? 'CORRUPT ' : 'ERROR   '} ${ref.key}: ${error}\n`);
+          }
+        }
+        done = before + ref.size;
+      }
+      bar.finish();
+      const bad = results.filter((r) => !r.ok);
+      if (output === 'json') {
+        process.stdout.write(`${JSON.stringify({ ok: bad.length === 0, bundles: results }, null, 2)}\n`);
+      } else {
+        process.stdout.write(`${results.length} bundle(s) checked, ${docs} document(s), ${bad.length} bad\n`);
+        if (bad.length) process.stdout.write(`bad bundles:\n${bad.map((b) => `  ${b.key}: ${b.error}`).join('\n')}\n`);
+      }
+      return bad.length ? 1 : 0;
+    } finally {
+      await dest.close();
+    }
+  });
 }

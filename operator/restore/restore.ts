@@ -1,0 +1,305 @@
+// `gochive restore`: brings archived documents back. Per bundle, in key order:
+//   1. download to a temporary file while verifying it completely (verify-bundle.ts) — a corrupt bundle
+//      is reported by key and skipped or stops the run (--on-corrupt), never half-applied;
+//   2. read the local copy and insert in batches with ordered:false; `_id`s already present are skipped
+//      and counted (the original's duplicate contract), so a rerun after an interruption, or a second
+//      run, completes without duplicates;
+//   3. record the key in the checkpoint file (if any), so a rerun skips finished bundles entirely.
+import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { MongoBulkWriteError, MongoServerError, type Collection, type Document, type MongoClient } from 'mongodb';
+import { openBundle } from '../bundle/reader.js';
+import { BundleCorruptError } from '../bundle/reader.js';
+import type { ArchiveFieldFormat } from '../archiver/config.js';
+import type { Destination } from '../storage/destination.js';
+import type { Logger } from '../util/logger.js';
+import { errorMessage } from '../util/redact.js';
+import type { SourceSelection } from './args.js';
+import { headMatches, needsManifestFilter, readHead, selectBundles, type BundleRef } from './catalog.js';
+import { archiveTime, decodeExact, hasDeprecatedTypes, inRange, idKey } from './documents.js';
+import { RateLimiter } from './rate.js';
+import { verifyBundle } from './verify-bundle.js';
+
+export interface RestoreOptions {
+  dest: Destination;
+  selection: SourceSelection;
+  mongo: MongoClient;
+  toDb?: string;
+  toCollection?: string;
+  dryRun?: boolean;
+  maxDocsPerSecond?: number;
+  /** Documents per insertMany (default 1000). */
+  batchSize?: number;
+  onCorrupt?: 'skip' | 'stop';
+  /** Archive field of original-format bundles, which do not record it (default createdAt, a Date). */
+  legacyArchiveField?: string;
+  /** Insert documents holding BSON undefined/DBPointer as the driver converts them (null/DBRef). */
+  convertDeprecated?: boolean;
+  checkpointFile?: string;
+  tmpDir?: string;
+  logger?: Logger;
+  /** Redaction list for error messages (the MongoDB URI…). */
+  secrets?: string[];
+  onProgress?: (p: RestoreProgress) => void;
+}
+
+export interface RestoreProgress {
+  bytesDone: number;
+  bytesTotal: number;
+  documents: number;
+  bundleKey?: string;
+}
+
+export interface RestoreSummary {
+  dryRun: boolean;
+  bundles: { selected: number; restored: number; corrupt: number; filteredOut: number; alreadyDone: number };
+  documents: {
+    read: number;
+    outOfRange: number;
+    inserted: number;
+    skippedExisting: number;
+    failed: number;
+    converted: number;
+  };
+  corrupt: { key: string; detail: string }[];
+  failures: { key: string; id?: string; message: string }[];
+  targets: string[];
+  elapsedMs: number;
+}
+
+/** The run stopped (corrupt bundle with --on-corrupt stop, or a bundle without a target namespace). */
+export class RestoreStopped extends Error {
+  constructor(
+    message: string,
+    public readonly summary: RestoreSummary,
+  ) {
+    super(message);
+    this.name = 'RestoreStopped';
+  }
+}
+
+const DUPLICATE_KEY = 11000;
+const MAX_RECORDED_FAILURES = 50;
+
+export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
+  const started = Date.now();
+  const sel = opts.selection;
+  const summary: RestoreSummary = {
+    dryRun: Boolean(opts.dryRun),
+    bundles: { selected: 0, restored: 0, corrupt: 0, filteredOut: 0, alreadyDone: 0 },
+    documents: { read: 0, outOfRange: 0, inserted: 0, skippedExisting: 0, failed: 0, converted: 0 },
+    corrupt: [],
+    failures: [],
+    targets: [],
+    elapsedMs: 0,
+  };
+  const done = await loadCheckpoint(opts.checkpointFile);
+  const { refs } = await selectBundles(opts.dest, sel);
+  const todo = refs.filter((r) => {
+    if (done.has(r.key)) {
+      summary.bundles.alreadyDone++;
+      return false;
+    }
+    return true;
+  });
+  summary.bundles.selected = refs.length;
+  const bytesTotal = todo.reduce((a, r) => a + r.size, 0);
+  let bytesBefore = 0;
+  const limiter = opts.maxDocsPerSecond ? new RateLimiter(opts.maxDocsPerSecond) : undefined;
+  const tmp = await mkdtemp(path.join(opts.tmpDir ?? tmpdir(), 'gochive-restore-'));
+  const targets = new Set<string>();
+  const progress = (bytesInBundle: number, key?: string): void =>
+    opts.onProgress?.({ bytesDone: bytesBefore + bytesInBundle, bytesTotal, documents: summary.documents.inserted + summary.documents.skippedExisting, ...(key ? { bundleKey: key } : {}) });
+  try {
+    for (const ref of todo) {
+      if (needsManifestFilter(sel) && ref.parsed?.kind !== 'legacy') {
+        if (!headMatches(await readHead(opts.dest, ref), sel)) {
+          summary.bundles.filteredOut++;
+          bytesBefore += ref.size;
+          continue;
+        }
+      }
+      const local = path.join(tmp, 'bundle');
+      let verified;
+      try {
+        // The download counts as the first half of the bundle's work, the insert pass as the second.
+        let seen = 0;
+        verified = await verifyBundle(opts.dest, ref, {
+          copyTo: local,
+          onBytes: (n) => {
+            seen += n;
+            progress(seen / 2, ref.key);
+          },
+        });
+      } catch (err) {
+        if (!(err instanceof BundleCorruptError)) throw err;
+        summary.bundles.corrupt++;
+        summary.corrupt.push({ key: ref.key, detail: err.detail });
+        opts.logger?.error({ key: ref.key, detail: err.detail }, 'corrupt bundle');
+        await rm(local, { force: true });
+        if ((opts.onCorrupt ?? 'stop') === 'stop') {
+          summary.elapsedMs = Date.now() - started;
+          summary.targets = [...targets];
+          throw new RestoreStopped(`${err.message}; stopped (use --on-corrupt skip to restore the other bundles)`, summary);
+        }
+        bytesBefore += ref.size;
+        continue;
+      }
+      const m = verified.manifest;
+      if (m && !headMatches({ format: verified.format, manifest: m }, sel)) {
+        summary.bundles.filteredOut++;
+        bytesBefore += ref.size;
+        await rm(local, { force: true });
+        continue;
+      }
+      const db = opts.toDb ?? m?.database ?? sel.database;
+      const coll = opts.toCollection ?? m?.collection ?? sel.collection;
+      if (!db || !coll) {
+        summary.elapsedMs = Date.now() - started;
+        throw new RestoreStopped(
+          `bundle ${ref.key} is in the original tool's format, which does not record its database and collection: pass --to-db and --to-collection (or --database and --collection)`,
+          summary,
+        );
+      }
+      targets.add(`${db}.${coll}`);
+      const field = m?.archiveField ?? opts.legacyArchiveField ?? 'createdAt';
+      const format: ArchiveFieldFormat = m?.archiveFieldFormat ?? 'date';
+      // Per-document range checks only where the bundle may reach outside the range.
+      const needsRange =
+        Boolean(sel.from || sel.to) &&
+        !(
+          m?.archiveFieldRange &&
+          (!sel.from || Date.parse(m.archiveFieldRange.min) >= sel.from.getTime()) &&
+          (!sel.to || Date.parse(m.archiveFieldRange.max) < sel.to.getTime())
+        );
+      await insertBundle(opts, summary, {
+        key: ref.key,
+        file: local,
+        collection: opts.mongo.db(db).collection(coll),
+        range: needsRange ? { field, format, from: sel.from, to: sel.to } : undefined,
+        limiter,
+        onBytes: (n) => progress(ref.size / 2 + (n * ref.size) / Math.max(1, verified.bytes) / 2, ref.key),
+      });
+      await rm(local, { force: true });
+      summary.bundles.restored++;
+      bytesBefore += ref.size;
+      progress(0, ref.key);
+      if (opts.checkpointFile && !opts.dryRun) await appendFile(opts.checkpointFile, `${ref.key}\n`);
+    }
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+  summary.targets = [...targets];
+  summary.elapsedMs = Date.now() - started;
+  return summary;
+}
+
+async function loadCheckpoint(file?: string): Promise<Set<string>> {
+  if (!file) return new Set();
+  try {
+    return new Set((await readFile(file, 'utf8')).split('\n').filter(Boolean));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Set();
+    throw err;
+  }
+}
+
+interface InsertTarget {
+  key: string;
+  file: string;
+  collection: Collection<Document>;
+  range: { field: string; format: ArchiveFieldFormat; from?: Date | undefined; to?: Date | undefined } | undefined;
+  limiter: RateLimiter | undefined;
+  onBytes: (bytesRead: number) => void;
+}
+
+async function insertBundle(opts: RestoreOptions, summary: RestoreSummary, t: InsertTarget): Promise<void> {
+  const batchSize = opts.batchSize ?? 1000;
+  let read = 0;
+  const stream = createReadStream(t.file, { highWaterMark: 1 << 20 });
+  stream.on('data', (c) => {
+    read += c.length;
+    t.onBytes(read);
+  });
+  const bundle = await openBundle(stream, { key: t.key });
+  let batch: Document[] = [];
+  const flush = async (): Promise<void> => {
+    if (batch.length === 0) return;
+    const docs = batch;
+    batch = [];
+    if (t.limiter) await t.limiter.take(docs.length);
+    if (opts.dryRun) await countExisting(t.collection, docs, summary);
+    else await insertBatch(t.collection, docs, summary, t.key, opts.secrets);
+  };
+  try {
+    for await (const raw of bundle.documents()) {
+      summary.documents.read++;
+      const doc = decodeExact(raw);
+      if (t.range && !inRange(archiveTime(doc, t.range.field, t.range.format), t.range.from, t.range.to)) {
+        summary.documents.outOfRange++;
+        continue;
+      }
+      if (hasDeprecatedTypes(raw)) {
+        if (!opts.convertDeprecated) {
+          summary.documents.failed++;
+          recordFailure(summary, {
+            key: t.key,
+            id: idKey(doc._id),
+            message: 'holds BSON undefined or DBPointer, which the MongoDB driver cannot write back exactly (use --convert-deprecated to insert them as null/DBRef)',
+          });
+          continue;
+        }
+        summary.documents.converted++;
+      }
+      batch.push(doc);
+      if (batch.length >= batchSize) await flush();
+    }
+    await flush();
+  } finally {
+    bundle.close();
+  }
+}
+
+function recordFailure(summary: RestoreSummary, f: { key: string; id?: string; message: string }): void {
+  if (summary.failures.length < MAX_RECORDED_FAILURES) summary.failures.push(f);
+}
+
+const TRANSIENT_LABELS = ['RetryableWriteError', 'NetworkError', 'ResetPool'];
+
+async function insertBatch(coll: Collection<Document>, docs: Document[], summary: RestoreSummary, key: string, secrets?: string[]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const r = await coll.insertMany(docs, { ordered: false });
+      summary.documents.inserted += r.insertedCount;
+      return;
+    } catch (err) {
+      if (err instanceof MongoBulkWriteError) {
+        summary.documents.inserted += err.result.insertedCount;
+        const writeErrors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+        for (const we of writeErrors) {
+          if (we.code === DUPLICATE_KEY) summary.documents.skippedExisting++;
+          else {
+            summary.documents.failed++;
+            const doc = docs[we.index];
+            recordFailure(summary, { key, ...(doc ? { id: idKey(doc._id) } : {}), message: errorMessage(we.errmsg ?? `code ${we.code}`, secrets) });
+          }
+        }
+        return;
+      }
+      // A dropped connection: the batch may be partly in; inserting it again only skips those (ordered:false).
+      const transient = err instanceof Error && TRANSIENT_LABELS.some((l) => (err as MongoServerError).hasErrorLabel?.(l));
+      if (!transient || attempt >= 5) throw err;
+      await new Promise((r) => setTimeout(r, Math.random() * 200 * 2 ** attempt));
+    }
+  }
+}
+
+/** --dry-run: how many of these `_id`s already exist (those would be skipped). */
+async function countExisting(coll: Collection<Document>, docs: Document[], summary: RestoreSummary): Promise<void> {
+  const ids = docs.map((d) => d._id);
+  const existing = await coll.countDocuments({ _id: { $in: ids } });
+  summary.documents.skippedExisting += existing;
+  summary.documents.inserted += docs.length - existing;
+}

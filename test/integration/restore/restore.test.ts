@@ -1,0 +1,273 @@
+// gochive ls / verify / cat / restore against versitygw and FerretDB, through the compiled CLI.
+// Types FerretDB cannot store (Decimal128, MinKey/MaxKey, NaN, -0.0, nested arrays, Code…) are proven
+// byte-exact by the bundle writer/reader unit tests (operator/bundle/bundle.test.ts).
+import { readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { BSON, MongoClient } from 'mongodb';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { uniqueName } from '../../support/testenv.js';
+import { adminS3, createBucket, deleteBucket, env, gochive, putGochiveBundle, putLegacyBundle, putRaw, s3Dest } from './helpers.js';
+import type { S3Destination } from '../../../operator/storage/s3.js';
+
+const { ObjectId, Int32, Long, Double, Binary, Timestamp, BSONRegExp, UUID } = BSON;
+const DAY = 86_400_000;
+const BASE = Date.UTC(2024, 0, 1);
+
+/** Documents with every BSON type FerretDB stores exactly, spread one per hour from BASE. */
+function makeDocs(n: number, startIndex = 0): Buffer[] {
+  return Array.from({ length: n }, (_, j) => {
+    const i = startIndex + j;
+    return Buffer.from(
+      BSON.serialize({
+        _id: i % 5 === 0 ? `s-${i}` : i % 5 === 1 ? new Int32(i) : i % 5 === 2 ? Long.fromNumber(i) : new ObjectId(i.toString(16).padStart(24, '0')),
+        createdAt: new Date(BASE + i * 3_600_000),
+        int: new Int32(-i),
+        long: Long.fromString('9223372036854775807'),
+        dbl: new Double(i + 0.25),
+        dblWhole: new Double(2),
+        bin0: new Binary(Buffer.from([0, 1, i & 255]), 0),
+        uuid: new UUID('0f8fad5b-d9cb-469f-a165-70867728950e').toBinary(),
+        md5: new Binary(Buffer.alloc(16, 7), 5),
+        custom: new Binary(Buffer.from('x'), 0x80),
+        ts: new Timestamp({ t: 1700000000 + i, i: 3 }),
+        re: new BSONRegExp('^a.b$', 'i'),
+        nested: { a: [1, { b: 'two', c: [new Int32(3), null] }], d: { e: true } },
+        nul: null,
+        str: `héllo ${i}`,
+      }),
+    );
+  });
+}
+
+describe('restore, ls, verify, cat', () => {
+  const s3: S3Client = adminS3();
+  const bucket = uniqueName('gochive-restore');
+  const dbName = uniqueName('restore').replace(/-/g, '_');
+  let mongo: MongoClient;
+  let dest: S3Destination;
+  const docsA = makeDocs(300, 0); // 2024-01-01 .. 2024-01-13
+  const docsB = makeDocs(300, 24 * 40); // from 2024-02-10
+  let keyA: string;
+  let keyB: string;
+  let tmp: string;
+
+  beforeAll(async () => {
+    await createBucket(s3, bucket);
+    dest = s3Dest(bucket);
+    mongo = new MongoClient(env.mongoUri, { serverSelectionTimeoutMS: 10_000 });
+    await mongo.connect();
+    keyA = await putGochiveBundle(dest, { prefix: 'main/', database: 'shop', collection: 'events', docs: docsA });
+    keyB = await putGochiveBundle(dest, { prefix: 'main/', database: 'shop', collection: 'events', docs: docsB });
+    tmp = mkdtempSync(path.join(tmpdir(), 'gochive-restore-test-'));
+  });
+
+  afterAll(async () => {
+    await mongo?.db(dbName).dropDatabase().catch(() => undefined);
+    await mongo?.db(`${dbName}_b`).dropDatabase().catch(() => undefined);
+    await mongo?.close();
+    await dest?.close();
+    await deleteBucket(s3, bucket);
+    s3.destroy();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  const src = (prefix: string) => ['--bucket', `s3://${bucket}/${prefix}`];
+
+  async function rawById(coll: string): Promise<Map<string, Buffer>> {
+    const out = new Map<string, Buffer>();
+    for await (const raw of mongo.db(dbName).collection(coll).find({}, { raw: true })) {
+      const b = Buffer.from(raw as unknown as Uint8Array);
+      out.set(BSON.EJSON.stringify({ v: BSON.deserialize(b, { promoteValues: false })._id }, { relaxed: false }), b);
+    }
+    return out;
+  }
+  const idOf = (raw: Buffer): string => BSON.EJSON.stringify({ v: BSON.deserialize(raw, { promoteValues: false })._id }, { relaxed: false });
+
+  test('ls lists bundles with manifests (table and json) and filters by time from the keys', async () => {
+    const json = await gochive(['ls', ...src('main/'), '-o', 'json']);
+    expect(json.code).toBe(0);
+    const rows = JSON.parse(json.stdout) as { key: string; documents: number; database: string; collection: string; archiveFieldMin: string }[];
+    expect(rows.map((r) => r.key)).toEqual([keyA, keyB]);
+    expect(rows[0]).toMatchObject({ database: 'shop', collection: 'events', documents: 300, archiveFieldMin: '2024-01-01T00:00:00.000Z', format: 'gochive' });
+    const table = await gochive(['ls', ...src('main/')]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/NAMESPACE/);
+    expect(table.stdout).toContain('shop.events');
+    expect(table.stdout).toContain('2 bundle(s), 600 document(s)');
+    const feb = await gochive(['ls', ...src('main/'), '--from', '2024-02-01', '-o', 'json']);
+    expect((JSON.parse(feb.stdout) as { key: string }[]).map((r) => r.key)).toEqual([keyB]);
+    const none = await gochive(['ls', ...src('main/'), '--from', '2030-01-01']);
+    expect(none.code).toBe(0);
+    expect(none.stderr).toContain('no bundles in');
+  });
+
+  test('restore: byte-identical documents, counts equal; a second run inserts 0', async () => {
+    const r1 = await gochive(['restore', ...src('main/'), '--to-db', dbName, '--to-collection', 'all', '-o', 'json']);
+    expect(r1.stderr).toBe('');
+    expect(r1.code).toBe(0);
+    const s1 = JSON.parse(r1.stdout);
+    expect(s1.documents).toMatchObject({ read: 600, inserted: 600, skippedExisting: 0, failed: 0 });
+    expect(s1.bundles).toMatchObject({ selected: 2, restored: 2, corrupt: 0 });
+    const back = await rawById('all');
+    expect(back.size).toBe(600);
+    for (const d of [...docsA, ...docsB]) expect(back.get(idOf(d))?.equals(d)).toBe(true);
+
+    const r2 = await gochive(['restore', ...src('main/'), '--to-db', dbName, '--to-collection', 'all']);
+    expect(r2.code).toBe(0);
+    expect(r2.stdout).toContain('inserted 0, skipped 600 (_id already present)');
+    expect(await mongo.db(dbName).collection('all').countDocuments()).toBe(600);
+  });
+
+  test('restore by time range, into another namespace; dry run writes nothing', async () => {
+    // 2024-01-05T00:00Z .. 2024-01-06T00:00Z: docs 96..119 of bundle A.
+    const args = [...src('main/'), '--from', '2024-01-05', '--to', '2024-01-06T00:00:00Z', '--to-db', `${dbName}_b`, '--to-collection', 'slice'];
+    const dry = await gochive(['restore', ...args, '--dry-run', '-o', 'json']);
+    expect(dry.code).toBe(0);
+    const sd = JSON.parse(dry.stdout);
+    expect(sd.dryRun).toBe(true);
+    expect(sd.documents).toMatchObject({ inserted: 24, outOfRange: 276 });
+    expect(sd.bundles.selected).toBe(1); // bundle B never even downloaded: its key is out of range
+    expect(await mongo.db(`${dbName}_b`).collection('slice').countDocuments()).toBe(0);
+
+    const real = await gochive(['restore', ...args, '-o', 'json']);
+    expect(real.code).toBe(0);
+    expect(JSON.parse(real.stdout).documents).toMatchObject({ inserted: 24, skippedExisting: 0 });
+    const ids = (await mongo.db(`${dbName}_b`).collection('slice').find({}, { projection: { createdAt: 1 } }).toArray()).map((d) => (d.createdAt as Date).getTime());
+    expect(ids.length).toBe(24);
+    expect(Math.min(...ids)).toBe(BASE + 4 * DAY);
+    expect(Math.max(...ids)).toBe(BASE + 5 * DAY - 3_600_000);
+    const dryAgain = await gochive(['restore', ...args, '--dry-run']);
+    expect(dryAgain.stdout).toContain('would insert 0, skipped 24');
+  });
+
+  test('cat prints canonical Extended JSON, filterable by _id and time', async () => {
+    const all = await gochive(['cat', ...src('main/'), '--to', '2024-01-01T03:00:00Z']);
+    expect(all.code).toBe(0);
+    const lines = all.stdout.trim().split('\n');
+    expect(lines.length).toBe(3);
+    const first = BSON.EJSON.parse(lines[0]!, { relaxed: false });
+    expect(Buffer.from(BSON.serialize(first)).equals(docsA[0]!)).toBe(true);
+    expect(lines[1]).toContain('"_id":{"$numberInt":"1"}');
+    const byId = await gochive(['cat', ...src('main/'), '--id', '{"$numberLong":"2"}', '--id', 's-5']);
+    expect(byId.stdout.trim().split('\n').map((l) => JSON.parse(l)._id)).toEqual([{ $numberLong: '2' }, 's-5']);
+  });
+
+  test('original-format bundles work in ls, verify, cat and restore', async () => {
+    const legacyDocs = makeDocs(50, 5000);
+    const key = await putLegacyBundle(s3, bucket, 'legacy/', new Date(Date.UTC(2024, 3, 1, 12, 0, 0)), [legacyDocs.slice(0, 20), legacyDocs.slice(20)]);
+    const ls = await gochive(['ls', ...src('legacy/'), '-o', 'json']);
+    expect(JSON.parse(ls.stdout)).toEqual([{ key, format: 'legacy', size: expect.any(Number), createdAt: '2024-04-01T12:00:00.000Z' }]);
+    const verify = await gochive(['verify', ...src('legacy/')]);
+    expect(verify.code).toBe(0);
+    expect(verify.stdout).toContain(`OK       ${key}  50 docs`);
+    const cat = await gochive(['cat', ...src('legacy/')]);
+    expect(cat.stdout.trim().split('\n').length).toBe(50);
+    const noTarget = await gochive(['restore', ...src('legacy/')]);
+    expect(noTarget.code).toBe(1);
+    expect(noTarget.stderr).toContain('pass --to-db and --to-collection');
+    const r = await gochive(['restore', ...src('legacy/'), '--to-db', dbName, '--to-collection', 'legacy', '-o', 'json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).documents).toMatchObject({ inserted: 50, failed: 0 });
+    const back = await rawById('legacy');
+    for (const d of legacyDocs) expect(back.get(idOf(d))?.equals(d)).toBe(true);
+  });
+
+  test('corrupt bundles: verify names both keys; restore skips or stops per --on-corrupt', async () => {
+    const good = await putGochiveBundle(dest, { prefix: 'bad/', database: 'shop', collection: 'events', docs: makeDocs(100, 20000) });
+    const goodBytes = Buffer.concat(await (async () => {
+      const parts: Buffer[] = [];
+      for await (const c of await dest.getObject(good)) parts.push(c as Buffer);
+      return parts;
+    })());
+    // Keys sorting before the good one, so a stopping restore meets them first.
+    const flippedKey = good.replace(/_([0-9a-z]+)\.tar\.gz$/, '_0flipped.tar.gz').replace(/(\d{8}T\d{9}Z)_/, '20000101T000000000Z_').replace(/bad\/\d{4}\/\d{2}\/\d{2}\//, 'bad/2000/01/01/');
+    const truncKey = flippedKey.replace('0flipped', '1truncated');
+    const flipped = Buffer.from(goodBytes);
+    flipped[Math.floor(flipped.length * 0.6)]! ^= 0x10;
+    await putRaw(s3, bucket, flippedKey, flipped);
+    await putRaw(s3, bucket, truncKey, goodBytes.subarray(0, Math.floor(goodBytes.length * 0.7)));
+
+    const v = await gochive(['verify', ...src('bad/')]);
+    expect(v.code).toBe(1);
+    expect(v.stdout).toContain(`CORRUPT  ${flippedKey}`);
+    expect(v.stdout).toContain(`CORRUPT  ${truncKey}`);
+    expect(v.stdout).toContain(`OK       ${good}`);
+    expect(v.stdout).toMatch(/3 bundle\(s\) checked, 100 document\(s\), 2 bad/);
+
+    const stop = await gochive(['restore', ...src('bad/'), '--to-db', dbName, '--to-collection', 'bad_stop']);
+    expect(stop.code).toBe(1);
+    expect(stop.stderr).toContain(flippedKey);
+    expect(stop.stderr).toContain('--on-corrupt skip');
+    expect(await mongo.db(dbName).collection('bad_stop').countDocuments()).toBe(0);
+
+    const skip = await gochive(['restore', ...src('bad/'), '--to-db', dbName, '--to-collection', 'bad_skip', '--on-corrupt', 'skip', '-o', 'json']);
+    expect(skip.code).toBe(1); // corrupt bundles are never a silent success
+    const s = JSON.parse(skip.stdout);
+    expect(s.bundles).toMatchObject({ restored: 1, corrupt: 2 });
+    expect(s.corrupt.map((c: { key: string }) => c.key).sort()).toEqual([flippedKey, truncKey].sort());
+    expect(await mongo.db(dbName).collection('bad_skip').countDocuments()).toBe(100);
+  });
+
+  test('an interrupted restore, rerun, completes without duplicates (and the checkpoint skips finished bundles)', async () => {
+    const many = makeDocs(3000, 40000);
+    await putGochiveBundle(dest, { prefix: 'big/', database: 'shop', collection: 'events', docs: many.slice(0, 1500) });
+    await putGochiveBundle(dest, { prefix: 'big/', database: 'shop', collection: 'events', docs: many.slice(1500) });
+    const checkpoint = path.join(tmp, 'checkpoint');
+    const args = ['restore', ...src('big/'), '--to-db', dbName, '--to-collection', 'resumed', '--checkpoint', checkpoint];
+    let pid = 0;
+    const running = gochive([...args, '--max-docs-per-second', '1000'], { onSpawn: (p) => (pid = p) });
+    const coll = mongo.db(dbName).collection('resumed');
+    const deadline = Date.now() + 60_000;
+    while ((await coll.countDocuments()) < 1700 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    process.kill(pid, 'SIGKILL');
+    const killed = await running;
+    expect(killed.code).toBeNull();
+    const partial = await coll.countDocuments();
+    expect(partial).toBeGreaterThan(0);
+    expect(partial).toBeLessThan(3000);
+    expect(readFileSync(checkpoint, 'utf8').trim().split('\n').length).toBe(1); // first bundle finished
+
+    const rerun = await gochive([...args, '-o', 'json']);
+    expect(rerun.code).toBe(0);
+    const s = JSON.parse(rerun.stdout);
+    expect(s.bundles).toMatchObject({ alreadyDone: 1, restored: 1 });
+    expect(s.documents.inserted + s.documents.skippedExisting).toBe(1500);
+    expect(await coll.countDocuments()).toBe(3000);
+    const ids = await coll.distinct('_id');
+    expect(ids.length).toBe(3000);
+  });
+
+  test('--max-docs-per-second paces inserts', async () => {
+    const started = Date.now();
+    const r = await gochive(['restore', ...src('main/'), '--to', '2024-01-02', '--to-db', dbName, '--to-collection', 'paced', '--max-docs-per-second', '10', '-o', 'json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).documents.inserted).toBe(24);
+    expect(Date.now() - started).toBeGreaterThan(1800); // 24 docs at 10/s: at least ~2 s after the first batch
+  });
+
+  test('bad input: one clear message each', async () => {
+    const missing = await gochive(['restore', '--bucket', `s3://${bucket}-nope/x/`, '--uri', env.mongoUri]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(new RegExp(`bucket '${bucket}-nope' does not exist`));
+    const secret = 'definitely-wrong-secret';
+    const badCreds = await gochive(['ls', ...src('main/')], { env: { AWS_ACCESS_KEY_ID: 'WRONGKEY', AWS_SECRET_ACCESS_KEY: secret } });
+    expect(badCreds.code).toBe(1);
+    expect(badCreds.stderr).toContain('refused the credentials');
+    expect(badCreds.stderr).not.toContain(secret);
+    const empty = await gochive(['restore', ...src('main/'), '--from', '2024-02-01', '--to', '2024-01-01', '--uri', env.mongoUri]);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toContain('the range is empty');
+    const nothing = await gochive(['restore', ...src('main/'), '--from', '2031-01-01', '--uri', env.mongoUri]);
+    expect(nothing.code).toBe(0);
+    expect(nothing.stdout).toContain('nothing to restore');
+    const malformed = await gochive(['ls', '--bucket', 'http://example.com/x']);
+    expect(malformed.code).toBe(2);
+    expect(malformed.stderr).toContain('unsupported scheme');
+    const badUri = await gochive(['restore', ...src('main/'), '--uri', 'mongodb://user:pw-secret@127.0.0.1:1/?serverSelectionTimeoutMS=500']);
+    expect(badUri.code).toBe(1);
+    expect(badUri.stderr).toContain('cannot connect to MongoDB');
+    expect(badUri.stderr).not.toContain('pw-secret');
+  });
+});
