@@ -92,22 +92,24 @@ export function condition(p: ArchivePolicy | undefined, type: string) {
   return p?.status?.conditions?.find((c) => c.type === type);
 }
 
-/** Fails early with a clear message when dist/ is older than the sources the operator runs. */
+/** Fails early with a clear message when a compiled file in dist/ is older than its source. */
 export function assertBuilt(): void {
   const main = path.join(repoRoot, 'dist', 'operator', 'cli', 'main.js');
   if (!existsSync(main)) throw new Error('dist/operator/cli/main.js is missing: run `npx tsc -p .` (or `npm run build`) before the operator tests');
-  const newest = (dir: string): number => {
-    let t = 0;
+  const stale: string[] = [];
+  const walk = (dir: string): void => {
     for (const f of readdirSync(dir, { withFileTypes: true })) {
       const p = path.join(dir, f.name);
-      if (f.isDirectory()) t = Math.max(t, newest(p));
-      else if (f.name.endsWith('.ts') && !f.name.endsWith('.test.ts')) t = Math.max(t, statSync(p).mtimeMs);
+      if (f.isDirectory()) walk(p);
+      else if (f.name.endsWith('.ts') && !f.name.endsWith('.test.ts') && !f.name.endsWith('.d.ts')) {
+        const js = path.join(repoRoot, 'dist', path.relative(repoRoot, p)).replace(/\.ts$/, '.js');
+        const built = statSync(js, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+        if (built + 1000 < statSync(p).mtimeMs) stale.push(path.relative(repoRoot, p));
+      }
     }
-    return t;
   };
-  const src = newest(path.join(repoRoot, 'operator'));
-  const built = statSync(path.join(repoRoot, 'dist', 'operator', 'controller', 'controller.js'), { throwIfNoEntry: false })?.mtimeMs ?? 0;
-  if (built + 1000 < src) throw new Error('dist/ is older than operator/ sources: run `npx tsc -p .` before the operator tests');
+  walk(path.join(repoRoot, 'operator'));
+  if (stale.length > 0) throw new Error(`dist/ is older than ${stale.slice(0, 5).join(', ')}${stale.length > 5 ? ', …' : ''}: run \`npx tsc -p .\` before the operator tests`);
 }
 
 export interface LogLine {

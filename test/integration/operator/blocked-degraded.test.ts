@@ -1,0 +1,105 @@
+// Two ways a policy cannot make progress, both reported honestly and both recovering without help:
+// no index on the archive field → Blocked with the reason and the index to create (creating it unblocks
+// the policy); MongoDB unreachable → Degraded, retried with back-off, then back to normal by itself.
+import { apply, condition, ensureCrd, getPolicy, mustKubectl, OperatorProcess, waitFor } from './harness.js';
+import { policyManifest, policySpec, sandbox, seed, type Sandbox } from './fixtures.js';
+
+describe('operator: Blocked and Degraded', () => {
+  let sb: Sandbox;
+  let op: OperatorProcess;
+
+  beforeAll(async () => {
+    await ensureCrd();
+    sb = await sandbox('op-block');
+    op = await OperatorProcess.start({ name: 'block', args: [...sb.operatorArgs, '--lease-duration=6s'] });
+  });
+
+  afterAll(async () => {
+    await op?.stop();
+    await sb?.cleanup();
+  });
+
+  test('no index on the archive field: Blocked with the reason and the index to create; creating it unblocks', async () => {
+    await seed(sb.db, 'noindex', 120, 40, { index: false });
+    await apply(policyManifest(sb.namespace, 'noindex', policySpec(sb, {}, 'noindex')));
+    const blocked = await waitFor(
+      'phase Blocked',
+      async () => {
+        const p = await getPolicy(sb.namespace, 'noindex');
+        return p?.status?.phase === 'Blocked' ? p : undefined;
+      },
+      60_000,
+    );
+    const ready = condition(blocked, 'Ready')!;
+    expect(ready.status).toBe('False');
+    expect(ready.reason).toBe('MissingIndex');
+    expect(ready.message).toContain('createIndex({ "createdAt": 1 })');
+    expect(ready.message).toContain('allowCollectionScan');
+    // Nothing was archived or deleted while blocked.
+    expect(await sb.db.collection('noindex').countDocuments({})).toBe(120);
+    const events = await mustKubectl(['get', 'events.v1.events.k8s.io', '-n', sb.namespace, '--field-selector', 'regarding.name=noindex', '-o', 'jsonpath={range .items[*]}{.type}/{.reason}: {.note}{"\\n"}{end}']);
+    expect(events).toMatch(/Warning\/IndexFailed: .*createIndex/);
+    // The user acts: the worker notices on its next check and proceeds.
+    await sb.db.collection('noindex').createIndex({ createdAt: 1 });
+    await waitFor(
+      'the policy to unblock and archive everything',
+      async () => {
+        const p = await getPolicy(sb.namespace, 'noindex');
+        return p?.status?.phase === 'Idle' && p.status.totals?.documentsDeleted === 120 && condition(p, 'Ready')?.status === 'True';
+      },
+      90_000,
+      500,
+    );
+  });
+
+  test('MongoDB unreachable: Degraded with back-off, then it recovers by itself', async () => {
+    await seed(sb.db, 'flaky', 100, 40);
+    await apply(policyManifest(sb.namespace, 'flaky', policySpec(sb, {}, 'flaky')));
+    await waitFor('the first pass to finish', async () => (await getPolicy(sb.namespace, 'flaky'))?.status?.totals?.documentsDeleted === 100, 90_000, 500);
+
+    const outageStart = Date.now();
+    sb.proxy.setReachable(false);
+    const degraded = await waitFor(
+      'Degraded=True',
+      async () => {
+        const p = await getPolicy(sb.namespace, 'flaky');
+        return condition(p, 'Degraded')?.status === 'True' ? p : undefined;
+      },
+      90_000,
+      500,
+    );
+    const d = condition(degraded, 'Degraded')!;
+    expect(d.reason).toMatch(/^(Fetch|Connect|Index|Delete|Upload)Failed$/);
+    expect(d.message).toContain('retrying with back-off');
+    expect(condition(degraded, 'Ready')?.status).toBe('False');
+    expect(degraded.status!.lastError?.time).toBeDefined();
+    // Back-off: with archiveCheckInterval 1s the worker would retry every second; it waits longer.
+    await waitFor('three failed attempts', () => failures(op, outageStart).length >= 3, 120_000, 500);
+    const times = failures(op, outageStart);
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    expect(Math.min(...gaps)).toBeGreaterThan(1500);
+    expect(gaps[gaps.length - 1]!).toBeGreaterThanOrEqual(gaps[0]! * 0.9);
+
+    // New work arrives during the outage; the database comes back; nothing needs a human.
+    await seed(sb.db, 'flaky', 40, 40, { tag: 'during-outage' });
+    sb.proxy.setReachable(true);
+    const healed = await waitFor(
+      'Degraded=False and the new documents archived',
+      async () => {
+        const p = await getPolicy(sb.namespace, 'flaky');
+        return condition(p, 'Degraded')?.status === 'False' && p?.status?.totals?.documentsDeleted === 140 ? p : undefined;
+      },
+      150_000,
+      500,
+    );
+    expect(condition(healed, 'Ready')?.status).toBe('True');
+    expect(await sb.db.collection('flaky').countDocuments({})).toBe(0);
+  });
+});
+
+/** Times of the worker's logged failures for the 'flaky' policy since `since`. */
+function failures(op: OperatorProcess, since: number): number[] {
+  return op.lines
+    .filter((l) => l.policy === 'flaky' && typeof l.msg === 'string' && /failed; retrying$/.test(l.msg) && Date.parse(l.time) >= since)
+    .map((l) => Date.parse(l.time));
+}
