@@ -40,3 +40,33 @@ testenv-down: build
 
 testenv-status: build
 	node dist/test/env/cli.js status
+
+# ---- chart and image ------------------------------------------------------------------------------
+# Registry and tag of the operator image, e.g. for AWS ECR as the original documented:
+#   make image-push REGISTRY=<account>.dkr.ecr.ap-northeast-2.amazonaws.com TAG=1.0.0
+REGISTRY ?= ghcr.io/gochive
+IMAGE_NAME ?= gochive
+TAG ?= $(shell node -p "require('./package.json').version" 2>/dev/null || echo dev)
+PLATFORMS ?= linux/amd64,linux/arm64
+IMAGE ?= $(REGISTRY)/$(IMAGE_NAME):$(TAG)
+
+.PHONY: image image-push kind-e2e chart-test
+
+# Builds the multi-platform image (kept in the buildx cache; use PLATFORMS=linux/amd64 BUILDX_FLAGS=--load
+# to load a single-platform image into the local Docker engine).
+image:
+	docker buildx build --platform $(PLATFORMS) --tag $(IMAGE) $(BUILDX_FLAGS) --file Dockerfile .
+
+# Builds and pushes the multi-platform image (log in to the registry first).
+image-push:
+	docker buildx build --platform $(PLATFORMS) --tag $(IMAGE) --push $(BUILDX_FLAGS) --file Dockerfile .
+
+# The chart e2e suite on a kind cluster with the real image (needs Docker and kind; not possible on the
+# project's own machines, which have no Docker engine).
+kind-e2e: node_modules
+	bash test/kind/run.sh
+
+# The chart's tests only (render, values schema, helm lint, API server, e2e with a local operator).
+chart-test: node_modules
+	npm run build --silent
+	node --experimental-vm-modules node_modules/jest/bin/jest.js --selectProjects integration test/integration/chart
