@@ -1,5 +1,6 @@
 // `helm lint --strict` is clean for the default values and for real-world values files, and the CRD
 // shipped in the chart is byte-for-byte the generated one (run `npm run generate` to refresh it).
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../../support/testenv.js';
@@ -57,5 +58,16 @@ describe('chart: CRD copy', () => {
         'charts/gochive/crds/archivepolicies.gochive.io.yaml differs from crds/archivepolicies.gochive.io.yaml: run `npm run generate`',
       );
     }
+  });
+});
+
+describe('chart: README reference tables', () => {
+  test('are current with values.yaml and values.schema.json (npm run generate refreshes them)', () => {
+    const r = spawnSync(process.execPath, [path.join(chartDir, 'hack', 'values-table.mjs'), '--check'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
   });
 });
