@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { repoRoot, uniqueName } from '../../support/testenv.js';
-import { baseValues, chartDir, helmTemplate, mustRun, runTool, type K8sObject } from './helm.js';
+import { baseValues, helmTemplate, mustRun, runTool, type K8sObject } from './helm.js';
 
 const fixtures = path.join(repoRoot, 'test/integration/chart/fixtures');
 const fixture = (name: string) =>
@@ -15,9 +15,10 @@ const fixture = (name: string) =>
 const toStream = (objs: K8sObject[]) => objs.map((o) => `---\n${stringify(o)}`).join('');
 
 beforeAll(async () => {
-  // Server-side apply: idempotent when other test files apply the same CRDs concurrently.
+  // Server-side apply: idempotent when other test files apply the same CRDs concurrently. The generated
+  // CRD itself (lint.test.ts proves the chart's copy identical), so a stale copy never overwrites it.
   for (const file of [
-    path.join(chartDir, 'crds', 'archivepolicies.gochive.io.yaml'),
+    path.join(repoRoot, 'crds', 'archivepolicies.gochive.io.yaml'),
     path.join(fixtures, 'standin-crds.yaml'),
   ]) {
     await mustRun('kubectl', [
