@@ -1,0 +1,401 @@
+// One campaign, start to finish: private servers, namespace and policies, operator replicas, the
+// writer and the fault injector for the fault phase; then a quiesce phase (faults undone, writer
+// stopped, operators drain), the final state read back, and every invariant checked. Everything the
+// campaign starts is stopped in `finally`, also on failure, abort or its own time bound.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { MongoClient } from 'mongodb';
+import { adminKubeConfig } from '../support/kube.js';
+import { repoRoot, testEnv } from '../support/testenv.js';
+import { check, workerIntervals, type CheckResult, type Violation } from './checker.js';
+import { FaultInjector } from './faults.js';
+import { listKeys, presentKeys, s3Client, scanBundles, scanMongo, type PolicyFinal } from './final-state.js';
+import { Kube } from './kube.js';
+import { Ledger } from './ledger.js';
+import { reapLeftovers, RUN_DIR_PREFIX, writeRunRecord } from './leftovers.js';
+import { Replica } from './operators.js';
+import type { CampaignOptions } from './options.js';
+import { makePlans, type PolicyPlan } from './plan.js';
+import { Policies, type Baseline } from './policies.js';
+import { Rng } from './rng.js';
+import { startPrivateServers, type PrivateServers } from './servers.js';
+import { SpoolVolume } from './spool-volume.js';
+import { sleep, withTimeout } from './time.js';
+import { eligible } from './docs.js';
+import { Writer } from './writer.js';
+
+export interface LeaseSample {
+  t: number;
+  holders: Record<string, string>;
+}
+
+export interface CampaignResult {
+  options: CampaignOptions;
+  runDir: string;
+  namespace: string;
+  phases: Record<string, number>;
+  faults: Record<string, number>;
+  faultErrors: number;
+  twoReplicaKills: number;
+  ledger: Ledger['stats'];
+  writerErrors: number;
+  check: CheckResult;
+  incarnations: number;
+  leaseHolders: number;
+  leaseHandovers: number;
+  spoolMounted: boolean;
+  shutdown: Array<{ identity: string; ms?: number; endedBy?: string }>;
+  setupError?: string;
+}
+
+type Log = (m: string) => void;
+
+export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: Log): Promise<CampaignResult> {
+  const t0 = Date.now();
+  const phases: Record<string, number> = {};
+  const mark = (name: string): void => {
+    phases[name] = Date.now() - t0;
+  };
+  const runId = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
+  const runDir = path.join(os.tmpdir(), `${RUN_DIR_PREFIX}${runId}`);
+  const logDir = path.join(runDir, 'logs');
+  const dataDir = path.join(runDir, 'data');
+  mkdirSync(logDir, { recursive: true });
+  const namespace = `chaos-${runId}`;
+  const rng = new Rng(o.seed);
+  const plans = makePlans(o.policies, runId);
+  log(`campaign ${runId}: seed ${o.seed} (replay with --seed=${o.seed}), ${o.mode} mode, ${o.policies} policies, ${Math.round(o.durationMs / 1000)}s of faults; run dir ${runDir}`);
+
+  for (const m of await reapLeftovers()) log(m);
+
+  // Everything to undo, newest first.
+  const cleanups: Array<{ what: string; fn: () => Promise<unknown> }> = [];
+  const onCleanup = (what: string, fn: () => Promise<unknown>): void => {
+    cleanups.unshift({ what, fn });
+  };
+
+  const runViolations: Violation[] = [];
+  let servers: PrivateServers | undefined;
+  const replicas: Replica[] = [];
+  const volumes: SpoolVolume[] = [];
+  let injector: FaultInjector | undefined;
+  let writer: Writer | undefined;
+  let samplerTimer: NodeJS.Timeout | undefined;
+  let leaseTimer: NodeJS.Timeout | undefined;
+  const leaseSamples: LeaseSample[] = [];
+  let checkClient: MongoClient | undefined;
+  let s3: S3Client | undefined;
+  let succeeded = false;
+
+  const record = (): void => {
+    if (!servers) return;
+    writeRunRecord(runDir, {
+      ownerPid: process.pid,
+      namespace,
+      startedAt: new Date(t0).toISOString(),
+      servers: [servers.mongo, servers.s3].filter((s) => s.pid > 0).map((s) => ({ pid: s.pid, binary: s.spec.binary })),
+      operators: replicas.flatMap((r) => r.incarnations.filter((i) => i.endedAt === undefined).map((i) => i.pid)),
+      mounts: volumes.filter((v) => v.mounted).map((v) => v.dir),
+      dataDirs: [dataDir],
+    });
+  };
+
+  const testenvLib = await import(pathToDist('test/env/lifecycle.js'));
+  try {
+    // ---------------------------------------------------------------- setup
+    await withTimeout((testenvLib as { acquire: (pid: number, log: Log) => Promise<unknown> }).acquire(process.pid, log), 30 * 60_000, 'starting the shared test environment (kube-apiserver)');
+    onCleanup('release the shared test environment', () => (testenvLib as { release: (pid: number, log: Log) => Promise<unknown> }).release(process.pid, log));
+    const env = testEnv();
+    const s3Keys = { accessKeyId: `chaos${randomBytes(6).toString('hex')}`, secretAccessKey: randomBytes(24).toString('base64url') };
+    servers = await withTimeout(startPrivateServers(dataDir, logDir, s3Keys), 120_000, 'starting the private FerretDB and versitygw');
+    const srv = servers;
+    onCleanup('stop the private servers', async () => {
+      await srv.mongo.stop('SIGKILL');
+      await srv.s3.stop('SIGKILL');
+    });
+    for (const slot of ['r0', 'r1'].slice(0, o.maxReplicas)) {
+      const v = await SpoolVolume.create(path.join(runDir, `spool-${slot}`), o.spoolVolumeMb * 1024 * 1024, o.tmpfs);
+      volumes.push(v);
+      onCleanup(`unmount ${v.dir}`, () => v.destroy());
+    }
+    record();
+    if (!volumes[0]!.mounted) log(`spool volumes are plain directories (${volumes[0]!.mountError}); spool-fill faults are skipped, spool-cap faults still run`);
+    else log(`spool volumes: tmpfs of ${o.spoolVolumeMb} MiB per replica`);
+
+    s3 = s3Client(srv.s3Endpoint);
+    const bucket = `chaos-${runId}`;
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+
+    const kc = adminKubeConfig();
+    const kube = new Kube(kc, env.kubeconfig, namespace, env.path);
+    await withTimeout(kube.ensureCrd(repoRoot), 150_000, 'installing the ArchivePolicy CRD');
+    await kube.createNamespace({ 'gochive.io/chaos': runId });
+    onCleanup(`delete namespace ${namespace}`, () => withTimeout(kube.deleteNamespace(), 60_000, 'deleting the namespace'));
+    await kube.createSecret('mongo', { uri: srv.mongoUri });
+    await kube.createSecret('s3', { AWS_ACCESS_KEY_ID: s3Keys.accessKeyId, AWS_SECRET_ACCESS_KEY: s3Keys.secretAccessKey });
+
+    const ledger = new Ledger(path.join(runDir, 'ledger.jsonl'), plans.length, t0);
+    onCleanup('close the ledger', () => ledger.close());
+    writer = new Writer({ uri: srv.mongoUri, plans, ledger, rng: rng.fork('writer'), insertRate: o.insertRate, updateRate: o.updateRate, log });
+    const w = writer;
+    onCleanup('close the writer', () => w.close());
+    await withTimeout(w.prepare(), 60_000, 'creating collections and indexes');
+    await withTimeout(w.seed(o.seedPerPolicy, Date.now()), 180_000, 'seeding the backlog');
+    log(`seeded ${ledger.stats.inserted} documents (${ledger.stats.byClass.old} old, ${ledger.stats.byClass.new} new, ${ledger.stats.byClass.bad} without a usable archive field)`);
+
+    checkClient = new MongoClient(srv.mongoUri, { serverSelectionTimeoutMS: 5000, socketTimeoutMS: 60_000 });
+    const cc = checkClient;
+    onCleanup('close the checker client', () => cc.close());
+    const s3c = s3;
+
+    const opEnv: Record<string, string> = {
+      PATH: env.path,
+      HOME: process.env.HOME ?? os.homedir(),
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      // No AWS credentials in the environment: the policies name their Secret.
+      AWS_EC2_METADATA_DISABLED: 'true',
+    };
+    const opCfg = { repoRoot, kubeconfig: env.kubeconfig, namespace, logDir, leaseDuration: o.leaseDuration, renewInterval: o.renewInterval, env: opEnv, log };
+    for (const v of volumes) replicas.push(new Replica(v === volumes[0] ? 'r0' : 'r1', v, opCfg));
+    onCleanup('stop the operators', async () => {
+      await Promise.all(replicas.map((r) => r.stop(25_000).catch(() => r.kill9())));
+    });
+
+    const policies = new Policies(kube, plans, { mongoSecret: 'mongo', s3Secret: 's3', bucket, s3Endpoint: srv.s3Endpoint.endpoint, region: srv.s3Endpoint.region }, rng.fork('policies'), async (p) => takeBaseline(p));
+
+    /** Waits until no live operator runs a worker for `policy`, then records what exists now. */
+    async function takeBaseline(p: PolicyPlan): Promise<Baseline> {
+      const deadline = Date.now() + 60_000;
+      while (Date.now() < deadline) {
+        const live = replicas.filter((r) => r.running).map((r) => r.current!);
+        const intervals = workerIntervals(live).get(p.name) ?? [];
+        if (!intervals.some((i) => i.open)) break;
+        await sleep(250);
+      }
+      for (;;) {
+        try {
+          const at = Date.now();
+          const keysBefore = [...ledger.docs.values()].filter((r) => r.policy === p.index).map((r) => r.key);
+          const present = await presentKeys(cc, p);
+          const bundleKeys = new Set((await listKeys(s3c, bucket, `${p.name}/`)).map((b) => b.key));
+          return { at, absentKeys: new Set(keysBefore.filter((k) => !present.has(k))), bundleKeys };
+        } catch (err) {
+          if (Date.now() > deadline) throw err;
+          await sleep(1000); // a server is down right now (another fault); retry
+        }
+      }
+    }
+
+    await policies.createAll();
+    log(`created ${plans.length} ArchivePolicies in namespace ${namespace}`);
+    await replicas[0]!.start();
+    record();
+    mark('setup');
+
+    // ---------------------------------------------------------------- fault phase
+    samplerTimer = setInterval(() => {
+      for (const r of replicas) r.sampleRss();
+      record();
+    }, 1000);
+    leaseTimer = setInterval(() => {
+      kube
+        .policyLeases()
+        .then((ls) => {
+          const holders: Record<string, string> = {};
+          for (const l of ls) holders[l.metadata?.annotations?.['gochive.io/policy'] ?? l.metadata?.name ?? '?'] = l.spec?.holderIdentity ?? '';
+          leaseSamples.push({ t: Date.now(), holders });
+        })
+        .catch(() => undefined);
+    }, 2000);
+
+    injector = new FaultInjector({
+      mongo: srv.mongo,
+      s3: srv.s3,
+      replicas,
+      policies,
+      kube,
+      rng: rng.fork('faults'),
+      meanGapMs: o.meanGapMs,
+      killCooldownMs: o.killCooldownMs,
+      holdScale: o.holdScale,
+      log: o.quiet ? () => undefined : log,
+      logFile: path.join(runDir, 'faults.jsonl'),
+      t0,
+    });
+    const inj = injector;
+    onCleanup('stop the fault injector', () => inj.stop());
+    w.start();
+    inj.start();
+    log(`fault phase: ${Math.round(o.durationMs / 1000)}s`);
+    const progress = setInterval(() => {
+      if (!o.quiet) log(`… +${Math.round((Date.now() - t0) / 1000)}s: ${ledger.stats.inserted} documents written, ${Object.values(inj.counts).reduce((a, b) => a + b, 0)} faults, ${replicas.filter((r) => r.running).length} replica(s) up`);
+    }, 15_000);
+    await sleep(o.durationMs, abort);
+    clearInterval(progress);
+    mark('faults');
+    if (abort.aborted) throw new Error('aborted');
+
+    // ---------------------------------------------------------------- quiesce
+    log('quiesce: undoing active faults');
+    await withTimeout(inj.stop(), 120_000, 'undoing the active faults');
+    for (const v of inj.violations) runViolations.push({ invariant: 'validation', message: v });
+    for (const s of [srv.mongo, srv.s3]) {
+      if (s.state === 'stalled') s.resume();
+      if (s.state === 'stopped') await s.start(60_000);
+    }
+    for (const v of volumes) await v.unfill();
+    if (!replicas[0]!.running) await replicas[0]!.start();
+    for (const s of policies.states) {
+      if (!s.exists) await policies.recreate(s);
+      if (s.tuning.suspend) await policies.setSuspend(s, false);
+    }
+    log('quiesce: stopping the writer');
+    await withTimeout(w.stop(), 120_000, 'stopping the writer');
+    const writerStoppedAt = Date.now();
+    mark('writer-stopped');
+    log(`quiesce: waiting (at most ${Math.round(o.quiesceTimeoutMs / 1000)}s) for the operators to drain every backlog`);
+    const drained = await waitForDrain(cc, kube, policies, o.quiesceTimeoutMs, abort, log);
+    if (!drained.ok) runViolations.push({ invariant: 'drain', message: `not drained within ${Math.round(o.quiesceTimeoutMs / 1000)}s: ${drained.detail}` });
+    mark('drained');
+
+    // ---------------------------------------------------------------- stop and read back
+    clearInterval(samplerTimer);
+    clearInterval(leaseTimer);
+    for (const r of replicas) {
+      if (!r.running) continue;
+      await r.stop(40_000);
+      const inc = r.current!;
+      if (inc.endedBy !== 'SIGTERM') runViolations.push({ invariant: 'shutdown', message: `operator ${inc.identity} did not exit within 40 s of SIGTERM (grace period 20 s)` });
+    }
+    record();
+    const statuses = await Promise.all(plans.map((p) => kube.getPolicy(p.name)));
+    const scanAt = Date.now();
+    const finals: PolicyFinal[] = [];
+    for (const p of plans) {
+      const present = await scanMongo(cc, p);
+      const { bundles, archived } = await scanBundles(s3c, bucket, p);
+      finals.push({ present, bundles, archived });
+    }
+    mark('read-back');
+    const incarnations = replicas.flatMap((r) => r.incarnations);
+    const logTexts = incarnations.map((i) => ({ identity: i.identity, text: safeRead(i.logFile) }));
+    const result = check({
+      namespace,
+      states: policies.states,
+      ledger,
+      finals,
+      statuses,
+      incarnations,
+      scanAt,
+      ineligibleGaugeFresh: scanAt - writerStoppedAt > 65_000,
+      maxRssMb: o.maxRssMb,
+      runViolations,
+      secrets: [s3Keys.secretAccessKey],
+      logTexts,
+    });
+    mark('checked');
+    const holders = new Set<string>();
+    let handovers = 0;
+    const last: Record<string, string> = {};
+    for (const s of leaseSamples) {
+      for (const [k, h] of Object.entries(s.holders)) {
+        if (h) holders.add(h);
+        if (last[k] && h && last[k] !== h) handovers++;
+        if (h) last[k] = h;
+      }
+    }
+    const ours = new Set(incarnations.map((i) => i.identity));
+    for (const h of holders) if (!ours.has(h)) result.violations.push({ invariant: 'I6 single writer', message: `a lease was held by '${h}', which is not one of the campaign's operators` });
+    const twoReplicaKills = inj.records.filter((r) => r.kind === 'operator-kill' && r.detail?.includes('one of two')).length;
+    succeeded = result.violations.length === 0;
+    return {
+      options: o,
+      runDir,
+      namespace,
+      phases,
+      faults: { ...inj.counts },
+      faultErrors: inj.records.filter((r) => r.error).length,
+      twoReplicaKills,
+      ledger: ledger.stats,
+      writerErrors: w.errors,
+      check: result,
+      incarnations: incarnations.length,
+      leaseHolders: holders.size,
+      leaseHandovers: handovers,
+      spoolMounted: volumes[0]!.mounted,
+      shutdown: incarnations.filter((i) => i.endedBy === 'SIGTERM' || i.endedBy?.startsWith('SIGTERM')).map((i) => ({ identity: i.identity, ms: i.shutdownMs, endedBy: i.endedBy })),
+    };
+  } finally {
+    if (samplerTimer) clearInterval(samplerTimer);
+    if (leaseTimer) clearInterval(leaseTimer);
+    for (const c of cleanups) {
+      try {
+        await withTimeout(c.fn(), 90_000, c.what);
+      } catch (err) {
+        log(`cleanup: ${c.what} failed: ${(err as Error).message}`);
+      }
+    }
+    s3?.destroy();
+    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(path.join(runDir, 'run.json'), { force: true });
+    if (succeeded && !o.keep) rmSync(runDir, { recursive: true, force: true });
+  }
+}
+
+function safeRead(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function pathToDist(rel: string): string {
+  return path.join(repoRoot, 'dist', rel);
+}
+
+/**
+ * Waits until, for every policy: nothing eligible under its current spec is left in MongoDB, its
+ * status shows an empty spool and the current generation, and its totals stopped moving.
+ */
+async function waitForDrain(cc: MongoClient, kube: Kube, policies: Policies, timeoutMs: number, abort: AbortSignal, log: Log): Promise<{ ok: boolean; detail: string }> {
+  const deadline = Date.now() + timeoutMs;
+  let prevTotals = '';
+  let detail = '';
+  let lastLog = 0;
+  while (Date.now() < deadline && !abort.aborted) {
+    const pending: string[] = [];
+    try {
+      const now = Date.now();
+      for (const s of policies.states) {
+        const last = s.criteria[s.criteria.length - 1]!;
+        let left = 0;
+        if (!last.dryRun) {
+          for (const d of (await scanMongo(cc, s.plan)).values()) if (eligible(d.facts, last, now)) left++;
+        }
+        if (left) pending.push(`${s.plan.name}: ${left} eligible left`);
+      }
+      const items = await kube.listPolicies();
+      const totals = JSON.stringify(items.map((p) => [p.metadata.name, p.status?.totals, p.status?.spool]));
+      for (const p of items) {
+        if ((p.status?.spool?.documents ?? 0) > 0) pending.push(`${p.metadata.name}: ${p.status?.spool?.documents} spooled`);
+        if (p.status?.observedGeneration !== p.metadata.generation) pending.push(`${p.metadata.name}: status at generation ${p.status?.observedGeneration ?? '-'} of ${p.metadata.generation}`);
+      }
+      if (pending.length === 0 && totals === prevTotals) return { ok: true, detail: '' };
+      prevTotals = totals;
+      if (pending.length === 0) pending.push('totals still moving');
+    } catch (err) {
+      pending.push(`read failed: ${(err as Error).message}`);
+    }
+    detail = pending.slice(0, 8).join('; ') + (pending.length > 8 ? `; … ${pending.length - 8} more` : '');
+    if (Date.now() - lastLog > 15_000) {
+      log(`quiesce: ${detail}`);
+      lastLog = Date.now();
+    }
+    await sleep(2000, abort);
+  }
+  return { ok: false, detail };
+}

@@ -1,0 +1,193 @@
+// The operator replicas: `gochive operator` as real child processes (so kill -9 is real), one spool
+// volume per replica slot that survives restarts (a container restart keeps its emptyDir), a fresh
+// identity per incarnation, logs captured to files and parsed for the single-writer check, and RSS
+// sampled from /proc for the memory check.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
+import path from 'node:path';
+import type { SpoolVolume } from './spool-volume.js';
+import { sleep } from './time.js';
+
+export interface WorkerEvent {
+  t: number;
+  identity: string;
+  policy: string;
+  what: 'started' | 'stopped' | 'exited';
+}
+
+export interface Incarnation {
+  slot: string;
+  identity: string;
+  pid: number;
+  startedAt: number;
+  endedAt?: number;
+  /** How it ended: 'SIGKILL' (fault), 'SIGTERM' (graceful), or an unexpected exit. */
+  endedBy?: string;
+  exit?: { code: number | null; signal: NodeJS.Signals | null };
+  logFile: string;
+  rss: Array<[number, number]>; // [time, kB]
+  workerEvents: WorkerEvent[];
+  errors: number;
+  fatal: string[];
+  /** Shutdown took this long after SIGTERM (graceful stops only). */
+  shutdownMs?: number;
+}
+
+export interface OperatorConfig {
+  repoRoot: string;
+  kubeconfig: string;
+  namespace: string;
+  logDir: string;
+  leaseDuration: string;
+  renewInterval: string;
+  env: Record<string, string>;
+  log: (m: string) => void;
+}
+
+export class Replica {
+  readonly incarnations: Incarnation[] = [];
+  private child?: ChildProcess;
+  private exited?: Promise<void>;
+  private out?: WriteStream;
+  current?: Incarnation;
+  /** A lifecycle action (start/kill/stop) is in progress: fault injection leaves the slot alone. */
+  busy = false;
+
+  constructor(
+    readonly slot: string,
+    readonly spool: SpoolVolume,
+    private readonly cfg: OperatorConfig,
+  ) {}
+
+  get running(): boolean {
+    return !!this.current && this.current.endedAt === undefined;
+  }
+
+  /** Starts a new incarnation and waits until it serves /healthz (bounded). */
+  async start(timeoutMs = 30_000): Promise<Incarnation> {
+    if (this.running) throw new Error(`replica ${this.slot} is already running`);
+    const n = this.incarnations.length + 1;
+    const identity = `${this.slot}-${n}`;
+    const logFile = path.join(this.cfg.logDir, `operator-${identity}.log`);
+    const args = [
+      path.join(this.cfg.repoRoot, 'dist', 'operator', 'cli', 'main.js'),
+      'operator',
+      `--kubeconfig=${this.cfg.kubeconfig}`,
+      `--namespaces=${this.cfg.namespace}`,
+      `--lease-namespace=${this.cfg.namespace}`,
+      `--spool-dir=${this.spool.dir}`,
+      `--identity=${identity}`,
+      '--metrics-bind-address=127.0.0.1:0',
+      `--lease-duration=${this.cfg.leaseDuration}`,
+      `--renew-interval=${this.cfg.renewInterval}`,
+      '--status-min-interval=1s',
+      '--shutdown-grace-period=20s',
+      '--max-concurrent-reconciles=4',
+      '--log-level=info',
+    ];
+    const child = spawn(process.execPath, args, { cwd: this.cfg.repoRoot, env: this.cfg.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const inc: Incarnation = { slot: this.slot, identity, pid: child.pid ?? -1, startedAt: Date.now(), logFile, rss: [], workerEvents: [], errors: 0, fatal: [] };
+    this.incarnations.push(inc);
+    this.current = inc;
+    this.child = child;
+    const out = createWriteStream(logFile);
+    this.out = out;
+    let ready = false;
+    let partial = '';
+    const onData = (chunk: Buffer): void => {
+      out.write(chunk);
+      partial += chunk.toString('utf8');
+      let i: number;
+      while ((i = partial.indexOf('\n')) >= 0) {
+        const line = partial.slice(0, i);
+        partial = partial.slice(i + 1);
+        if (line.includes('serving /metrics')) ready = true;
+        parseLine(inc, line);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        inc.endedAt ??= Date.now();
+        inc.exit = { code, signal };
+        if (!inc.endedBy) {
+          inc.endedBy = `unexpected exit (code ${code}, signal ${signal})`;
+          this.cfg.log(`operator ${identity} exited on its own (code ${code}, signal ${signal}); see ${logFile}`);
+        }
+        out.end();
+        resolve();
+      });
+    });
+    const deadline = Date.now() + timeoutMs;
+    while (!ready) {
+      if (inc.endedAt !== undefined) throw new Error(`operator ${identity} exited while starting; see ${logFile}:\n${tail(logFile)}`);
+      if (Date.now() > deadline) throw new Error(`operator ${identity} did not serve /metrics within ${timeoutMs} ms; see ${logFile}`);
+      await sleep(50);
+    }
+    return inc;
+  }
+
+  /** kill -9. Resolves once the process is gone. */
+  async kill9(): Promise<void> {
+    const inc = this.current;
+    if (!inc || inc.endedAt !== undefined || !this.child) return;
+    inc.endedBy = 'SIGKILL';
+    this.child.kill('SIGKILL');
+    await Promise.race([this.exited, sleep(10_000)]);
+  }
+
+  /** SIGTERM and wait for a clean exit (bounded; SIGKILL after `timeoutMs`). */
+  async stop(timeoutMs = 40_000): Promise<void> {
+    const inc = this.current;
+    if (!inc || inc.endedAt !== undefined || !this.child) return;
+    inc.endedBy = 'SIGTERM';
+    const t0 = Date.now();
+    this.child.kill('SIGTERM');
+    const done = await Promise.race([this.exited!.then(() => true), sleep(timeoutMs).then(() => false)]);
+    if (!done) {
+      inc.endedBy = 'SIGTERM, then SIGKILL after the timeout';
+      this.child.kill('SIGKILL');
+      await Promise.race([this.exited, sleep(10_000)]);
+    } else {
+      inc.shutdownMs = Date.now() - t0;
+    }
+  }
+
+  /** Samples VmRSS of the running incarnation. */
+  sampleRss(now = Date.now()): void {
+    const inc = this.current;
+    if (!inc || inc.endedAt !== undefined) return;
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${inc.pid}/status`, 'utf8'));
+      if (m) inc.rss.push([now, Number(m[1])]);
+    } catch {
+      /* just exited */
+    }
+  }
+}
+
+/** Keeps what the checks need from one pino JSON line. */
+function parseLine(inc: Incarnation, line: string): void {
+  if (!line.startsWith('{')) return;
+  let o: { level?: number; time?: string; msg?: string; policy?: string; namespace?: string; err?: unknown };
+  try {
+    o = JSON.parse(line) as typeof o;
+  } catch {
+    return;
+  }
+  if ((o.level ?? 0) >= 50) inc.errors++;
+  if ((o.level ?? 0) >= 60) inc.fatal.push(String(o.msg));
+  const what = o.msg === 'worker started' ? 'started' : o.msg === 'worker stopped' ? 'stopped' : o.msg === 'worker exited on its own' ? 'exited' : undefined;
+  if (what && o.policy) {
+    inc.workerEvents.push({ t: o.time ? Date.parse(o.time) : Date.now(), identity: inc.identity, policy: o.policy, what });
+  }
+}
+
+function tail(file: string, n = 20): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
