@@ -50,7 +50,7 @@ describe('operator: Blocked and Degraded', () => {
       90_000,
       500,
     );
-  });
+  }, 200_000);
 
   test('MongoDB unreachable: Degraded with back-off, then it recovers by itself', async () => {
     await seed(sb.db, 'flaky', 100, 40);
@@ -94,7 +94,7 @@ describe('operator: Blocked and Degraded', () => {
     );
     expect(condition(healed, 'Ready')?.status).toBe('True');
     expect(await sb.db.collection('flaky').countDocuments({})).toBe(0);
-  });
+  }, 400_000);
 });
 
 /** Times of the worker's logged failures for the 'flaky' policy since `since`. */

@@ -1,7 +1,7 @@
 // Shared pieces of the operator integration tests: kubectl against the test cluster, the CRD, unique
 // namespaces, the operator as a real child process (so SIGTERM and kill -9 are real), and bounded waits.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, statSync, writeFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
@@ -92,23 +92,26 @@ export function condition(p: ArchivePolicy | undefined, type: string) {
   return p?.status?.conditions?.find((c) => c.type === type);
 }
 
-/** Fails early with a clear message when a compiled file in dist/ is older than its source. */
+/**
+ * Fails early with a clear message when a compiled file the operator loads is older than its source.
+ * Walks the import graph of dist/operator/cli/operator.js (only what `gochive operator` runs).
+ */
 export function assertBuilt(): void {
-  const main = path.join(repoRoot, 'dist', 'operator', 'cli', 'main.js');
-  if (!existsSync(main)) throw new Error('dist/operator/cli/main.js is missing: run `npx tsc -p .` (or `npm run build`) before the operator tests');
+  const entry = path.join(repoRoot, 'dist', 'operator', 'cli', 'operator.js');
+  if (!existsSync(entry)) throw new Error('dist/operator/cli/operator.js is missing: run `npx tsc -p .` (or `npm run build`) before the operator tests');
+  const seen = new Set<string>();
   const stale: string[] = [];
-  const walk = (dir: string): void => {
-    for (const f of readdirSync(dir, { withFileTypes: true })) {
-      const p = path.join(dir, f.name);
-      if (f.isDirectory()) walk(p);
-      else if (f.name.endsWith('.ts') && !f.name.endsWith('.test.ts') && !f.name.endsWith('.d.ts')) {
-        const js = path.join(repoRoot, 'dist', path.relative(repoRoot, p)).replace(/\.ts$/, '.js');
-        const built = statSync(js, { throwIfNoEntry: false })?.mtimeMs ?? 0;
-        if (built + 1000 < statSync(p).mtimeMs) stale.push(path.relative(repoRoot, p));
-      }
-    }
+  const visit = (js: string): void => {
+    if (seen.has(js) || !existsSync(js)) return;
+    seen.add(js);
+    const src = path.join(repoRoot, path.relative(path.join(repoRoot, 'dist'), js)).replace(/\.js$/, '.ts');
+    const srcTime = statSync(src, { throwIfNoEntry: false })?.mtimeMs;
+    if (srcTime !== undefined && statSync(js).mtimeMs + 1000 < srcTime) stale.push(path.relative(repoRoot, src));
+    const text = readFileSync(js, 'utf8');
+    for (const m of text.matchAll(/(?:from\s+|import\()\s*['"](\.{1,2}\/[^'"]+\.js)['"]/g)) visit(path.resolve(path.dirname(js), m[1]!));
   };
-  walk(path.join(repoRoot, 'operator'));
+  visit(entry);
+  visit(path.join(repoRoot, 'dist', 'operator', 'cli', 'main.js'));
   if (stale.length > 0) throw new Error(`dist/ is older than ${stale.slice(0, 5).join(', ')}${stale.length > 5 ? ', …' : ''}: run \`npx tsc -p .\` before the operator tests`);
 }
 

@@ -106,7 +106,7 @@ describe('operator: one policy through its life', () => {
     expect(metrics).toMatch(/gochive_stage_duration_seconds_count\{[^}]*stage="upload"\} [1-9]/);
     expect(metrics).toMatch(new RegExp(`gochive_last_success_timestamp_seconds\\{namespace="${sb.namespace}",policy="${NAME}"\\} \\d`));
     expect((await op.http('/healthz')).status).toBe(200);
-  });
+  }, 300_000);
 
   test('editing ageLimit restarts the worker on the new generation; observedGeneration follows', async () => {
     const before = (await getPolicy(sb.namespace, NAME))!;
@@ -127,7 +127,7 @@ describe('operator: one policy through its life', () => {
     for (const c of p.status!.conditions!) expect(c.observedGeneration).toBe(gen);
     expect(p.status!.totals!.documentsArchived).toBe(1700); // carried over the restart, not reset
     expect(await sb.db.collection('events').countDocuments({})).toBe(0);
-  });
+  }, 200_000);
 
   test('suspend: phase Suspended and no database operation at all; resume continues', async () => {
     await mustKubectl(['patch', 'ap', NAME, '-n', sb.namespace, '--type=merge', '-p', '{"spec":{"suspend":true}}']);
@@ -156,7 +156,7 @@ describe('operator: one policy through its life', () => {
     );
     expect(sb.proxy.dataCommands(t0).length).toBeGreaterThan(0);
     expect(await sb.db.collection('events').countDocuments({})).toBe(0);
-  });
+  }, 200_000);
 
   test('delete: the worker stops and no database operation follows', async () => {
     await mustKubectl(['delete', 'ap', NAME, '-n', sb.namespace, '--wait=true']);
@@ -175,5 +175,5 @@ describe('operator: one policy through its life', () => {
     }, 30_000);
     // The metrics series of the deleted policy are dropped.
     expect(await op.metrics()).not.toContain(`policy="${NAME}"`);
-  });
+  }, 120_000);
 });
