@@ -26,6 +26,12 @@ export function rawDocument(elements: { type: number; name: string; value: Buffe
   return Buffer.concat([head, body, Buffer.from([0])]);
 }
 
+function int64(n: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigInt64LE(BigInt(n));
+  return b;
+}
+
 function bsonString(s: string): Buffer {
   const b = Buffer.from(`${s}\0`);
   const len = Buffer.alloc(4);
@@ -77,6 +83,7 @@ export function everyTypeDocuments(): Buffer[] {
   docs.push(
     rawDocument([
       { type: 0x07, name: '_id', value: Buffer.from('65a1b2c3d4e5f60718293a4d', 'hex') },
+      { type: 0x09, name: 'createdAt', value: int64(Date.parse('2024-01-02T12:00:00Z')) },
       { type: 0x06, name: 'undef', value: Buffer.alloc(0) },
       { type: 0x0c, name: 'dbptr', value: Buffer.concat([bsonString('coll'), Buffer.from('65a1b2c3d4e5f60718293a4e', 'hex')]) },
     ]),

@@ -217,7 +217,7 @@ describe('restore, ls, verify, cat', () => {
     const checkpoint = path.join(tmp, 'checkpoint');
     const args = ['restore', ...src('big/'), '--to-db', dbName, '--to-collection', 'resumed', '--checkpoint', checkpoint];
     let pid = 0;
-    const running = gochive([...args, '--max-docs-per-second', '1000'], { onSpawn: (p) => (pid = p) });
+    const running = gochive([...args, '--max-docs-per-second', '500'], { onSpawn: (p) => (pid = p) });
     const coll = mongo.db(dbName).collection('resumed');
     const deadline = Date.now() + 60_000;
     while ((await coll.countDocuments()) < 1700 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
