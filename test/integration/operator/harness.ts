@@ -128,6 +128,10 @@ export interface OperatorStartOptions {
   args: string[];
   env?: Record<string, string>;
   kubeconfig?: string;
+  /** Reuse a spool directory (a restarted container with the same emptyDir); default: a fresh one. */
+  spoolDir?: string;
+  /** Leave the spool directory in place on stop() (for a successor to reuse). */
+  keepSpool?: boolean;
 }
 
 /** `gochive operator` as a child process, with its stderr (pino JSON) captured line by line. */
@@ -137,6 +141,7 @@ export class OperatorProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   metricsPort = 0;
+  keepSpool = false;
   readonly spoolDir: string;
 
   private constructor(
@@ -175,7 +180,7 @@ export class OperatorProcess {
   static async start(o: OperatorStartOptions): Promise<OperatorProcess> {
     assertBuilt();
     const env = testEnv();
-    const spoolDir = mkdtempSync(path.join(os.tmpdir(), `gochive-op-${o.name}-`));
+    const spoolDir = o.spoolDir ?? mkdtempSync(path.join(os.tmpdir(), `gochive-op-${o.name}-`));
     const proc = spawn(
       process.execPath,
       [
@@ -193,6 +198,7 @@ export class OperatorProcess {
       },
     );
     const op = new OperatorProcess(o.name, proc, spoolDir);
+    op.keepSpool = o.keepSpool ?? false;
     const serving = await op.waitForLog('metrics server', (l) => l.msg === 'serving /metrics, /healthz and /readyz', 30_000);
     op.metricsPort = Number(String(serving.address).split(':').pop());
     return op;
@@ -247,7 +253,7 @@ export class OperatorProcess {
       await this.exited;
       clearTimeout(t);
     }
-    rmSync(this.spoolDir, { recursive: true, force: true });
+    if (!this.keepSpool) rmSync(this.spoolDir, { recursive: true, force: true });
   }
 }
 
