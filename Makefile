@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 
-.PHONY: install build lint format test test-unit test-integration generate testenv-up testenv-down testenv-status
+.PHONY: install build lint format test test-unit test-integration generate testenv-up testenv-down testenv-status chaos chaos-short
 
 node_modules: package-lock.json
 	npm ci
@@ -70,3 +70,14 @@ kind-e2e: node_modules
 chart-test: node_modules
 	npm run build --silent
 	node --experimental-vm-modules node_modules/jest/bin/jest.js --selectProjects integration test/integration/chart
+
+# Soak and fault campaign (test/chaos/README.md): `make chaos` runs 10 minutes of faults (DURATION=20m
+# to change it), `make chaos-short` about 75 s (what CI runs through test/integration/chaos). Extra
+# flags go through CHAOS_ARGS, e.g. make chaos CHAOS_ARGS='--seed=123 --keep'.
+CHAOS_DURATION_FLAG = $(if $(DURATION),--duration=$(DURATION),)
+
+chaos: build
+	node dist/test/chaos/main.js --full $(CHAOS_DURATION_FLAG) $(CHAOS_ARGS)
+
+chaos-short: build
+	node dist/test/chaos/main.js --short $(CHAOS_DURATION_FLAG) $(CHAOS_ARGS)

@@ -9,7 +9,10 @@ import path from 'node:path';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { MongoClient } from 'mongodb';
 import { adminKubeConfig } from '../support/kube.js';
-import { repoRoot, testEnv } from '../support/testenv.js';
+import { testEnv } from '../support/testenv.js';
+import { acquire, release } from '../env/lifecycle.js';
+import { envFilePath, repoRoot } from '../env/paths.js';
+import { parseEnvFile } from '../env/envfile.js';
 import { check, workerIntervals, type CheckResult, type Violation } from './checker.js';
 import { FaultInjector } from './faults.js';
 import { listKeys, presentKeys, s3Client, scanBundles, scanMongo, type PolicyFinal } from './final-state.js';
@@ -103,11 +106,11 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
     });
   };
 
-  const testenvLib = await import(pathToDist('test/env/lifecycle.js'));
   try {
     // ---------------------------------------------------------------- setup
-    await withTimeout((testenvLib as { acquire: (pid: number, log: Log) => Promise<unknown> }).acquire(process.pid, log), 30 * 60_000, 'starting the shared test environment (kube-apiserver)');
-    onCleanup('release the shared test environment', () => (testenvLib as { release: (pid: number, log: Log) => Promise<unknown> }).release(process.pid, log));
+    await withTimeout(acquire(process.pid, log), 30 * 60_000, 'starting the shared test environment (kube-apiserver)');
+    onCleanup('release the shared test environment', () => release(process.pid, log));
+    loadEnvFile();
     const env = testEnv();
     const s3Keys = { accessKeyId: `chaos${randomBytes(6).toString('hex')}`, secretAccessKey: randomBytes(24).toString('base64url') };
     servers = await withTimeout(startPrivateServers(dataDir, logDir, s3Keys), 120_000, 'starting the private FerretDB and versitygw');
@@ -353,8 +356,9 @@ function safeRead(file: string): string {
   }
 }
 
-function pathToDist(rel: string): string {
-  return path.join(repoRoot, 'dist', rel);
+/** Exports the shared environment's variables (KUBECONFIG, PATH with kubectl and helm first…). */
+function loadEnvFile(): void {
+  Object.assign(process.env, parseEnvFile(safeRead(envFilePath)));
 }
 
 /**

@@ -206,7 +206,11 @@ export function check(inp: CheckInput): CheckResult {
       if (last) {
         let truthIneligible = 0;
         for (const d of fin.present.values()) if (d.facts.age === undefined && eligibleFilterOnly(last, d.facts)) truthIneligible++;
-        if ((t.documentsIneligible ?? 0) !== truthIneligible) {
+        // Whatever the estimate's age, it cannot exceed the documents ever written without a usable field.
+        const everBad = recs.filter((r) => r.cls === 'bad').length;
+        if ((t.documentsIneligible ?? 0) > everBad) {
+          add('status counts', name, `status.totals.documentsIneligible is ${t.documentsIneligible}, but only ${everBad} documents without a usable archive field were ever written to ${s.plan.collection} (${truthIneligible} are there now)`);
+        } else if ((t.documentsIneligible ?? 0) !== truthIneligible) {
           const msg = `status.totals.documentsIneligible is ${t.documentsIneligible ?? 0}, but ${truthIneligible} documents the filter selects have no usable archive field`;
           if (inp.ineligibleGaugeFresh) add('status counts', name, msg);
           else notes.push(`${name}: ${msg} (not enforced: the estimate may not have refreshed since the writer stopped)`);

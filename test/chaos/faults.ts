@@ -12,6 +12,7 @@ import { sleep } from './time.js';
 
 export type FaultKind =
   | 'operator-kill'
+  | 'crash-point'
   | 'replica-start'
   | 'replica-stop'
   | 'mongo-kill'
@@ -29,6 +30,7 @@ export type FaultKind =
 
 export const FAULT_KINDS: FaultKind[] = [
   'operator-kill',
+  'crash-point',
   'replica-start',
   'replica-stop',
   'mongo-kill',
@@ -47,6 +49,7 @@ export const FAULT_KINDS: FaultKind[] = [
 
 const WEIGHTS: Record<FaultKind, number> = {
   'operator-kill': 3,
+  'crash-point': 1.2,
   'replica-start': 1.5,
   'replica-stop': 0.7,
   'mongo-kill': 0.8,
@@ -62,6 +65,9 @@ const WEIGHTS: Record<FaultKind, number> = {
   'policy-delete': 0.8,
   'bad-edit': 0.5,
 };
+
+/** The engine's crash hooks (GOCHIVE_TEST_CRASH_AT, operator/archiver/worker.ts). */
+export const CRASH_POINTS = ['after-spool', 'after-seal', 'mid-upload', 'after-upload', 'mid-delete'] as const;
 
 export interface FaultContext {
   mongo: ManagedServer;
@@ -158,6 +164,29 @@ export class FaultInjector {
             rec.detail = `kill -9 ${r.current?.identity} (pid ${r.current?.pid})${c.replicas.filter((x) => x.running).length > 1 ? ' (one of two replicas)' : ''}`;
             await r.kill9();
             await this.hold(0.2, 3);
+            await r.start();
+          } finally {
+            r.busy = false;
+          }
+        });
+      }
+      case 'crash-point': {
+        // Restart a replica with the engine's crash hook: it kills itself at a precise, dangerous
+        // point (after spooling, sealing, mid-upload, after the upload, mid-delete), then comes back.
+        const now = Date.now();
+        const cands = c.replicas.filter((r) => r.running && !r.busy && now - (this.lastKill.get(r.slot) ?? 0) >= c.killCooldownMs);
+        if (!cands.length) return undefined;
+        const r = rng.pick(cands);
+        const point = rng.pick(CRASH_POINTS);
+        this.lastKill.set(r.slot, now);
+        return this.track(kind, `replica:${r.slot}`, async (rec) => {
+          r.busy = true;
+          try {
+            await r.kill9();
+            const inc = await r.start(30_000, point);
+            const crashed = await r.waitExit(45_000 * c.holdScale, this.stopCtl.signal);
+            if (!crashed) await r.kill9();
+            rec.detail = crashed ? `${inc.identity} killed itself at ${point} after ${Date.now() - inc.startedAt} ms` : `${inc.identity} did not reach ${point} in time; killed -9`;
             await r.start();
           } finally {
             r.busy = false;

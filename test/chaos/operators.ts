@@ -31,6 +31,8 @@ export interface Incarnation {
   fatal: string[];
   /** Shutdown took this long after SIGTERM (graceful stops only). */
   shutdownMs?: number;
+  /** Started with the engine's crash hook at this point. */
+  crashAt?: string;
 }
 
 export interface OperatorConfig {
@@ -63,8 +65,11 @@ export class Replica {
     return !!this.current && this.current.endedAt === undefined;
   }
 
-  /** Starts a new incarnation and waits until it serves /healthz (bounded). */
-  async start(timeoutMs = 30_000): Promise<Incarnation> {
+  /**
+   * Starts a new incarnation and waits until it serves /metrics (bounded). `crashAt` sets the engine's
+   * test hook GOCHIVE_TEST_CRASH_AT, so the process kills itself (SIGKILL) at that point of a bundle.
+   */
+  async start(timeoutMs = 30_000, crashAt?: string): Promise<Incarnation> {
     if (this.running) throw new Error(`replica ${this.slot} is already running`);
     const n = this.incarnations.length + 1;
     const identity = `${this.slot}-${n}`;
@@ -85,8 +90,9 @@ export class Replica {
       '--max-concurrent-reconciles=4',
       '--log-level=info',
     ];
-    const child = spawn(process.execPath, args, { cwd: this.cfg.repoRoot, env: this.cfg.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const inc: Incarnation = { slot: this.slot, identity, pid: child.pid ?? -1, startedAt: Date.now(), logFile, rss: [], workerEvents: [], errors: 0, fatal: [] };
+    const env = crashAt ? { ...this.cfg.env, GOCHIVE_TEST_CRASH_AT: crashAt } : this.cfg.env;
+    const child = spawn(process.execPath, args, { cwd: this.cfg.repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const inc: Incarnation = { slot: this.slot, identity, pid: child.pid ?? -1, startedAt: Date.now(), logFile, rss: [], workerEvents: [], errors: 0, fatal: [], ...(crashAt ? { crashAt } : {}) };
     this.incarnations.push(inc);
     this.current = inc;
     this.child = child;
@@ -111,7 +117,9 @@ export class Replica {
       child.once('exit', (code, signal) => {
         inc.endedAt ??= Date.now();
         inc.exit = { code, signal };
-        if (!inc.endedBy) {
+        if (!inc.endedBy && inc.crashAt && signal === 'SIGKILL') {
+          inc.endedBy = `crash hook ${inc.crashAt}`;
+        } else if (!inc.endedBy) {
           inc.endedBy = `unexpected exit (code ${code}, signal ${signal})`;
           this.cfg.log(`operator ${identity} exited on its own (code ${code}, signal ${signal}); see ${logFile}`);
         }
@@ -126,6 +134,12 @@ export class Replica {
       await sleep(50);
     }
     return inc;
+  }
+
+  /** Resolves when the current incarnation has exited (or after `timeoutMs`); true if it exited. */
+  async waitExit(timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    if (!this.exited) return true;
+    return Promise.race([this.exited.then(() => true), sleep(timeoutMs, signal).then(() => !this.running)]);
   }
 
   /** kill -9. Resolves once the process is gone. */

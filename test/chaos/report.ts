@@ -5,6 +5,7 @@ import { fmtDuration } from './time.js';
 
 const FAULT_LABEL: Record<string, string> = {
   'operator-kill': 'kill -9 operator (then restart)',
+  'crash-point': 'operator killed at an engine crash point',
   'replica-start': 'start second replica',
   'replica-stop': 'SIGTERM second replica',
   'mongo-kill': 'FerretDB kill -9, down, restart',
