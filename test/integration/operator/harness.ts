@@ -8,7 +8,20 @@ import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import type { ArchivePolicy } from '../../../operator/api/schema.js';
 import { adminKubeConfig } from '../../support/kube.js';
-import { repoRoot, testEnv } from '../../support/testenv.js';
+import { fileURLToPath } from 'node:url';
+import { testEnv } from '../../support/testenv.js';
+
+/** The repository root, whether this file runs from test/ (jest) or from dist/test/ (the benchmark). */
+function findRepoRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json')) || path.basename(dir) === 'dist') {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error('cannot find the repository root (package.json)');
+    dir = up;
+  }
+  return dir;
+}
+export const repoRoot = findRepoRoot();
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
