@@ -1,12 +1,13 @@
 // testenv CLI: `node dist/test/env/cli.js up|down|status|build` (make testenv-up/down/status).
 // `acquire`/`release --pid N` are for jest's global setup/teardown.
-import { ensureAllTools } from './builder.js';
+import { ensureAllTools, ensureTool } from './builder.js';
+import { tools, type ToolName } from './tools.js';
 import { acquire, down, release, status, up } from './lifecycle.js';
 
 // The SDK's "Node 20 support ends in 2027" notice is noise in every probe; the project targets Node >= 20.19.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-const usage = 'usage: testenv up | down | status | build | acquire --pid N | release --pid N';
+const usage = 'usage: testenv up | down | status | build [tool...] | acquire --pid N | release --pid N';
 
 function pidArg(argv: string[]): number {
   const i = argv.indexOf('--pid');
@@ -25,9 +26,16 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'status':
       return status();
-    case 'build':
-      await ensureAllTools();
+    case 'build': {
+      // `build` builds everything; `build versitygw helm` only those tools.
+      const names = argv.slice(1);
+      const unknown = names.filter((n) => !(n in tools));
+      if (unknown.length > 0)
+        throw new Error(`unknown tool ${unknown.join(', ')}; known: ${Object.keys(tools).join(', ')}`);
+      if (names.length === 0) await ensureAllTools();
+      for (const n of names) await ensureTool(tools[n as ToolName]);
       return 0;
+    }
     case 'acquire':
       await acquire(pidArg(argv));
       return 0;
