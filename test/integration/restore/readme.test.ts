@@ -1,0 +1,76 @@
+// The "Restoring data" README section's commands, run as written (bucket and MongoDB swapped for the
+// test servers', nothing else), against bundles of the shapes it describes.
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { BSON, MongoClient } from 'mongodb';
+import { repoRoot, uniqueName } from '../../support/testenv.js';
+import { adminS3, CLI, createBucket, deleteBucket, env, putGochiveBundle, putLegacyBundle, s3Dest } from './helpers.js';
+
+function restoringSection(): string {
+  const own = path.join(repoRoot, 'operator', 'restore', 'README-section.md');
+  const text = existsSync(own) ? readFileSync(own, 'utf8') : readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+  const start = text.indexOf('## Restoring data');
+  if (start < 0) throw new Error('no "## Restoring data" section');
+  const next = text.indexOf('\n## ', start + 5);
+  return text.slice(start, next < 0 ? undefined : next);
+}
+
+describe('README: Restoring data', () => {
+  const s3 = adminS3();
+  const bucket = uniqueName('gochive-readme');
+  const dbName = 'ALWAYZ_restored';
+  const legacyDb = uniqueName('readme_legacy').replace(/-/g, '_');
+  let dir: string;
+  let mongo: MongoClient;
+
+  beforeAll(async () => {
+    await createBucket(s3, bucket);
+    dir = mkdtempSync(path.join(tmpdir(), 'gochive-readme-'));
+    writeFileSync(path.join(dir, 'gochive'), `#!/bin/sh\nexec "${process.execPath}" "${CLI}" "$@"\n`);
+    chmodSync(path.join(dir, 'gochive'), 0o755);
+    mongo = new MongoClient(env.mongoUri, { serverSelectionTimeoutMS: 10_000 });
+    await mongo.connect();
+    const dest = s3Dest(bucket);
+    const docs = (from: number, n: number) =>
+      Array.from({ length: n }, (_, i) => Buffer.from(BSON.serialize({ _id: new BSON.ObjectId(), createdAt: new Date(from + i * 3_600_000), v: i })));
+    await putGochiveBundle(dest, { prefix: 'incubator/offerwall_event_log/', database: 'ALWAYZ', collection: 'offerwall_event_log', docs: docs(Date.UTC(2024, 0, 4), 72) });
+    await putGochiveBundle(dest, { prefix: 'incubator/offerwall_event_log/', database: 'ALWAYZ', collection: 'offerwall_event_log', docs: docs(Date.UTC(2024, 1, 4), 24) });
+    await putLegacyBundle(s3, bucket, 'test/', new Date(Date.UTC(2023, 8, 1)), [docs(Date.UTC(2023, 5, 2), 10), docs(Date.UTC(2023, 4, 1), 5)]);
+    await dest.close();
+  });
+
+  afterAll(async () => {
+    await mongo?.db(dbName).dropDatabase().catch(() => undefined);
+    await mongo?.db(legacyDb).dropDatabase().catch(() => undefined);
+    await mongo?.close();
+    await deleteBucket(s3, bucket);
+    s3.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('every sh block runs and succeeds', async () => {
+    const blocks = [...restoringSection().matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(blocks.length).toBeGreaterThanOrEqual(2);
+    const script = blocks
+      .join('\n')
+      .replace(/^export MONGODB_URI=.*$/m, `export MONGODB_URI='${env.mongoUri}'`)
+      .replaceAll('levit-database-archive-prod', bucket)
+      .replaceAll('--to-db ALWAYZ --to-collection', `--to-db ${legacyDb} --to-collection`);
+    // Everything that is not sh (e.g. the file:// mention) stays out; each command must succeed.
+    const r = spawnSync('bash', ['-euo', 'pipefail', '-c', script], {
+      cwd: dir,
+      env: { ...process.env, PATH: `${dir}:${process.env.PATH}` },
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
+    expect(r.stderr).not.toMatch(/gochive \w+: /);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('ALWAYZ.offerwall_event_log'); // ls table
+    expect(r.stdout).toContain('would insert 24'); // dry run of 2024-01-05
+    expect(r.stdout).toContain('inserted 24');
+    expect(await mongo.db(dbName).collection('offerwall_event_log').countDocuments()).toBe(24);
+    expect(await mongo.db(legacyDb).collection('offerwall_event_log').countDocuments()).toBe(10); // from 2023-06-01
+  });
+});
