@@ -14,7 +14,8 @@ function loadKubeConfig(o: OperatorOptions): KubeConfig {
   if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
   else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
   else kc.loadFromDefault();
-  if (!kc.getCurrentCluster()) throw new Error('no Kubernetes cluster configured: pass --kubeconfig, set KUBECONFIG, or run in a pod');
+  if (!kc.getCurrentCluster())
+    throw new Error('no Kubernetes cluster configured: pass --kubeconfig, set KUBECONFIG, or run in a pod');
   return kc;
 }
 
@@ -40,7 +41,14 @@ export async function run(argv: string[]): Promise<number> {
   try {
     mkdirSync(o.spoolDir, { recursive: true });
     const kc = loadKubeConfig(o);
-    operator = new Operator({ options: o, kc, rest: new KubeRest(kc), log, secrets, createWorker: await loadEngine() });
+    operator = new Operator({
+      options: o,
+      kc,
+      rest: new KubeRest(kc),
+      log,
+      secrets,
+      createWorker: await loadEngine(),
+    });
   } catch (err) {
     log.fatal({ err: secrets.redact(errorMessage(err)) }, 'cannot start the operator');
     return 1;
@@ -71,7 +79,10 @@ export async function run(argv: string[]): Promise<number> {
       // If stopping takes longer than the grace period, exit anyway: leases that were not released
       // simply expire, so no other replica runs a policy while this process still might (I6).
       const t = setTimeout(() => {
-        log.error({ gracePeriodMs: o.shutdownGracePeriodMs }, 'shutdown grace period exceeded; exiting with workers still stopping');
+        log.error(
+          { gracePeriodMs: o.shutdownGracePeriodMs },
+          'shutdown grace period exceeded; exiting with workers still stopping',
+        );
         process.exit(1);
       }, o.shutdownGracePeriodMs);
       t.unref();

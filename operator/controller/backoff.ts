@@ -11,7 +11,11 @@ export interface BackoffOptions {
 export const defaultBackoff: BackoffOptions = { baseMs: 1000, maxMs: 300_000, jitter: 0.1 };
 
 /** Delay before retry number `failures` (1 = first retry). */
-export function backoffDelay(failures: number, opts: BackoffOptions = defaultBackoff, random: () => number = Math.random): number {
+export function backoffDelay(
+  failures: number,
+  opts: BackoffOptions = defaultBackoff,
+  random: () => number = Math.random,
+): number {
   const n = Math.max(1, failures);
   // 2^(n-1) overflows to Infinity for huge n; Math.min keeps the cap.
   const raw = Math.min(opts.maxMs, opts.baseMs * 2 ** Math.min(n - 1, 60));

@@ -38,50 +38,97 @@ export type Connection =
 const usesCredentials = (template: string): boolean => /\{(username|password)\}/.test(template);
 
 /** The Secrets a policy depends on (to watch them). */
-export function secretRefsOf(spec: ArchivePolicySpec, namespace: string, settings: ConnectionSettings): SecretRef[] {
+export function secretRefsOf(
+  spec: ArchivePolicySpec,
+  namespace: string,
+  settings: ConnectionSettings,
+): SecretRef[] {
   const refs: SecretRef[] = [];
   if (spec.uriSecretRef) refs.push({ namespace, name: spec.uriSecretRef.name });
-  else if (spec.hostAddress && settings.credentialsSecret && settings.uriTemplate && usesCredentials(settings.uriTemplate)) {
+  else if (
+    spec.hostAddress &&
+    settings.credentialsSecret &&
+    settings.uriTemplate &&
+    usesCredentials(settings.uriTemplate)
+  ) {
     refs.push(settings.credentialsSecret);
   }
   if (spec.s3.credentialsSecretRef) refs.push({ namespace, name: spec.s3.credentialsSecretRef.name });
   return refs;
 }
 
-export async function resolveConnection(spec: ArchivePolicySpec, namespace: string, settings: ConnectionSettings, read: SecretReader): Promise<Connection> {
+export async function resolveConnection(
+  spec: ArchivePolicySpec,
+  namespace: string,
+  settings: ConnectionSettings,
+  read: SecretReader,
+): Promise<Connection> {
   const secretValues: string[] = [];
   let mongoUri: string;
   if (spec.uriSecretRef) {
     const { name, key } = spec.uriSecretRef;
     const data = await read(namespace, name);
-    if (!data) return { ok: false, reason: 'SecretNotFound', message: `spec.uriSecretRef: Secret ${namespace}/${name} does not exist; create it with key '${key}' holding the MongoDB URI` };
+    if (!data)
+      return {
+        ok: false,
+        reason: 'SecretNotFound',
+        message: `spec.uriSecretRef: Secret ${namespace}/${name} does not exist; create it with key '${key}' holding the MongoDB URI`,
+      };
     const uri = data[key];
-    if (!uri) return { ok: false, reason: 'SecretKeyMissing', message: `spec.uriSecretRef: Secret ${namespace}/${name} has no key '${key}' (or it is empty); add the MongoDB URI under that key or set uriSecretRef.key` };
+    if (!uri)
+      return {
+        ok: false,
+        reason: 'SecretKeyMissing',
+        message: `spec.uriSecretRef: Secret ${namespace}/${name} has no key '${key}' (or it is empty); add the MongoDB URI under that key or set uriSecretRef.key`,
+      };
     if (!/^mongodb(\+srv)?:\/\//.test(uri.trim())) {
-      return { ok: false, reason: 'InvalidURI', message: `spec.uriSecretRef: the value of key '${key}' in Secret ${namespace}/${name} is not a mongodb:// or mongodb+srv:// URI` };
+      return {
+        ok: false,
+        reason: 'InvalidURI',
+        message: `spec.uriSecretRef: the value of key '${key}' in Secret ${namespace}/${name} is not a mongodb:// or mongodb+srv:// URI`,
+      };
     }
     mongoUri = uri.trim();
     secretValues.push(mongoUri, ...uriSecrets(mongoUri));
   } else if (spec.hostAddress) {
     if (!settings.uriTemplate) {
-      return { ok: false, reason: 'NoURITemplate', message: 'spec.hostAddress needs the operator to be started with --mongodb-uri-template (env GOCHIVE_MONGODB_URI_TEMPLATE); or use spec.uriSecretRef' };
+      return {
+        ok: false,
+        reason: 'NoURITemplate',
+        message:
+          'spec.hostAddress needs the operator to be started with --mongodb-uri-template (env GOCHIVE_MONGODB_URI_TEMPLATE); or use spec.uriSecretRef',
+      };
     }
     let username: string | undefined;
     let password: string | undefined;
     if (usesCredentials(settings.uriTemplate)) {
       const cs = settings.credentialsSecret;
       if (!cs) {
-        return { ok: false, reason: 'NoCredentialsSecret', message: 'the operator URI template uses {username}/{password} but no --credentials-secret (env GOCHIVE_CREDENTIALS_SECRET) is configured' };
+        return {
+          ok: false,
+          reason: 'NoCredentialsSecret',
+          message:
+            'the operator URI template uses {username}/{password} but no --credentials-secret (env GOCHIVE_CREDENTIALS_SECRET) is configured',
+        };
       }
       const data = await read(cs.namespace, cs.name);
-      if (!data) return { ok: false, reason: 'SecretNotFound', message: `credentials Secret ${cs.namespace}/${cs.name} (--credentials-secret) does not exist; create it with keys '${settings.usernameKey}' and '${settings.passwordKey}'` };
+      if (!data)
+        return {
+          ok: false,
+          reason: 'SecretNotFound',
+          message: `credentials Secret ${cs.namespace}/${cs.name} (--credentials-secret) does not exist; create it with keys '${settings.usernameKey}' and '${settings.passwordKey}'`,
+        };
       username = data[settings.usernameKey];
       password = data[settings.passwordKey];
       const missing: string[] = [];
       if (!username && settings.uriTemplate.includes('{username}')) missing.push(settings.usernameKey);
       if (!password && settings.uriTemplate.includes('{password}')) missing.push(settings.passwordKey);
       if (missing.length > 0) {
-        return { ok: false, reason: 'SecretKeyMissing', message: `credentials Secret ${cs.namespace}/${cs.name} has no key ${missing.map((k) => `'${k}'`).join(' or ')} (or it is empty)` };
+        return {
+          ok: false,
+          reason: 'SecretKeyMissing',
+          message: `credentials Secret ${cs.namespace}/${cs.name} has no key ${missing.map((k) => `'${k}'`).join(' or ')} (or it is empty)`,
+        };
       }
       if (password) secretValues.push(password, encodeURIComponent(password));
     }
@@ -92,25 +139,46 @@ export async function resolveConnection(spec: ArchivePolicySpec, namespace: stri
     }
     secretValues.push(mongoUri);
   } else {
-    return { ok: false, reason: 'NoConnection', message: 'spec: one of hostAddress or uriSecretRef is required' };
+    return {
+      ok: false,
+      reason: 'NoConnection',
+      message: 'spec: one of hostAddress or uriSecretRef is required',
+    };
   }
 
   let s3Credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined;
   const ref = spec.s3.credentialsSecretRef;
   if (ref) {
     const data = await read(namespace, ref.name);
-    if (!data) return { ok: false, reason: 'SecretNotFound', message: `spec.s3.credentialsSecretRef: Secret ${namespace}/${ref.name} does not exist` };
+    if (!data)
+      return {
+        ok: false,
+        reason: 'SecretNotFound',
+        message: `spec.s3.credentialsSecretRef: Secret ${namespace}/${ref.name} does not exist`,
+      };
     const accessKeyId = data[ref.accessKeyIdKey];
     const secretAccessKey = data[ref.secretAccessKeyKey];
     if (!accessKeyId || !secretAccessKey) {
-      const missing = [accessKeyId ? '' : ref.accessKeyIdKey, secretAccessKey ? '' : ref.secretAccessKeyKey].filter(Boolean);
-      return { ok: false, reason: 'SecretKeyMissing', message: `spec.s3.credentialsSecretRef: Secret ${namespace}/${ref.name} has no key ${missing.map((k) => `'${k}'`).join(' or ')}` };
+      const missing = [
+        accessKeyId ? '' : ref.accessKeyIdKey,
+        secretAccessKey ? '' : ref.secretAccessKeyKey,
+      ].filter(Boolean);
+      return {
+        ok: false,
+        reason: 'SecretKeyMissing',
+        message: `spec.s3.credentialsSecretRef: Secret ${namespace}/${ref.name} has no key ${missing.map((k) => `'${k}'`).join(' or ')}`,
+      };
     }
     s3Credentials = { accessKeyId, secretAccessKey };
     secretValues.push(secretAccessKey);
     if (ref.sessionTokenKey) {
       const token = data[ref.sessionTokenKey];
-      if (!token) return { ok: false, reason: 'SecretKeyMissing', message: `spec.s3.credentialsSecretRef: Secret ${namespace}/${ref.name} has no key '${ref.sessionTokenKey}' (sessionTokenKey)` };
+      if (!token)
+        return {
+          ok: false,
+          reason: 'SecretKeyMissing',
+          message: `spec.s3.credentialsSecretRef: Secret ${namespace}/${ref.name} has no key '${ref.sessionTokenKey}' (sessionTokenKey)`,
+        };
       s3Credentials.sessionToken = token;
       secretValues.push(token);
     }

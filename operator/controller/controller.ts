@@ -55,12 +55,18 @@ export class Operator {
     const log = d.log;
     const scopes = o.namespaces.length > 0 ? o.namespaces : [''];
     for (const ns of scopes) {
-      const path = ns ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/${PLURAL}`;
+      const path = ns
+        ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${PLURAL}`
+        : `/apis/${GROUP}/${VERSION}/${PLURAL}`;
       const informer = new ResourceInformer<ArchivePolicy>(
         d.kc,
         d.rest,
         { path, what: `archivepolicies${ns ? ` in ${ns}` : ''}` },
-        { add: (p) => this.onPolicy(p, 'add'), update: (p) => this.onPolicy(p, 'update'), delete: (p) => this.onPolicy(p, 'delete') },
+        {
+          add: (p) => this.onPolicy(p, 'add'),
+          update: (p) => this.onPolicy(p, 'update'),
+          delete: (p) => this.onPolicy(p, 'delete'),
+        },
         log,
       );
       this.policyInformers.set(ns, informer);
@@ -69,11 +75,24 @@ export class Operator {
       concurrency: o.maxConcurrentReconciles,
       onError: (key, err, failures, retryInMs) => {
         this.metrics.reconciles.inc({ result: 'error' });
-        log.warn({ key, err: d.secrets.redact(errorMessage(err)), failures, retryInMs }, 'reconcile failed; will retry');
+        log.warn(
+          { key, err: d.secrets.redact(errorMessage(err)), failures, retryInMs },
+          'reconcile failed; will retry',
+        );
       },
     });
-    this.statusWriter = new StatusWriter({ rest: d.rest, log, minIntervalMs: o.statusMinIntervalMs, onWrite: (r) => this.metrics.statusWrites.inc({ result: r }) });
-    this.events = new EventRecorder({ rest: d.rest, instance: o.identity, log, redact: (t) => d.secrets.redact(t) });
+    this.statusWriter = new StatusWriter({
+      rest: d.rest,
+      log,
+      minIntervalMs: o.statusMinIntervalMs,
+      onWrite: (r) => this.metrics.statusWrites.inc({ result: r }),
+    });
+    this.events = new EventRecorder({
+      rest: d.rest,
+      instance: o.identity,
+      log,
+      redact: (t) => d.secrets.redact(t),
+    });
     this.secretWatcher = new SecretWatcher(d.kc, d.rest, log, (users) => {
       for (const u of users) this.queue.add(u);
     });
@@ -126,9 +145,13 @@ export class Operator {
       healthy: () => ({ ok: true, detail: this.shuttingDown ? 'shutting down' : 'running' }),
       ready: () => {
         if (this.shuttingDown) return { ok: false, detail: 'shutting down' };
-        const pending = [...this.policyInformers.entries()].filter(([, i]) => !i.hasSynced).map(([ns]) => ns || 'all namespaces');
+        const pending = [...this.policyInformers.entries()]
+          .filter(([, i]) => !i.hasSynced)
+          .map(([ns]) => ns || 'all namespaces');
         if (!this.leases.synced) pending.push(`leases in ${o.leaseNamespace}`);
-        return pending.length === 0 && this.policiesSynced ? { ok: true, detail: 'caches synced' } : { ok: false, detail: `waiting for caches: ${pending.join(', ') || 'policies'}` };
+        return pending.length === 0 && this.policiesSynced
+          ? { ok: true, detail: 'caches synced' }
+          : { ok: false, detail: `waiting for caches: ${pending.join(', ') || 'policies'}` };
       },
     });
   }
@@ -170,7 +193,11 @@ export class Operator {
     }, o.resyncPeriodMs);
     this.resyncTimer.unref();
     this.d.log.info(
-      { namespaces: o.namespaces.length ? o.namespaces : 'all', leaseNamespace: o.leaseNamespace, policies: this.allKeys().length },
+      {
+        namespaces: o.namespaces.length ? o.namespaces : 'all',
+        leaseNamespace: o.leaseNamespace,
+        policies: this.allKeys().length,
+      },
       'operator started',
     );
   }

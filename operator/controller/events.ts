@@ -81,7 +81,15 @@ export class EventRecorder {
       return;
     }
     if (s?.timer) clearTimeout(s.timer);
-    const fresh: Series = { eventName: eventName(regarding.name, now), namespace: regarding.namespace, firstAt: now, count: 1, lastObserved: now, note, flushedCount: 1 };
+    const fresh: Series = {
+      eventName: eventName(regarding.name, now),
+      namespace: regarding.namespace,
+      firstAt: now,
+      count: 1,
+      lastObserved: now,
+      note,
+      flushedCount: 1,
+    };
     this.series.set(key, fresh);
     fresh.creating = this.create(regarding, ev, fresh);
   }
@@ -125,24 +133,40 @@ export class EventRecorder {
       reason: ev.reason,
       type: ev.type,
       note: s.note,
-      regarding: { apiVersion: regarding.apiVersion, kind: regarding.kind, namespace: regarding.namespace, name: regarding.name, ...(regarding.uid ? { uid: regarding.uid } : {}) },
+      regarding: {
+        apiVersion: regarding.apiVersion,
+        kind: regarding.kind,
+        namespace: regarding.namespace,
+        name: regarding.name,
+        ...(regarding.uid ? { uid: regarding.uid } : {}),
+      },
     };
     try {
-      await this.o.rest.request({ method: 'POST', path: `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(regarding.namespace)}/events`, body });
+      await this.o.rest.request({
+        method: 'POST',
+        path: `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(regarding.namespace)}/events`,
+        body,
+      });
       return true;
     } catch (err) {
-      this.o.log.warn({ reason: ev.reason, namespace: regarding.namespace, policy: regarding.name, err: errorMessage(err) }, 'could not record event');
+      this.o.log.warn(
+        { reason: ev.reason, namespace: regarding.namespace, policy: regarding.name, err: errorMessage(err) },
+        'could not record event',
+      );
       return false;
     }
   }
 
   private scheduleFlush(key: string, s: Series): void {
     if (s.timer || this.closed) return;
-    const wait = Math.max(0, this.flushMs - (this.now() - s.firstAt) % this.flushMs);
-    s.timer = setTimeout(() => {
-      s.timer = undefined;
-      if (this.series.get(key) === s) void this.flush(s);
-    }, Math.min(wait, this.flushMs));
+    const wait = Math.max(0, this.flushMs - ((this.now() - s.firstAt) % this.flushMs));
+    s.timer = setTimeout(
+      () => {
+        s.timer = undefined;
+        if (this.series.get(key) === s) void this.flush(s);
+      },
+      Math.min(wait, this.flushMs),
+    );
     s.timer.unref();
   }
 

@@ -14,7 +14,10 @@ export interface HealthSources {
 export function parseBindAddress(value: string): { host: string; port: number } | undefined {
   if (value === '0') return undefined;
   const m = /^(\[[^\]]+\]|[^:]*):(\d+)$/.exec(value);
-  if (!m) throw new Error(`--metrics-bind-address must be host:port (e.g. 127.0.0.1:8080, :8080) or 0 to disable, got '${value}'`);
+  if (!m)
+    throw new Error(
+      `--metrics-bind-address must be host:port (e.g. 127.0.0.1:8080, :8080) or 0 to disable, got '${value}'`,
+    );
   const host = m[1]!.replace(/^\[|\]$/g, '') || '0.0.0.0';
   const port = Number(m[2]);
   if (port > 65535) throw new Error(`--metrics-bind-address port must be <= 65535, got ${port}`);
@@ -60,12 +63,18 @@ export class HealthServer {
         res.writeHead(200, { 'Content-Type': m.contentType }).end(m.body);
       } else if (path === '/healthz' || path === '/livez') {
         const h = this.sources.healthy();
-        res.writeHead(h.ok ? 200 : 503, { 'Content-Type': 'text/plain' }).end(`${h.ok ? 'ok' : 'unhealthy'}: ${h.detail}\n`);
+        res
+          .writeHead(h.ok ? 200 : 503, { 'Content-Type': 'text/plain' })
+          .end(`${h.ok ? 'ok' : 'unhealthy'}: ${h.detail}\n`);
       } else if (path === '/readyz') {
         const r = this.sources.ready();
-        res.writeHead(r.ok ? 200 : 503, { 'Content-Type': 'text/plain' }).end(`${r.ok ? 'ok' : 'not ready'}: ${r.detail}\n`);
+        res
+          .writeHead(r.ok ? 200 : 503, { 'Content-Type': 'text/plain' })
+          .end(`${r.ok ? 'ok' : 'not ready'}: ${r.detail}\n`);
       } else {
-        res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found: try /metrics, /healthz or /readyz\n');
+        res
+          .writeHead(404, { 'Content-Type': 'text/plain' })
+          .end('not found: try /metrics, /healthz or /readyz\n');
       }
     } catch (err) {
       res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`error: ${(err as Error).message}\n`);

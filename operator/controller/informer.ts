@@ -1,7 +1,13 @@
 // A list+watch cache of one resource path, built on client-node's ListWatch, that keeps itself alive:
 // ListWatch stops for good after a list or watch error (other than 410 Gone), so this wrapper restarts
 // it with back-off and reports whether the first list has completed (for /readyz).
-import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import {
+  ListWatch,
+  Watch,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
 import type { Logger } from '../util/logger.js';
 import { errorMessage } from '../util/redact.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
@@ -48,7 +54,14 @@ export class ResourceInformer<T extends KubernetesObject> {
       });
       return list;
     };
-    this.lw = new ListWatch<T>(opts.path, new Watch(kc), listFn, false, opts.labelSelector, opts.fieldSelector);
+    this.lw = new ListWatch<T>(
+      opts.path,
+      new Watch(kc),
+      listFn,
+      false,
+      opts.labelSelector,
+      opts.fieldSelector,
+    );
     if (handlers.add) this.lw.on('add', handlers.add);
     if (handlers.update) this.lw.on('update', handlers.update);
     if (handlers.delete) this.lw.on('delete', handlers.delete);
@@ -116,7 +129,10 @@ export class ResourceInformer<T extends KubernetesObject> {
     if (this.stopped) return;
     this.failures++;
     const delay = backoffDelay(this.failures, this.opts.backoff ?? informerBackoff);
-    this.log.warn({ informer: this.opts.what, err: errorMessage(err), retryInMs: delay }, 'list/watch failed; retrying');
+    this.log.warn(
+      { informer: this.opts.what, err: errorMessage(err), retryInMs: delay },
+      'list/watch failed; retrying',
+    );
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;

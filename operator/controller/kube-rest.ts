@@ -109,7 +109,9 @@ export class KubeRest implements KubeClient {
           reject(new KubeApiError(code, reason, `${req.method} ${req.path}: ${code} ${reason}: ${message}`));
         });
       });
-      r.setTimeout(timeoutMs, () => r.destroy(new Error(`${req.method} ${req.path}: no answer within ${timeoutMs} ms`)));
+      r.setTimeout(timeoutMs, () =>
+        r.destroy(new Error(`${req.method} ${req.path}: no answer within ${timeoutMs} ms`)),
+      );
       r.on('error', reject);
       r.end(payload);
     });
@@ -121,7 +123,14 @@ export class KubeRest implements KubeClient {
 }
 
 /** Builds the REST path of a (possibly namespaced) resource. */
-export function resourcePath(opts: { group?: string; version: string; plural: string; namespace?: string; name?: string; subresource?: string }): string {
+export function resourcePath(opts: {
+  group?: string;
+  version: string;
+  plural: string;
+  namespace?: string;
+  name?: string;
+  subresource?: string;
+}): string {
   const base = opts.group ? `/apis/${opts.group}/${opts.version}` : `/api/${opts.version}`;
   let p = base;
   if (opts.namespace) p += `/namespaces/${encodeURIComponent(opts.namespace)}`;

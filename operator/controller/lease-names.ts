@@ -25,7 +25,9 @@ export function replicaLeaseName(identity: string): string {
     .replace(/[^a-z0-9-]+/g, '-')
     .replace(/^-+|-+$/g, '');
   const base = `gochive-replica-${clean}`;
-  return base.length <= 63 && clean.length > 0 ? base : `gochive-replica-${clean.slice(0, 20).replace(/-+$/, '')}-${shortHash(identity)}`;
+  return base.length <= 63 && clean.length > 0
+    ? base
+    : `gochive-replica-${clean.slice(0, 20).replace(/-+$/, '')}-${shortHash(identity)}`;
 }
 
 /** Rendezvous (highest-random-weight) score: each replica prefers a different, stable subset of policies. */

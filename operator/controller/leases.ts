@@ -83,7 +83,11 @@ export class LeaseManager {
     this.informer = new ResourceInformer<V1Lease>(
       o.kc,
       o.rest,
-      { path: `${LEASES_API}/namespaces/${encodeURIComponent(o.namespace)}/leases`, labelSelector: LEASE_TYPE_LABEL, what: 'leases' },
+      {
+        path: `${LEASES_API}/namespaces/${encodeURIComponent(o.namespace)}/leases`,
+        labelSelector: LEASE_TYPE_LABEL,
+        what: 'leases',
+      },
       { add: seen, update: seen, delete: (l) => this.onLeaseDeleted(l) },
       o.log,
     );
@@ -170,9 +174,12 @@ export class LeaseManager {
       const now = this.now();
       // Fence: a lease not renewed in time is treated as lost right away.
       for (const [key, h] of this.held) {
-        if (!h.releasing && now - h.lastRenewOk >= this.renewDeadlineMs) this.lost(key, 'not renewed within the renew deadline');
+        if (!h.releasing && now - h.lastRenewOk >= this.renewDeadlineMs)
+          this.lost(key, 'not renewed within the renew deadline');
       }
-      const due = [...this.held.entries()].filter(([, h]) => !h.releasing && now - h.lastRenewOk >= this.o.renewIntervalMs).map(([k]) => k);
+      const due = [...this.held.entries()]
+        .filter(([, h]) => !h.releasing && now - h.lastRenewOk >= this.o.renewIntervalMs)
+        .map(([k]) => k);
       await parallel(due, MAX_PARALLEL, (k) => this.renew(k));
       if (!this.desiredKnown) return;
       // Policies that no longer exist: stop, then delete their lease.
@@ -230,7 +237,11 @@ export class LeaseManager {
         name,
         namespace: this.o.namespace,
         ...(prev?.metadata?.resourceVersion ? { resourceVersion: prev.metadata.resourceVersion } : {}),
-        labels: { ...(prev?.metadata?.labels ?? {}), [MANAGED_BY_LABEL]: MANAGED_BY, [LEASE_TYPE_LABEL]: 'policy' },
+        labels: {
+          ...(prev?.metadata?.labels ?? {}),
+          [MANAGED_BY_LABEL]: MANAGED_BY,
+          [LEASE_TYPE_LABEL]: 'policy',
+        },
         annotations: { ...(prev?.metadata?.annotations ?? {}), [POLICY_ANNOTATION]: key },
       },
       spec: {
@@ -238,7 +249,9 @@ export class LeaseManager {
         leaseDurationSeconds: this.leaseSeconds,
         acquireTime: (acquiring || !prev?.spec?.acquireTime ? now : prev.spec.acquireTime) as unknown as Date,
         renewTime: now as unknown as Date,
-        leaseTransitions: (prev?.spec?.leaseTransitions ?? 0) + (prev && acquiring && changedHolder && prev.spec?.holderIdentity ? 1 : 0),
+        leaseTransitions:
+          (prev?.spec?.leaseTransitions ?? 0) +
+          (prev && acquiring && changedHolder && prev.spec?.holderIdentity ? 1 : 0),
       },
     };
   }
@@ -255,12 +268,22 @@ export class LeaseManager {
         : await this.o.rest.request<V1Lease>({ method: 'POST', path: this.leasePath(), body });
       if (this.stopping) return;
       const t = this.now();
-      this.held.set(key, { name: leaseName, resourceVersion: res.metadata?.resourceVersion ?? '', lastRenewOk: t, acquiredAt: t, releasing: false });
-      this.o.log.info({ policy: name, namespace: ns, lease: leaseName, previousHolder: prev?.spec?.holderIdentity ?? null }, 'lease acquired');
+      this.held.set(key, {
+        name: leaseName,
+        resourceVersion: res.metadata?.resourceVersion ?? '',
+        lastRenewOk: t,
+        acquiredAt: t,
+        releasing: false,
+      });
+      this.o.log.info(
+        { policy: name, namespace: ns, lease: leaseName, previousHolder: prev?.spec?.holderIdentity ?? null },
+        'lease acquired',
+      );
       this.o.onChange(key, true);
     } catch (err) {
       // 409: another replica won the race (or the cache was stale): not an error.
-      if (!isConflict(err)) this.o.log.warn({ policy: name, namespace: ns, err: errorMessage(err) }, 'acquiring lease failed');
+      if (!isConflict(err))
+        this.o.log.warn({ policy: name, namespace: ns, err: errorMessage(err) }, 'acquiring lease failed');
     }
   }
 
@@ -269,9 +292,19 @@ export class LeaseManager {
     if (!h || h.releasing) return;
     const prev = this.informer.get(h.name, this.o.namespace);
     const base: V1Lease = prev ?? { metadata: { name: h.name } };
-    const body = this.leaseBody(key, h.name, { ...base, metadata: { ...base.metadata, resourceVersion: h.resourceVersion } }, false);
+    const body = this.leaseBody(
+      key,
+      h.name,
+      { ...base, metadata: { ...base.metadata, resourceVersion: h.resourceVersion } },
+      false,
+    );
     try {
-      const res = await this.o.rest.request<V1Lease>({ method: 'PUT', path: this.leasePath(h.name), body, timeoutMs: Math.max(1000, this.renewDeadlineMs / 2) });
+      const res = await this.o.rest.request<V1Lease>({
+        method: 'PUT',
+        path: this.leasePath(h.name),
+        body,
+        timeoutMs: Math.max(1000, this.renewDeadlineMs / 2),
+      });
       const cur = this.held.get(key);
       if (cur === h && !h.releasing) {
         h.resourceVersion = res.metadata?.resourceVersion ?? h.resourceVersion;
@@ -293,7 +326,10 @@ export class LeaseManager {
     if (!h) return;
     this.held.delete(key);
     const [ns, name] = splitKey(key);
-    this.o.log.warn({ policy: name, namespace: ns, lease: h.name, reason: why }, 'lease lost; stopping worker');
+    this.o.log.warn(
+      { policy: name, namespace: ns, lease: h.name, reason: why },
+      'lease lost; stopping worker',
+    );
     this.o.onChange(key, false);
     void this.o.stopWork(key, false).catch(() => undefined);
   }
@@ -307,7 +343,10 @@ export class LeaseManager {
     try {
       await this.o.stopWork(key, true);
     } catch (err) {
-      this.o.log.warn({ policy: name, namespace: ns, err: errorMessage(err) }, 'stopping worker before releasing lease failed; letting the lease expire');
+      this.o.log.warn(
+        { policy: name, namespace: ns, err: errorMessage(err) },
+        'stopping worker before releasing lease failed; letting the lease expire',
+      );
       this.held.delete(key);
       this.o.onChange(key, false);
       return;
@@ -317,13 +356,22 @@ export class LeaseManager {
         await this.deleteLease(h.name, h.resourceVersion);
       } else {
         const prev = this.informer.get(h.name, this.o.namespace);
-        const body = this.leaseBody(key, h.name, { ...(prev ?? {}), metadata: { ...(prev?.metadata ?? {}), name: h.name, resourceVersion: h.resourceVersion } }, false);
+        const body = this.leaseBody(
+          key,
+          h.name,
+          {
+            ...(prev ?? {}),
+            metadata: { ...(prev?.metadata ?? {}), name: h.name, resourceVersion: h.resourceVersion },
+          },
+          false,
+        );
         delete body.spec!.holderIdentity;
         await this.o.rest.request({ method: 'PUT', path: this.leasePath(h.name), body });
       }
       this.o.log.info({ policy: name, namespace: ns, lease: h.name, reason: why }, 'lease released');
     } catch (err) {
-      if (!isConflict(err) && !isNotFound(err)) this.o.log.warn({ lease: h.name, err: errorMessage(err) }, 'releasing lease failed; it will expire');
+      if (!isConflict(err) && !isNotFound(err))
+        this.o.log.warn({ lease: h.name, err: errorMessage(err) }, 'releasing lease failed; it will expire');
     } finally {
       if (this.held.get(key) === h) this.held.delete(key);
       this.o.onChange(key, false);
@@ -345,7 +393,11 @@ export class LeaseManager {
         ...(rv ? { resourceVersion: rv } : {}),
         labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [LEASE_TYPE_LABEL]: 'replica' },
       },
-      spec: { holderIdentity: this.o.identity, leaseDurationSeconds: this.leaseSeconds, renewTime: microTime(new Date(now)) as unknown as Date },
+      spec: {
+        holderIdentity: this.o.identity,
+        leaseDurationSeconds: this.leaseSeconds,
+        renewTime: microTime(new Date(now)) as unknown as Date,
+      },
     };
     try {
       const res = rv
@@ -372,10 +424,12 @@ export class LeaseManager {
       if (type === 'policy') {
         const key = l.metadata?.annotations?.[POLICY_ANNOTATION];
         if (!key || this.desired.has(key) || !this.o.inScope(key) || this.held.has(key)) continue;
-        if (!l.spec?.holderIdentity || this.expired(l)) victims.push({ name, rv: l.metadata?.resourceVersion });
+        if (!l.spec?.holderIdentity || this.expired(l))
+          victims.push({ name, rv: l.metadata?.resourceVersion });
       } else if (type === 'replica' && l.spec?.holderIdentity !== this.o.identity) {
         const seen = this.observed.get(name);
-        if (seen && this.now() - seen.at > 20 * this.leaseSeconds * 1000) victims.push({ name, rv: l.metadata?.resourceVersion });
+        if (seen && this.now() - seen.at > 20 * this.leaseSeconds * 1000)
+          victims.push({ name, rv: l.metadata?.resourceVersion });
       }
     }
     await parallel(victims, MAX_PARALLEL, (v) => this.deleteLease(v.name, v.rv).catch(() => undefined));
@@ -386,7 +440,11 @@ export class LeaseManager {
       await this.o.rest.request({
         method: 'DELETE',
         path: this.leasePath(name),
-        body: { apiVersion: 'v1', kind: 'DeleteOptions', ...(rv ? { preconditions: { resourceVersion: rv } } : {}) },
+        body: {
+          apiVersion: 'v1',
+          kind: 'DeleteOptions',
+          ...(rv ? { preconditions: { resourceVersion: rv } } : {}),
+        },
       });
     } catch (err) {
       if (!isNotFound(err) && !isConflict(err)) throw err;
@@ -402,7 +460,8 @@ export class LeaseManager {
     const key = l.metadata?.annotations?.[POLICY_ANNOTATION];
     if (!key) return;
     const h = this.held.get(key);
-    if (h && !h.releasing && l.spec?.holderIdentity !== this.o.identity) this.lost(key, `now held by ${l.spec?.holderIdentity ?? 'nobody'}`);
+    if (h && !h.releasing && l.spec?.holderIdentity !== this.o.identity)
+      this.lost(key, `now held by ${l.spec?.holderIdentity ?? 'nobody'}`);
     // A lease freed by another replica may be ours to take.
     if (!l.spec?.holderIdentity && this.desired.has(key)) this.kick();
   }
@@ -411,7 +470,8 @@ export class LeaseManager {
     const name = l.metadata?.name ?? '';
     this.observed.delete(name);
     const key = l.metadata?.annotations?.[POLICY_ANNOTATION];
-    if (key && this.held.get(key)?.name === name && !this.held.get(key)!.releasing) this.lost(key, 'lease deleted');
+    if (key && this.held.get(key)?.name === name && !this.held.get(key)!.releasing)
+      this.lost(key, 'lease deleted');
     if (name === replicaLeaseName(this.o.identity)) this.heartbeat = { lastOk: 0 };
   }
 

@@ -5,7 +5,18 @@ import client from 'prom-client';
 import type { Stage, WorkerSnapshot, WorkerState, WorkerTotals } from '../archiver/worker-api.js';
 
 const STATES: WorkerState[] = ['Starting', 'Archiving', 'Idle', 'Paused', 'Blocked', 'Failed', 'Stopped'];
-const STAGES: Stage[] = ['connect', 'index', 'fetch', 'spool', 'bundle', 'upload', 'verify', 'delete', 'cleanup', 'recover'];
+const STAGES: Stage[] = [
+  'connect',
+  'index',
+  'fetch',
+  'spool',
+  'bundle',
+  'upload',
+  'verify',
+  'delete',
+  'cleanup',
+  'recover',
+];
 type PolicyLabels = { namespace: string; policy: string };
 
 export class OperatorMetrics {
@@ -33,12 +44,42 @@ export class OperatorMetrics {
   constructor() {
     const r = [this.registry];
     const pl = ['namespace', 'policy'] as const;
-    this.archived = new client.Counter({ name: 'gochive_documents_archived_total', help: 'Documents in uploaded, verified bundles', labelNames: pl, registers: r });
-    this.deleted = new client.Counter({ name: 'gochive_documents_deleted_total', help: 'Documents deleted from MongoDB after archiving', labelNames: pl, registers: r });
-    this.skipped = new client.Counter({ name: 'gochive_documents_skipped_total', help: 'Documents not deleted because they changed or were no longer eligible at delete time', labelNames: pl, registers: r });
-    this.bytes = new client.Counter({ name: 'gochive_bytes_uploaded_total', help: 'Compressed bundle bytes uploaded', labelNames: pl, registers: r });
-    this.bundles = new client.Counter({ name: 'gochive_bundles_uploaded_total', help: 'Bundles uploaded and verified', labelNames: pl, registers: r });
-    this.duplicates = new client.Counter({ name: 'gochive_documents_duplicated_total', help: 'Documents uploaded twice after a crash or retry (restore removes them)', labelNames: pl, registers: r });
+    this.archived = new client.Counter({
+      name: 'gochive_documents_archived_total',
+      help: 'Documents in uploaded, verified bundles',
+      labelNames: pl,
+      registers: r,
+    });
+    this.deleted = new client.Counter({
+      name: 'gochive_documents_deleted_total',
+      help: 'Documents deleted from MongoDB after archiving',
+      labelNames: pl,
+      registers: r,
+    });
+    this.skipped = new client.Counter({
+      name: 'gochive_documents_skipped_total',
+      help: 'Documents not deleted because they changed or were no longer eligible at delete time',
+      labelNames: pl,
+      registers: r,
+    });
+    this.bytes = new client.Counter({
+      name: 'gochive_bytes_uploaded_total',
+      help: 'Compressed bundle bytes uploaded',
+      labelNames: pl,
+      registers: r,
+    });
+    this.bundles = new client.Counter({
+      name: 'gochive_bundles_uploaded_total',
+      help: 'Bundles uploaded and verified',
+      labelNames: pl,
+      registers: r,
+    });
+    this.duplicates = new client.Counter({
+      name: 'gochive_documents_duplicated_total',
+      help: 'Documents uploaded twice after a crash or retry (restore removes them)',
+      labelNames: pl,
+      registers: r,
+    });
     this.stageSeconds = new client.Histogram({
       name: 'gochive_stage_duration_seconds',
       help: 'Duration of archiver stages (fetch, spool, bundle, upload, verify, delete, …)',
@@ -46,17 +87,69 @@ export class OperatorMetrics {
       buckets: [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 180],
       registers: r,
     });
-    this.backlog = new client.Gauge({ name: 'gochive_backlog_documents', help: 'Estimated eligible documents still in MongoDB', labelNames: pl, registers: r });
-    this.spooled = new client.Gauge({ name: 'gochive_spooled_bytes', help: 'Bytes waiting in the local spool', labelNames: pl, registers: r });
-    this.lastSuccess = new client.Gauge({ name: 'gochive_last_success_timestamp_seconds', help: 'Unix time of the last successful upload+delete cycle', labelNames: pl, registers: r });
-    this.workerState = new client.Gauge({ name: 'gochive_worker_state', help: '1 for the current state of the policy worker on this replica', labelNames: ['namespace', 'policy', 'state'], registers: r });
-    this.errors = new client.Counter({ name: 'gochive_errors_total', help: 'Errors reported by workers, by stage', labelNames: ['namespace', 'policy', 'stage'], registers: r });
-    this.reconciles = new client.Counter({ name: 'gochive_reconcile_total', help: 'Reconciles by result', labelNames: ['result'], registers: r });
-    this.reconcileSeconds = new client.Histogram({ name: 'gochive_reconcile_duration_seconds', help: 'Reconcile duration', buckets: [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 30], registers: r });
-    this.leasesHeld = new client.Gauge({ name: 'gochive_leases_held', help: 'Policy leases held by this replica', registers: r });
-    this.replicasLive = new client.Gauge({ name: 'gochive_replicas_live', help: 'Operator replicas with a live heartbeat lease, as seen by this replica', registers: r });
-    this.queueDepth = new client.Gauge({ name: 'gochive_workqueue_depth', help: 'Keys waiting in the reconcile queue', registers: r });
-    this.statusWrites = new client.Counter({ name: 'gochive_status_writes_total', help: 'ArchivePolicy status patches by result', labelNames: ['result'], registers: r });
+    this.backlog = new client.Gauge({
+      name: 'gochive_backlog_documents',
+      help: 'Estimated eligible documents still in MongoDB',
+      labelNames: pl,
+      registers: r,
+    });
+    this.spooled = new client.Gauge({
+      name: 'gochive_spooled_bytes',
+      help: 'Bytes waiting in the local spool',
+      labelNames: pl,
+      registers: r,
+    });
+    this.lastSuccess = new client.Gauge({
+      name: 'gochive_last_success_timestamp_seconds',
+      help: 'Unix time of the last successful upload+delete cycle',
+      labelNames: pl,
+      registers: r,
+    });
+    this.workerState = new client.Gauge({
+      name: 'gochive_worker_state',
+      help: '1 for the current state of the policy worker on this replica',
+      labelNames: ['namespace', 'policy', 'state'],
+      registers: r,
+    });
+    this.errors = new client.Counter({
+      name: 'gochive_errors_total',
+      help: 'Errors reported by workers, by stage',
+      labelNames: ['namespace', 'policy', 'stage'],
+      registers: r,
+    });
+    this.reconciles = new client.Counter({
+      name: 'gochive_reconcile_total',
+      help: 'Reconciles by result',
+      labelNames: ['result'],
+      registers: r,
+    });
+    this.reconcileSeconds = new client.Histogram({
+      name: 'gochive_reconcile_duration_seconds',
+      help: 'Reconcile duration',
+      buckets: [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers: r,
+    });
+    this.leasesHeld = new client.Gauge({
+      name: 'gochive_leases_held',
+      help: 'Policy leases held by this replica',
+      registers: r,
+    });
+    this.replicasLive = new client.Gauge({
+      name: 'gochive_replicas_live',
+      help: 'Operator replicas with a live heartbeat lease, as seen by this replica',
+      registers: r,
+    });
+    this.queueDepth = new client.Gauge({
+      name: 'gochive_workqueue_depth',
+      help: 'Keys waiting in the reconcile queue',
+      registers: r,
+    });
+    this.statusWrites = new client.Counter({
+      name: 'gochive_status_writes_total',
+      help: 'ArchivePolicy status patches by result',
+      labelNames: ['result'],
+      registers: r,
+    });
     client.collectDefaultMetrics({ register: this.registry, prefix: 'gochive_' });
   }
 
@@ -106,7 +199,18 @@ export class OperatorMetrics {
   forgetPolicy(namespace: string, policy: string): void {
     this.seen.delete(`${namespace}/${policy}`);
     const l = { namespace, policy };
-    for (const m of [this.archived, this.deleted, this.skipped, this.bytes, this.bundles, this.duplicates, this.backlog, this.spooled, this.lastSuccess]) m.remove(l);
+    for (const m of [
+      this.archived,
+      this.deleted,
+      this.skipped,
+      this.bytes,
+      this.bundles,
+      this.duplicates,
+      this.backlog,
+      this.spooled,
+      this.lastSuccess,
+    ])
+      m.remove(l);
     for (const st of STATES) this.workerState.remove({ namespace, policy, state: st });
     for (const stage of STAGES) {
       this.stageSeconds.remove({ namespace, policy, stage });
@@ -120,5 +224,13 @@ export class OperatorMetrics {
 }
 
 export function zeroTotals(): WorkerTotals {
-  return { documentsArchived: 0, documentsDeleted: 0, documentsSkipped: 0, documentsIneligible: 0, bundlesUploaded: 0, bytesUploaded: 0, duplicatesUploaded: 0 };
+  return {
+    documentsArchived: 0,
+    documentsDeleted: 0,
+    documentsSkipped: 0,
+    documentsIneligible: 0,
+    bundlesUploaded: 0,
+    bytesUploaded: 0,
+    duplicatesUploaded: 0,
+  };
 }

@@ -6,13 +6,31 @@ describe('parseOperatorArgs', () => {
   it('has working defaults', () => {
     const r = parseOperatorArgs([], {}, noFile);
     if (!r.ok) throw new Error('expected ok');
-    expect(r.options).toMatchObject({ namespaces: [], leaseNamespace: 'default', leaseDurationMs: 15000, renewIntervalMs: 5000, metricsBindAddress: ':8080', logLevel: 'info', maxConcurrentReconciles: 4 });
+    expect(r.options).toMatchObject({
+      namespaces: [],
+      leaseNamespace: 'default',
+      leaseDurationMs: 15000,
+      renewIntervalMs: 5000,
+      metricsBindAddress: ':8080',
+      logLevel: 'info',
+      maxConcurrentReconciles: 4,
+    });
     expect(r.options.identity).toMatch(/-[0-9a-f]{6}$/);
   });
 
   it('reads flags in both --a=b and --a b forms, and flags win over env', () => {
     const r = parseOperatorArgs(
-      ['--namespaces=a,b', '--lease-duration', '5s', '--renew-interval=1s', '--credentials-secret', 'ops/mongo', '--identity=pod-1', '--mongodb-uri-template', 'mongodb://{username}:{password}@{host}:27017/'],
+      [
+        '--namespaces=a,b',
+        '--lease-duration',
+        '5s',
+        '--renew-interval=1s',
+        '--credentials-secret',
+        'ops/mongo',
+        '--identity=pod-1',
+        '--mongodb-uri-template',
+        'mongodb://{username}:{password}@{host}:27017/',
+      ],
       { GOCHIVE_NAMESPACES: 'zzz', GOCHIVE_LOG_LEVEL: 'debug' },
       noFile,
     );

@@ -37,9 +37,24 @@ class FakeWorker implements ArchiveWorker {
   }
 }
 
-const baseSpec = { hostAddress: 'db1', ageLimit: '30d', archiveCheckInterval: 1, collection: 'c', database: 'd', archiveField: 'createdAt', s3: { bucket: 'bucket/p/', uploadInterval: 2 } };
+const baseSpec = {
+  hostAddress: 'db1',
+  ageLimit: '30d',
+  archiveCheckInterval: 1,
+  collection: 'c',
+  database: 'd',
+  archiveField: 'createdAt',
+  s3: { bucket: 'bucket/p/', uploadInterval: 2 },
+};
 
-function policy(over: { generation?: number; spec?: Record<string, unknown>; uid?: string; status?: ArchivePolicyStatus } = {}): ArchivePolicy {
+function policy(
+  over: {
+    generation?: number;
+    spec?: Record<string, unknown>;
+    uid?: string;
+    status?: ArchivePolicyStatus;
+  } = {},
+): ArchivePolicy {
   return {
     apiVersion: 'gochive.io/v1alpha1',
     kind: 'ArchivePolicy',
@@ -72,7 +87,12 @@ function setup() {
   const r = new Reconciler({
     identity: 'replica-a',
     log,
-    settings: { uriTemplate: 'mongodb://{username}:{password}@{host}:27017/', credentialsSecret: { namespace: 'ops', name: 'mongo' }, usernameKey: 'username', passwordKey: 'password' },
+    settings: {
+      uriTemplate: 'mongodb://{username}:{password}@{host}:27017/',
+      credentialsSecret: { namespace: 'ops', name: 'mongo' },
+      usernameKey: 'username',
+      passwordKey: 'password',
+    },
     getPolicy: (k) => policies.get(k),
     isHeld: (k) => held.has(k),
     ownsStatus: (k) => held.has(k),
@@ -95,7 +115,17 @@ function setup() {
     if (s) written.set(key, s);
     return s;
   };
-  return { r, policies, held, created, events, status, requeues, workers, setSecret: (d: Record<string, string> | undefined) => (secretData = d) };
+  return {
+    r,
+    policies,
+    held,
+    created,
+    events,
+    status,
+    requeues,
+    workers,
+    setSecret: (d: Record<string, string> | undefined) => (secretData = d),
+  };
 }
 
 const flush = () => new Promise((res) => setTimeout(res, 5));
@@ -108,7 +138,13 @@ describe('Reconciler', () => {
     expect(t.created).toHaveLength(1);
     const w = t.created[0]!;
     expect(w.opts.mongoUri).toBe('mongodb://u:hunter22@db1:27017/');
-    expect(w.opts.config).toMatchObject({ name: 'p1', namespace: 'team', collection: 'c', archiveCheckIntervalMs: 1000, uploadIntervalMs: 2000 });
+    expect(w.opts.config).toMatchObject({
+      name: 'p1',
+      namespace: 'team',
+      collection: 'c',
+      archiveCheckIntervalMs: 1000,
+      uploadIntervalMs: 2000,
+    });
     expect(w.opts.spoolRoot).toBe('/tmp/spool');
     expect(t.status()).toMatchObject({ phase: 'Pending', observedGeneration: 1, activeReplica: 'replica-a' });
     w.emit({ state: 'Archiving', backlog: 10 });
@@ -204,7 +240,10 @@ describe('Reconciler', () => {
     await flush();
     expect(t.requeues).toEqual([['team/p1', 1000]]);
     const s = t.status()!;
-    expect(s.conditions?.find((c) => c.type === 'Degraded')).toMatchObject({ status: 'True', reason: 'WorkerRestarting' });
+    expect(s.conditions?.find((c) => c.type === 'Degraded')).toMatchObject({
+      status: 'True',
+      reason: 'WorkerRestarting',
+    });
     expect(JSON.stringify(s)).not.toContain('hunter22');
     // Too early: waits.
     const r = await t.r.reconcile('team/p1');

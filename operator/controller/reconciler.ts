@@ -32,7 +32,12 @@ export interface ReconcilerDeps {
     get(namespace: string, name: string): Promise<Record<string, string> | undefined>;
   };
   status: {
-    request(key: string, ref: { namespace: string; name: string }, current: ArchivePolicyStatus | undefined, compute: StatusComputer): void;
+    request(
+      key: string,
+      ref: { namespace: string; name: string },
+      current: ArchivePolicyStatus | undefined,
+      compute: StatusComputer,
+    ): void;
     flush(key: string): Promise<void>;
     forget(key: string): void;
   };
@@ -134,23 +139,48 @@ export class Reconciler {
     if (!v.ok) {
       const message = formatSpecErrors(v.errors);
       await this.stopWorker(key, 'invalid spec');
-      this.setMode(key, st, policy, { kind: 'invalid', message }, { type: 'Warning', reason: 'InvalidSpec', action: 'Validate', note: message });
+      this.setMode(
+        key,
+        st,
+        policy,
+        { kind: 'invalid', message },
+        { type: 'Warning', reason: 'InvalidSpec', action: 'Validate', note: message },
+      );
       return;
     }
     const spec = v.spec;
     if (spec.suspend) {
       await this.stopWorker(key, 'suspended');
       this.d.secrets.release(key);
-      this.setMode(key, st, policy, { kind: 'suspended' }, { type: 'Normal', reason: 'Suspended', action: 'Suspend', note: 'spec.suspend is true: worker stopped' });
+      this.setMode(
+        key,
+        st,
+        policy,
+        { kind: 'suspended' },
+        {
+          type: 'Normal',
+          reason: 'Suspended',
+          action: 'Suspend',
+          note: 'spec.suspend is true: worker stopped',
+        },
+      );
       return;
     }
 
     this.d.secrets.use(key, secretRefsOf(spec, namespace, this.d.settings));
     // Throws when a Secret cannot be read at all (API trouble): the queue retries with back-off.
-    const conn = await resolveConnection(spec, namespace, this.d.settings, (ns, n) => this.d.secrets.get(ns, n));
+    const conn = await resolveConnection(spec, namespace, this.d.settings, (ns, n) =>
+      this.d.secrets.get(ns, n),
+    );
     if (!conn.ok) {
       await this.stopWorker(key, conn.reason);
-      this.setMode(key, st, policy, { kind: 'blocked', reason: conn.reason, message: conn.message }, { type: 'Warning', reason: conn.reason, action: 'ResolveConnection', note: conn.message });
+      this.setMode(
+        key,
+        st,
+        policy,
+        { kind: 'blocked', reason: conn.reason, message: conn.message },
+        { type: 'Warning', reason: conn.reason, action: 'ResolveConnection', note: conn.message },
+      );
       return;
     }
     st.secretValues = conn.secretValues;
@@ -158,11 +188,21 @@ export class Reconciler {
 
     let config;
     try {
-      config = resolvePolicy(spec, { name, namespace, ...(conn.s3Credentials ? { s3Credentials: conn.s3Credentials } : {}) });
+      config = resolvePolicy(spec, {
+        name,
+        namespace,
+        ...(conn.s3Credentials ? { s3Credentials: conn.s3Credentials } : {}),
+      });
     } catch (err) {
       const message = errorMessage(err, conn.secretValues);
       await this.stopWorker(key, 'invalid spec');
-      this.setMode(key, st, policy, { kind: 'invalid', message }, { type: 'Warning', reason: 'InvalidSpec', action: 'Validate', note: message });
+      this.setMode(
+        key,
+        st,
+        policy,
+        { kind: 'invalid', message },
+        { type: 'Warning', reason: 'InvalidSpec', action: 'Validate', note: message },
+      );
       return;
     }
 
@@ -175,7 +215,12 @@ export class Reconciler {
       return;
     }
     if (rw && !rw.exited) {
-      const why = rw.generation !== generation ? `new generation ${generation}` : rw.fingerprint !== fingerprint ? 'connection Secret changed' : 'restart';
+      const why =
+        rw.generation !== generation
+          ? `new generation ${generation}`
+          : rw.fingerprint !== fingerprint
+            ? 'connection Secret changed'
+            : 'restart';
       await this.stopWorker(key, why);
       st.restarts = 0;
       st.nextStartAt = 0;
@@ -230,13 +275,23 @@ export class Reconciler {
         onError: (info) => {
           this.d.metrics.observeError(namespace, name, info.stage);
           const stage = info.stage.charAt(0).toUpperCase() + info.stage.slice(1);
-          this.event(key, { type: 'Warning', reason: `${stage}Failed`, action: stage, note: `${errorMessage(info.message, secrets)}${info.retrying ? ' (retrying)' : ''}` });
+          this.event(key, {
+            type: 'Warning',
+            reason: `${stage}Failed`,
+            action: stage,
+            note: `${errorMessage(info.message, secrets)}${info.retrying ? ' (retrying)' : ''}`,
+          });
           this.requestStatusByKey(key);
         },
         onStageDuration: (stage, seconds) => this.d.metrics.observeStage(namespace, name, stage, seconds),
       },
     });
-    this.d.recordEvent(policy, { type: 'Normal', reason: 'Started', action: 'Start', note: `worker started for generation ${generation} on ${this.d.identity}` });
+    this.d.recordEvent(policy, {
+      type: 'Normal',
+      reason: 'Started',
+      action: 'Start',
+      note: `worker started for generation ${generation} on ${this.d.identity}`,
+    });
     st.lastEvent = undefined;
     this.requestStatus(key, st, policy);
   }
@@ -252,10 +307,16 @@ export class Reconciler {
     st.nextStartAt = this.now() + delay;
     const s = rw.snapshot;
     const message =
-      rw.exited?.error ?? `worker stopped in state ${s.state}${s.reason ? ` (${s.reason}${s.message ? `: ${s.message}` : ''})` : ''}`;
+      rw.exited?.error ??
+      `worker stopped in state ${s.state}${s.reason ? ` (${s.reason}${s.message ? `: ${s.message}` : ''})` : ''}`;
     st.exit = { message: errorMessage(message, st.secretValues), retryInMs: delay };
-    const reason = s.state === 'Blocked' ? s.reason ?? 'Blocked' : 'WorkerExited';
-    this.event(key, { type: 'Warning', reason, action: 'Run', note: `${st.exit.message}; restarting in ${Math.round(delay / 1000)}s` });
+    const reason = s.state === 'Blocked' ? (s.reason ?? 'Blocked') : 'WorkerExited';
+    this.event(key, {
+      type: 'Warning',
+      reason,
+      action: 'Run',
+      note: `${st.exit.message}; restarting in ${Math.round(delay / 1000)}s`,
+    });
     this.requestStatusByKey(key);
     this.d.requeueAfter(key, delay);
   }
@@ -289,7 +350,18 @@ export class Reconciler {
   /** Moves a finished worker's totals into the base, keeping its other fields for the status. */
   private fold(st: PolicyState, s: WorkerSnapshot): void {
     st.totalsBase = addTotals(st.totalsBase, s.totals);
-    st.lastSnapshot = { ...s, totals: { documentsArchived: 0, documentsDeleted: 0, documentsSkipped: 0, documentsIneligible: 0, bundlesUploaded: 0, bytesUploaded: 0, duplicatesUploaded: 0 } };
+    st.lastSnapshot = {
+      ...s,
+      totals: {
+        documentsArchived: 0,
+        documentsDeleted: 0,
+        documentsSkipped: 0,
+        documentsIneligible: 0,
+        bundlesUploaded: 0,
+        bytesUploaded: 0,
+        duplicatesUploaded: 0,
+      },
+    };
   }
 
   /** Forgets a policy on this replica (deleted, re-created, or not ours): stop, write nothing. */
@@ -316,23 +388,47 @@ export class Reconciler {
   }
 
   private observe(st: PolicyState, rw: RunningWorker | undefined): Observation {
-    const remembered = st.lastSnapshot ? { snapshot: st.lastSnapshot, totalsBase: st.totalsBase } : { totalsBase: st.totalsBase };
+    const remembered = st.lastSnapshot
+      ? { snapshot: st.lastSnapshot, totalsBase: st.totalsBase }
+      : { totalsBase: st.totalsBase };
     const g = st.generation;
     switch (st.mode.kind) {
       case 'pending':
-        return { kind: 'pending', generation: g, ...(st.mode.message ? { message: st.mode.message } : {}), ...remembered };
+        return {
+          kind: 'pending',
+          generation: g,
+          ...(st.mode.message ? { message: st.mode.message } : {}),
+          ...remembered,
+        };
       case 'invalid':
         return { kind: 'invalid', generation: g, message: st.mode.message, ...remembered };
       case 'suspended':
         return { kind: 'suspended', generation: g, ...remembered };
       case 'blocked':
-        return { kind: 'blocked', generation: g, reason: st.mode.reason, message: st.mode.message, ...remembered };
+        return {
+          kind: 'blocked',
+          generation: g,
+          reason: st.mode.reason,
+          message: st.mode.message,
+          ...remembered,
+        };
       case 'running':
-        if (rw && !rw.exited) return { kind: 'running', generation: rw.generation, snapshot: rw.snapshot, totalsBase: st.totalsBase };
+        if (rw && !rw.exited)
+          return {
+            kind: 'running',
+            generation: rw.generation,
+            snapshot: rw.snapshot,
+            totalsBase: st.totalsBase,
+          };
         return {
           kind: 'running',
           generation: g,
-          snapshot: st.lastSnapshot ?? { state: 'Starting', totals: zeroOf(), spooledDocuments: 0, spooledBytes: 0 },
+          snapshot: st.lastSnapshot ?? {
+            state: 'Starting',
+            totals: zeroOf(),
+            spooledDocuments: 0,
+            spooledBytes: 0,
+          },
           totalsBase: st.totalsBase,
           ...(st.exit ? { exited: st.exit } : {}),
         };
@@ -350,7 +446,10 @@ export class Reconciler {
     this.d.status.request(key, { namespace: st.namespace, name: st.name }, policy.status, (prev) => {
       const cur = this.states.get(key);
       if (!cur || cur !== st || !this.d.ownsStatus(key)) return undefined;
-      return computeStatus(prev, this.observe(st, this.d.workers.get(key)), { replica: this.d.identity, now: new Date(this.now()) });
+      return computeStatus(prev, this.observe(st, this.d.workers.get(key)), {
+        replica: this.d.identity,
+        now: new Date(this.now()),
+      });
     });
   }
 
@@ -361,11 +460,25 @@ export class Reconciler {
 }
 
 function zeroOf(): WorkerTotals {
-  return { documentsArchived: 0, documentsDeleted: 0, documentsSkipped: 0, documentsIneligible: 0, bundlesUploaded: 0, bytesUploaded: 0, duplicatesUploaded: 0 };
+  return {
+    documentsArchived: 0,
+    documentsDeleted: 0,
+    documentsSkipped: 0,
+    documentsIneligible: 0,
+    bundlesUploaded: 0,
+    bytesUploaded: 0,
+    duplicatesUploaded: 0,
+  };
 }
 
 /** The regarding reference of an event about a policy. */
-export function regardingOf(policy: ArchivePolicy): { apiVersion: string; kind: string; namespace: string; name: string; uid?: string } {
+export function regardingOf(policy: ArchivePolicy): {
+  apiVersion: string;
+  kind: string;
+  namespace: string;
+  name: string;
+  uid?: string;
+} {
   return {
     apiVersion: API_VERSION,
     kind: KIND,

@@ -22,7 +22,12 @@ export class SecretSet {
 }
 
 /** The operator's pino logger: JSON to stderr, scrubbed, every line tagged with the replica identity. */
-export function createScrubbedLogger(opts: { level: string; identity: string; secrets: SecretSet; fd?: number }): Logger {
+export function createScrubbedLogger(opts: {
+  level: string;
+  identity: string;
+  secrets: SecretSet;
+  fd?: number;
+}): Logger {
   const fd = opts.fd ?? 2;
   const stream = {
     write(line: string): void {
@@ -34,7 +39,19 @@ export function createScrubbedLogger(opts: { level: string; identity: string; se
       level: opts.level,
       base: { app: 'gochive', replica: opts.identity },
       timestamp: pino.stdTimeFunctions.isoTime,
-      redact: { paths: ['uri', '*.uri', 'mongoUri', '*.mongoUri', 'password', '*.password', 'secretAccessKey', '*.secretAccessKey'], censor: '***' },
+      redact: {
+        paths: [
+          'uri',
+          '*.uri',
+          'mongoUri',
+          '*.mongoUri',
+          'password',
+          '*.password',
+          'secretAccessKey',
+          '*.secretAccessKey',
+        ],
+        censor: '***',
+      },
     },
     stream,
   );

@@ -46,23 +46,33 @@ export class SecretWatcher {
   }
 
   /** The Secret's data (decoded), waiting up to `timeoutMs` for its first list; undefined if absent. */
-  async get(namespace: string, name: string, timeoutMs = 10_000): Promise<Record<string, string> | undefined> {
+  async get(
+    namespace: string,
+    name: string,
+    timeoutMs = 10_000,
+  ): Promise<Record<string, string> | undefined> {
     const w = this.watched.get(secretKey(namespace, name));
     if (!w) throw new Error(`secret ${namespace}/${name} is not watched; call use() first`);
     if (!(await w.informer.waitForSync(timeoutMs))) {
-      throw new Error(`could not read Secret ${namespace}/${name} within ${timeoutMs} ms (API server unreachable or access denied)`);
+      throw new Error(
+        `could not read Secret ${namespace}/${name} within ${timeoutMs} ms (API server unreachable or access denied)`,
+      );
     }
     const secret = w.informer.get(name, namespace);
     if (!secret) return undefined;
     const out: Record<string, string> = {};
-    for (const [k, v] of Object.entries(secret.data ?? {})) out[k] = Buffer.from(v, 'base64').toString('utf8');
+    for (const [k, v] of Object.entries(secret.data ?? {}))
+      out[k] = Buffer.from(v, 'base64').toString('utf8');
     for (const [k, v] of Object.entries(secret.stringData ?? {})) out[k] = v;
     return out;
   }
 
   /** resourceVersion of a watched Secret (part of a worker's fingerprint), '' when absent. */
   version(namespace: string, name: string): string {
-    return this.watched.get(secretKey(namespace, name))?.informer.get(name, namespace)?.metadata?.resourceVersion ?? '';
+    return (
+      this.watched.get(secretKey(namespace, name))?.informer.get(name, namespace)?.metadata
+        ?.resourceVersion ?? ''
+    );
   }
 
   get count(): number {
@@ -80,7 +90,11 @@ export class SecretWatcher {
     const informer = new ResourceInformer<V1Secret>(
       this.kc,
       this.rest,
-      { path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`, fieldSelector: `metadata.name=${name}`, what: `secret ${key}` },
+      {
+        path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`,
+        fieldSelector: `metadata.name=${name}`,
+        what: `secret ${key}`,
+      },
       { add: fire, update: fire, delete: fire },
       this.log,
     );

@@ -25,7 +25,12 @@ describe('StatusWriter', () => {
     req();
     await wait(5);
     expect(rest.calls).toHaveLength(1);
-    expect(rest.calls[0]).toMatchObject({ method: 'PATCH', path: '/apis/gochive.io/v1alpha1/namespaces/ns/archivepolicies/p/status', contentType: 'application/merge-patch+json', body: { status: { phase: 'Pending' } } });
+    expect(rest.calls[0]).toMatchObject({
+      method: 'PATCH',
+      path: '/apis/gochive.io/v1alpha1/namespaces/ns/archivepolicies/p/status',
+      contentType: 'application/merge-patch+json',
+      body: { status: { phase: 'Pending' } },
+    });
     cur = { phase: 'Archiving', backlog: 1 };
     req(); // phase change: immediately
     await wait(5);
@@ -63,20 +68,49 @@ describe('StatusWriter', () => {
 describe('EventRecorder', () => {
   it('creates an events.k8s.io/v1 Event with MicroTime, then aggregates repeats into its series', async () => {
     const rest = new FakeRest();
-    const rec = new EventRecorder({ rest, instance: 'pod-a', log, seriesFlushMs: 50, redact: (t) => t.split('hunter22').join('***') });
-    const regarding = { apiVersion: 'gochive.io/v1alpha1', kind: 'ArchivePolicy', namespace: 'ns', name: 'p', uid: 'u1' };
-    rec.record(regarding, { type: 'Warning', reason: 'ConnectFailed', action: 'Connect', note: 'auth failed for mongodb://u:hunter22@h/ password hunter22' });
-    for (let i = 0; i < 5; i++) rec.record(regarding, { type: 'Warning', reason: 'ConnectFailed', action: 'Connect', note: 'again' });
+    const rec = new EventRecorder({
+      rest,
+      instance: 'pod-a',
+      log,
+      seriesFlushMs: 50,
+      redact: (t) => t.split('hunter22').join('***'),
+    });
+    const regarding = {
+      apiVersion: 'gochive.io/v1alpha1',
+      kind: 'ArchivePolicy',
+      namespace: 'ns',
+      name: 'p',
+      uid: 'u1',
+    };
+    rec.record(regarding, {
+      type: 'Warning',
+      reason: 'ConnectFailed',
+      action: 'Connect',
+      note: 'auth failed for mongodb://u:hunter22@h/ password hunter22',
+    });
+    for (let i = 0; i < 5; i++)
+      rec.record(regarding, { type: 'Warning', reason: 'ConnectFailed', action: 'Connect', note: 'again' });
     await wait(5);
     expect(rest.calls).toHaveLength(1);
     const ev = rest.calls[0]!.body as Record<string, unknown>;
     expect(rest.calls[0]!.path).toBe('/apis/events.k8s.io/v1/namespaces/ns/events');
-    expect(ev).toMatchObject({ apiVersion: 'events.k8s.io/v1', reason: 'ConnectFailed', type: 'Warning', reportingController: 'gochive.io/operator', reportingInstance: 'pod-a', regarding: { kind: 'ArchivePolicy', name: 'p', uid: 'u1' } });
+    expect(ev).toMatchObject({
+      apiVersion: 'events.k8s.io/v1',
+      reason: 'ConnectFailed',
+      type: 'Warning',
+      reportingController: 'gochive.io/operator',
+      reportingInstance: 'pod-a',
+      regarding: { kind: 'ArchivePolicy', name: 'p', uid: 'u1' },
+    });
     expect(ev.eventTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
     expect(JSON.stringify(ev)).not.toContain('hunter22');
     await wait(80);
     expect(rest.calls).toHaveLength(2);
-    expect(rest.calls[1]).toMatchObject({ method: 'PATCH', contentType: 'application/merge-patch+json', body: { series: { count: 6 } } });
+    expect(rest.calls[1]).toMatchObject({
+      method: 'PATCH',
+      contentType: 'application/merge-patch+json',
+      body: { series: { count: 6 } },
+    });
     // A different reason is a different Event.
     rec.record(regarding, { type: 'Normal', reason: 'BundleUploaded', action: 'Upload', note: 'x' });
     await wait(5);

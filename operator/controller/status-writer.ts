@@ -47,7 +47,12 @@ export class StatusWriter {
    * Asks for the policy's status to be brought up to date. `current` is the status as last seen on the
    * server (used until this writer has written one itself).
    */
-  request(key: string, ref: { namespace: string; name: string }, current: ArchivePolicyStatus | undefined, compute: StatusComputer): void {
+  request(
+    key: string,
+    ref: { namespace: string; name: string },
+    current: ArchivePolicyStatus | undefined,
+    compute: StatusComputer,
+  ): void {
     if (this.closed) return;
     let e = this.entries.get(key);
     if (!e) {
@@ -157,7 +162,10 @@ export class StatusWriter {
         e.failures++;
         e.again = true;
         this.o.onWrite?.('error');
-        this.o.log.warn({ policy: e.name, namespace: e.namespace, err: errorMessage(err), failures: e.failures }, 'writing status failed; will retry');
+        this.o.log.warn(
+          { policy: e.name, namespace: e.namespace, err: errorMessage(err), failures: e.failures },
+          'writing status failed; will retry',
+        );
       }
     };
     e.writing = run().finally(() => {

@@ -3,8 +3,15 @@ import { computeStatus, totalsFromStatus } from './status.js';
 import { zeroTotals } from './metrics.js';
 
 const ctx = (iso: string) => ({ replica: 'r1', now: new Date(iso) });
-const snap = (over: Partial<WorkerSnapshot>): WorkerSnapshot => ({ state: 'Idle', totals: zeroTotals(), spooledDocuments: 0, spooledBytes: 0, ...over });
-const cond = (s: ReturnType<typeof computeStatus>, type: string) => s.conditions!.find((c) => c.type === type)!;
+const snap = (over: Partial<WorkerSnapshot>): WorkerSnapshot => ({
+  state: 'Idle',
+  totals: zeroTotals(),
+  spooledDocuments: 0,
+  spooledBytes: 0,
+  ...over,
+});
+const cond = (s: ReturnType<typeof computeStatus>, type: string) =>
+  s.conditions!.find((c) => c.type === type)!;
 
 describe('computeStatus', () => {
   it('maps worker states to phases and conditions', () => {
@@ -17,15 +24,36 @@ describe('computeStatus', () => {
       ['Failed', 'Failed', 'False'],
     ];
     for (const [state, phase, ready] of cases) {
-      const s = computeStatus(undefined, { kind: 'running', generation: 3, snapshot: snap({ state, reason: state === 'Blocked' ? 'NoIndex' : undefined }), totalsBase: base }, ctx('2025-01-01T00:00:00Z'));
+      const s = computeStatus(
+        undefined,
+        {
+          kind: 'running',
+          generation: 3,
+          snapshot: snap({ state, reason: state === 'Blocked' ? 'NoIndex' : undefined }),
+          totalsBase: base,
+        },
+        ctx('2025-01-01T00:00:00Z'),
+      );
       expect(s.phase).toBe(phase);
       expect(cond(s, 'Ready').status).toBe(ready);
       expect(s.observedGeneration).toBe(3);
       expect(cond(s, 'Ready').observedGeneration).toBe(3);
       expect(cond(s, 'Archiving').status).toBe(state === 'Archiving' ? 'True' : 'False');
     }
-    const blocked = computeStatus(undefined, { kind: 'running', generation: 1, snapshot: snap({ state: 'Blocked', reason: 'NoIndex', message: 'create index {createdAt: 1}' }), totalsBase: base }, ctx('2025-01-01T00:00:00Z'));
-    expect(cond(blocked, 'Ready')).toMatchObject({ reason: 'NoIndex', message: 'create index {createdAt: 1}' });
+    const blocked = computeStatus(
+      undefined,
+      {
+        kind: 'running',
+        generation: 1,
+        snapshot: snap({ state: 'Blocked', reason: 'NoIndex', message: 'create index {createdAt: 1}' }),
+        totalsBase: base,
+      },
+      ctx('2025-01-01T00:00:00Z'),
+    );
+    expect(cond(blocked, 'Ready')).toMatchObject({
+      reason: 'NoIndex',
+      message: 'create index {createdAt: 1}',
+    });
   });
 
   it('adds the carried-over totals to the running worker totals and copies the progress fields', () => {
@@ -37,7 +65,13 @@ describe('computeStatus', () => {
         totalsBase: totalsFromStatus({ totals: { documentsArchived: 100, bundlesUploaded: 2 } }),
         snapshot: snap({
           state: 'Archiving',
-          totals: { ...zeroTotals(), documentsArchived: 5, documentsDeleted: 5, bundlesUploaded: 1, bytesUploaded: 77 },
+          totals: {
+            ...zeroTotals(),
+            documentsArchived: 5,
+            documentsDeleted: 5,
+            bundlesUploaded: 1,
+            bytesUploaded: 77,
+          },
           lastBundle: { key: 'k/1', documents: 5, bytes: 77, uploadedAt: '2025-01-01T00:00:00Z' },
           spooledDocuments: 3,
           spooledBytes: 300,
@@ -47,7 +81,12 @@ describe('computeStatus', () => {
       },
       ctx('2025-01-01T00:00:01Z'),
     );
-    expect(s.totals).toMatchObject({ documentsArchived: 105, documentsDeleted: 5, bundlesUploaded: 3, bytesUploaded: 77 });
+    expect(s.totals).toMatchObject({
+      documentsArchived: 105,
+      documentsDeleted: 5,
+      bundlesUploaded: 3,
+      bytesUploaded: 77,
+    });
     expect(s.lastBundle).toMatchObject({ key: 'k/1', documents: 5 });
     expect(s.spool).toEqual({ documents: 3, bytes: 300 });
     expect(s.backlog).toBe(42);
@@ -56,7 +95,12 @@ describe('computeStatus', () => {
   });
 
   it('moves lastTransitionTime only when a condition status flips', () => {
-    const obs = (state: WorkerSnapshot['state']) => ({ kind: 'running' as const, generation: 1, snapshot: snap({ state }), totalsBase: zeroTotals() });
+    const obs = (state: WorkerSnapshot['state']) => ({
+      kind: 'running' as const,
+      generation: 1,
+      snapshot: snap({ state }),
+      totalsBase: zeroTotals(),
+    });
     const a = computeStatus(undefined, obs('Archiving'), ctx('2025-01-01T00:00:00Z'));
     const b = computeStatus(a, obs('Archiving'), ctx('2025-01-01T00:05:00Z'));
     expect(cond(b, 'Ready').lastTransitionTime).toBe('2025-01-01T00:00:00Z');
@@ -68,38 +112,99 @@ describe('computeStatus', () => {
 
   it('reports an error newer than the last progress as Degraded and not Ready, and clears it after progress', () => {
     const err = { time: '2025-01-01T00:00:10Z', stage: 'connect' as const, message: 'connection refused' };
-    const s = computeStatus(undefined, { kind: 'running', generation: 1, snapshot: snap({ state: 'Idle', lastFetchTime: '2025-01-01T00:00:05Z', lastError: err }), totalsBase: zeroTotals() }, ctx('2025-01-01T00:00:11Z'));
+    const s = computeStatus(
+      undefined,
+      {
+        kind: 'running',
+        generation: 1,
+        snapshot: snap({ state: 'Idle', lastFetchTime: '2025-01-01T00:00:05Z', lastError: err }),
+        totalsBase: zeroTotals(),
+      },
+      ctx('2025-01-01T00:00:11Z'),
+    );
     expect(cond(s, 'Degraded')).toMatchObject({ status: 'True', reason: 'ConnectFailed' });
     expect(cond(s, 'Ready').status).toBe('False');
     expect(s.lastError).toMatchObject({ stage: 'connect', message: 'connection refused' });
-    const r = computeStatus(s, { kind: 'running', generation: 1, snapshot: snap({ state: 'Idle', lastFetchTime: '2025-01-01T00:00:20Z', lastError: err }), totalsBase: zeroTotals() }, ctx('2025-01-01T00:00:21Z'));
+    const r = computeStatus(
+      s,
+      {
+        kind: 'running',
+        generation: 1,
+        snapshot: snap({ state: 'Idle', lastFetchTime: '2025-01-01T00:00:20Z', lastError: err }),
+        totalsBase: zeroTotals(),
+      },
+      ctx('2025-01-01T00:00:21Z'),
+    );
     expect(cond(r, 'Degraded')).toMatchObject({ status: 'False', reason: 'AsExpected' });
     expect(cond(r, 'Ready').status).toBe('True');
     expect(r.lastError).toBeDefined(); // the last error stays visible
   });
 
   it('reports a worker that exited and is being restarted as Degraded', () => {
-    const s = computeStatus(undefined, { kind: 'running', generation: 1, snapshot: snap({ state: 'Starting' }), totalsBase: zeroTotals(), exited: { message: 'boom', retryInMs: 4000 } }, ctx('2025-01-01T00:00:00Z'));
+    const s = computeStatus(
+      undefined,
+      {
+        kind: 'running',
+        generation: 1,
+        snapshot: snap({ state: 'Starting' }),
+        totalsBase: zeroTotals(),
+        exited: { message: 'boom', retryInMs: 4000 },
+      },
+      ctx('2025-01-01T00:00:00Z'),
+    );
     expect(cond(s, 'Degraded')).toMatchObject({ status: 'True', reason: 'WorkerRestarting' });
     expect(cond(s, 'Degraded').message).toContain('restarting in 4s');
   });
 
   it('covers the controller-level phases', () => {
     const t = ctx('2025-01-01T00:00:00Z');
-    expect(computeStatus(undefined, { kind: 'suspended', generation: 4 }, t)).toMatchObject({ phase: 'Suspended', observedGeneration: 4 });
-    const inv = computeStatus(undefined, { kind: 'invalid', generation: 2, message: 'spec.queryLimit: must be at least 1' }, t);
+    expect(computeStatus(undefined, { kind: 'suspended', generation: 4 }, t)).toMatchObject({
+      phase: 'Suspended',
+      observedGeneration: 4,
+    });
+    const inv = computeStatus(
+      undefined,
+      { kind: 'invalid', generation: 2, message: 'spec.queryLimit: must be at least 1' },
+      t,
+    );
     expect(inv.phase).toBe('Failed');
-    expect(cond(inv, 'Ready')).toMatchObject({ status: 'False', reason: 'InvalidSpec', message: 'spec.queryLimit: must be at least 1' });
-    const bl = computeStatus(undefined, { kind: 'blocked', generation: 1, reason: 'SecretNotFound', message: 'Secret x/y does not exist' }, t);
+    expect(cond(inv, 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'InvalidSpec',
+      message: 'spec.queryLimit: must be at least 1',
+    });
+    const bl = computeStatus(
+      undefined,
+      { kind: 'blocked', generation: 1, reason: 'SecretNotFound', message: 'Secret x/y does not exist' },
+      t,
+    );
     expect(bl.phase).toBe('Blocked');
     expect(cond(bl, 'Ready').reason).toBe('SecretNotFound');
     // Totals of a stopped worker survive a suspend.
-    const sus = computeStatus(undefined, { kind: 'suspended', generation: 5, totalsBase: { ...zeroTotals(), documentsArchived: 9 }, snapshot: snap({}) }, t);
+    const sus = computeStatus(
+      undefined,
+      {
+        kind: 'suspended',
+        generation: 5,
+        totalsBase: { ...zeroTotals(), documentsArchived: 9 },
+        snapshot: snap({}),
+      },
+      t,
+    );
     expect(sus.totals?.documentsArchived).toBe(9);
   });
 
   it('never writes an invalid condition reason', () => {
-    const s = computeStatus(undefined, { kind: 'running', generation: 1, snapshot: snap({ state: 'Blocked', reason: 'no index!' }), totalsBase: zeroTotals() }, ctx('2025-01-01T00:00:00Z'));
+    const s = computeStatus(
+      undefined,
+      {
+        kind: 'running',
+        generation: 1,
+        snapshot: snap({ state: 'Blocked', reason: 'no index!' }),
+        totalsBase: zeroTotals(),
+      },
+      ctx('2025-01-01T00:00:00Z'),
+    );
     expect(cond(s, 'Ready').reason).toMatch(/^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/);
   });
 });

@@ -44,7 +44,11 @@ interface Cond {
   message: string;
 }
 
-export function computeStatus(prev: ArchivePolicyStatus | undefined, obs: Observation, ctx: StatusContext): ArchivePolicyStatus {
+export function computeStatus(
+  prev: ArchivePolicyStatus | undefined,
+  obs: Observation,
+  ctx: StatusContext,
+): ArchivePolicyStatus {
   const out: ArchivePolicyStatus = { ...(prev ?? {}) };
   out.observedGeneration = obs.generation;
   out.activeReplica = ctx.replica;
@@ -53,21 +57,34 @@ export function computeStatus(prev: ArchivePolicyStatus | undefined, obs: Observ
   let archiving: Cond;
   let degraded: Cond = { status: 'False', reason: 'AsExpected', message: 'no recent errors' };
 
-  if (obs.kind !== 'running' && obs.snapshot && obs.totalsBase) applySnapshot(out, obs.snapshot, obs.totalsBase);
+  if (obs.kind !== 'running' && obs.snapshot && obs.totalsBase)
+    applySnapshot(out, obs.snapshot, obs.totalsBase);
   switch (obs.kind) {
     case 'pending':
       phase = 'Pending';
-      ready = { status: 'Unknown', reason: 'Starting', message: obs.message ?? 'waiting for a worker to start' };
+      ready = {
+        status: 'Unknown',
+        reason: 'Starting',
+        message: obs.message ?? 'waiting for a worker to start',
+      };
       archiving = { status: 'False', reason: 'Starting', message: 'the worker has not started yet' };
       break;
     case 'invalid':
       phase = 'Failed';
       ready = { status: 'False', reason: 'InvalidSpec', message: obs.message };
-      archiving = { status: 'False', reason: 'InvalidSpec', message: 'the spec is invalid; nothing runs until it is fixed' };
+      archiving = {
+        status: 'False',
+        reason: 'InvalidSpec',
+        message: 'the spec is invalid; nothing runs until it is fixed',
+      };
       break;
     case 'suspended':
       phase = 'Suspended';
-      ready = { status: 'False', reason: 'Suspended', message: 'spec.suspend is true; set it to false to resume' };
+      ready = {
+        status: 'False',
+        reason: 'Suspended',
+        message: 'spec.suspend is true; set it to false to resume',
+      };
       archiving = { status: 'False', reason: 'Suspended', message: 'suspended' };
       break;
     case 'blocked':
@@ -81,21 +98,47 @@ export function computeStatus(prev: ArchivePolicyStatus | undefined, obs: Observ
       const err = s.lastError;
       const lastProgress = Math.max(time(s.lastFetchTime), time(s.lastUploadTime), time(s.lastSuccessTime));
       const erroring = !!err && time(err.time) > lastProgress;
-      if (erroring) degraded = { status: 'True', reason: `${camel(err.stage)}Failed`, message: `${err.message} (retrying with back-off)` };
+      if (erroring)
+        degraded = {
+          status: 'True',
+          reason: `${camel(err.stage)}Failed`,
+          message: `${err.message} (retrying with back-off)`,
+        };
       if (obs.exited) {
-        degraded = { status: 'True', reason: 'WorkerRestarting', message: `${obs.exited.message}; restarting in ${Math.round(obs.exited.retryInMs / 1000)}s` };
+        degraded = {
+          status: 'True',
+          reason: 'WorkerRestarting',
+          message: `${obs.exited.message}; restarting in ${Math.round(obs.exited.retryInMs / 1000)}s`,
+        };
       }
       switch (s.state) {
         case 'Starting':
         case 'Stopped':
           phase = s.state === 'Stopped' && prev?.phase ? prev.phase : 'Pending';
-          ready = erroring ? { status: 'False', reason: degraded.reason, message: degraded.message } : { status: 'Unknown', reason: 'Starting', message: 'the worker is connecting and checking the index' };
-          archiving = { status: 'False', reason: 'Starting', message: 'the worker has not started archiving yet' };
+          ready = erroring
+            ? { status: 'False', reason: degraded.reason, message: degraded.message }
+            : {
+                status: 'Unknown',
+                reason: 'Starting',
+                message: 'the worker is connecting and checking the index',
+              };
+          archiving = {
+            status: 'False',
+            reason: 'Starting',
+            message: 'the worker has not started archiving yet',
+          };
           break;
         case 'Archiving':
           phase = 'Archiving';
           ready = { status: 'True', reason: 'WorkerRunning', message: `worker running on ${ctx.replica}` };
-          archiving = { status: 'True', reason: 'BacklogPresent', message: s.backlog !== undefined ? `about ${s.backlog} documents eligible` : 'eligible documents are being archived' };
+          archiving = {
+            status: 'True',
+            reason: 'BacklogPresent',
+            message:
+              s.backlog !== undefined
+                ? `about ${s.backlog} documents eligible`
+                : 'eligible documents are being archived',
+          };
           break;
         case 'Idle':
           phase = 'Idle';
@@ -111,17 +154,26 @@ export function computeStatus(prev: ArchivePolicyStatus | undefined, obs: Observ
         }
         case 'Blocked':
           phase = 'Blocked';
-          ready = { status: 'False', reason: s.reason ?? 'Blocked', message: s.message ?? 'the worker refuses to run until the problem is fixed' };
+          ready = {
+            status: 'False',
+            reason: s.reason ?? 'Blocked',
+            message: s.message ?? 'the worker refuses to run until the problem is fixed',
+          };
           archiving = { status: 'False', reason: s.reason ?? 'Blocked', message: 'blocked' };
           break;
         case 'Failed':
           phase = 'Failed';
-          ready = { status: 'False', reason: s.reason ?? 'WorkerFailed', message: s.message ?? s.lastError?.message ?? 'the worker failed' };
+          ready = {
+            status: 'False',
+            reason: s.reason ?? 'WorkerFailed',
+            message: s.message ?? s.lastError?.message ?? 'the worker failed',
+          };
           archiving = { status: 'False', reason: s.reason ?? 'WorkerFailed', message: 'failed' };
           break;
       }
       // Running but erroring (e.g. MongoDB unreachable): not Ready, whatever the last state was.
-      if (erroring && ready.status === 'True') ready = { status: 'False', reason: degraded.reason, message: degraded.message };
+      if (erroring && ready.status === 'True')
+        ready = { status: 'False', reason: degraded.reason, message: degraded.message };
       break;
     }
   }
@@ -156,11 +208,17 @@ function applySnapshot(out: ArchivePolicyStatus, s: WorkerSnapshot, base: Worker
   }
   out.spool = { documents: s.spooledDocuments, bytes: s.spooledBytes };
   if (s.backlog !== undefined) out.backlog = Math.max(0, Math.round(s.backlog));
-  if (s.oldestEligibleAgeSeconds !== undefined) out.oldestEligibleAgeSeconds = Math.max(0, Math.round(s.oldestEligibleAgeSeconds));
+  if (s.oldestEligibleAgeSeconds !== undefined)
+    out.oldestEligibleAgeSeconds = Math.max(0, Math.round(s.oldestEligibleAgeSeconds));
   if (s.lastFetchTime) out.lastFetchTime = s.lastFetchTime;
   if (s.lastUploadTime) out.lastUploadTime = s.lastUploadTime;
   if (s.lastSuccessTime) out.lastSuccessTime = s.lastSuccessTime;
-  if (s.lastError) out.lastError = { time: s.lastError.time, stage: s.lastError.stage, message: truncate(s.lastError.message) };
+  if (s.lastError)
+    out.lastError = {
+      time: s.lastError.time,
+      stage: s.lastError.stage,
+      message: truncate(s.lastError.message),
+    };
 }
 
 /** Totals recorded in a status (for carrying them over a worker restart or a failover). */
@@ -189,10 +247,24 @@ export function addTotals(a: WorkerTotals, b: WorkerTotals): WorkerTotals {
   };
 }
 
-function condition(prev: ArchivePolicyStatus | undefined, type: string, c: Cond, generation: number, now: Date): ArchivePolicyCondition {
+function condition(
+  prev: ArchivePolicyStatus | undefined,
+  type: string,
+  c: Cond,
+  generation: number,
+  now: Date,
+): ArchivePolicyCondition {
   const old = prev?.conditions?.find((x) => x.type === type);
-  const lastTransitionTime = old && old.status === c.status && old.lastTransitionTime ? old.lastTransitionTime : rfc3339(now);
-  return { type, status: c.status, observedGeneration: generation, lastTransitionTime, reason: validReason(c.reason), message: truncate(c.message) };
+  const lastTransitionTime =
+    old && old.status === c.status && old.lastTransitionTime ? old.lastTransitionTime : rfc3339(now);
+  return {
+    type,
+    status: c.status,
+    observedGeneration: generation,
+    lastTransitionTime,
+    reason: validReason(c.reason),
+    message: truncate(c.message),
+  };
 }
 
 /** Reasons must match ^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$; engine reasons are trusted but checked. */

@@ -1,7 +1,13 @@
 // Owns the running archiver workers of this replica: starts one per policy key, stops it (waiting until
 // it has really stopped), and notices when one exits on its own. It never decides *whether* a worker
 // should run — that is the reconciler's job — so this stays a small, testable lifecycle manager.
-import type { ArchiveWorker, WorkerEvents, WorkerOptions, WorkerSnapshot, WorkerTotals } from '../archiver/worker-api.js';
+import type {
+  ArchiveWorker,
+  WorkerEvents,
+  WorkerOptions,
+  WorkerSnapshot,
+  WorkerTotals,
+} from '../archiver/worker-api.js';
 import type { PolicyConfig } from '../archiver/config.js';
 import type { Logger } from '../util/logger.js';
 import { errorMessage } from '../util/redact.js';
@@ -90,7 +96,13 @@ export class WorkerSupervisor {
         snapshotHook?.(s);
       },
     };
-    rw.worker = this.o.createWorker({ config: p.config, mongoUri: p.mongoUri, spoolRoot: this.o.spoolRoot, logger: p.logger, events });
+    rw.worker = this.o.createWorker({
+      config: p.config,
+      mongoUri: p.mongoUri,
+      spoolRoot: this.o.spoolRoot,
+      logger: p.logger,
+      events,
+    });
     this.workers.set(p.key, rw);
     this.o.log.info({ policy: name, namespace, generation: p.generation }, 'worker started');
     rw.done = (async () => {
@@ -102,7 +114,10 @@ export class WorkerSupervisor {
       rw.snapshot = safeSnapshot(rw);
       if (!rw.stopRequested) {
         rw.exited ??= { at: Date.now() };
-        this.o.log.warn({ policy: name, namespace, state: rw.snapshot.state, err: rw.exited.error }, 'worker exited on its own');
+        this.o.log.warn(
+          { policy: name, namespace, state: rw.snapshot.state, err: rw.exited.error },
+          'worker exited on its own',
+        );
         this.o.onExit(p.key, rw);
       }
     })();
@@ -118,19 +133,28 @@ export class WorkerSupervisor {
     if (!rw) return Promise.resolve(undefined);
     if (rw.stopping) return rw.stopping;
     rw.stopRequested = true;
-    this.o.log.info({ policy: rw.name, namespace: rw.namespace, generation: rw.generation, reason: why }, 'stopping worker');
+    this.o.log.info(
+      { policy: rw.name, namespace: rw.namespace, generation: rw.generation, reason: why },
+      'stopping worker',
+    );
     rw.stopping = (async () => {
       if (!rw.exited) {
         try {
           await rw.worker.stop();
         } catch (err) {
-          this.o.log.warn({ policy: rw.name, namespace: rw.namespace, err: errorMessage(err) }, 'worker stop() failed');
+          this.o.log.warn(
+            { policy: rw.name, namespace: rw.namespace, err: errorMessage(err) },
+            'worker stop() failed',
+          );
         }
       }
       await rw.done;
       rw.snapshot = safeSnapshot(rw);
       if (this.workers.get(key) === rw) this.workers.delete(key);
-      this.o.log.info({ policy: rw.name, namespace: rw.namespace, generation: rw.generation, reason: why }, 'worker stopped');
+      this.o.log.info(
+        { policy: rw.name, namespace: rw.namespace, generation: rw.generation, reason: why },
+        'worker stopped',
+      );
       return rw.snapshot;
     })();
     return rw.stopping;
@@ -159,5 +183,13 @@ export function initialSnapshot(): WorkerSnapshot {
 }
 
 function zero(): WorkerTotals {
-  return { documentsArchived: 0, documentsDeleted: 0, documentsSkipped: 0, documentsIneligible: 0, bundlesUploaded: 0, bytesUploaded: 0, duplicatesUploaded: 0 };
+  return {
+    documentsArchived: 0,
+    documentsDeleted: 0,
+    documentsSkipped: 0,
+    documentsIneligible: 0,
+    bundlesUploaded: 0,
+    bytesUploaded: 0,
+    duplicatesUploaded: 0,
+  };
 }

@@ -62,7 +62,11 @@ describe('WorkQueue', () => {
 
   it('requeues a failing key with growing back-off and resets it after a success', async () => {
     const errors: number[] = [];
-    const q = new WorkQueue({ concurrency: 1, backoff: { baseMs: 10, maxMs: 1000, jitter: 0 }, onError: (_k, _e, n) => errors.push(n) });
+    const q = new WorkQueue({
+      concurrency: 1,
+      backoff: { baseMs: 10, maxMs: 1000, jitter: 0 },
+      onError: (_k, _e, n) => errors.push(n),
+    });
     const times: number[] = [];
     let fail = 3;
     q.start(async () => {

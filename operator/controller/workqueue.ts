@@ -37,7 +37,8 @@ export class WorkQueue {
   private readonly backoff: BackoffOptions;
 
   constructor(private readonly opts: WorkQueueOptions) {
-    if (!(opts.concurrency >= 1)) throw new Error(`work queue concurrency must be >= 1, got ${opts.concurrency}`);
+    if (!(opts.concurrency >= 1))
+      throw new Error(`work queue concurrency must be >= 1, got ${opts.concurrency}`);
     this.backoff = opts.backoff ?? defaultBackoff;
   }
 

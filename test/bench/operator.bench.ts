@@ -8,7 +8,15 @@ import path from 'node:path';
 import { Watch } from '@kubernetes/client-node';
 import type { ArchivePolicy } from '../../operator/api/schema.js';
 import { adminKubeConfig } from '../support/kube.js';
-import { apply, ensureCrd, mustKubectl, OperatorProcess, repoRoot, sleep, waitFor } from '../integration/operator/harness.js';
+import {
+  apply,
+  ensureCrd,
+  mustKubectl,
+  OperatorProcess,
+  repoRoot,
+  sleep,
+  waitFor,
+} from '../integration/operator/harness.js';
 import { policyManifest, policySpec, sandbox } from '../integration/operator/fixtures.js';
 
 const POLICIES = Number(process.env.BENCH_POLICIES ?? 200);
@@ -16,7 +24,11 @@ const TIMED = Number(process.env.BENCH_TIMED ?? 20);
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 60);
 
 function testenv(cmd: 'acquire' | 'release'): void {
-  const r = spawnSync(process.execPath, [path.join(repoRoot, 'dist', 'test', 'env', 'cli.js'), cmd, '--pid', String(process.pid)], { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] });
+  const r = spawnSync(
+    process.execPath,
+    [path.join(repoRoot, 'dist', 'test', 'env', 'cli.js'), cmd, '--pid', String(process.pid)],
+    { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] },
+  );
   if (r.status !== 0) throw new Error(`testenv ${cmd} failed (${r.status ?? r.signal})`);
 }
 
@@ -59,11 +71,15 @@ async function main(): Promise<void> {
   let watch: AbortController | undefined;
   try {
     const names = Array.from({ length: POLICIES }, (_, i) => `bench-${String(i).padStart(3, '0')}`);
-    process.stdout.write(`operator benchmark: ${POLICIES} policies (seed-like intervals: fetch every 9 s, upload every 65 s), one operator process\n`);
+    process.stdout.write(
+      `operator benchmark: ${POLICIES} policies (seed-like intervals: fetch every 9 s, upload every 65 s), one operator process\n`,
+    );
     // Each policy has its own indexed collection with a few young documents: nothing eligible (idle).
     for (const n of names) {
       await sb.db.collection(n).createIndex({ createdAt: 1 });
-      await sb.db.collection(n).insertMany(Array.from({ length: 5 }, (_, i) => ({ createdAt: new Date(Date.now() - i * 1000), i })));
+      await sb.db
+        .collection(n)
+        .insertMany(Array.from({ length: 5 }, (_, i) => ({ createdAt: new Date(Date.now() - i * 1000), i })));
     }
     const created = new Map<string, number>();
     const firstStatus = new Map<string, number>();
@@ -77,13 +93,23 @@ async function main(): Promise<void> {
       },
       () => undefined,
     );
-    const spec = (n: string) => policySpec(sb, { archiveCheckInterval: 9, queryLimit: 2000, s3: { uploadInterval: 65 } }, n);
+    const spec = (n: string) =>
+      policySpec(sb, { archiveCheckInterval: 9, queryLimit: 2000, s3: { uploadInterval: 65 } }, n);
 
     const t0 = Date.now();
-    op = await OperatorProcess.start({ name: 'bench', args: [...sb.operatorArgs, '--status-min-interval=1s'] });
+    op = await OperatorProcess.start({
+      name: 'bench',
+      args: [...sb.operatorArgs, '--status-min-interval=1s'],
+    });
     const bulk = names.slice(0, POLICIES - TIMED);
-    for (let i = 0; i < bulk.length; i += 50) await apply(bulk.slice(i, i + 50).map((n) => policyManifest(sb.namespace, n, spec(n))));
-    await waitFor(`${bulk.length} policies to report a status`, () => bulk.every((n) => firstStatus.has(n)), 600_000, 500);
+    for (let i = 0; i < bulk.length; i += 50)
+      await apply(bulk.slice(i, i + 50).map((n) => policyManifest(sb.namespace, n, spec(n))));
+    await waitFor(
+      `${bulk.length} policies to report a status`,
+      () => bulk.every((n) => firstStatus.has(n)),
+      600_000,
+      500,
+    );
     const bulkSeconds = (Date.now() - t0) / 1000;
 
     // 20 timed applies, one at a time, each to its first status update.
@@ -91,17 +117,31 @@ async function main(): Promise<void> {
     const fromCreate: number[] = [];
     for (const n of names.slice(POLICIES - TIMED)) {
       const start = Date.now();
-      await mustKubectl(['apply', '-f', '-'], { input: JSON.stringify(policyManifest(sb.namespace, n, spec(n))) });
+      await mustKubectl(['apply', '-f', '-'], {
+        input: JSON.stringify(policyManifest(sb.namespace, n, spec(n))),
+      });
       await waitFor(`${n} to report a status`, () => firstStatus.has(n), 60_000, 10);
       fromApply.push(firstStatus.get(n)! - start);
       fromCreate.push(firstStatus.get(n)! - (created.get(n) ?? start));
       await sleep(500);
     }
-    await waitFor('every policy Idle', async () => {
-      const out = await mustKubectl(['get', 'ap', '-n', sb.namespace, '-o', 'jsonpath={.items[*].status.phase}']);
-      const phases = out.split(' ').filter(Boolean);
-      return phases.length === POLICIES && phases.every((p) => p === 'Idle');
-    }, 600_000, 2000);
+    await waitFor(
+      'every policy Idle',
+      async () => {
+        const out = await mustKubectl([
+          'get',
+          'ap',
+          '-n',
+          sb.namespace,
+          '-o',
+          'jsonpath={.items[*].status.phase}',
+        ]);
+        const phases = out.split(' ').filter(Boolean);
+        return phases.length === POLICIES && phases.every((p) => p === 'Idle');
+      },
+      600_000,
+      2000,
+    );
 
     // Idle: let start-up work settle, then measure CPU over a quiet window.
     await sleep(15_000);
@@ -122,7 +162,10 @@ async function main(): Promise<void> {
       ['peak RSS (VmHWM)', `${peakRss.toFixed(0)} MiB`],
       ['RSS at the end', `${rss.toFixed(0)} MiB`],
       [`idle CPU (over ${IDLE_SECONDS} s, % of one core)`, `${idleCpu.toFixed(1)} %`],
-      [`median kubectl apply -> first status (${TIMED} applies)`, `${median(fromApply).toFixed(0)} ms (min ${Math.min(...fromApply)}, max ${Math.max(...fromApply)})`],
+      [
+        `median kubectl apply -> first status (${TIMED} applies)`,
+        `${median(fromApply).toFixed(0)} ms (min ${Math.min(...fromApply)}, max ${Math.max(...fromApply)})`,
+      ],
       ['median object created -> first status', `${median(fromCreate).toFixed(0)} ms`],
     ];
     const w = Math.max(...rows.map(([k]) => k.length));

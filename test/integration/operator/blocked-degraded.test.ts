@@ -37,7 +37,16 @@ describe('operator: Blocked and Degraded', () => {
     expect(ready.message).toContain('allowCollectionScan');
     // Nothing was archived or deleted while blocked.
     expect(await sb.db.collection('noindex').countDocuments({})).toBe(120);
-    const events = await mustKubectl(['get', 'events.v1.events.k8s.io', '-n', sb.namespace, '--field-selector', 'regarding.name=noindex', '-o', 'jsonpath={range .items[*]}{.type}/{.reason}: {.note}{"\\n"}{end}']);
+    const events = await mustKubectl([
+      'get',
+      'events.v1.events.k8s.io',
+      '-n',
+      sb.namespace,
+      '--field-selector',
+      'regarding.name=noindex',
+      '-o',
+      'jsonpath={range .items[*]}{.type}/{.reason}: {.note}{"\\n"}{end}',
+    ]);
     expect(events).toMatch(/Warning\/IndexFailed: .*createIndex/);
     // The user acts: the worker notices on its next check and proceeds.
     await sb.db.collection('noindex').createIndex({ createdAt: 1 });
@@ -45,7 +54,11 @@ describe('operator: Blocked and Degraded', () => {
       'the policy to unblock and archive everything',
       async () => {
         const p = await getPolicy(sb.namespace, 'noindex');
-        return p?.status?.phase === 'Idle' && p.status.totals?.documentsDeleted === 120 && condition(p, 'Ready')?.status === 'True';
+        return (
+          p?.status?.phase === 'Idle' &&
+          p.status.totals?.documentsDeleted === 120 &&
+          condition(p, 'Ready')?.status === 'True'
+        );
       },
       90_000,
       500,
@@ -55,7 +68,12 @@ describe('operator: Blocked and Degraded', () => {
   test('MongoDB unreachable: Degraded with back-off, then it recovers by itself', async () => {
     await seed(sb.db, 'flaky', 100, 40);
     await apply(policyManifest(sb.namespace, 'flaky', policySpec(sb, {}, 'flaky')));
-    await waitFor('the first pass to finish', async () => (await getPolicy(sb.namespace, 'flaky'))?.status?.totals?.documentsDeleted === 100, 90_000, 500);
+    await waitFor(
+      'the first pass to finish',
+      async () => (await getPolicy(sb.namespace, 'flaky'))?.status?.totals?.documentsDeleted === 100,
+      90_000,
+      500,
+    );
 
     const outageStart = Date.now();
     sb.proxy.setReachable(false);
@@ -87,7 +105,9 @@ describe('operator: Blocked and Degraded', () => {
       'Degraded=False and the new documents archived',
       async () => {
         const p = await getPolicy(sb.namespace, 'flaky');
-        return condition(p, 'Degraded')?.status === 'False' && p?.status?.totals?.documentsDeleted === 140 ? p : undefined;
+        return condition(p, 'Degraded')?.status === 'False' && p?.status?.totals?.documentsDeleted === 140
+          ? p
+          : undefined;
       },
       150_000,
       500,
@@ -100,6 +120,12 @@ describe('operator: Blocked and Degraded', () => {
 /** Times of the worker's logged failures for the 'flaky' policy since `since`. */
 function failures(op: OperatorProcess, since: number): number[] {
   return op.lines
-    .filter((l) => l.policy === 'flaky' && typeof l.msg === 'string' && /failed; retrying$/.test(l.msg) && Date.parse(l.time) >= since)
+    .filter(
+      (l) =>
+        l.policy === 'flaky' &&
+        typeof l.msg === 'string' &&
+        /failed; retrying$/.test(l.msg) &&
+        Date.parse(l.time) >= since,
+    )
     .map((l) => Date.parse(l.time));
 }

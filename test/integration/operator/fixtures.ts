@@ -2,7 +2,14 @@
 // MongoDB database, an S3 bucket, a counting proxy in front of FerretDB, the Secrets the operator reads,
 // and ArchivePolicy manifests that use them.
 import { randomBytes } from 'node:crypto';
-import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import { MongoClient, type Db } from 'mongodb';
 import { openBundle } from '../../../operator/bundle/reader.js';
@@ -33,7 +40,12 @@ export interface Sandbox {
 
 export function s3Client(): S3Client {
   const env = testEnv().s3;
-  return new S3Client({ endpoint: env.endpoint, region: env.region, forcePathStyle: true, credentials: { accessKeyId: env.accessKeyId, secretAccessKey: env.secretAccessKey } });
+  return new S3Client({
+    endpoint: env.endpoint,
+    region: env.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: env.accessKeyId, secretAccessKey: env.secretAccessKey },
+  });
 }
 
 export async function sandbox(prefix: string): Promise<Sandbox> {
@@ -49,8 +61,18 @@ export async function sandbox(prefix: string): Promise<Sandbox> {
   const proxy = MongoProxy.fromUri(env.mongoUri);
   await proxy.start();
   await apply([
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: MONGO_SECRET, namespace }, stringData: { username: USERNAME, password } },
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: S3_SECRET, namespace }, stringData: { AWS_ACCESS_KEY_ID: env.s3.accessKeyId, AWS_SECRET_ACCESS_KEY: env.s3.secretAccessKey } },
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: MONGO_SECRET, namespace },
+      stringData: { username: USERNAME, password },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: S3_SECRET, namespace },
+      stringData: { AWS_ACCESS_KEY_ID: env.s3.accessKeyId, AWS_SECRET_ACCESS_KEY: env.s3.secretAccessKey },
+    },
   ]);
   return {
     namespace,
@@ -71,9 +93,13 @@ export async function sandbox(prefix: string): Promise<Sandbox> {
     ],
     async cleanup() {
       await proxy.stop().catch(() => undefined);
-      await mongo.db(dbName).dropDatabase().catch(() => undefined);
+      await mongo
+        .db(dbName)
+        .dropDatabase()
+        .catch(() => undefined);
       await mongo.close().catch(() => undefined);
-      for (const key of await listKeys(s3, bucket).catch(() => [] as string[])) await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })).catch(() => undefined);
+      for (const key of await listKeys(s3, bucket).catch(() => [] as string[]))
+        await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })).catch(() => undefined);
       await s3.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => undefined);
       s3.destroy();
       await deleteNamespace(namespace);
@@ -82,7 +108,11 @@ export async function sandbox(prefix: string): Promise<Sandbox> {
 }
 
 /** A policy spec for the sandbox: hostAddress is the proxy, S3 keys from the S3 Secret. */
-export function policySpec(sb: Sandbox, over: Record<string, unknown> = {}, collection = 'events'): Record<string, unknown> {
+export function policySpec(
+  sb: Sandbox,
+  over: Record<string, unknown> = {},
+  collection = 'events',
+): Record<string, unknown> {
   const env = testEnv().s3;
   const { s3: s3Over, ...rest } = over as { s3?: Record<string, unknown> };
   return {
@@ -111,18 +141,32 @@ export function policyManifest(namespace: string, name: string, spec: Record<str
 }
 
 /** Inserts `count` documents aged `ageDays` (spread over an hour), with an index on createdAt unless told not to. */
-export async function seed(db: Db, collection: string, count: number, ageDays: number, opts: { index?: boolean; tag?: string } = {}): Promise<void> {
+export async function seed(
+  db: Db,
+  collection: string,
+  count: number,
+  ageDays: number,
+  opts: { index?: boolean; tag?: string } = {},
+): Promise<void> {
   if (opts.index !== false) await db.collection(collection).createIndex({ createdAt: 1 });
   const now = Date.now();
-  const docs = Array.from({ length: count }, (_, i) => ({ createdAt: new Date(now - ageDays * DAY - (i % 3600) * 1000), seq: i, tag: opts.tag ?? 'seed', payload: 'x'.repeat(200) }));
-  for (let i = 0; i < docs.length; i += 1000) await db.collection(collection).insertMany(docs.slice(i, i + 1000));
+  const docs = Array.from({ length: count }, (_, i) => ({
+    createdAt: new Date(now - ageDays * DAY - (i % 3600) * 1000),
+    seq: i,
+    tag: opts.tag ?? 'seed',
+    payload: 'x'.repeat(200),
+  }));
+  for (let i = 0; i < docs.length; i += 1000)
+    await db.collection(collection).insertMany(docs.slice(i, i + 1000));
 }
 
 export async function listKeys(s3: S3Client, bucket: string, prefix = ''): Promise<string[]> {
   const keys: string[] = [];
   let token: string | undefined;
   do {
-    const r = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    const r = await s3.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+    );
     for (const o of r.Contents ?? []) keys.push(o.Key!);
     token = r.IsTruncated ? r.NextContinuationToken : undefined;
   } while (token);
@@ -143,7 +187,8 @@ export async function readBundles(s3: S3Client, bucket: string, prefix = ''): Pr
     const r = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     const b = await openBundle(r.Body as Readable, { key });
     const ids: string[] = [];
-    for await (const d of b.documents()) ids.push(BSON.EJSON.stringify(BSON.deserialize(d, { promoteValues: false })._id, { relaxed: false }));
+    for await (const d of b.documents())
+      ids.push(BSON.EJSON.stringify(BSON.deserialize(d, { promoteValues: false })._id, { relaxed: false }));
     out.push({ key, manifest: b.manifest!, ids });
   }
   return out;

@@ -31,7 +31,9 @@ describe('operator HA: two replicas, 20 policies, kill -9', () => {
   const key = (n: string) => `${sb.namespace}/${n}`;
 
   async function leases(): Promise<V1Lease[]> {
-    const r = await adminKubeConfig().makeApiClient(CoordinationV1Api).listNamespacedLease({ namespace: sb.namespace, labelSelector: 'gochive.io/lease-type=policy' });
+    const r = await adminKubeConfig()
+      .makeApiClient(CoordinationV1Api)
+      .listNamespacedLease({ namespace: sb.namespace, labelSelector: 'gochive.io/lease-type=policy' });
     return r.items;
   }
 
@@ -40,9 +42,16 @@ describe('operator HA: two replicas, 20 policies, kill -9', () => {
     while (sampling) {
       try {
         const a1 = a.exitInfo ? new Set<string>() : await a.runningPolicies().catch(() => new Set<string>());
-        const bSet = b.exitInfo ? new Set<string>() : await b.runningPolicies().catch(() => new Set<string>());
+        const bSet = b.exitInfo
+          ? new Set<string>()
+          : await b.runningPolicies().catch(() => new Set<string>());
         const a2 = a.exitInfo ? new Set<string>() : await a.runningPolicies().catch(() => new Set<string>());
-        const holders = new Map((await leases()).map((l) => [l.metadata!.annotations!['gochive.io/policy']!, l.spec?.holderIdentity ?? undefined]));
+        const holders = new Map(
+          (await leases()).map((l) => [
+            l.metadata!.annotations!['gochive.io/policy']!,
+            l.spec?.holderIdentity ?? undefined,
+          ]),
+        );
         const both = [...bSet].filter((k) => a1.has(k) && a2.has(k));
         if (both.length) overlaps.push(`${new Date().toISOString()}: ${both.join(', ')}`);
         samples.push({ at: Date.now(), a: a2, b: bSet, holders });
@@ -57,7 +66,12 @@ describe('operator HA: two replicas, 20 policies, kill -9', () => {
     await ensureCrd();
     sb = await sandbox('op-ha');
     for (const n of names) await seed(sb.db, n, 60, 40);
-    const args = [...sb.operatorArgs, `--lease-duration=${LEASE_SECONDS}s`, '--renew-interval=1s', '--max-concurrent-reconciles=8'];
+    const args = [
+      ...sb.operatorArgs,
+      `--lease-duration=${LEASE_SECONDS}s`,
+      '--renew-interval=1s',
+      '--max-concurrent-reconciles=8',
+    ];
     [a, b] = await Promise.all([
       OperatorProcess.start({ name: 'ha-a', args: [...args, '--identity=replica-a'] }),
       OperatorProcess.start({ name: 'ha-b', args: [...args, '--identity=replica-b'] }),
@@ -89,7 +103,8 @@ describe('operator HA: two replicas, 20 policies, kill -9', () => {
     await waitFor(
       'every policy to archive its 60 documents',
       async () => {
-        for (const n of names) if ((await getPolicy(sb.namespace, n))?.status?.totals?.documentsDeleted !== 60) return false;
+        for (const n of names)
+          if ((await getPolicy(sb.namespace, n))?.status?.totals?.documentsDeleted !== 60) return false;
         return true;
       },
       180_000,
@@ -102,7 +117,8 @@ describe('operator HA: two replicas, 20 policies, kill -9', () => {
     const ls = await leases();
     for (const n of names) {
       const p = await getPolicy(sb.namespace, n);
-      const holder = ls.find((l) => l.metadata!.annotations!['gochive.io/policy'] === key(n))?.spec?.holderIdentity;
+      const holder = ls.find((l) => l.metadata!.annotations!['gochive.io/policy'] === key(n))?.spec
+        ?.holderIdentity;
       expect(p?.status?.activeReplica).toBe(holder);
     }
     expect(await a.metrics()).toMatch(/gochive_replicas_live 2/);
@@ -112,7 +128,9 @@ describe('operator HA: two replicas, 20 policies, kill -9', () => {
     // Keep both busy so the killed one dies with work in flight.
     for (const n of names) await seed(sb.db, n, 90, 40, { tag: 'second-wave' });
     await sleep(2500);
-    const fromA = (await leases()).filter((l) => l.spec?.holderIdentity === 'replica-a').map((l) => l.metadata!.annotations!['gochive.io/policy']!);
+    const fromA = (await leases())
+      .filter((l) => l.spec?.holderIdentity === 'replica-a')
+      .map((l) => l.metadata!.annotations!['gochive.io/policy']!);
     expect(fromA.length).toBe(10);
     const killedAt = Date.now();
     a.signal('SIGKILL');
@@ -122,13 +140,17 @@ describe('operator HA: two replicas, 20 policies, kill -9', () => {
       async () => {
         const ls = await leases();
         const running = await b.runningPolicies();
-        return ls.every((l) => l.spec?.holderIdentity === 'replica-b') && fromA.every((k) => running.has(k)) ? Date.now() : undefined;
+        return ls.every((l) => l.spec?.holderIdentity === 'replica-b') && fromA.every((k) => running.has(k))
+          ? Date.now()
+          : undefined;
       },
       (LEASE_SECONDS + 10) * 1000 + 5000,
       250,
     );
     const takeoverSeconds = (takenAt - killedAt) / 1000;
-    process.stdout.write(`\ntakeover after kill -9: ${takeoverSeconds.toFixed(1)} s (lease duration ${LEASE_SECONDS} s)\n`);
+    process.stdout.write(
+      `\ntakeover after kill -9: ${takeoverSeconds.toFixed(1)} s (lease duration ${LEASE_SECONDS} s)\n`,
+    );
     expect(takeoverSeconds).toBeLessThanOrEqual(LEASE_SECONDS + 10);
     // Not before the lease could have expired: B waited for it.
     expect(takeoverSeconds).toBeGreaterThanOrEqual(LEASE_SECONDS - 1);
@@ -160,7 +182,12 @@ describe('operator HA: two replicas, 20 policies, kill -9', () => {
       const ib = intervals(b.lines, n, Date.now());
       for (const x of ia) for (const y of ib) expect(x[1] <= y[0] || y[1] <= x[0]).toBe(true);
       // And the lease holder seen by the sampler changed from A to B only after the kill.
-      const handovers = samples.filter((s, i) => i > 0 && samples[i - 1]!.holders.get(key(n)) === 'replica-a' && s.holders.get(key(n)) === 'replica-b');
+      const handovers = samples.filter(
+        (s, i) =>
+          i > 0 &&
+          samples[i - 1]!.holders.get(key(n)) === 'replica-a' &&
+          s.holders.get(key(n)) === 'replica-b',
+      );
       for (const h of handovers) expect(h.at).toBeGreaterThan(killedAt);
     }
 
@@ -171,7 +198,8 @@ describe('operator HA: two replicas, 20 policies, kill -9', () => {
     for (const n of names) {
       const bundles = await readBundles(sb.s3, sb.bucket, `${n}/`);
       const seen = new Map<string, number[]>();
-      for (const bd of bundles) for (const id of bd.ids) seen.set(id, [...(seen.get(id) ?? []), Date.parse(bd.manifest.createdAt)]);
+      for (const bd of bundles)
+        for (const id of bd.ids) seen.set(id, [...(seen.get(id) ?? []), Date.parse(bd.manifest.createdAt)]);
       expect(seen.size).toBe(150);
       for (const [, times] of seen) {
         if (times.length === 1) continue;

@@ -32,15 +32,26 @@ export interface RunResult {
 }
 
 /** Runs the real kubectl against the test cluster; never rejects. */
-export function kubectl(args: string[], opts: { input?: string; kubeconfig?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+export function kubectl(
+  args: string[],
+  opts: { input?: string; kubeconfig?: string; timeoutMs?: number } = {},
+): Promise<RunResult> {
   const env = testEnv();
   return new Promise((resolve) => {
     const child = execFile(
       'kubectl',
       args,
-      { env: { ...process.env, KUBECONFIG: opts.kubeconfig ?? env.kubeconfig, PATH: env.path }, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 << 20 },
+      {
+        env: { ...process.env, KUBECONFIG: opts.kubeconfig ?? env.kubeconfig, PATH: env.path },
+        timeout: opts.timeoutMs ?? 60_000,
+        maxBuffer: 64 << 20,
+      },
       (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+        const code = err
+          ? typeof (err as { code?: unknown }).code === 'number'
+            ? (err as { code: number }).code
+            : 1
+          : 0;
         resolve({ code, stdout, stderr });
       },
     );
@@ -48,7 +59,10 @@ export function kubectl(args: string[], opts: { input?: string; kubeconfig?: str
   });
 }
 
-export async function mustKubectl(args: string[], opts: { input?: string; kubeconfig?: string } = {}): Promise<string> {
+export async function mustKubectl(
+  args: string[],
+  opts: { input?: string; kubeconfig?: string } = {},
+): Promise<string> {
   const r = await kubectl(args, opts);
   if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
   return r.stdout;
@@ -62,8 +76,19 @@ export async function apply(objects: object | object[], kubeconfig?: string): Pr
 
 /** Installs the generated CRD (shared by every test; it is never deleted). */
 export async function ensureCrd(): Promise<void> {
-  await mustKubectl(['apply', '--server-side', '--force-conflicts', '-f', path.join(repoRoot, 'crds', 'archivepolicies.gochive.io.yaml')]);
-  await mustKubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/archivepolicies.gochive.io']);
+  await mustKubectl([
+    'apply',
+    '--server-side',
+    '--force-conflicts',
+    '-f',
+    path.join(repoRoot, 'crds', 'archivepolicies.gochive.io.yaml'),
+  ]);
+  await mustKubectl([
+    'wait',
+    '--for=condition=Established',
+    '--timeout=60s',
+    'crd/archivepolicies.gochive.io',
+  ]);
 }
 
 export async function createNamespace(name: string): Promise<void> {
@@ -75,7 +100,12 @@ export async function deleteNamespace(name: string): Promise<void> {
 }
 
 /** Polls `fn` until it returns a truthy value; fails after `timeoutMs` with `what` and the last value. */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 60_000, everyMs = 200): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  timeoutMs = 60_000,
+  everyMs = 200,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -86,15 +116,30 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     } catch (err) {
       last = err instanceof Error ? err.message : err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)?.slice(0, 2000)}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)?.slice(0, 2000)}`,
+      );
     await sleep(everyMs);
   }
 }
 
 /** The ArchivePolicy as stored now (undefined when absent). */
-export async function getPolicy(namespace: string, name: string, kc: KubeConfig = adminKubeConfig()): Promise<ArchivePolicy | undefined> {
+export async function getPolicy(
+  namespace: string,
+  name: string,
+  kc: KubeConfig = adminKubeConfig(),
+): Promise<ArchivePolicy | undefined> {
   try {
-    return (await kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ group: 'gochive.io', version: 'v1alpha1', namespace, plural: 'archivepolicies', name })) as ArchivePolicy;
+    return (await kc
+      .makeApiClient(CustomObjectsApi)
+      .getNamespacedCustomObject({
+        group: 'gochive.io',
+        version: 'v1alpha1',
+        namespace,
+        plural: 'archivepolicies',
+        name,
+      })) as ArchivePolicy;
   } catch (err) {
     if ((err as { code?: number }).code === 404) return undefined;
     throw err;
@@ -111,7 +156,10 @@ export function condition(p: ArchivePolicy | undefined, type: string) {
  */
 export function assertBuilt(): void {
   const entry = path.join(repoRoot, 'dist', 'operator', 'cli', 'operator.js');
-  if (!existsSync(entry)) throw new Error('dist/operator/cli/operator.js is missing: run `npx tsc -p .` (or `npm run build`) before the operator tests');
+  if (!existsSync(entry))
+    throw new Error(
+      'dist/operator/cli/operator.js is missing: run `npx tsc -p .` (or `npm run build`) before the operator tests',
+    );
   const seen = new Set<string>();
   const stale: string[] = [];
   const visit = (js: string): void => {
@@ -119,13 +167,18 @@ export function assertBuilt(): void {
     seen.add(js);
     const src = path.join(repoRoot, path.relative(path.join(repoRoot, 'dist'), js)).replace(/\.js$/, '.ts');
     const srcTime = statSync(src, { throwIfNoEntry: false })?.mtimeMs;
-    if (srcTime !== undefined && statSync(js).mtimeMs + 1000 < srcTime) stale.push(path.relative(repoRoot, src));
+    if (srcTime !== undefined && statSync(js).mtimeMs + 1000 < srcTime)
+      stale.push(path.relative(repoRoot, src));
     const text = readFileSync(js, 'utf8');
-    for (const m of text.matchAll(/(?:from\s+|import\()\s*['"](\.{1,2}\/[^'"]+\.js)['"]/g)) visit(path.resolve(path.dirname(js), m[1]!));
+    for (const m of text.matchAll(/(?:from\s+|import\()\s*['"](\.{1,2}\/[^'"]+\.js)['"]/g))
+      visit(path.resolve(path.dirname(js), m[1]!));
   };
   visit(entry);
   visit(path.join(repoRoot, 'dist', 'operator', 'cli', 'main.js'));
-  if (stale.length > 0) throw new Error(`dist/ is older than ${stale.slice(0, 5).join(', ')}${stale.length > 5 ? ', …' : ''}: run \`npx tsc -p .\` before the operator tests`);
+  if (stale.length > 0)
+    throw new Error(
+      `dist/ is older than ${stale.slice(0, 5).join(', ')}${stale.length > 5 ? ', …' : ''}: run \`npx tsc -p .\` before the operator tests`,
+    );
 }
 
 export interface LogLine {
@@ -206,13 +259,22 @@ export class OperatorProcess {
       ],
       {
         cwd: repoRoot,
-        env: { PATH: env.path, HOME: process.env.HOME ?? os.homedir(), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...(o.env ?? {}) },
+        env: {
+          PATH: env.path,
+          HOME: process.env.HOME ?? os.homedir(),
+          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+          ...(o.env ?? {}),
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
     const op = new OperatorProcess(o.name, proc, spoolDir);
     op.keepSpool = o.keepSpool ?? false;
-    const serving = await op.waitForLog('metrics server', (l) => l.msg === 'serving /metrics, /healthz and /readyz', 30_000);
+    const serving = await op.waitForLog(
+      'metrics server',
+      (l) => l.msg === 'serving /metrics, /healthz and /readyz',
+      30_000,
+    );
     op.metricsPort = Number(String(serving.address).split(':').pop());
     return op;
   }
@@ -227,10 +289,18 @@ export class OperatorProcess {
 
   /** Waits for a log line matching `pred` (already seen or future). */
   async waitForLog(what: string, pred: (l: LogLine) => boolean, timeoutMs = 60_000): Promise<LogLine> {
-    return waitFor(`${this.name} to log ${what}`, () => {
-      if (this.exitInfo) throw new Error(`${this.name} exited (${JSON.stringify(this.exitInfo)}) before logging ${what}:\n${this.raw.slice(-30).join('\n')}`);
-      return this.lines.find(pred);
-    }, timeoutMs, 100);
+    return waitFor(
+      `${this.name} to log ${what}`,
+      () => {
+        if (this.exitInfo)
+          throw new Error(
+            `${this.name} exited (${JSON.stringify(this.exitInfo)}) before logging ${what}:\n${this.raw.slice(-30).join('\n')}`,
+          );
+        return this.lines.find(pred);
+      },
+      timeoutMs,
+      100,
+    );
   }
 
   async http(pathname: string): Promise<{ status: number; body: string }> {
@@ -248,7 +318,10 @@ export class OperatorProcess {
   async runningPolicies(): Promise<Set<string>> {
     const out = new Set<string>();
     for (const line of (await this.metrics()).split('\n')) {
-      const m = /^gochive_worker_state\{namespace="([^"]+)",policy="([^"]+)",state="(Starting|Archiving|Idle|Paused)"\} 1$/.exec(line);
+      const m =
+        /^gochive_worker_state\{namespace="([^"]+)",policy="([^"]+)",state="(Starting|Archiving|Idle|Paused)"\} 1$/.exec(
+          line,
+        );
       if (m) out.add(`${m[1]}/${m[2]}`);
     }
     return out;

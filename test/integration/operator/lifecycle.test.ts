@@ -3,8 +3,17 @@
 // restarts the worker on the new generation; suspend stops all database traffic (seen by a proxy on the
 // wire), resume continues; delete stops the worker and its traffic for good.
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import { apply, condition, ensureCrd, getPolicy, mustKubectl, OperatorProcess, sleep, waitFor } from './harness.js';
-import { DAY, listKeys, policyManifest, policySpec, readBundles, sandbox, seed, type Sandbox } from './fixtures.js';
+import {
+  apply,
+  condition,
+  ensureCrd,
+  getPolicy,
+  mustKubectl,
+  OperatorProcess,
+  sleep,
+  waitFor,
+} from './harness.js';
+import { DAY, policyManifest, policySpec, readBundles, sandbox, seed, type Sandbox } from './fixtures.js';
 import { PhaseRecorder } from './phase-recorder.js';
 
 const NAME = 'events-archive';
@@ -31,7 +40,8 @@ describe('operator: one policy through its life', () => {
     await sb?.cleanup();
   });
 
-  const eligible = (days: number) => sb.db.collection('events').countDocuments({ createdAt: { $lt: new Date(Date.now() - days * DAY) } });
+  const eligible = (days: number) =>
+    sb.db.collection('events').countDocuments({ createdAt: { $lt: new Date(Date.now() - days * DAY) } });
 
   test('apply: Pending → Archiving → Idle, totals equal the truth in MongoDB and S3, kubectl shows the columns', async () => {
     await apply(policyManifest(sb.namespace, NAME, policySpec(sb)));
@@ -58,7 +68,12 @@ describe('operator: one policy through its life', () => {
     const ids = bundles.flatMap((b) => b.ids);
     expect(ids).toHaveLength(1500);
     expect(new Set(ids).size).toBe(1500);
-    const sizes = await Promise.all(bundles.map(async (b) => (await sb.s3.send(new HeadObjectCommand({ Bucket: sb.bucket, Key: b.key }))).ContentLength ?? 0));
+    const sizes = await Promise.all(
+      bundles.map(
+        async (b) =>
+          (await sb.s3.send(new HeadObjectCommand({ Bucket: sb.bucket, Key: b.key }))).ContentLength ?? 0,
+      ),
+    );
     const t = done.status!.totals!;
     expect(t.documentsArchived).toBe(1500);
     expect(t.documentsDeleted).toBe(1500);
@@ -87,8 +102,16 @@ describe('operator: one policy through its life', () => {
     process.stdout.write(`\n$ kubectl get archivepolicies\n${table}\n$ kubectl get ap -o wide\n${wide}\n`);
 
     // Events (events.k8s.io/v1) from the operator: started, bundles uploaded, deletes done.
-    const events = JSON.parse(await mustKubectl(['get', 'events.v1.events.k8s.io', '-n', sb.namespace, '-o', 'json'])) as {
-      items: Array<{ reason: string; reportingController: string; reportingInstance: string; eventTime: string; regarding: { name: string } }>;
+    const events = JSON.parse(
+      await mustKubectl(['get', 'events.v1.events.k8s.io', '-n', sb.namespace, '-o', 'json']),
+    ) as {
+      items: Array<{
+        reason: string;
+        reportingController: string;
+        reportingInstance: string;
+        eventTime: string;
+        regarding: { name: string };
+      }>;
     };
     const reasons = new Set(events.items.filter((e) => e.regarding.name === NAME).map((e) => e.reason));
     for (const r of ['Started', 'BundleUploaded', 'DocumentsDeleted']) expect(reasons).toContain(r);
@@ -100,25 +123,56 @@ describe('operator: one policy through its life', () => {
 
     // Metrics agree with the status.
     const metrics = await op.metrics();
-    expect(metrics).toMatch(new RegExp(`gochive_documents_archived_total\\{namespace="${sb.namespace}",policy="${NAME}"\\} 1500`));
-    expect(metrics).toMatch(new RegExp(`gochive_documents_deleted_total\\{namespace="${sb.namespace}",policy="${NAME}"\\} 1500`));
-    expect(metrics).toMatch(new RegExp(`gochive_worker_state\\{namespace="${sb.namespace}",policy="${NAME}",state="Idle"\\} 1`));
+    expect(metrics).toMatch(
+      new RegExp(`gochive_documents_archived_total\\{namespace="${sb.namespace}",policy="${NAME}"\\} 1500`),
+    );
+    expect(metrics).toMatch(
+      new RegExp(`gochive_documents_deleted_total\\{namespace="${sb.namespace}",policy="${NAME}"\\} 1500`),
+    );
+    expect(metrics).toMatch(
+      new RegExp(`gochive_worker_state\\{namespace="${sb.namespace}",policy="${NAME}",state="Idle"\\} 1`),
+    );
     expect(metrics).toMatch(/gochive_stage_duration_seconds_count\{[^}]*stage="upload"\} [1-9]/);
-    expect(metrics).toMatch(new RegExp(`gochive_last_success_timestamp_seconds\\{namespace="${sb.namespace}",policy="${NAME}"\\} \\d`));
+    expect(metrics).toMatch(
+      new RegExp(
+        `gochive_last_success_timestamp_seconds\\{namespace="${sb.namespace}",policy="${NAME}"\\} \\d`,
+      ),
+    );
     expect((await op.http('/healthz')).status).toBe(200);
   }, 300_000);
 
   test('editing ageLimit restarts the worker on the new generation; observedGeneration follows', async () => {
     const before = (await getPolicy(sb.namespace, NAME))!;
-    await mustKubectl(['patch', 'archivepolicy', NAME, '-n', sb.namespace, '--type=merge', '-p', '{"spec":{"ageLimit":"5d"}}']);
+    await mustKubectl([
+      'patch',
+      'archivepolicy',
+      NAME,
+      '-n',
+      sb.namespace,
+      '--type=merge',
+      '-p',
+      '{"spec":{"ageLimit":"5d"}}',
+    ]);
     const gen = before.metadata.generation! + 1;
-    await op.waitForLog('the restart for the new generation', (l) => l.msg === 'stopping worker' && l.reason === `new generation ${gen}`, 30_000);
-    await op.waitForLog('a worker on the new generation', (l) => l.msg === 'worker started' && l.generation === gen, 30_000);
+    await op.waitForLog(
+      'the restart for the new generation',
+      (l) => l.msg === 'stopping worker' && l.reason === `new generation ${gen}`,
+      30_000,
+    );
+    await op.waitForLog(
+      'a worker on the new generation',
+      (l) => l.msg === 'worker started' && l.generation === gen,
+      30_000,
+    );
     const p = await waitFor(
       'the 200 newly eligible documents to be archived under the new generation',
       async () => {
         const x = await getPolicy(sb.namespace, NAME);
-        return x?.status?.observedGeneration === gen && x.status.totals?.documentsDeleted === 1700 && x.status.phase === 'Idle' ? x : undefined;
+        return x?.status?.observedGeneration === gen &&
+          x.status.totals?.documentsDeleted === 1700 &&
+          x.status.phase === 'Idle'
+          ? x
+          : undefined;
       },
       120_000,
       500,
@@ -130,9 +184,26 @@ describe('operator: one policy through its life', () => {
   }, 200_000);
 
   test('suspend: phase Suspended and no database operation at all; resume continues', async () => {
-    await mustKubectl(['patch', 'ap', NAME, '-n', sb.namespace, '--type=merge', '-p', '{"spec":{"suspend":true}}']);
-    await waitFor('phase Suspended', async () => (await getPolicy(sb.namespace, NAME))?.status?.phase === 'Suspended', 30_000);
-    await waitFor('the worker to close its MongoDB connections', () => sb.proxy.openConnections === 0, 30_000);
+    await mustKubectl([
+      'patch',
+      'ap',
+      NAME,
+      '-n',
+      sb.namespace,
+      '--type=merge',
+      '-p',
+      '{"spec":{"suspend":true}}',
+    ]);
+    await waitFor(
+      'phase Suspended',
+      async () => (await getPolicy(sb.namespace, NAME))?.status?.phase === 'Suspended',
+      30_000,
+    );
+    await waitFor(
+      'the worker to close its MongoDB connections',
+      () => sb.proxy.openConnections === 0,
+      30_000,
+    );
     const t0 = Date.now();
     await seed(sb.db, 'events', 300, 40, { tag: 'while-suspended', index: false }); // directly, not through the proxy
     await sleep(6000); // six fetch intervals
@@ -144,7 +215,16 @@ describe('operator: one policy through its life', () => {
     expect(condition(suspended, 'Ready')).toMatchObject({ status: 'False', reason: 'Suspended' });
     expect(suspended.status!.totals!.documentsDeleted).toBe(1700);
 
-    await mustKubectl(['patch', 'ap', NAME, '-n', sb.namespace, '--type=merge', '-p', '{"spec":{"suspend":false}}']);
+    await mustKubectl([
+      'patch',
+      'ap',
+      NAME,
+      '-n',
+      sb.namespace,
+      '--type=merge',
+      '-p',
+      '{"spec":{"suspend":false}}',
+    ]);
     await waitFor(
       'the documents inserted while suspended to be archived after resume',
       async () => {
@@ -160,8 +240,16 @@ describe('operator: one policy through its life', () => {
 
   test('delete: the worker stops and no database operation follows', async () => {
     await mustKubectl(['delete', 'ap', NAME, '-n', sb.namespace, '--wait=true']);
-    await op.waitForLog('the worker to stop for the deleted policy', (l) => l.msg === 'worker stopped' && l.reason === 'policy deleted', 30_000);
-    await waitFor('the worker to close its MongoDB connections', () => sb.proxy.openConnections === 0, 30_000);
+    await op.waitForLog(
+      'the worker to stop for the deleted policy',
+      (l) => l.msg === 'worker stopped' && l.reason === 'policy deleted',
+      30_000,
+    );
+    await waitFor(
+      'the worker to close its MongoDB connections',
+      () => sb.proxy.openConnections === 0,
+      30_000,
+    );
     const t0 = Date.now();
     await seed(sb.db, 'events', 50, 40, { tag: 'after-delete', index: false });
     await sleep(5000);
@@ -169,10 +257,23 @@ describe('operator: one policy through its life', () => {
     expect(await sb.db.collection('events').countDocuments({ tag: 'after-delete' })).toBe(50);
     expect(await op.runningPolicies()).toEqual(new Set());
     // Its lease is gone too (no garbage left in the lease namespace).
-    await waitFor('the policy lease to be deleted', async () => {
-      const out = await mustKubectl(['get', 'leases', '-n', sb.namespace, '-l', 'gochive.io/lease-type=policy', '-o', 'name']);
-      return out.trim() === '';
-    }, 30_000);
+    await waitFor(
+      'the policy lease to be deleted',
+      async () => {
+        const out = await mustKubectl([
+          'get',
+          'leases',
+          '-n',
+          sb.namespace,
+          '-l',
+          'gochive.io/lease-type=policy',
+          '-o',
+          'name',
+        ]);
+        return out.trim() === '';
+      },
+      30_000,
+    );
     // The metrics series of the deleted policy are dropped.
     expect(await op.metrics()).not.toContain(`policy="${NAME}"`);
   }, 120_000);

@@ -5,7 +5,18 @@
 import net from 'node:net';
 
 /** Connection-level chatter of the driver: not a database operation on the policy's data. */
-export const HANDSHAKE_COMMANDS = new Set(['hello', 'ismaster', 'isMaster', 'ping', 'saslStart', 'saslContinue', 'endSessions', 'buildInfo', 'buildinfo', 'getParameter']);
+export const HANDSHAKE_COMMANDS = new Set([
+  'hello',
+  'ismaster',
+  'isMaster',
+  'ping',
+  'saslStart',
+  'saslContinue',
+  'endSessions',
+  'buildInfo',
+  'buildinfo',
+  'getParameter',
+]);
 
 export interface CommandRecord {
   at: number;
@@ -45,7 +56,9 @@ export class MongoProxy {
 
   /** Commands other than handshakes/heartbeats since `since` (optionally for one database). */
   dataCommands(since = 0, db?: string): CommandRecord[] {
-    return this.commands.filter((c) => c.at >= since && !HANDSHAKE_COMMANDS.has(c.name) && (db === undefined || c.db === db));
+    return this.commands.filter(
+      (c) => c.at >= since && !HANDSHAKE_COMMANDS.has(c.name) && (db === undefined || c.db === db),
+    );
   }
 
   /** Cuts every connection and refuses new ones until setReachable(true). */
@@ -141,7 +154,8 @@ function stringField(doc: Buffer, field: string): string | undefined {
     off = keyEnd + 1;
     const size = valueSize(doc, off, type);
     if (size === undefined) return undefined;
-    if (key === field && type === 0x02) return doc.toString('utf8', off + 4, off + 4 + doc.readInt32LE(off) - 1);
+    if (key === field && type === 0x02)
+      return doc.toString('utf8', off + 4, off + 4 + doc.readInt32LE(off) - 1);
     off += size;
   }
   return undefined;

@@ -31,7 +31,13 @@ export class PhaseRecorder {
         path,
         {},
         (_type: string, obj: ArchivePolicy) => {
-          this.samples.push({ name: obj.metadata.name, phase: obj.status?.phase, generation: obj.metadata.generation, observedGeneration: obj.status?.observedGeneration, at: Date.now() });
+          this.samples.push({
+            name: obj.metadata.name,
+            phase: obj.status?.phase,
+            generation: obj.metadata.generation,
+            observedGeneration: obj.status?.observedGeneration,
+            at: Date.now(),
+          });
         },
         (err: unknown) => {
           if (!started) startErr = err;

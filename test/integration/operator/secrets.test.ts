@@ -4,7 +4,16 @@
 // A change to the credentials Secret restarts the worker that uses it.
 import { randomBytes } from 'node:crypto';
 import { testEnv } from '../../support/testenv.js';
-import { apply, condition, ensureCrd, getPolicy, mustKubectl, OperatorProcess, sleep, waitFor } from './harness.js';
+import {
+  apply,
+  condition,
+  ensureCrd,
+  getPolicy,
+  mustKubectl,
+  OperatorProcess,
+  sleep,
+  waitFor,
+} from './harness.js';
 import { MONGO_SECRET, policyManifest, policySpec, sandbox, seed, type Sandbox } from './fixtures.js';
 
 describe('operator: secrets never leak (I7), a rotated Secret restarts the worker', () => {
@@ -16,7 +25,10 @@ describe('operator: secrets never leak (I7), a rotated Secret restarts the worke
   beforeAll(async () => {
     await ensureCrd();
     sb = await sandbox('op-i7');
-    op = await OperatorProcess.start({ name: 'i7', args: [...sb.operatorArgs, '--lease-duration=6s', '--log-level=debug'] });
+    op = await OperatorProcess.start({
+      name: 'i7',
+      args: [...sb.operatorArgs, '--lease-duration=6s', '--log-level=debug'],
+    });
   });
 
   afterAll(async () => {
@@ -27,12 +39,35 @@ describe('operator: secrets never leak (I7), a rotated Secret restarts the worke
   test('a rotated credentials Secret restarts the worker that uses it', async () => {
     await seed(sb.db, 'good', 50, 40);
     await apply(policyManifest(sb.namespace, 'good', policySpec(sb, {}, 'good')));
-    await waitFor('the first pass', async () => (await getPolicy(sb.namespace, 'good'))?.status?.totals?.documentsDeleted === 50, 90_000, 500);
-    await apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: MONGO_SECRET, namespace: sb.namespace }, stringData: { username: 'gochive-archiver', password: rotatedPassword } });
-    await op.waitForLog('the restart for the changed Secret', (l) => l.msg === 'stopping worker' && l.policy === 'good' && l.reason === 'connection Secret changed', 30_000);
-    await op.waitForLog('the new worker', (l) => l.msg === 'worker started' && l.policy === 'good' && Date.parse(l.time) > Date.now() - 30_000, 30_000);
+    await waitFor(
+      'the first pass',
+      async () => (await getPolicy(sb.namespace, 'good'))?.status?.totals?.documentsDeleted === 50,
+      90_000,
+      500,
+    );
+    await apply({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: MONGO_SECRET, namespace: sb.namespace },
+      stringData: { username: 'gochive-archiver', password: rotatedPassword },
+    });
+    await op.waitForLog(
+      'the restart for the changed Secret',
+      (l) => l.msg === 'stopping worker' && l.policy === 'good' && l.reason === 'connection Secret changed',
+      30_000,
+    );
+    await op.waitForLog(
+      'the new worker',
+      (l) => l.msg === 'worker started' && l.policy === 'good' && Date.parse(l.time) > Date.now() - 30_000,
+      30_000,
+    );
     await seed(sb.db, 'good', 20, 40, { tag: 'after-rotation' });
-    await waitFor('archiving with the new credentials', async () => (await getPolicy(sb.namespace, 'good'))?.status?.totals?.documentsDeleted === 70, 90_000, 500);
+    await waitFor(
+      'archiving with the new credentials',
+      async () => (await getPolicy(sb.namespace, 'good'))?.status?.totals?.documentsDeleted === 70,
+      90_000,
+      500,
+    );
   }, 240_000);
 
   test('passwords and keys appear nowhere: logs, events, status, metrics — also on failures', async () => {
@@ -43,17 +78,29 @@ describe('operator: secrets never leak (I7), a rotated Secret restarts the worke
         apiVersion: 'v1',
         kind: 'Secret',
         metadata: { name: 'bad-uri', namespace: sb.namespace },
-        stringData: { uri: `mongodb://leaky:${uriPassword}@127.0.0.1:1/?authMechanism=PLAIN&serverSelectionTimeoutMS=1000&connectTimeoutMS=1000` },
+        stringData: {
+          uri: `mongodb://leaky:${uriPassword}@127.0.0.1:1/?authMechanism=PLAIN&serverSelectionTimeoutMS=1000&connectTimeoutMS=1000`,
+        },
       },
-      policyManifest(sb.namespace, 'bad-uri', { ...policySpec(sb, {}, 'baduri'), hostAddress: undefined, uriSecretRef: { name: 'bad-uri' } }),
-      policyManifest(sb.namespace, 'bad-host', policySpec(sb, { hostAddress: 'no-such-host.invalid' }, 'badhost')),
+      policyManifest(sb.namespace, 'bad-uri', {
+        ...policySpec(sb, {}, 'baduri'),
+        hostAddress: undefined,
+        uriSecretRef: { name: 'bad-uri' },
+      }),
+      policyManifest(
+        sb.namespace,
+        'bad-host',
+        policySpec(sb, { hostAddress: 'no-such-host.invalid' }, 'badhost'),
+      ),
     ]);
     const failing = await waitFor(
       'both failing policies to report their errors',
       async () => {
         const a = await getPolicy(sb.namespace, 'bad-uri');
         const b = await getPolicy(sb.namespace, 'bad-host');
-        return a?.status?.lastError && b?.status?.lastError && condition(a, 'Degraded')?.status === 'True' ? [a, b] : undefined;
+        return a?.status?.lastError && b?.status?.lastError && condition(a, 'Degraded')?.status === 'True'
+          ? [a, b]
+          : undefined;
       },
       90_000,
       500,
@@ -73,7 +120,13 @@ describe('operator: secrets never leak (I7), a rotated Secret restarts the worke
     };
     expect(everything.logs).toContain('connect'); // the logs do talk about connections
     expect(everything.events).toMatch(/Warning/);
-    const secrets = [sb.password, uriPassword, rotatedPassword, encodeURIComponent(rotatedPassword), testEnv().s3.secretAccessKey];
+    const secrets = [
+      sb.password,
+      uriPassword,
+      rotatedPassword,
+      encodeURIComponent(rotatedPassword),
+      testEnv().s3.secretAccessKey,
+    ];
     for (const [where, text] of Object.entries(everything)) {
       for (const s of secrets) expect({ where, leaked: text.includes(s) }).toEqual({ where, leaked: false });
       // No URI with userinfo either.

@@ -27,13 +27,24 @@ describe('operator: SIGTERM', () => {
 
   test('stops workers, releases leases and exits in time; a successor resumes at once and loses nothing', async () => {
     const args = [...sb.operatorArgs, `--lease-duration=${LEASE}s`, '--shutdown-grace-period=20s'];
-    first = await OperatorProcess.start({ name: 'term-1', args: [...args, '--identity=first'], keepSpool: true });
-    await apply(policyManifest(sb.namespace, 'long', policySpec(sb, { queryLimit: 100, s3: { uploadInterval: 3 } })));
-    await waitFor('some documents deleted while a backlog remains', async () => {
-      const p = await getPolicy(sb.namespace, 'long');
-      const d = p?.status?.totals?.documentsDeleted ?? 0;
-      return p?.status?.phase === 'Archiving' && d > 0 && d < 2500;
-    }, 120_000, 250);
+    first = await OperatorProcess.start({
+      name: 'term-1',
+      args: [...args, '--identity=first'],
+      keepSpool: true,
+    });
+    await apply(
+      policyManifest(sb.namespace, 'long', policySpec(sb, { queryLimit: 100, s3: { uploadInterval: 3 } })),
+    );
+    await waitFor(
+      'some documents deleted while a backlog remains',
+      async () => {
+        const p = await getPolicy(sb.namespace, 'long');
+        const d = p?.status?.totals?.documentsDeleted ?? 0;
+        return p?.status?.phase === 'Archiving' && d > 0 && d < 2500;
+      },
+      120_000,
+      250,
+    );
 
     const t0 = Date.now();
     first.signal('SIGTERM');
@@ -43,23 +54,49 @@ describe('operator: SIGTERM', () => {
     expect(exit).toEqual({ code: 0, signal: null });
     expect(seconds).toBeLessThan(20);
     const msgs = first.lines.map((l) => l.msg);
-    for (const m of ['signal received; shutting down', 'stopping worker', 'worker stopped', 'lease released', 'shutdown complete: workers stopped, leases released']) expect(msgs).toContain(m);
+    for (const m of [
+      'signal received; shutting down',
+      'stopping worker',
+      'worker stopped',
+      'lease released',
+      'shutdown complete: workers stopped, leases released',
+    ])
+      expect(msgs).toContain(m);
     expect(first.lines.find((l) => l.msg === 'stopping worker')?.reason).toBe('operator shutting down');
     // Lease handed back (no holder) and the replica heartbeat removed.
-    const ls = (await adminKubeConfig().makeApiClient(CoordinationV1Api).listNamespacedLease({ namespace: sb.namespace })).items;
+    const ls = (
+      await adminKubeConfig()
+        .makeApiClient(CoordinationV1Api)
+        .listNamespacedLease({ namespace: sb.namespace })
+    ).items;
     const policyLease = ls.find((l) => l.metadata?.labels?.['gochive.io/lease-type'] === 'policy');
     expect(policyLease?.spec?.holderIdentity ?? undefined).toBeUndefined();
     expect(ls.filter((l) => l.metadata?.labels?.['gochive.io/lease-type'] === 'replica')).toEqual([]);
 
     // The successor (same spool volume, like a restarted container) takes over without waiting out the lease.
     const t1 = Date.now();
-    second = await OperatorProcess.start({ name: 'term-2', args: [...args, '--identity=second'], spoolDir: first.spoolDir });
-    await second.waitForLog('the worker to start on the successor', (l) => l.msg === 'worker started' && l.policy === 'long', 20_000);
+    second = await OperatorProcess.start({
+      name: 'term-2',
+      args: [...args, '--identity=second'],
+      spoolDir: first.spoolDir,
+    });
+    await second.waitForLog(
+      'the worker to start on the successor',
+      (l) => l.msg === 'worker started' && l.policy === 'long',
+      20_000,
+    );
     expect((Date.now() - t1) / 1000).toBeLessThan(LEASE / 2);
-    const done = await waitFor('the successor to finish the backlog', async () => {
-      const p = await getPolicy(sb.namespace, 'long');
-      return p?.status?.phase === 'Idle' && (await sb.db.collection('events').countDocuments({})) === 0 ? p : undefined;
-    }, 240_000, 1000);
+    const done = await waitFor(
+      'the successor to finish the backlog',
+      async () => {
+        const p = await getPolicy(sb.namespace, 'long');
+        return p?.status?.phase === 'Idle' && (await sb.db.collection('events').countDocuments({})) === 0
+          ? p
+          : undefined;
+      },
+      240_000,
+      1000,
+    );
     expect(done.status!.activeReplica).toBe('second');
     // Nothing lost, nothing archived twice.
     const ids = (await readBundles(sb.s3, sb.bucket, 'events/')).flatMap((b) => b.ids);
