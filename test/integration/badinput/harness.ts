@@ -238,6 +238,9 @@ export async function stopProcess(child: ChildProcess | undefined, graceMs = 30_
   clearTimeout(timer);
 }
 
+/** Thrown inside a waitFor callback to stop waiting at once (e.g. the process under test died). */
+export class GiveUp extends Error {}
+
 /** Polls `fn` until it returns a truthy value; fails after `timeoutMs` naming `what` and the last value. */
 export async function waitFor<T>(
   what: string,
@@ -253,6 +256,7 @@ export async function waitFor<T>(
       if (v) return v;
       last = v;
     } catch (e) {
+      if (e instanceof GiveUp) throw new Error(`gave up waiting for ${what}: ${e.message}`, { cause: e });
       last = e instanceof Error ? e.message : e;
     }
     if (Date.now() > deadline)
