@@ -1,0 +1,291 @@
+// Fetch stage: reads the next batch of eligible documents as raw BSON and hands them to the spool.
+//
+// Keyset paging that never skips or doubles a document, whatever the `_id` types:
+// - range mode: `age > lastAge AND age < cutoff`, sorted by the age field only (so a plain `{field: 1}`
+//   index serves it without an in-memory sort), at most queryLimit documents. Documents of one age
+//   value ("tie group") are kept only once the next value shows up, so a group cut by the batch limit
+//   is dropped from the spool and fetched whole by the next query. A group that fills a whole batch
+//   switches to tie mode.
+// - tie mode: `age == V`, sorted by `_id`, paged with `_id > lastId OR _id of a later BSON type`. `$gt` is
+//   type-bracketed in MongoDB ({_id: {$gt: 5}} never matches a string), and sorts order brackets by the
+//   canonical type order, so the `$type` clause carries the paging across brackets.
+// When the age field is `_id` itself (objectId format) values are unique and every document is a
+// boundary. The position returned always describes exactly the documents checkpointed into the spool.
+import type { Collection, Document } from 'mongodb';
+import { agePath, ageClauses, ageMillis, withFilter, type EligibilityTarget } from './eligibility.js';
+import {
+  bracketRank,
+  buildRawDocument,
+  copyRaw,
+  decodeExact,
+  getRawValue,
+  TYPE_BRACKETS,
+  type RawValue,
+} from './raw-bson.js';
+
+export type FetchPosition =
+  | { mode: 'range'; lastAge?: string } // base64 of the raw BSON document {v: <age value>}
+  | { mode: 'tie'; age: string; lastId?: string };
+
+export const START_POSITION: FetchPosition = { mode: 'range' };
+
+export function encodeRaw(v: RawValue): string {
+  return buildRawDocument([['v', v]]).toString('base64');
+}
+
+export function decodeRawOperand(s: string): unknown {
+  const doc = Buffer.from(s, 'base64');
+  // The doc is {v: value}: read back the element without promoting it (exact type preserved).
+  const v = getRawValue(doc, 'v');
+  if (!v) throw new Error('corrupt fetch position in the journal');
+  return decodeExact(v);
+}
+
+export interface DocMeta {
+  id: RawValue;
+  ageMs: number;
+  /** Raw values of changeGuardFields at fetch time (undefined = field absent). */
+  guards?: (RawValue | undefined)[];
+}
+
+export interface FetchSink {
+  /** Appends one document; not kept until checkpoint(). */
+  append(doc: Uint8Array, meta: DocMeta): Promise<void>;
+  /** Everything appended so far is kept. */
+  checkpoint(): void;
+  /** True when the fetch should end at the next boundary (bundle/spool limit or stop requested). */
+  shouldStop(): boolean;
+}
+
+export interface FetchOptions {
+  target: EligibilityTarget;
+  cutoffMs: number;
+  queryLimit: number;
+  changeGuardFields?: string[];
+  /** Called before each document; may wait (maxDocumentsPerSecond). */
+  pace?: () => Promise<void> | void;
+  /** Type aliases the server accepts in `$type` (FerretDB lacks some). */
+  supportedTypeAliases?: ReadonlySet<string>;
+}
+
+export interface FetchResult {
+  position: FetchPosition;
+  /** The query found no more eligible documents after this position. */
+  reachedEnd: boolean;
+  /** Documents received from the server (including ones dropped at a cut tie group). */
+  received: number;
+  /** Documents appended and checkpointed. */
+  kept: number;
+  /** Documents the server returned but whose age value could not be read (path through an array…). */
+  unreadable: number;
+  /** Time spent waiting for the server (ms). */
+  serverMs: number;
+}
+
+/** Aliases for `_id` types sorting after the bracket of `type`. */
+export function laterTypeAliases(type: number, supported?: ReadonlySet<string>): string[] {
+  const rank = bracketRank(type);
+  return TYPE_BRACKETS.filter((b) => b.rank > rank)
+    .flatMap((b) => b.aliases)
+    .filter((a) => !supported || supported.has(a));
+}
+
+export function rangeQuery(t: EligibilityTarget, cutoffMs: number, pos: { lastAge?: string }): Document {
+  const clauses = ageClauses(t, cutoffMs);
+  if (pos.lastAge !== undefined) clauses.push({ [agePath(t)]: { $gt: decodeRawOperand(pos.lastAge) } });
+  return withFilter(t.filter, clauses);
+}
+
+export function tieQuery(
+  t: EligibilityTarget,
+  pos: { age: string; lastId?: string },
+  supported?: ReadonlySet<string>,
+): Document {
+  const p = agePath(t);
+  const clauses: Document[] = [{ [p]: decodeRawOperand(pos.age) }, { [p]: { $not: { $type: 'array' } } }];
+  if (pos.lastId !== undefined) {
+    const idDoc = Buffer.from(pos.lastId, 'base64');
+    const idRaw = getRawValue(idDoc, 'v')!;
+    const later = laterTypeAliases(idRaw.type, supported);
+    const gt = { _id: { $gt: decodeExact(idRaw) } };
+    clauses.push(later.length ? { $or: [gt, { _id: { $type: later } }] } : gt);
+  }
+  return withFilter(t.filter, clauses);
+}
+
+function batchSizeFor(queryLimit: number, avgDocBytes: number | undefined): number {
+  // Keep one server reply around 8 MB: memory must not scale with queryLimit × document size (I5).
+  const byBytes = avgDocBytes ? Math.max(1, Math.floor((8 * 1024 * 1024) / avgDocBytes)) : 1000;
+  return Math.max(1, Math.min(queryLimit, byBytes));
+}
+
+/** Fetches documents after `position` into `sink`; see the file comment for the paging rules. */
+export class Fetcher {
+  private avgDocBytes: number | undefined;
+
+  constructor(private readonly coll: Collection) {}
+
+  async fetchBatch(position: FetchPosition, sink: FetchSink, opts: FetchOptions): Promise<FetchResult> {
+    return position.mode === 'tie' ? this.fetchTie(position, sink, opts) : this.fetchRange(position, sink, opts);
+  }
+
+  private cursor(filter: Document, sort: Document, opts: FetchOptions) {
+    return this.coll.find(filter, {
+      raw: true,
+      sort,
+      limit: opts.queryLimit,
+      batchSize: batchSizeFor(opts.queryLimit, this.avgDocBytes),
+    });
+  }
+
+  private meta(doc: Uint8Array, opts: FetchOptions): DocMeta | undefined {
+    const p = agePath(opts.target);
+    const id = getRawValue(doc, '_id');
+    const ageRaw = p === '_id' ? id : getRawValue(doc, p);
+    const ageMs = ageMillis(opts.target.archiveFieldFormat, ageRaw);
+    if (!id || ageMs === undefined) return undefined;
+    const guards = opts.changeGuardFields?.length
+      ? opts.changeGuardFields.map((f) => {
+          const g = getRawValue(doc, f);
+          return g && copyRaw(g);
+        })
+      : undefined;
+    return { id: copyRaw(id), ageMs, ...(guards ? { guards } : {}) };
+  }
+
+  private noteSize(bytes: number, n: number): void {
+    if (n > 0) this.avgDocBytes = bytes / n;
+  }
+
+  private async fetchRange(
+    position: { mode: 'range'; lastAge?: string },
+    sink: FetchSink,
+    opts: FetchOptions,
+  ): Promise<FetchResult> {
+    const t = opts.target;
+    const p = agePath(t);
+    const unique = p === '_id';
+    const cursor = this.cursor(rangeQuery(t, opts.cutoffMs, position), { [p]: 1 }, opts);
+    let checkpointPos: FetchPosition = position;
+    let groupMs: number | undefined;
+    let groupRaw: RawValue | undefined;
+    let checkpointed = false;
+    let received = 0;
+    let kept = 0;
+    let pendingKept = 0;
+    let unreadable = 0;
+    let bytes = 0;
+    let serverMs = 0;
+    let stoppedEarly = false;
+    try {
+      for (;;) {
+        const t0 = performance.now();
+        const doc = (await cursor.next()) as Uint8Array | null;
+        serverMs += performance.now() - t0;
+        if (!doc) break;
+        received++;
+        bytes += doc.length;
+        const meta = this.meta(doc, opts);
+        if (!meta) {
+          unreadable++;
+          continue;
+        }
+        if (groupMs !== undefined && (unique || meta.ageMs !== groupMs)) {
+          // The previous tie group is complete: keep it.
+          sink.checkpoint();
+          checkpointPos = { mode: 'range', lastAge: encodeRaw(groupRaw!) };
+          checkpointed = true;
+          kept += pendingKept;
+          pendingKept = 0;
+          if (sink.shouldStop()) {
+            stoppedEarly = true;
+            break;
+          }
+        }
+        await opts.pace?.();
+        const ageRaw = unique ? meta.id : getRawValue(doc, p)!;
+        await sink.append(doc, meta);
+        pendingKept++;
+        groupMs = meta.ageMs;
+        groupRaw = copyRaw(ageRaw);
+      }
+    } finally {
+      await cursor.close().catch(() => undefined);
+    }
+    this.noteSize(bytes, received);
+    const full = received >= opts.queryLimit;
+    if (!stoppedEarly && groupMs !== undefined && (!full || unique)) {
+      // The batch ended on its own (or values are unique): the last group is complete.
+      sink.checkpoint();
+      checkpointPos = { mode: 'range', lastAge: encodeRaw(groupRaw!) };
+      kept += pendingKept;
+      return { position: checkpointPos, reachedEnd: !full, received, kept, unreadable, serverMs };
+    }
+    if (!stoppedEarly && full && !checkpointed && groupRaw) {
+      // One age value filled the whole batch: page through it by _id.
+      return { position: { mode: 'tie', age: encodeRaw(groupRaw) }, reachedEnd: false, received, kept: 0, unreadable, serverMs };
+    }
+    if (!stoppedEarly && full && groupMs === undefined) {
+      // A full batch of documents whose age could not be read: paging cannot advance.
+      throw new UnreadableAgeError(t.archiveField);
+    }
+    return { position: checkpointPos, reachedEnd: !full && !stoppedEarly && groupMs === undefined, received, kept, unreadable, serverMs };
+  }
+
+  private async fetchTie(
+    position: { mode: 'tie'; age: string; lastId?: string },
+    sink: FetchSink,
+    opts: FetchOptions,
+  ): Promise<FetchResult> {
+    const cursor = this.cursor(tieQuery(opts.target, position, opts.supportedTypeAliases), { _id: 1 }, opts);
+    let pos: FetchPosition = position;
+    let received = 0;
+    let kept = 0;
+    let unreadable = 0;
+    let bytes = 0;
+    let serverMs = 0;
+    let stoppedEarly = false;
+    try {
+      for (;;) {
+        if (sink.shouldStop()) {
+          stoppedEarly = true;
+          break;
+        }
+        const t0 = performance.now();
+        const doc = (await cursor.next()) as Uint8Array | null;
+        serverMs += performance.now() - t0;
+        if (!doc) break;
+        received++;
+        bytes += doc.length;
+        const meta = this.meta(doc, opts);
+        if (!meta) {
+          unreadable++;
+          continue;
+        }
+        await opts.pace?.();
+        await sink.append(doc, meta);
+        sink.checkpoint();
+        kept++;
+        pos = { mode: 'tie', age: position.age, lastId: encodeRaw(meta.id) };
+      }
+    } finally {
+      await cursor.close().catch(() => undefined);
+    }
+    this.noteSize(bytes, received);
+    if (!stoppedEarly && received < opts.queryLimit) {
+      // The tie group is exhausted: continue after its value in range mode.
+      return { position: { mode: 'range', lastAge: position.age }, reachedEnd: false, received, kept, unreadable, serverMs };
+    }
+    return { position: pos, reachedEnd: false, received, kept, unreadable, serverMs };
+  }
+}
+
+export class UnreadableAgeError extends Error {
+  constructor(field: string) {
+    super(
+      `a whole batch of documents matched the age query but gochive could not read '${field}' from them ` +
+        `(the path crosses an array?); archiving cannot advance — narrow the policy's filter`,
+    );
+    this.name = 'UnreadableAgeError';
+  }
+}

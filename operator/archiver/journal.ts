@@ -1,0 +1,128 @@
+// The per-policy journal: a small JSON file that says, for every bundle not yet cleaned up, how far it
+// got. Written atomically (temp file, fsync, rename, fsync dir), so after a kill -9 it reads back
+// either the old or the new state, never a mix. Every stage transition writes it *after* the work it
+// records is durable (spool fsynced, object uploaded and verified, delete chunk acknowledged), which
+// makes recovery exact (I3): a state is redone at most, never skipped.
+//
+//   open      documents are being appended; committed lengths recorded; half-written tails are cut off
+//   sealed    bundle file written, key chosen; upload (again) — or, if the object exists, verify it
+//   uploaded  object verified in the store; delete may start
+//   deleting  deleting in chunks; `deleteOffset` is the ids-file offset of the next chunk
+//   deleted   all deletes done (or dryRun); spool files may be removed, then the entry is dropped
+import { open, readFile, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { EligibilityTarget } from './eligibility.js';
+import type { FetchPosition } from './fetch.js';
+import { fsyncDir, type SpoolCommit } from './spool.js';
+
+export const JOURNAL_VERSION = 1;
+
+export type BundleState = 'open' | 'sealed' | 'uploaded' | 'deleting' | 'deleted';
+
+export interface JournalBundle {
+  id: string;
+  state: BundleState;
+  createdAt: string;
+  /** What qualified when these documents were fetched (used again at delete time, I2). */
+  target: Omit<EligibilityTarget, 'filter'> & { filterEJSON?: string };
+  changeGuardFields?: string[];
+  commit: SpoolCommit;
+  /** Latest fetch cutoff among the bundle's documents (ms). */
+  cutoffMaxMs?: number;
+  // sealed:
+  key?: string;
+  file?: string;
+  size?: number;
+  sha256Base64?: string;
+  // uploaded:
+  uploadedAt?: string;
+  // deleting:
+  deleteOffset?: number;
+  deleted?: number;
+  skipped?: number;
+}
+
+/** Policy fields that make a saved fetch position meaningful; a change restarts paging from the start. */
+export interface JournalFingerprint {
+  database: string;
+  collection: string;
+  archiveField: string;
+  archiveFieldFormat: string;
+  filterEJSON?: string;
+}
+
+export interface JournalData {
+  version: number;
+  fingerprint: JournalFingerprint;
+  position: FetchPosition;
+  /** Set when a pass reached the end of the eligible documents. */
+  passComplete?: boolean;
+  bundles: JournalBundle[];
+  /** Documents uploaded more than once because of a crash or retry (restore removes them). */
+  duplicates: number;
+}
+
+export class Journal {
+  private constructor(
+    private readonly file: string,
+    public data: JournalData,
+  ) {}
+
+  static async load(dir: string, fingerprint: JournalFingerprint): Promise<{ journal: Journal; fresh: boolean; positionReset: boolean }> {
+    const file = path.join(dir, 'journal.json');
+    await rm(`${file}.tmp`, { force: true });
+    let text: string | undefined;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (text === undefined) {
+      const j = new Journal(file, { version: JOURNAL_VERSION, fingerprint, position: { mode: 'range' }, bundles: [], duplicates: 0 });
+      return { journal: j, fresh: true, positionReset: false };
+    }
+    let data: JournalData;
+    try {
+      data = JSON.parse(text) as JournalData;
+    } catch (err) {
+      throw new Error(`journal ${file} is not valid JSON (${(err as Error).message}); move it away only after checking its bundles`);
+    }
+    if (data.version !== JOURNAL_VERSION) throw new Error(`journal ${file} has version ${data.version}; this gochive reads ${JOURNAL_VERSION}`);
+    data.duplicates ??= 0;
+    let positionReset = false;
+    if (JSON.stringify(data.fingerprint) !== JSON.stringify(fingerprint)) {
+      // The policy now selects differently: the old position means nothing. Pending bundles keep
+      // their own target and finish as they were fetched.
+      data.fingerprint = fingerprint;
+      data.position = { mode: 'range' };
+      data.passComplete = false;
+      positionReset = true;
+    }
+    return { journal: new Journal(file, data), fresh: false, positionReset };
+  }
+
+  async save(): Promise<void> {
+    const tmp = `${this.file}.tmp`;
+    const fh = await open(tmp, 'w', 0o600);
+    try {
+      await fh.writeFile(JSON.stringify(this.data, null, 1));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, this.file);
+    await fsyncDir(path.dirname(this.file));
+  }
+
+  get bundles(): JournalBundle[] {
+    return this.data.bundles;
+  }
+
+  openBundle(): JournalBundle | undefined {
+    return this.data.bundles.find((b) => b.state === 'open');
+  }
+
+  remove(id: string): void {
+    this.data.bundles = this.data.bundles.filter((b) => b.id !== id);
+  }
+}

@@ -1,0 +1,66 @@
+// Bundle stage: turns a bundle's spool file into the compressed object (bundle/writer.ts) and picks its
+// key (bundle/keys.ts). The payload is hashed in one pass over the spool file first (a crash may have
+// cut the file back to its committed length, so a running hash from fetch time could not be trusted),
+// then streamed through tar + gzip into `bundle.tar.gz` beside it — compressed, so much smaller than the
+// spool, and the upload can be retried from it without rebuilding.
+import type { Document } from 'mongodb';
+import { bundleKey } from '../bundle/keys.js';
+import { bundleExtension, summarizeSpoolFiles, writeBundleFile } from '../bundle/writer.js';
+import type { PolicyConfig } from './config.js';
+import type { JournalBundle } from './journal.js';
+import type { Spool } from './spool.js';
+
+export interface SealedInfo {
+  key: string;
+  file: string;
+  size: number;
+  sha256Base64: string;
+}
+
+export async function sealBundle(
+  spool: Spool,
+  b: JournalBundle,
+  cfg: Pick<PolicyConfig, 'name' | 'namespace' | 'compression' | 'destination'>,
+  indexes: Document[] | undefined,
+): Promise<SealedInfo> {
+  const docsFile = spool.docsFile(b.id);
+  const summary = await summarizeSpoolFiles([docsFile]);
+  if (summary.bytes !== b.commit.docsBytes || summary.documents !== b.commit.docs) {
+    throw new Error(
+      `spool ${docsFile} holds ${summary.documents} documents / ${summary.bytes} bytes but the journal recorded ` +
+        `${b.commit.docs} / ${b.commit.docsBytes}: the spool was modified outside gochive`,
+    );
+  }
+  const createdAt = new Date();
+  const min = new Date(b.commit.ageMinMs ?? createdAt.getTime());
+  const max = new Date(b.commit.ageMaxMs ?? createdAt.getTime());
+  const codec = cfg.compression.codec;
+  const key = bundleKey(cfg.destination.prefix, {
+    archiveFieldMin: min,
+    archiveFieldMax: max,
+    createdAt,
+    bundleId: b.id,
+    codec,
+  });
+  const file = spool.bundleFile(b.id, bundleExtension(codec));
+  const res = await writeBundleFile(
+    {
+      manifest: {
+        bundleId: b.id,
+        policy: { name: cfg.name, namespace: cfg.namespace },
+        database: b.target.database,
+        collection: b.target.collection,
+        archiveField: b.target.archiveField,
+        archiveFieldFormat: b.target.archiveFieldFormat,
+        cutoff: new Date(b.cutoffMaxMs ?? createdAt.getTime()).toISOString(),
+        archiveFieldRange: { min: min.toISOString(), max: max.toISOString() },
+        createdAt: createdAt.toISOString(),
+      },
+      payload: { segments: [docsFile], ...summary },
+      ...(indexes ? { indexes } : {}),
+      compression: cfg.compression,
+    },
+    file,
+  );
+  return { key, file, size: res.bytes, sha256Base64: res.sha256Base64 };
+}

@@ -1,0 +1,355 @@
+// Spool stage: the policy's private directory (I4) and the append-only files of each bundle.
+//
+//   <spoolRoot>/<namespace>/<name>/
+//     lock                      pid of the process working on this policy (one writer per machine)
+//     journal.json              see journal.ts
+//     bundles/<bundleId>/docs.bson     raw documents exactly as the server sent them (mongodump layout)
+//     bundles/<bundleId>/ids.bson      one small record per document: {_id, c: cutoff ms, a: age ms, g: {i: guard}}
+//     bundles/<bundleId>/bundle.tar.gz the sealed bundle (bundle/writer.ts)
+//
+// Documents go straight to disk as they stream from the cursor; nothing of a batch is held in memory
+// beyond a 1 MiB write buffer (I5). The ids file is what the delete stage reads back, so `_id`s of a big
+// bundle never sit in memory either. Appends become durable at checkpoint boundaries: finish() cuts off
+// anything past the last checkpoint and fsyncs, and the journal then records the committed lengths; on
+// restart files are truncated back to those lengths, so a crash mid-append leaves nothing behind.
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readFile, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { BSON } from 'mongodb';
+import { splitBsonDocuments } from '../bundle/bson-stream.js';
+import type { DocMeta } from './fetch.js';
+import { buildRawDocument, forEachElement, T, type RawValue } from './raw-bson.js';
+
+const WRITE_BUFFER = 1 << 20;
+
+/** Lengths and ranges of what is durably in a bundle's spool files. */
+export interface SpoolCommit {
+  docs: number;
+  docsBytes: number;
+  idsBytes: number;
+  ageMinMs?: number;
+  ageMaxMs?: number;
+}
+
+export const EMPTY_COMMIT: SpoolCommit = { docs: 0, docsBytes: 0, idsBytes: 0 };
+
+/** Turns a Kubernetes-ish name into one safe path segment. */
+export function pathSegment(s: string, what: string): string {
+  if (!s || s === '.' || s === '..' || /[/\\\0]/.test(s)) {
+    throw new Error(`${what} '${s}' cannot be used as a spool directory name (no '/', '\\', '.', '..')`);
+  }
+  return s;
+}
+
+export class SpoolLockedError extends Error {
+  constructor(
+    public readonly dir: string,
+    public readonly pid: number,
+  ) {
+    super(`spool ${dir} is in use by process ${pid}; one policy is archived by one process at a time`);
+    this.name = 'SpoolLockedError';
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } catch {
+    // Some filesystems refuse fsync on directories; rename is still atomic.
+  } finally {
+    await fh.close();
+  }
+}
+
+export class Spool {
+  private constructor(readonly dir: string) {}
+
+  /** Creates (if needed) and locks `<root>/<namespace>/<name>/`. */
+  static async open(root: string, namespace: string, name: string): Promise<Spool> {
+    const dir = path.join(path.resolve(root), pathSegment(namespace, 'namespace'), pathSegment(name, 'policy name'));
+    await mkdir(path.join(dir, 'bundles'), { recursive: true, mode: 0o700 });
+    const spool = new Spool(dir);
+    await spool.lock();
+    return spool;
+  }
+
+  private get lockFile(): string {
+    return path.join(this.dir, 'lock');
+  }
+
+  private async lock(): Promise<void> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await writeFile(this.lockFile, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const pid = Number.parseInt((await readFile(this.lockFile, 'utf8').catch(() => '')).trim(), 10);
+        if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) throw new SpoolLockedError(this.dir, pid);
+        // A stale lock from a process that died (kill -9): take it over.
+        await rm(this.lockFile, { force: true });
+      }
+    }
+    throw new Error(`could not lock spool ${this.dir}`);
+  }
+
+  async unlock(): Promise<void> {
+    const pid = Number.parseInt((await readFile(this.lockFile, 'utf8').catch(() => '')).trim(), 10);
+    if (pid === process.pid) await rm(this.lockFile, { force: true });
+  }
+
+  bundleDir(id: string): string {
+    return path.join(this.dir, 'bundles', pathSegment(id, 'bundle id'));
+  }
+
+  docsFile(id: string): string {
+    return path.join(this.bundleDir(id), 'docs.bson');
+  }
+
+  idsFile(id: string): string {
+    return path.join(this.bundleDir(id), 'ids.bson');
+  }
+
+  bundleFile(id: string, ext: string): string {
+    return path.join(this.bundleDir(id), `bundle${ext}`);
+  }
+
+  async openAppender(id: string, committed: SpoolCommit, cutoffMs: number): Promise<BundleAppender> {
+    await mkdir(this.bundleDir(id), { recursive: true, mode: 0o700 });
+    const docs = await openTruncated(this.docsFile(id), committed.docsBytes);
+    const ids = await openTruncated(this.idsFile(id), committed.idsBytes);
+    return new BundleAppender(docs, ids, committed, cutoffMs);
+  }
+
+  async removeBundle(id: string): Promise<void> {
+    await rm(this.bundleDir(id), { recursive: true, force: true });
+  }
+
+  /** Bundle directories present on disk (to remove ones the journal does not know). */
+  async bundleIds(): Promise<string[]> {
+    const { readdir } = await import('node:fs/promises');
+    return readdir(path.join(this.dir, 'bundles')).catch(() => []);
+  }
+
+  async fileSize(file: string): Promise<number | undefined> {
+    return stat(file).then(
+      (s) => s.size,
+      () => undefined,
+    );
+  }
+}
+
+/** Opens `file` for writing at `length`, cutting off anything a crash left past it. */
+async function openTruncated(file: string, length: number): Promise<FileHandle> {
+  const fh = await open(file, 'a+', 0o600).then(async (h) => {
+    await h.close();
+    return open(file, 'r+');
+  });
+  const size = (await fh.stat()).size;
+  if (size < length) {
+    await fh.close();
+    throw new Error(`spool file ${file} holds ${size} bytes but the journal recorded ${length}: the spool was damaged`);
+  }
+  if (size > length) await fh.truncate(length);
+  return fh;
+}
+
+class BufferedFile {
+  private parts: Uint8Array[] = [];
+  private buffered = 0;
+  /** Bytes written to the file (position of the next write). */
+  written: number;
+
+  constructor(
+    private readonly fh: FileHandle,
+    start: number,
+  ) {
+    this.written = start;
+  }
+
+  get length(): number {
+    return this.written + this.buffered;
+  }
+
+  async append(b: Uint8Array): Promise<void> {
+    this.parts.push(b);
+    this.buffered += b.length;
+    if (this.buffered >= WRITE_BUFFER) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (!this.buffered) return;
+    const parts = this.parts;
+    const n = this.buffered;
+    this.parts = [];
+    this.buffered = 0;
+    // Write at an explicit position: appends stay exact after a truncate.
+    const buf = parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
+    let off = 0;
+    while (off < n) {
+      const { bytesWritten } = await this.fh.write(buf, off, n - off, this.written + off);
+      off += bytesWritten;
+    }
+    this.written += n;
+  }
+
+  /** Drops everything past `length` (buffered or written). */
+  async cut(length: number): Promise<void> {
+    await this.flush();
+    if (this.written > length) {
+      await this.fh.truncate(length);
+      this.written = length;
+    }
+  }
+
+  async sync(): Promise<void> {
+    await this.fh.sync();
+  }
+
+  async close(): Promise<void> {
+    await this.fh.close();
+  }
+}
+
+/** Appends documents to one open bundle; implements the fetch stage's sink (with limits supplied by the worker). */
+export class BundleAppender {
+  private readonly docs: BufferedFile;
+  private readonly ids: BufferedFile;
+  private committed: SpoolCommit;
+  private pending: SpoolCommit;
+  private readonly initial: SpoolCommit;
+  private cMs: BSON.Double;
+
+  constructor(docsFh: FileHandle, idsFh: FileHandle, committed: SpoolCommit, cutoffMs: number) {
+    this.docs = new BufferedFile(docsFh, committed.docsBytes);
+    this.ids = new BufferedFile(idsFh, committed.idsBytes);
+    this.committed = { ...committed };
+    this.pending = { ...committed };
+    this.initial = { ...committed };
+    this.cMs = new BSON.Double(cutoffMs);
+  }
+
+  /** The fetch cutoff recorded with the next documents (re-checked at delete time, I2). */
+  setCutoff(cutoffMs: number): void {
+    this.cMs = new BSON.Double(cutoffMs);
+  }
+
+  /** Documents and bytes appended so far, checkpointed or not. */
+  get current(): SpoolCommit {
+    return this.pending;
+  }
+
+  get checkpointed(): SpoolCommit {
+    return this.committed;
+  }
+
+  async append(doc: Uint8Array, meta: DocMeta): Promise<void> {
+    // Copy: raw cursor documents may be views into a reply buffer that is reused.
+    await this.docs.append(Buffer.from(doc));
+    await this.ids.append(idRecord(meta, this.cMs));
+    const p = this.pending;
+    p.docs++;
+    p.docsBytes = this.docs.length;
+    p.idsBytes = this.ids.length;
+    p.ageMinMs = p.ageMinMs === undefined ? meta.ageMs : Math.min(p.ageMinMs, meta.ageMs);
+    p.ageMaxMs = p.ageMaxMs === undefined ? meta.ageMs : Math.max(p.ageMaxMs, meta.ageMs);
+  }
+
+  checkpoint(): void {
+    this.committed = { ...this.pending };
+  }
+
+  /** Cuts off everything after the last checkpoint and makes the rest durable. */
+  async finish(): Promise<SpoolCommit> {
+    await this.docs.cut(this.committed.docsBytes);
+    await this.ids.cut(this.committed.idsBytes);
+    await this.docs.sync();
+    await this.ids.sync();
+    this.pending = { ...this.committed };
+    return { ...this.committed };
+  }
+
+  /** Drops everything appended since the appender was opened (a failed batch keeps nothing). */
+  async reset(): Promise<void> {
+    await this.docs.cut(this.initial.docsBytes);
+    await this.ids.cut(this.initial.idsBytes);
+    this.committed = { ...this.initial };
+    this.pending = { ...this.initial };
+  }
+
+  async close(): Promise<void> {
+    await this.docs.close().catch(() => undefined);
+    await this.ids.close().catch(() => undefined);
+  }
+}
+
+const doubleValue = (d: number): RawValue => {
+  const b = Buffer.allocUnsafe(8);
+  b.writeDoubleLE(d, 0);
+  return { type: T.double, value: b };
+};
+
+/** `{_id, c, a, g}` as raw BSON: `_id` bytes copied verbatim so its exact type survives. */
+export function idRecord(meta: DocMeta, cutoff: BSON.Double): Buffer {
+  const fields: [string, RawValue][] = [
+    ['_id', meta.id],
+    ['c', doubleValue(cutoff.value)],
+    ['a', doubleValue(meta.ageMs)],
+  ];
+  if (meta.guards) {
+    const g = buildRawDocument(meta.guards.flatMap((v, i) => (v ? [[String(i), v] as [string, RawValue]] : [])));
+    fields.push(['g', { type: T.object, value: g }]);
+  }
+  return buildRawDocument(fields);
+}
+
+export interface IdRecord {
+  /** Raw `_id` element. */
+  id: RawValue;
+  cutoffMs: number;
+  /** The archive-field value at fetch time, epoch ms. */
+  ageMs: number;
+  /** Guard values by field index (absent index = field was missing at fetch). */
+  guards?: Map<number, RawValue>;
+  /** Offset just past this record in the ids file. */
+  end: number;
+}
+
+function parseIdRecord(doc: Buffer, end: number): IdRecord {
+  let id: RawValue | undefined;
+  let cutoffMs = Number.NaN;
+  let ageMs = Number.NaN;
+  let guards: Map<number, RawValue> | undefined;
+  forEachElement(doc, (name, v) => {
+    if (name === '_id') id = { type: v.type, value: Buffer.from(v.value) };
+    else if (name === 'c') cutoffMs = Buffer.from(v.value).readDoubleLE(0);
+    else if (name === 'a') ageMs = Buffer.from(v.value).readDoubleLE(0);
+    else if (name === 'g') {
+      guards = new Map();
+      forEachElement(v.value, (i, gv) => void guards!.set(Number(i), { type: gv.type, value: Buffer.from(gv.value) }));
+    }
+  });
+  if (!id || Number.isNaN(cutoffMs) || Number.isNaN(ageMs)) throw new Error('corrupt record in the spool ids file');
+  return { id, cutoffMs, ageMs, ...(guards ? { guards } : {}), end };
+}
+
+/** Streams the id records of an ids file from byte `start` to `end`. */
+export async function* readIdRecords(file: string, start: number, end: number): AsyncGenerator<IdRecord> {
+  if (end <= start) return;
+  let offset = start;
+  const stream = createReadStream(file, { start, end: end - 1, highWaterMark: 1 << 16 }) as AsyncIterable<Buffer>;
+  for await (const doc of splitBsonDocuments(stream, file)) {
+    offset += doc.length;
+    yield parseIdRecord(doc, offset);
+  }
+}

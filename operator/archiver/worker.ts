@@ -1,0 +1,870 @@
+// The archiver worker: drives one policy through fetch → spool → bundle → upload → delete → cleanup.
+//
+// As in the original, a fetch tick (every archiveCheckInterval) and an upload tick (every
+// s3.uploadInterval) take turns through one mutex; the upload tick seals the bundle spooled so far,
+// uploads and verifies it, deletes its documents, and removes its spool files. `once` mode runs the same
+// ticks back to back until the backlog is empty and everything spooled is uploaded and deleted.
+// Every transition is journaled after the work it records is durable (journal.ts), so a stop or a
+// kill -9 at any instant resumes exactly. Failures are retried with back-off; nothing is deleted unless
+// its bundle is verified in the store (I1).
+import { Mutex } from 'async-mutex';
+import { BSON, MongoClient, type Collection, type Document } from 'mongodb';
+import { Transform, type Readable } from 'node:stream';
+import { newBundleId } from '../bundle/keys.js';
+import { createDestination } from '../storage/factory.js';
+import type { Destination } from '../storage/destination.js';
+import { errorMessage } from '../util/redact.js';
+import type { PolicyConfig } from './config.js';
+import { deleteBundleDocuments } from './delete.js';
+import { ageMillis, agePath, eligibleQuery, ineligibleQuery, type EligibilityTarget } from './eligibility.js';
+import { Fetcher, START_POSITION, type FetchResult, type FetchSink } from './fetch.js';
+import { checkArchiveIndex } from './index-check.js';
+import { Journal, type JournalBundle, type JournalFingerprint } from './journal.js';
+import { insideWindows, RateLimiter, sleep } from './pacing.js';
+import { getRawValue, TYPE_BRACKETS } from './raw-bson.js';
+import { sealBundle } from './seal.js';
+import { EMPTY_COMMIT, Spool, SpoolLockedError, type BundleAppender, type SpoolCommit } from './spool.js';
+import { KeyConflictError, uploadOnce, withRetry } from './upload.js';
+import type {
+  ArchiveWorker,
+  LastBundle,
+  Stage,
+  WorkerOptions,
+  WorkerSnapshot,
+  WorkerState,
+  WorkerTotals,
+} from './worker-api.js';
+
+/** Tunables that are not part of the policy (tests and the benchmark change them). */
+export interface WorkerTuning {
+  /** Documents per deleteMany (default: queryLimit, within 1000…10000). */
+  deleteChunkDocuments?: number;
+  /** Bytes of `_id` records per deleteMany (default 1 MiB). */
+  deleteChunkBytes?: number;
+  /** Minimum time between backlog estimates (default 60 s). */
+  estimateIntervalMs?: number;
+  /** `once` mode gives up after this many consecutive failed attempts (default 12, ≈ 10 min of back-off). */
+  onceMaxFailures?: number;
+  /** Back-off ceiling between failed attempts (default 60 s). */
+  maxBackoffMs?: number;
+  /** Injected destination (tests); default: created from the policy. */
+  destination?: Destination;
+  now?: () => number;
+}
+
+/** Figures for `--statistics` and the benchmark. */
+export interface WorkerStats {
+  stageSeconds: Partial<Record<Stage, number>>;
+  /** Time spent waiting for MongoDB replies (fetch cursor, delete, count), seconds. */
+  serverWaitSeconds: number;
+  documentsFetched: number;
+  batches: number;
+  bytesSpooled: number;
+  /** Documents counted as already deleted when a delete chunk was redone after a crash. */
+  recoveredBundles: number;
+}
+
+const ALL_ALIASES = TYPE_BRACKETS.flatMap((b) => b.aliases);
+const ESTIMATE_EVERY_MS = 60_000;
+
+/** Blocking server errors: the query itself is refused (bad filter, unsupported operator). */
+const QUERY_REJECTED_CODES = new Set([2, 9, 17287]);
+
+function zeroTotals(): WorkerTotals {
+  return {
+    documentsArchived: 0,
+    documentsDeleted: 0,
+    documentsSkipped: 0,
+    documentsIneligible: 0,
+    bundlesUploaded: 0,
+    bytesUploaded: 0,
+    duplicatesUploaded: 0,
+  };
+}
+
+/** The password of a MongoDB URI (raw and decoded), so error messages can be scrubbed of it (I7). */
+function uriSecrets(uri: string): string[] {
+  const m = /^[a-z0-9+.-]+:\/\/([^@/]*)@/i.exec(uri);
+  if (!m) return [uri];
+  const userinfo = m[1]!;
+  const i = userinfo.indexOf(':');
+  const pw = i >= 0 ? userinfo.slice(i + 1) : '';
+  const out = [uri, userinfo];
+  if (pw) {
+    out.push(pw);
+    try {
+      out.push(decodeURIComponent(pw));
+    } catch {
+      // not percent-encoded
+    }
+  }
+  return out;
+}
+
+/** Test hook (documented in the README): GOCHIVE_TEST_CRASH_AT=<point> makes the process SIGKILL itself there. */
+function crashPoint(point: string): void {
+  if (process.env.GOCHIVE_TEST_CRASH_AT === point) {
+    process.stderr.write(`gochive: test hook GOCHIVE_TEST_CRASH_AT=${point}: killing this process (SIGKILL)\n`);
+    process.kill(process.pid, 'SIGKILL');
+  }
+}
+
+class BlockedError extends Error {
+  constructor(
+    public readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'BlockedError';
+  }
+}
+
+export class Worker implements ArchiveWorker {
+  private readonly cfg: PolicyConfig;
+  private readonly target: EligibilityTarget;
+  private readonly secrets: string[];
+  private readonly log;
+  private readonly mutex = new Mutex();
+  private readonly abort = new AbortController();
+  private readonly limiter?: RateLimiter;
+  private readonly now: () => number;
+
+  private state: WorkerState = 'Starting';
+  private reason?: string;
+  private message?: string;
+  private totals = zeroTotals();
+  private lastBundle?: LastBundle;
+  private backlog?: number;
+  private oldestAge?: number;
+  private lastFetchTime?: string;
+  private lastUploadTime?: string;
+  private lastSuccessTime?: string;
+  private lastError?: WorkerSnapshot['lastError'];
+
+  private stopping = false;
+  private runPromise?: Promise<void>;
+  private client?: MongoClient;
+  private coll?: Collection;
+  private spool?: Spool;
+  private journal?: Journal;
+  private dest?: Destination;
+  private fetcher?: Fetcher;
+  private indexes?: Document[];
+  private indexOk = false;
+  private supportedAliases = new Set(ALL_ALIASES);
+  private lastUploadTick = 0;
+  private lastEstimate = Number.NEGATIVE_INFINITY;
+  private consecutiveFailures = 0;
+  private drained = false;
+  private stage: Stage = 'connect';
+  private readonly resumedDeletes = new Set<string>();
+  private readonly stats: WorkerStats = {
+    stageSeconds: {},
+    serverWaitSeconds: 0,
+    documentsFetched: 0,
+    batches: 0,
+    bytesSpooled: 0,
+    recoveredBundles: 0,
+  };
+
+  constructor(
+    private readonly opts: WorkerOptions,
+    private readonly tuning: WorkerTuning = {},
+  ) {
+    this.cfg = opts.config;
+    this.target = {
+      database: this.cfg.database,
+      collection: this.cfg.collection,
+      archiveField: this.cfg.archiveField,
+      archiveFieldFormat: this.cfg.archiveFieldFormat,
+      ...(this.cfg.filter ? { filter: this.cfg.filter } : {}),
+    };
+    this.secrets = [...uriSecrets(opts.mongoUri)];
+    if (this.cfg.destination.kind === 's3' && this.cfg.destination.credentials) {
+      this.secrets.push(this.cfg.destination.credentials.secretAccessKey);
+      if (this.cfg.destination.credentials.sessionToken) this.secrets.push(this.cfg.destination.credentials.sessionToken);
+    }
+    this.log = opts.logger;
+    this.now = tuning.now ?? Date.now;
+    if (this.cfg.maxDocumentsPerSecond) this.limiter = new RateLimiter(this.cfg.maxDocumentsPerSecond, this.abort.signal);
+  }
+
+  // ------------------------------------------------------------------ public API
+
+  run(): Promise<void> {
+    this.runPromise ??= this.runInner();
+    return this.runPromise;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.abort.abort();
+    await this.runPromise?.catch(() => undefined);
+  }
+
+  snapshot(): WorkerSnapshot {
+    const pending = this.journal?.bundles.filter((b) => b.state !== 'deleted') ?? [];
+    const snap: WorkerSnapshot = {
+      state: this.state,
+      totals: { ...this.totals },
+      spooledDocuments: pending.reduce((n, b) => n + b.commit.docs, 0),
+      spooledBytes: pending.reduce((n, b) => n + b.commit.docsBytes, 0),
+    };
+    if (this.reason) snap.reason = this.reason;
+    if (this.message) snap.message = this.message;
+    if (this.lastBundle) snap.lastBundle = { ...this.lastBundle };
+    if (this.backlog !== undefined) snap.backlog = this.backlog;
+    if (this.oldestAge !== undefined) snap.oldestEligibleAgeSeconds = this.oldestAge;
+    if (this.lastFetchTime) snap.lastFetchTime = this.lastFetchTime;
+    if (this.lastUploadTime) snap.lastUploadTime = this.lastUploadTime;
+    if (this.lastSuccessTime) snap.lastSuccessTime = this.lastSuccessTime;
+    if (this.lastError) snap.lastError = { ...this.lastError };
+    return snap;
+  }
+
+  /** Timing and volume figures (for `--statistics`). */
+  statistics(): WorkerStats {
+    return { ...this.stats, stageSeconds: { ...this.stats.stageSeconds } };
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  private async runInner(): Promise<void> {
+    try {
+      if (!(await this.startUp())) return;
+      if (this.cfg.suspend) {
+        this.setState('Paused', 'Suspended', 'spec.suspend is true: nothing is fetched, uploaded or deleted');
+        if (!this.opts.once) await this.waitForStop();
+        return;
+      }
+      if (this.opts.once) await this.runOnce();
+      else await this.runContinuous();
+    } catch (err) {
+      this.fail(this.stage, err);
+    } finally {
+      await this.shutdown();
+    }
+  }
+
+  private waitForStop(): Promise<void> {
+    if (this.abort.signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => this.abort.signal.addEventListener('abort', () => resolve(), { once: true }));
+  }
+
+  /** Connects, locks the spool, loads and recovers the journal. False when the worker must not go on. */
+  private async startUp(): Promise<boolean> {
+    this.setState('Starting');
+    for (;;) {
+      if (this.stopping) return false;
+      try {
+        this.stage = 'connect';
+        if (!this.spool) this.spool = await Spool.open(this.opts.spoolRoot, this.cfg.namespace, this.cfg.name);
+        if (!this.client) {
+          const client = new MongoClient(this.opts.mongoUri, { appName: 'gochive', serverSelectionTimeoutMS: 15_000, maxPoolSize: 4 });
+          await client.connect();
+          this.client = client;
+          this.coll = client.db(this.cfg.database).collection(this.cfg.collection);
+          this.fetcher = new Fetcher(this.coll);
+        }
+        this.dest ??= this.tuning.destination ?? createDestination(this.cfg.destination, this.log);
+        this.stage = 'recover';
+        await this.recover();
+        this.consecutiveFailures = 0;
+        return true;
+      } catch (err) {
+        if (err instanceof SpoolLockedError) {
+          this.setState('Blocked', 'SpoolLocked', err.message);
+          this.recordError('connect', err, false);
+          return false;
+        }
+        if (!(await this.failedAttempt(this.stage, err))) return false;
+      }
+    }
+  }
+
+  private async shutdown(): Promise<void> {
+    await this.client?.close().catch(() => undefined);
+    await this.dest?.close().catch(() => undefined);
+    await this.spool?.unlock().catch(() => undefined);
+    if (this.state !== 'Failed' && this.state !== 'Blocked') this.setState('Stopped');
+    else this.emitSnapshot();
+  }
+
+  /** Records a failure and waits the back-off. False when the worker should give up (stop or once-mode limit). */
+  private async failedAttempt(stage: Stage, err: unknown): Promise<boolean> {
+    if (this.stopping) return false;
+    this.consecutiveFailures++;
+    const limit = this.tuning.onceMaxFailures ?? 12;
+    const giveUp = this.opts.once && this.consecutiveFailures >= limit;
+    this.recordError(stage, err, !giveUp);
+    if (giveUp) {
+      this.fail(stage, err);
+      return false;
+    }
+    const delay = Math.min(this.tuning.maxBackoffMs ?? 60_000, 1000 * 2 ** Math.min(this.consecutiveFailures - 1, 10));
+    await sleep(delay * (0.75 + Math.random() * 0.5), this.abort.signal);
+    return !this.stopping;
+  }
+
+  private recordError(stage: Stage, err: unknown, retrying: boolean): void {
+    const message = errorMessage(err, this.secrets);
+    this.lastError = { time: new Date(this.now()).toISOString(), stage, message };
+    this.log.warn({ stage, err: message, retrying }, `${stage} failed${retrying ? '; retrying' : ''}`);
+    this.opts.events?.onError?.({ stage, message, retrying });
+    this.emitSnapshot();
+  }
+
+  private fail(stage: Stage, err: unknown): void {
+    const message = errorMessage(err, this.secrets);
+    this.lastError = { time: new Date(this.now()).toISOString(), stage, message };
+    this.setState('Failed', 'Error', `${stage}: ${message}`);
+    this.log.error({ stage, err: message }, 'worker failed');
+  }
+
+  private setState(state: WorkerState, reason?: string, message?: string): void {
+    const changed = state !== this.state || reason !== this.reason || message !== this.message;
+    this.state = state;
+    this.reason = reason;
+    this.message = message;
+    if (changed) this.emitSnapshot();
+  }
+
+  private emitSnapshot(): void {
+    this.opts.events?.onSnapshot?.(this.snapshot());
+  }
+
+  private async timed<T>(stage: Stage, fn: () => Promise<T>): Promise<T> {
+    this.stage = stage;
+    const t0 = performance.now();
+    try {
+      return await fn();
+    } finally {
+      const s = (performance.now() - t0) / 1000;
+      this.stats.stageSeconds[stage] = (this.stats.stageSeconds[stage] ?? 0) + s;
+      this.opts.events?.onStageDuration?.(stage, s);
+    }
+  }
+
+  /** Runs a tick; a failure is recorded (and backed off in once mode) instead of thrown. */
+  private async guarded(fn: () => Promise<void>): Promise<boolean> {
+    try {
+      await fn();
+      this.consecutiveFailures = 0;
+      return true;
+    } catch (err) {
+      if (this.stopping) {
+        this.log.info({ stage: this.stage, err: errorMessage(err, this.secrets) }, 'interrupted by stop');
+        return false;
+      }
+      if (err instanceof BlockedError) {
+        this.setState('Blocked', err.reason, err.message);
+        this.recordError(this.stage, err, true);
+        if (this.opts.once) this.stopping = true;
+        return false;
+      }
+      const code = (err as { code?: unknown }).code;
+      if (typeof code === 'number' && QUERY_REJECTED_CODES.has(code) && (this.stage === 'fetch' || this.stage === 'delete')) {
+        this.setState('Blocked', 'QueryRejected', `MongoDB refused the ${this.stage} query: ${errorMessage(err, this.secrets)}`);
+      }
+      if (this.opts.once) return this.failedAttempt(this.stage, err).then(() => false);
+      this.consecutiveFailures++;
+      this.recordError(this.stage, err, true);
+      return false;
+    }
+  }
+
+  // ------------------------------------------------------------------ loops
+
+  private async runOnce(): Promise<void> {
+    for (;;) {
+      if (this.stopping || this.state === 'Failed') return;
+      if (!insideWindows(this.cfg.windows, new Date(this.now()))) {
+        this.setState('Paused', 'OutsideWindow', 'outside the policy\'s archive windows');
+        await sleep(30_000, this.abort.signal);
+        continue;
+      }
+      let fetched = { kept: 0 };
+      if (!this.drained) {
+        const ok = await this.guarded(async () => {
+          fetched = await this.fetchTick();
+        });
+        if (!ok) continue;
+      }
+      const j = this.journal!;
+      const open = j.openBundle();
+      const needUpload =
+        this.drained ||
+        j.bundles.some((b) => b.state !== 'open') ||
+        this.spoolFull(open?.commit ?? EMPTY_COMMIT) ||
+        this.now() - this.lastUploadTick >= this.cfg.uploadIntervalMs ||
+        (this.state === 'Paused' && fetched.kept === 0);
+      if (needUpload) {
+        const ok = await this.guarded(() => this.uploadTick());
+        if (!ok) continue;
+      }
+      if ((this.state as WorkerState) === 'Blocked' || (this.state as WorkerState) === 'Failed') return;
+      if (this.drained && this.journal!.bundles.length === 0) {
+        await this.guarded(() => this.estimate(true));
+        this.setState('Idle', 'Drained', 'no eligible documents left; everything spooled was uploaded and deleted');
+        return;
+      }
+    }
+  }
+
+  private async runContinuous(): Promise<void> {
+    this.lastUploadTick = this.now();
+    // Bundles left by an earlier run are finished first rather than after a whole upload interval.
+    if (this.journal!.bundles.some((b) => b.state !== 'open')) {
+      await this.mutex.runExclusive(() => this.guarded(() => this.uploadTick()));
+    }
+    const fetchLoop = async (): Promise<void> => {
+      while (!this.stopping) {
+        await this.mutex.runExclusive(() => this.guarded(async () => void (await this.fetchTick())));
+        if (this.stopping) break;
+        const backoff = this.consecutiveFailures ? Math.min(this.tuning.maxBackoffMs ?? 60_000, 1000 * 2 ** this.consecutiveFailures) : 0;
+        await sleep(Math.max(this.cfg.archiveCheckIntervalMs, backoff), this.abort.signal);
+      }
+    };
+    const uploadLoop = async (): Promise<void> => {
+      while (!this.stopping) {
+        await sleep(this.cfg.uploadIntervalMs, this.abort.signal);
+        if (this.stopping) break;
+        await this.mutex.runExclusive(() => this.guarded(() => this.uploadTick()));
+      }
+    };
+    await Promise.all([fetchLoop(), uploadLoop()]);
+  }
+
+  // ------------------------------------------------------------------ recovery
+
+  private async recover(): Promise<void> {
+    const spool = this.spool!;
+    const fingerprint: JournalFingerprint = {
+      database: this.cfg.database,
+      collection: this.cfg.collection,
+      archiveField: this.cfg.archiveField,
+      archiveFieldFormat: this.cfg.archiveFieldFormat,
+      ...(this.cfg.filter ? { filterEJSON: BSON.EJSON.stringify(this.cfg.filter, { relaxed: false }) } : {}),
+    };
+    const { journal, fresh, positionReset } = await Journal.load(spool.dir, fingerprint);
+    this.journal = journal;
+    if (positionReset) this.log.info('policy selection changed since the last run: paging restarts from the oldest document');
+    const known = new Set(journal.bundles.map((b) => b.id));
+    for (const id of await spool.bundleIds()) {
+      // Created by a fetch that crashed before its first journal write: nothing in it was committed.
+      if (!known.has(id)) await spool.removeBundle(id);
+    }
+    for (const b of [...journal.bundles]) {
+      switch (b.state) {
+        case 'open':
+          if (b.commit.docs === 0) {
+            await spool.removeBundle(b.id);
+            journal.remove(b.id);
+          }
+          break;
+        case 'sealed': {
+          const size = await spool.fileSize(b.file!);
+          if (size !== b.size) {
+            // The bundle file is gone or damaged; nothing was deleted, so rebuild it from the spool.
+            this.log.warn({ bundle: b.id }, 'sealed bundle file missing; rebuilding it from the spool');
+            b.state = 'open';
+            delete b.key;
+            delete b.file;
+            delete b.size;
+            delete b.sha256Base64;
+          }
+          break;
+        }
+        case 'deleting':
+          this.resumedDeletes.add(b.id);
+          break;
+        default:
+          break;
+      }
+    }
+    // At most one bundle may be open; a second one (not expected) is sealed first.
+    const opens = journal.bundles.filter((b) => b.state === 'open');
+    for (const extra of opens.slice(0, -1)) await this.seal(extra);
+    if (!fresh) {
+      const pending = journal.bundles.filter((b) => b.state !== 'open');
+      this.stats.recoveredBundles = pending.length;
+      if (journal.bundles.length) {
+        this.log.info(
+          { bundles: journal.bundles.map((b) => ({ id: b.id, state: b.state, documents: b.commit.docs })) },
+          'resuming bundles from the journal',
+        );
+      }
+    }
+    this.totals.duplicatesUploaded = journal.data.duplicates;
+    await journal.save();
+  }
+
+  // ------------------------------------------------------------------ fetch tick
+
+  private bundleFull(c: SpoolCommit): boolean {
+    return (
+      (this.cfg.bundleMaxDocuments !== undefined && c.docs >= this.cfg.bundleMaxDocuments) ||
+      (this.cfg.bundleMaxBytes !== undefined && c.docsBytes >= this.cfg.bundleMaxBytes)
+    );
+  }
+
+  /** Spool bytes of every bundle except the open one, plus `open`. */
+  private spoolFull(open: SpoolCommit): boolean {
+    let bytes = open.docsBytes;
+    for (const b of this.journal?.bundles ?? []) {
+      if (b.state === 'deleted' || b.state === 'open') continue;
+      bytes += b.commit.docsBytes + (b.size ?? 0);
+    }
+    return bytes >= this.cfg.spoolMaxBytes;
+  }
+
+  private async checkIndex(): Promise<boolean> {
+    if (this.indexOk) return true;
+    const r = await this.timed('index', () => checkArchiveIndex(this.coll!, this.target, this.cfg.allowCollectionScan));
+    this.indexes = r.indexes;
+    if (r.ok) {
+      this.indexOk = true;
+      if (!r.indexName) this.log.warn('no index serves the archive field; allowCollectionScan is set, so every fetch scans the collection');
+      return true;
+    }
+    if (r.reason === 'CollectionNotFound') {
+      this.setState('Idle', r.reason, r.message);
+      this.drained = true;
+      return false;
+    }
+    throw new BlockedError(r.reason, r.message);
+  }
+
+  /** Learns which `$type` aliases the server knows (FerretDB lacks several) and retries. */
+  private async withAliasFallback<T>(fn: () => Promise<T>): Promise<T> {
+    for (let i = 0; ; i++) {
+      try {
+        return await fn();
+      } catch (err) {
+        const m = /Unknown type name alias: (\w+)/.exec((err as Error).message ?? '');
+        if (!m || !this.supportedAliases.has(m[1]!) || i > ALL_ALIASES.length) throw err;
+        this.supportedAliases.delete(m[1]!);
+        this.log.debug({ alias: m[1] }, 'server does not know this $type alias; not using it');
+      }
+    }
+  }
+
+  private newBundle(cutoffMs: number): JournalBundle {
+    return {
+      id: newBundleId(),
+      state: 'open',
+      createdAt: new Date(this.now()).toISOString(),
+      target: {
+        database: this.cfg.database,
+        collection: this.cfg.collection,
+        archiveField: this.cfg.archiveField,
+        archiveFieldFormat: this.cfg.archiveFieldFormat,
+        ...(this.cfg.filter ? { filterEJSON: BSON.EJSON.stringify(this.cfg.filter, { relaxed: false }) } : {}),
+      },
+      ...(this.cfg.changeGuardFields?.length ? { changeGuardFields: [...this.cfg.changeGuardFields] } : {}),
+      commit: { ...EMPTY_COMMIT },
+      cutoffMaxMs: cutoffMs,
+    };
+  }
+
+  private async fetchTick(): Promise<{ kept: number }> {
+    this.stage = 'index';
+    if (!(await this.checkIndex())) return { kept: 0 };
+    if (!insideWindows(this.cfg.windows, new Date(this.now()))) {
+      this.setState('Paused', 'OutsideWindow', 'outside the policy\'s archive windows');
+      return { kept: 0 };
+    }
+    await this.estimate(false);
+    const j = this.journal!;
+    let b = j.openBundle();
+    if (this.spoolFull(b?.commit ?? EMPTY_COMMIT)) {
+      this.setState('Paused', 'SpoolFull', `spool holds ${this.cfg.spoolMaxBytes} bytes or more; fetching waits for an upload`);
+      return { kept: 0 };
+    }
+    if (b && this.bundleFull(b.commit)) {
+      await this.seal(b);
+      b = undefined;
+    }
+    // A finished pass starts over once everything it found is deleted (documents skipped at delete
+    // time get another chance). A dry run never starts over: it would archive the same documents again.
+    if (j.data.passComplete && !this.cfg.dryRun && !j.bundles.some((x) => x.commit.docs > 0)) {
+      j.data.position = START_POSITION;
+      j.data.passComplete = false;
+    }
+    const cutoffMs = this.now() - this.cfg.ageLimitMs;
+    const isNew = !b;
+    const bundle = b ?? this.newBundle(cutoffMs);
+    const before = bundle.commit;
+
+    const res = await this.timed('fetch', async () => {
+      const appender = await this.spool!.openAppender(bundle.id, bundle.commit, cutoffMs);
+      try {
+        const r = await this.withAliasFallback(async () => {
+          try {
+            return await this.fetcher!.fetchBatch(j.data.position, this.sink(appender), {
+              target: this.target,
+              cutoffMs,
+              queryLimit: this.cfg.queryLimit,
+              ...(this.cfg.changeGuardFields?.length ? { changeGuardFields: this.cfg.changeGuardFields } : {}),
+              ...(this.limiter ? { pace: () => this.limiter!.take(1) } : {}),
+              supportedTypeAliases: this.supportedAliases,
+            });
+          } catch (err) {
+            await appender.reset(); // nothing of a failed batch is kept
+            throw err;
+          }
+        });
+        this.stage = 'spool';
+        const commit = await appender.finish();
+        return { r, commit };
+      } finally {
+        await appender.close();
+      }
+    });
+    const { r, commit } = res;
+    this.noteFetch(r);
+    const kept = commit.docs - before.docs;
+    if (kept > 0) {
+      bundle.commit = commit;
+      bundle.cutoffMaxMs = Math.max(bundle.cutoffMaxMs ?? cutoffMs, cutoffMs);
+      if (isNew) j.bundles.push(bundle);
+    } else if (isNew) {
+      await this.spool!.removeBundle(bundle.id);
+    }
+    j.data.position = r.position;
+    if (r.reachedEnd) j.data.passComplete = true;
+    await this.timed('spool', () => j.save());
+    if (kept > 0) crashPoint('after-spool');
+    this.lastFetchTime = new Date(this.now()).toISOString();
+    this.drained = r.reachedEnd;
+    if (r.unreadable > 0) {
+      this.log.warn({ documents: r.unreadable }, `documents matched the age query but '${this.cfg.archiveField}' could not be read from them; they are left in place`);
+    }
+    this.log.debug({ kept, received: r.received, position: r.position.mode, reachedEnd: r.reachedEnd }, 'fetched');
+    if (kept > 0 && this.bundleFull(bundle.commit)) await this.seal(bundle);
+    this.updateActivityState(kept);
+    return { kept };
+  }
+
+  private sink(appender: BundleAppender): FetchSink {
+    return {
+      append: (doc, meta) => appender.append(doc, meta),
+      checkpoint: () => appender.checkpoint(),
+      shouldStop: () => this.stopping || this.bundleFull(appender.current) || this.spoolFull(appender.current),
+    };
+  }
+
+  private noteFetch(r: FetchResult): void {
+    this.stats.documentsFetched += r.kept;
+    this.stats.batches++;
+    this.stats.serverWaitSeconds += r.serverMs / 1000;
+  }
+
+  private updateActivityState(kept: number): void {
+    if (this.state === 'Blocked' && this.indexOk) this.setState('Archiving');
+    const pending = this.journal!.bundles.some((b) => b.commit.docs > 0);
+    if (kept > 0 || pending) this.setState('Archiving');
+    else this.setState('Idle');
+  }
+
+  /** Backlog, oldest eligible age and ineligible count; at most once per estimate interval. */
+  private async estimate(force: boolean): Promise<void> {
+    const every = this.tuning.estimateIntervalMs ?? ESTIMATE_EVERY_MS;
+    if (!force && this.now() - this.lastEstimate < every) return;
+    this.lastEstimate = this.now();
+    const t0 = performance.now();
+    const cutoffMs = this.now() - this.cfg.ageLimitMs;
+    const q = eligibleQuery(this.target, cutoffMs);
+    const count = await this.coll!.countDocuments(q);
+    const inDb = this.cfg.dryRun ? 0 : (this.journal?.bundles ?? []).filter((b) => b.state !== 'deleted').reduce((n, b) => n + b.commit.docs, 0);
+    this.backlog = Math.max(0, count - inDb);
+    const p = agePath(this.target);
+    const oldest = await this.coll!.findOne(q, { sort: { [p]: 1 }, projection: { [p]: 1 }, raw: true });
+    const ageMs = oldest ? ageMillis(this.target.archiveFieldFormat, getRawValue(oldest as unknown as Uint8Array, p)) : undefined;
+    this.oldestAge = ageMs === undefined ? undefined : Math.max(0, Math.round((this.now() - ageMs) / 1000));
+    if (ageMs === undefined) this.oldestAge = undefined;
+    const accepted = this.cfg.archiveFieldFormat === 'epochSeconds' || this.cfg.archiveFieldFormat === 'epochMillis' ? ['number'] : undefined;
+    this.totals.documentsIneligible = await this.withAliasFallback(() => this.coll!.countDocuments(ineligibleQuery(this.target, accepted)));
+    this.stats.serverWaitSeconds += (performance.now() - t0) / 1000;
+    this.emitSnapshot();
+  }
+
+  // ------------------------------------------------------------------ upload tick
+
+  private async seal(b: JournalBundle): Promise<void> {
+    if (b.commit.docs === 0) return;
+    const info = await this.timed('bundle', () => sealBundle(this.spool!, b, this.cfg, this.indexes));
+    b.state = 'sealed';
+    b.key = info.key;
+    b.file = info.file;
+    b.size = info.size;
+    b.sha256Base64 = info.sha256Base64;
+    await this.journal!.save();
+    this.log.debug({ bundle: b.id, key: b.key, documents: b.commit.docs, bytes: b.size }, 'bundle sealed');
+    crashPoint('after-seal');
+  }
+
+  private async uploadTick(): Promise<void> {
+    this.lastUploadTick = this.now();
+    const j = this.journal!;
+    const open = j.openBundle();
+    if (open && open.commit.docs > 0) await this.seal(open);
+    for (const b of [...j.bundles]) {
+      if (this.stopping) return;
+      if (b.state === 'sealed') await this.upload(b);
+      if (this.stopping) return;
+      if (b.state === 'uploaded' || b.state === 'deleting') {
+        if (!insideWindows(this.cfg.windows, new Date(this.now()))) continue; // deletes wait for the window
+        await this.deleteDocs(b);
+      }
+      if (b.state === 'deleted') await this.cleanup(b);
+    }
+    this.updateActivityState(0);
+  }
+
+  private destinationForUpload(): Destination {
+    const dest = this.dest!;
+    if (process.env.GOCHIVE_TEST_CRASH_AT !== 'mid-upload') return dest;
+    // Test hook: die once half of the body has been read by the uploader.
+    return Object.assign(Object.create(dest) as Destination, {
+      putObject: (key: string, body: () => Readable, o: Parameters<Destination['putObject']>[2]) =>
+        dest.putObject(
+          key,
+          () => {
+            let seen = 0;
+            const tap = new Transform({
+              transform(chunk: Buffer, _e, cb) {
+                seen += chunk.length;
+                if (seen >= o.contentLength / 2) crashPoint('mid-upload');
+                cb(null, chunk);
+              },
+            });
+            return body().pipe(tap);
+          },
+          o,
+        ),
+    });
+  }
+
+  private async upload(b: JournalBundle): Promise<void> {
+    const dest = this.destinationForUpload();
+    const res = await this.timed('upload', async () => {
+      try {
+        return await withRetry(
+          () =>
+            uploadOnce(dest, {
+              key: b.key!,
+              file: b.file!,
+              size: b.size!,
+              sha256Base64: b.sha256Base64!,
+              metadata: {
+                'gochive-policy': `${this.cfg.namespace}/${this.cfg.name}`,
+                'gochive-bundle-id': b.id,
+                'gochive-documents': String(b.commit.docs),
+              },
+            }),
+          {
+            attempts: 3,
+            baseDelayMs: 1000,
+            maxDelayMs: 10_000,
+            signal: this.abort.signal,
+            onRetry: (err, attempt) => this.recordError('upload', err, attempt < 3),
+          },
+        );
+      } catch (err) {
+        if (err instanceof KeyConflictError) throw new BlockedError('KeyConflict', err.message);
+        throw err;
+      }
+    });
+    if (res.alreadyPresent) this.log.info({ key: b.key }, 'bundle was already in the store (uploaded before a restart); verified, not uploaded again');
+    b.state = 'uploaded';
+    b.uploadedAt = new Date(this.now()).toISOString();
+    await this.journal!.save();
+    const t = this.totals;
+    t.bundlesUploaded++;
+    t.documentsArchived += b.commit.docs;
+    t.bytesUploaded += b.size!;
+    this.lastUploadTime = b.uploadedAt;
+    this.lastBundle = {
+      key: b.key!,
+      documents: b.commit.docs,
+      bytes: b.size!,
+      ...(b.commit.ageMinMs !== undefined ? { archiveFieldMin: new Date(b.commit.ageMinMs).toISOString() } : {}),
+      ...(b.commit.ageMaxMs !== undefined ? { archiveFieldMax: new Date(b.commit.ageMaxMs).toISOString() } : {}),
+      uploadedAt: b.uploadedAt,
+    };
+    this.log.info({ key: b.key, documents: b.commit.docs, bytes: b.size, destination: this.dest!.description }, 'bundle uploaded and verified');
+    this.opts.events?.onBundleUploaded?.({ ...this.lastBundle });
+    this.emitSnapshot();
+    crashPoint('after-upload');
+  }
+
+  private async deleteDocs(b: JournalBundle): Promise<void> {
+    const j = this.journal!;
+    if (this.cfg.dryRun) {
+      b.state = 'deleted';
+      b.deleted = 0;
+      b.skipped = 0;
+      await j.save();
+      this.log.info({ key: b.key, documents: b.commit.docs }, 'dry run: documents archived, not deleted');
+      return;
+    }
+    await this.timed('delete', async () => {
+      if (b.state === 'uploaded') {
+        b.state = 'deleting';
+        b.deleteOffset = 0;
+        b.deleted = 0;
+        b.skipped = 0;
+        await j.save();
+      }
+      const coll =
+        b.target.database === this.cfg.database && b.target.collection === this.cfg.collection
+          ? this.coll!
+          : this.client!.db(b.target.database).collection(b.target.collection);
+      const res = await deleteBundleDocuments(coll, b, this.spool!.idsFile(b.id), b.deleteOffset ?? 0, {
+        // One delete per queryLimit documents ("documents per request", as the original defines it).
+        chunkDocuments: this.tuning.deleteChunkDocuments ?? Math.min(10_000, Math.max(1000, this.cfg.queryLimit)),
+        chunkBytes: this.tuning.deleteChunkBytes ?? 4 << 20,
+        resumed: this.resumedDeletes.has(b.id),
+        shouldStop: () => this.stopping,
+        ...(this.limiter ? { beforeChunk: (n: number) => this.limiter!.take(n) } : {}),
+        onServerMs: (ms) => (this.stats.serverWaitSeconds += ms / 1000),
+        onChunk: async (r) => {
+          crashPoint('mid-delete');
+          b.deleteOffset = r.end;
+          b.deleted = (b.deleted ?? 0) + r.deleted;
+          b.skipped = (b.skipped ?? 0) + r.skipped;
+          this.totals.documentsDeleted += r.deleted;
+          this.totals.documentsSkipped += r.skipped;
+          this.resumedDeletes.delete(b.id);
+          await j.save();
+          this.emitSnapshot();
+        },
+      });
+      if (!res.complete) return;
+      b.state = 'deleted';
+      await j.save();
+      this.lastSuccessTime = new Date(this.now()).toISOString();
+      if (b.skipped) {
+        this.log.info({ key: b.key, skipped: b.skipped }, 'documents changed or no longer eligible since fetch were not deleted');
+      }
+      this.log.info({ key: b.key, deleted: b.deleted, skipped: b.skipped }, 'archived documents deleted');
+      this.opts.events?.onDeleted?.({ key: b.key!, deleted: b.deleted ?? 0, skipped: b.skipped ?? 0 });
+    });
+  }
+
+  private async cleanup(b: JournalBundle): Promise<void> {
+    await this.timed('cleanup', async () => {
+      await this.spool!.removeBundle(b.id);
+      this.journal!.remove(b.id);
+      await this.journal!.save();
+    });
+    if (this.cfg.dryRun) this.lastSuccessTime = new Date(this.now()).toISOString();
+    this.emitSnapshot();
+  }
+}
+
+/** Convenience: the engine's factory. */
+export function createWorker(opts: WorkerOptions, tuning?: WorkerTuning): Worker {
+  return new Worker(opts, tuning);
+}
