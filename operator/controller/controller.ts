@@ -112,6 +112,7 @@ export class Operator {
       log,
       onChange: (key) => this.queue.add(key),
       stopWork: (key, handover) => this.reconciler.stopForLease(key, handover),
+      onWrite: (op) => this.metrics.leaseWrites.inc({ op }),
       inScope: (key) => o.namespaces.length === 0 || o.namespaces.includes(key.slice(0, key.indexOf('/'))),
     });
     this.reconciler = new Reconciler({

@@ -44,6 +44,8 @@ export interface LeaseManagerOptions {
   stopWork(key: string, handover: boolean): Promise<void>;
   /** Whether a Lease for this policy key belongs to this operator's scope (for garbage collection). */
   inScope(key: string): boolean;
+  /** Counts API writes (for metrics). */
+  onWrite?: (op: 'acquire' | 'renew' | 'release' | 'delete' | 'heartbeat') => void;
   now?: () => number;
 }
 
@@ -68,6 +70,8 @@ export class LeaseManager {
   private timer: NodeJS.Timeout | undefined;
   private kickTimer: NodeJS.Timeout | undefined;
   private ticking = false;
+  private rerun = false;
+  private fenceTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private heartbeat: { rv?: string; lastOk: number } = { lastOk: 0 };
   private readonly now: () => number;
@@ -98,6 +102,12 @@ export class LeaseManager {
     const tickMs = Math.max(100, Math.min(1000, Math.floor(this.o.renewIntervalMs / 2)));
     this.timer = setInterval(() => void this.tick(), tickMs);
     this.timer.unref();
+    // Fencing runs on its own clock so a slow API call inside a pass cannot delay it.
+    this.fenceTimer = setInterval(
+      () => this.fence(),
+      Math.max(50, Math.min(250, Math.floor(this.o.renewIntervalMs / 4))),
+    );
+    this.fenceTimer.unref();
   }
 
   get synced(): boolean {
@@ -158,6 +168,7 @@ export class LeaseManager {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.fenceTimer) clearInterval(this.fenceTimer);
     if (this.kickTimer) clearTimeout(this.kickTimer);
     while (this.ticking) await new Promise((r) => setTimeout(r, 20));
     await parallel([...this.held.keys()], MAX_PARALLEL, (k) => this.release(k, 'shutdown'));
@@ -167,44 +178,68 @@ export class LeaseManager {
 
   /** One pass: heartbeat, renew, fence, tidy up, then shed or acquire towards the fair share. */
   async tick(): Promise<void> {
-    if (this.ticking || this.stopping || !this.informer.hasSynced) return;
+    if (this.stopping || !this.informer.hasSynced) return;
+    if (this.ticking) {
+      // Asked for while a pass runs (e.g. a new policy): run another pass right after this one.
+      this.rerun = true;
+      return;
+    }
     this.ticking = true;
     try {
-      await this.renewHeartbeat();
+      this.fence();
       const now = this.now();
-      // Fence: a lease not renewed in time is treated as lost right away.
-      for (const [key, h] of this.held) {
-        if (!h.releasing && now - h.lastRenewOk >= this.renewDeadlineMs)
-          this.lost(key, 'not renewed within the renew deadline');
-      }
       const due = [...this.held.entries()]
         .filter(([, h]) => !h.releasing && now - h.lastRenewOk >= this.o.renewIntervalMs)
         .map(([k]) => k);
-      await parallel(due, MAX_PARALLEL, (k) => this.renew(k));
-      if (!this.desiredKnown) return;
-      // Policies that no longer exist: stop, then delete their lease.
-      const gone = [...this.held.keys()].filter((k) => !this.desired.has(k) && !this.held.get(k)!.releasing);
-      await parallel(gone, MAX_PARALLEL, (k) => this.release(k, 'policy deleted'));
-      await this.collectGarbage();
-      const cap = Math.ceil(this.desired.size / this.liveReplicas().length);
-      const holding = [...this.held.values()].filter((h) => !h.releasing).length;
-      if (holding > cap) {
-        // Hand back one per tick, the one this replica prefers least.
-        const victim = [...this.held.entries()]
-          .filter(([, h]) => !h.releasing)
-          .sort(([a], [b]) => rendezvousScore(this.o.identity, a) - rendezvousScore(this.o.identity, b))[0];
-        if (victim) void this.release(victim[0], `rebalancing: holding ${holding} > fair share ${cap}`);
-      } else if (holding < cap) {
-        const free = [...this.desired]
-          .filter((k) => !this.held.has(k) && this.isFree(k))
-          .sort((a, b) => rendezvousScore(this.o.identity, b) - rendezvousScore(this.o.identity, a))
-          .slice(0, Math.min(cap - holding, 32));
-        await parallel(free, MAX_PARALLEL, (k) => this.acquire(k));
-      }
+      // Renewals and acquisitions run side by side: a new policy does not wait behind 200 renewals.
+      await Promise.all([
+        this.renewHeartbeat(),
+        parallel(due, MAX_PARALLEL, (k) => this.renew(k)),
+        this.balance(),
+      ]);
     } catch (err) {
       this.o.log.warn({ err: errorMessage(err) }, 'lease tick failed');
     } finally {
       this.ticking = false;
+    }
+    if (this.rerun && !this.stopping) {
+      this.rerun = false;
+      void this.tick();
+    }
+  }
+
+  /** A lease not renewed within the renew deadline is treated as lost at once (its worker stops). */
+  private fence(): void {
+    const now = this.now();
+    for (const [key, h] of this.held) {
+      if (!h.releasing && now - h.lastRenewOk >= this.renewDeadlineMs)
+        this.lost(key, 'not renewed within the renew deadline');
+    }
+  }
+
+  /** Hands back leases of deleted policies and above the fair share; takes free ones below it. */
+  private async balance(): Promise<void> {
+    if (!this.desiredKnown) return;
+    // Policies that no longer exist: stop, then delete their lease. Never awaited here: stopping a
+    // worker may take a while and must not hold up the renewals of the other leases.
+    for (const k of [...this.held.keys()]) {
+      if (!this.desired.has(k) && !this.held.get(k)!.releasing) void this.release(k, 'policy deleted');
+    }
+    await this.collectGarbage();
+    const cap = Math.ceil(this.desired.size / this.liveReplicas().length);
+    const holding = [...this.held.values()].filter((h) => !h.releasing).length;
+    if (holding > cap) {
+      // Hand back one per pass, the one this replica prefers least.
+      const victim = [...this.held.entries()]
+        .filter(([, h]) => !h.releasing)
+        .sort(([a], [b]) => rendezvousScore(this.o.identity, a) - rendezvousScore(this.o.identity, b))[0];
+      if (victim) void this.release(victim[0], `rebalancing: holding ${holding} > fair share ${cap}`);
+    } else if (holding < cap) {
+      const free = [...this.desired]
+        .filter((k) => !this.held.has(k) && this.isFree(k))
+        .sort((a, b) => rendezvousScore(this.o.identity, b) - rendezvousScore(this.o.identity, a))
+        .slice(0, Math.min(cap - holding, 32));
+      await parallel(free, MAX_PARALLEL, (k) => this.acquire(k));
     }
   }
 
@@ -263,6 +298,7 @@ export class LeaseManager {
     const prev = this.leaseOf(key);
     try {
       const body = this.leaseBody(key, leaseName, prev, true);
+      this.o.onWrite?.('acquire');
       const res = prev
         ? await this.o.rest.request<V1Lease>({ method: 'PUT', path: this.leasePath(leaseName), body })
         : await this.o.rest.request<V1Lease>({ method: 'POST', path: this.leasePath(), body });
@@ -299,6 +335,7 @@ export class LeaseManager {
       false,
     );
     try {
+      this.o.onWrite?.('renew');
       const res = await this.o.rest.request<V1Lease>({
         method: 'PUT',
         path: this.leasePath(h.name),
@@ -366,6 +403,7 @@ export class LeaseManager {
           false,
         );
         delete body.spec!.holderIdentity;
+        this.o.onWrite?.('release');
         await this.o.rest.request({ method: 'PUT', path: this.leasePath(h.name), body });
       }
       this.o.log.info({ policy: name, namespace: ns, lease: h.name, reason: why }, 'lease released');
@@ -400,6 +438,7 @@ export class LeaseManager {
       },
     };
     try {
+      this.o.onWrite?.('heartbeat');
       const res = rv
         ? await this.o.rest.request<V1Lease>({ method: 'PUT', path: this.leasePath(name), body })
         : await this.o.rest.request<V1Lease>({ method: 'POST', path: this.leasePath(), body });
@@ -436,6 +475,7 @@ export class LeaseManager {
   }
 
   private async deleteLease(name: string, rv: string | undefined): Promise<void> {
+    this.o.onWrite?.('delete');
     try {
       await this.o.rest.request({
         method: 'DELETE',

@@ -39,6 +39,7 @@ export class OperatorMetrics {
   readonly replicasLive: client.Gauge;
   readonly queueDepth: client.Gauge;
   readonly statusWrites: client.Counter<'result'>;
+  readonly leaseWrites: client.Counter<'op'>;
   private readonly seen = new Map<string, { labels: PolicyLabels; totals: WorkerTotals }>();
 
   constructor() {
@@ -148,6 +149,12 @@ export class OperatorMetrics {
       name: 'gochive_status_writes_total',
       help: 'ArchivePolicy status patches by result',
       labelNames: ['result'],
+      registers: r,
+    });
+    this.leaseWrites = new client.Counter({
+      name: 'gochive_lease_writes_total',
+      help: 'Lease API writes by operation (acquire, renew, release, delete, heartbeat)',
+      labelNames: ['op'],
       registers: r,
     });
     client.collectDefaultMetrics({ register: this.registry, prefix: 'gochive_' });

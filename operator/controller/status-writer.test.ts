@@ -49,6 +49,29 @@ describe('StatusWriter', () => {
     expect(rest.calls).toHaveLength(3);
   });
 
+  it('writes a change of lastFetchTime alone only every volatileIntervalMs, but a real change soon', async () => {
+    const rest = new FakeRest();
+    const w = new StatusWriter({ rest, log, minIntervalMs: 50, volatileIntervalMs: 400 });
+    let cur: ArchivePolicyStatus = { phase: 'Idle', lastFetchTime: 't0' };
+    const req = () => w.request('ns/p', { namespace: 'ns', name: 'p' }, undefined, () => cur);
+    req();
+    await wait(5);
+    expect(rest.calls).toHaveLength(1);
+    cur = { phase: 'Idle', lastFetchTime: 't1' };
+    req();
+    await wait(120);
+    expect(rest.calls).toHaveLength(1); // only the fetch time moved: held back
+    cur = { phase: 'Idle', lastFetchTime: 't2', backlog: 5 };
+    req();
+    await wait(80);
+    expect(rest.calls).toHaveLength(2); // a real change: written after minIntervalMs, not 400 ms
+    cur = { phase: 'Idle', lastFetchTime: 't3', backlog: 5 };
+    req();
+    await wait(450);
+    expect(rest.calls).toHaveLength(3);
+    expect((rest.calls[2]!.body as { status: ArchivePolicyStatus }).status.lastFetchTime).toBe('t3');
+  });
+
   it('drops a policy that is gone and retries other errors', async () => {
     const rest = new FakeRest();
     const w = new StatusWriter({ rest, log, minIntervalMs: 10 });

@@ -21,6 +21,7 @@ interface Entry {
   writing?: Promise<void>;
   again: boolean;
   timer?: NodeJS.Timeout;
+  timerAt?: number;
   failures: number;
 }
 
@@ -28,6 +29,12 @@ export interface StatusWriterOptions {
   rest: KubeClient;
   log: Logger;
   minIntervalMs?: number;
+  /**
+   * Fields that change on every tick without telling anything new (lastFetchTime): a change to them
+   * alone is written at most every `volatileIntervalMs`, so idle policies do not patch every few seconds.
+   */
+  volatileFields?: string[];
+  volatileIntervalMs?: number;
   onWrite?: (result: 'ok' | 'error' | 'gone') => void;
   now?: () => number;
 }
@@ -38,9 +45,22 @@ export class StatusWriter {
   private readonly now: () => number;
   private closed = false;
 
+  private readonly volatileFields: string[];
+  private readonly volatileIntervalMs: number;
+
   constructor(private readonly o: StatusWriterOptions) {
     this.minIntervalMs = o.minIntervalMs ?? 1000;
     this.now = o.now ?? Date.now;
+    this.volatileFields = o.volatileFields ?? ['lastFetchTime'];
+    this.volatileIntervalMs = o.volatileIntervalMs ?? 60_000;
+  }
+
+  /** The status without its volatile fields, for deciding whether anything worth a write changed. */
+  private material(s: ArchivePolicyStatus | undefined): string {
+    if (!s) return '';
+    const copy: Record<string, unknown> = { ...s };
+    for (const f of this.volatileFields) delete copy[f];
+    return JSON.stringify(copy);
   }
 
   /**
@@ -102,31 +122,34 @@ export class StatusWriter {
       e.again = true;
       return;
     }
-    if (e.timer) return;
     const next = e.compute?.(e.last);
     if (!next) return;
-    const json = JSON.stringify(next);
-    if (json === e.lastJson) return;
-    const phaseChanged = next.phase !== e.last?.phase;
-    const wait = e.lastWriteAt + this.minIntervalMs * (e.failures > 0 ? 0 : 1) - this.now();
-    if (phaseChanged && e.failures === 0) {
-      void this.write(key, e);
-    } else if (e.failures > 0) {
-      // Back off after errors regardless of phase changes.
-      const delay = backoffDelay(e.failures, { baseMs: 1000, maxMs: 30_000, jitter: 0.2 });
-      this.arm(key, e, Math.max(0, e.lastWriteAt + delay - this.now()));
-    } else if (wait <= 0) {
-      void this.write(key, e);
+    if (JSON.stringify(next) === e.lastJson) return;
+    const now = this.now();
+    let at: number;
+    if (e.failures > 0) {
+      // Back off after errors, whatever changed.
+      at = e.lastWriteAt + backoffDelay(e.failures, { baseMs: 1000, maxMs: 30_000, jitter: 0.2 });
+    } else if (next.phase !== e.last?.phase) {
+      at = now;
+    } else if (e.last !== undefined && this.material(next) === this.material(e.last)) {
+      at = e.lastWriteAt + this.volatileIntervalMs;
     } else {
-      this.arm(key, e, wait);
+      at = e.lastWriteAt + this.minIntervalMs;
     }
-  }
-
-  private arm(key: string, e: Entry, delay: number): void {
+    if (at <= now) {
+      if (e.timer) clearTimeout(e.timer);
+      e.timer = undefined;
+      void this.write(key, e);
+      return;
+    }
+    if (e.timer && (e.timerAt ?? Infinity) <= at) return; // an earlier write is already planned
+    if (e.timer) clearTimeout(e.timer);
+    e.timerAt = at;
     e.timer = setTimeout(() => {
       e.timer = undefined;
       if (this.entries.get(key) === e && e.compute && !this.closed) void this.write(key, e);
-    }, delay);
+    }, at - now);
     e.timer.unref();
   }
 

@@ -22,6 +22,7 @@ import { policyManifest, policySpec, sandbox } from '../integration/operator/fix
 const POLICIES = Number(process.env.BENCH_POLICIES ?? 200);
 const TIMED = Number(process.env.BENCH_TIMED ?? 20);
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 60);
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 function testenv(cmd: 'acquire' | 'release'): void {
   const r = spawnSync(
@@ -145,10 +146,19 @@ async function main(): Promise<void> {
 
     // Idle: let start-up work settle, then measure CPU over a quiet window.
     await sleep(15_000);
+    const counter = (text: string, re: RegExp): number =>
+      [...text.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);
+    const statusRe = /^gochive_status_writes_total\{result="ok"\} (\d+)/gm;
+    const leaseRe = /^gochive_lease_writes_total\{[^}]*\} (\d+)/gm;
+    const m0 = await op.metrics();
     const c0 = cpuSeconds(op.pid);
     const w0 = Date.now();
     await sleep(IDLE_SECONDS * 1000);
     const idleCpu = ((cpuSeconds(op.pid) - c0) / ((Date.now() - w0) / 1000)) * 100;
+    const m1 = await op.metrics();
+    const window = (Date.now() - w0) / 1000;
+    const statusPerSec = (counter(m1, statusRe) - counter(m0, statusRe)) / window;
+    const leasePerSec = (counter(m1, leaseRe) - counter(m0, leaseRe)) / window;
     const peakRss = procStatusKb(op.pid, 'VmHWM') / 1024;
     const rss = procStatusKb(op.pid, 'VmRSS') / 1024;
     const metrics = await op.metrics();
@@ -162,6 +172,10 @@ async function main(): Promise<void> {
       ['peak RSS (VmHWM)', `${peakRss.toFixed(0)} MiB`],
       ['RSS at the end', `${rss.toFixed(0)} MiB`],
       [`idle CPU (over ${IDLE_SECONDS} s, % of one core)`, `${idleCpu.toFixed(1)} %`],
+      [
+        'idle API writes: status patches / lease writes',
+        `${statusPerSec.toFixed(1)}/s / ${leasePerSec.toFixed(1)}/s`,
+      ],
       [
         `median kubectl apply -> first status (${TIMED} applies)`,
         `${median(fromApply).toFixed(0)} ms (min ${Math.min(...fromApply)}, max ${Math.max(...fromApply)})`,
