@@ -69,7 +69,7 @@ kind-e2e: node_modules
 # The chart's tests only (render, values schema, helm lint, API server, e2e with a local operator).
 chart-test: node_modules
 	npm run build --silent
-	node --experimental-vm-modules node_modules/jest/bin/jest.js --selectProjects integration test/integration/chart
+	node --experimental-vm-modules node_modules/jest/bin/jest.js test/integration/chart --selectProjects integration
 
 # Soak and fault campaign (test/chaos/README.md): `make chaos` runs 10 minutes of faults (DURATION=20m
 # to change it), `make chaos-short` about 75 s (what CI runs through test/integration/chaos). Extra
