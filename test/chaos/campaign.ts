@@ -342,9 +342,10 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
       }
     }
     s3?.destroy();
-    rmSync(dataDir, { recursive: true, force: true });
     rmSync(path.join(runDir, 'run.json'), { force: true });
+    // A failed run keeps everything (server data too) as evidence; the servers are stopped.
     if (succeeded && !o.keep) rmSync(runDir, { recursive: true, force: true });
+    else log(`run directory kept: ${runDir} (logs/, ledger.jsonl, faults.jsonl, data/ with the FerretDB and versitygw data)`);
   }
 }
 

@@ -67,6 +67,8 @@ export interface CheckResult {
     duplicates: number;
     lost: number;
     staleArchivedUnguarded: number;
+    /** Deletions explained by FerretDB's non-atomic deleteMany (see ferretRace). */
+    ferretRaces: number;
     ambiguous: number;
     workerIntervals: number;
     handoversAcrossIncarnations: number;
@@ -86,6 +88,9 @@ export function check(inp: CheckInput): CheckResult {
     violations.push({ invariant, ...(policy ? { policy } : {}), message });
   };
   let staleUnguarded = 0;
+  let ferretRaces = 0;
+  let ferretRaceNotes = 0;
+  const bundleTimes = bundleTimesOf(inp.incarnations);
 
   const byPolicy: DocRecord[][] = inp.states.map(() => []);
   for (const rec of inp.ledger.docs.values()) byPolicy[rec.policy]!.push(rec);
@@ -125,16 +130,21 @@ export function check(inp: CheckInput): CheckResult {
         continue;
       }
       sum.deleted++;
-      // The latest content must have been archived when the policy guards changes (I2 change guard).
+      // The latest content must have been archived when the policy guards changes (I2 change guard),
+      // and it must have been eligible under some spec this policy ever had (I2).
       const okHashes = [rec.hash, ...(rec.altHashes ?? [])];
-      if (!copies.some((c) => okHashes.includes(c.hash))) {
-        if (s.plan.guard) example('I2 change guard', `document ${rec.key} was deleted but no bundle holds its last content (changed ${rec.updates}×; guard on rev)`);
-        else staleUnguarded++;
-      }
-      // Deleted: its last content must have been eligible under some spec this policy ever had (I2).
-      if (!rec.ambiguous && !anyEligible(s, factsOf(s.plan, decode(rec.raw)), inp.scanAt)) {
-        example('I2 ineligible deleted', `document ${rec.key} was deleted although its last content was never eligible (${s.plan.dryRun ? 'dryRun policy' : `criteria ${JSON.stringify(s.criteria.map((c) => [c.ageLimitDays, c.filterKind]))}`})`);
-      }
+      const staleArchive = !copies.some((c) => okHashes.includes(c.hash));
+      const ineligible = !rec.ambiguous && !anyEligible(s, factsOf(s.plan, decode(rec.raw)), inp.scanAt);
+      if ((staleArchive && s.plan.guard) || ineligible) {
+        const race = ferretRace(s, rec, copies, bundleTimes, inp.scanAt);
+        if (race) {
+          ferretRaces++;
+          if (ferretRaceNotes++ < 5) notes.push(`${name}: ${rec.key}: ${race}`);
+        } else {
+          if (staleArchive && s.plan.guard) example('I2 change guard', `document ${rec.key} was deleted but no bundle holds its last content (changed ${rec.updates}×, last at ${iso(rec.lastAckAt)}; guard on rev; archived copies in ${copies.map((c) => c.bundle).join(', ')})`);
+          if (ineligible) example('I2 ineligible deleted', `document ${rec.key} was deleted although its last content (acknowledged at ${iso(rec.lastAckAt)}) was never eligible (${s.plan.dryRun ? 'dryRun policy' : `criteria ${JSON.stringify(s.criteria.map((c) => [c.ageLimitDays, c.filterKind]))}`}); archived copies in ${copies.map((c) => c.bundle).join(', ')}`);
+        }
+      } else if (staleArchive) staleUnguarded++;
     }
 
     // ---- bundles: intact, this policy's only, holding only documents that qualified (I4, I2)
@@ -167,7 +177,16 @@ export function check(inp: CheckInput): CheckResult {
         else if (!s.criteria.some((v) => eligible(c.facts, { ...v, dryRun: false }, inp.scanAt))) example('I2 archived ineligible', `bundle ${c.bundle} holds ${key}, which no filter of the policy selects (status ${JSON.stringify(c.facts.status)})`);
       }
     }
-    for (const n of seenCopies.values()) if (n > 1) sum.duplicates += n - 1;
+    let dupExample = '';
+    for (const [k, n] of seenCopies) {
+      if (n <= 1) continue;
+      sum.duplicates += n - 1;
+      if (!dupExample) {
+        const key = k.split('\u0000')[0]!;
+        dupExample = `${key} in ${(fin.archived.get(key) ?? []).map((c) => c.bundle).join(' and ')}`;
+      }
+    }
+    if (sum.duplicates) notes.push(`${name}: ${sum.duplicates} duplicate document copies in S3, e.g. ${dupExample}`);
 
     // ---- drained: nothing eligible under the final spec is left in MongoDB
     const last = s.criteria[s.criteria.length - 1];
@@ -269,9 +288,54 @@ export function check(inp: CheckInput): CheckResult {
       duplicates: a.duplicates + p.duplicates,
       lost: a.lost + p.lost,
     }),
-    { written: 0, present: 0, deleted: 0, archivedUnique: 0, archivedCopies: 0, bundles: 0, duplicates: 0, lost: 0, staleArchivedUnguarded: staleUnguarded, ambiguous: inp.ledger.stats.ambiguous, workerIntervals: [...intervals.values()].reduce((n, l) => n + l.length, 0), handoversAcrossIncarnations: handovers },
+    { written: 0, present: 0, deleted: 0, archivedUnique: 0, archivedCopies: 0, bundles: 0, duplicates: 0, lost: 0, staleArchivedUnguarded: staleUnguarded, ferretRaces, ambiguous: inp.ledger.stats.ambiguous, workerIntervals: [...intervals.values()].reduce((n, l) => n + l.length, 0), handoversAcrossIncarnations: handovers },
   );
   return { violations, notes, perPolicy, totals, memory };
+}
+
+/** Per bundle key: when it was uploaded (first log) and when its delete finished (last log). */
+function bundleTimesOf(incs: Incarnation[]): Map<string, { uploaded?: number; deleted?: number }> {
+  const out = new Map<string, { uploaded?: number; deleted?: number }>();
+  for (const inc of incs) {
+    for (const e of inc.bundleEvents) {
+      const cur = out.get(e.key) ?? {};
+      if (e.what === 'uploaded') cur.uploaded = Math.min(cur.uploaded ?? Infinity, e.t);
+      else cur.deleted = Math.max(cur.deleted ?? 0, e.t);
+      out.set(e.key, cur);
+    }
+  }
+  return out;
+}
+
+/**
+ * FerretDB (SQLite backend) runs a deleteMany as a query, then a delete of the matched _ids, not
+ * atomically per document as MongoDB does: an update acknowledged between the two is deleted with the
+ * document although it made it ineligible (shown by test/chaos/README.md's experiment). A deletion is
+ * put down to this race only when all of these hold:
+ *  - a bundle B holds an earlier content of the document, and the operators logged B's upload and delete;
+ *  - the content the document had just before B's upload was deletable by B's delete (eligible, and for
+ *    a change-guarded policy exactly what B holds);
+ *  - the change that made it ineligible (or different) was acknowledged while B's delete was running
+ *    (between B's upload and shortly after its delete finished).
+ * An engine that ignored the delete predicate would delete documents changed before B's upload too,
+ * which this never excuses.
+ */
+function ferretRace(s: PolicyState, rec: DocRecord, copies: Array<{ bundle: string; hash: string }>, times: Map<string, { uploaded?: number; deleted?: number }>, atMs: number): string | undefined {
+  for (const c of copies) {
+    const t = times.get(c.bundle);
+    if (t?.uploaded === undefined || t.deleted === undefined) continue;
+    const from = t.uploaded - 500;
+    const to = t.deleted + 2000;
+    const before = rec.history.filter((h) => h.at < from);
+    const atStart = before[before.length - 1];
+    if (!atStart) continue;
+    if (s.plan.guard && atStart.hash !== c.hash) continue;
+    if (!anyEligible(s, atStart.facts, atMs)) continue;
+    const later = rec.history.filter((h) => h.at >= from);
+    if (later.length === 0 || later.some((h) => h.at > to)) continue;
+    return `changed at ${later.map((h) => iso(h.at)).join(', ')} while bundle ${c.bundle} was being deleted (uploaded ${iso(t.uploaded)}, delete done ${iso(t.deleted)}): FerretDB's non-atomic deleteMany removed it with the change (not counted; MongoDB evaluates the delete predicate atomically per document)`;
+  }
+  return undefined;
 }
 
 function eligibleFilterOnly(v: { filterKind: Parameters<typeof eligible>[1]['filterKind'] }, f: Facts): boolean {

@@ -138,6 +138,7 @@ export interface NewDoc {
   raw: Buffer;
   hash: string;
   cls: AgeClass;
+  facts: Facts;
 }
 
 export function serialize(doc: Document): Buffer {
@@ -165,13 +166,14 @@ export function makeDoc(p: PolicyPlan, cls: AgeClass, rng: Rng, now: number): Ne
   doc.seq = BSON.Long.fromNumber(n);
   doc.payload = payload(rng, n, now);
   const raw = serialize(doc);
-  return { id, key: idKey(id), raw, hash: hashBson(raw), cls };
+  return { id, key: idKey(id), raw, hash: hashBson(raw), cls, facts: factsOf(p, decode(raw)) };
 }
 
 export type UpdateKind = 'refresh' | 'expire' | 'status' | 'touch';
 
 export interface Update {
   kind: UpdateKind;
+  facts: Facts;
   /** The $set of the update (absolute values, so a retry is idempotent). */
   set: Document;
   /** The whole document after the update. */
@@ -192,7 +194,7 @@ export function makeUpdate(p: PolicyPlan, current: Buffer, rng: Rng, now: number
   else set['payload.s'] = `touched ${rev} ${rng.int(0, 1e6)}`;
   for (const [k, v] of Object.entries(set)) setPath(doc, k, v);
   const raw = serialize(doc);
-  return { kind, set, raw, hash: hashBson(raw) };
+  return { kind, set, raw, hash: hashBson(raw), facts: factsOf(p, decode(raw)) };
 }
 
 // ------------------------------------------------------------------------------------------------

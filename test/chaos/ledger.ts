@@ -8,7 +8,8 @@
 // marked `ambiguous` (both contents are then acceptable) and excluded from the "deleted while
 // ineligible" check.
 import { createWriteStream, type WriteStream } from 'node:fs';
-import type { AgeClass, UpdateKind } from './docs.js';
+import { BSON } from 'mongodb';
+import type { AgeClass, Facts, UpdateKind } from './docs.js';
 
 export interface DocRecord {
   policy: number;
@@ -21,6 +22,8 @@ export interface DocRecord {
   insertedAt: number;
   /** When the current content was acknowledged (insert, or an update that matched). */
   lastAckAt: number;
+  /** Every acknowledged content, oldest first (the last one is the current content). */
+  history: Array<{ hash: string; at: number; facts: Facts }>;
   /** An update found the document gone (deleted by the archiver before the update). */
   goneAt?: number;
   /** Other contents the document may have had when it was archived (unknown ordering). */
@@ -79,25 +82,25 @@ export class Ledger {
     return this.docs.get(Ledger.docKey(policy, key));
   }
 
-  inserted(policy: number, d: { id: unknown; key: string; raw: Buffer; hash: string; cls: AgeClass }, at: number, retried: boolean): void {
-    const rec: DocRecord = { policy, key: d.key, id: d.id, raw: d.raw, hash: d.hash, cls: d.cls, insertedAt: at, lastAckAt: at, updates: 0, ...(retried ? { insertRetried: true } : {}) };
+  inserted(policy: number, d: { id: unknown; key: string; raw: Buffer; hash: string; cls: AgeClass; facts: Facts }, at: number, retried: boolean): void {
+    const rec: DocRecord = { policy, key: d.key, id: d.id, raw: d.raw, hash: d.hash, cls: d.cls, insertedAt: at, lastAckAt: at, history: [{ hash: d.hash, at, facts: d.facts }], updates: 0, ...(retried ? { insertRetried: true } : {}) };
     this.docs.set(Ledger.docKey(policy, d.key), rec);
     this.present[policy]!.push(d.key);
     this.stats.inserted++;
     this.stats.byClass[d.cls]++;
     if (retried) this.stats.insertRetries++;
-    this.line({ op: 'insert', p: policy, id: d.key, h: d.hash, cls: d.cls, ...(retried ? { retried: true } : {}) }, at);
+    this.line({ op: 'insert', p: policy, id: d.key, h: d.hash, cls: d.cls, age: d.facts.age, ...(retried ? { retried: true } : {}) }, at);
   }
 
   /** An insert whose outcome stayed unknown: the document may or may not exist. */
-  insertUnknown(policy: number, d: { id: unknown; key: string; raw: Buffer; hash: string; cls: AgeClass }, at: number): void {
-    const rec: DocRecord = { policy, key: d.key, id: d.id, raw: d.raw, hash: d.hash, cls: d.cls, insertedAt: at, lastAckAt: at, updates: 0, maybeNeverInserted: true };
+  insertUnknown(policy: number, d: { id: unknown; key: string; raw: Buffer; hash: string; cls: AgeClass; facts: Facts }, at: number): void {
+    const rec: DocRecord = { policy, key: d.key, id: d.id, raw: d.raw, hash: d.hash, cls: d.cls, insertedAt: at, lastAckAt: at, history: [{ hash: d.hash, at, facts: d.facts }], updates: 0, maybeNeverInserted: true };
     this.docs.set(Ledger.docKey(policy, d.key), rec);
     this.stats.ambiguous++;
     this.line({ op: 'insert-unknown', p: policy, id: d.key, h: d.hash }, at);
   }
 
-  updated(rec: DocRecord, u: { kind: UpdateKind; raw: Buffer; hash: string }, outcome: 'matched' | 'gone', at: number, retried: boolean): void {
+  updated(rec: DocRecord, u: { kind: UpdateKind; raw: Buffer; hash: string; facts: Facts; set: Record<string, unknown> }, outcome: 'matched' | 'gone', at: number, retried: boolean): void {
     this.stats.updates++;
     this.stats.byUpdateKind[u.kind]++;
     if (retried) this.stats.updateRetries++;
@@ -107,6 +110,7 @@ export class Ledger {
       rec.raw = u.raw;
       rec.hash = u.hash;
       rec.lastAckAt = at;
+      rec.history.push({ hash: u.hash, at, facts: u.facts });
       rec.updates++;
     } else {
       this.stats.updatesGone++;
@@ -118,7 +122,7 @@ export class Ledger {
         this.stats.ambiguous++;
       }
     }
-    this.line({ op: 'update', p: rec.policy, id: rec.key, kind: u.kind, h: u.hash, outcome, ...(retried ? { retried: true } : {}) }, at);
+    this.line({ op: 'update', p: rec.policy, id: rec.key, kind: u.kind, set: BSON.EJSON.serialize(u.set, { relaxed: false }), h: u.hash, outcome, ...(retried ? { retried: true } : {}) }, at);
   }
 
   note(event: Record<string, unknown>, at = Date.now()): void {
@@ -126,7 +130,7 @@ export class Ledger {
   }
 
   private line(o: Record<string, unknown>, at: number): void {
-    this.out.write(`${JSON.stringify({ t: at - this.t0, ...o })}\n`);
+    this.out.write(`${JSON.stringify({ t: at - this.t0, at: new Date(at).toISOString(), ...o })}\n`);
   }
 
   close(): Promise<void> {

@@ -71,7 +71,6 @@ export async function reapLeftovers(): Promise<string[]> {
       }
     }
     for (const m of rec.mounts) await unmountIfMounted(m);
-    for (const d of rec.dataDirs) rmSync(d, { recursive: true, force: true });
     rmSync(file, { force: true });
     done.push(`cleaned up after an interrupted campaign in ${dir} (namespace ${rec.namespace})`);
   }

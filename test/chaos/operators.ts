@@ -15,6 +15,14 @@ export interface WorkerEvent {
   what: 'started' | 'stopped' | 'exited';
 }
 
+export interface BundleEvent {
+  t: number;
+  identity: string;
+  policy: string;
+  key: string;
+  what: 'uploaded' | 'deleted';
+}
+
 export interface Incarnation {
   slot: string;
   identity: string;
@@ -27,6 +35,7 @@ export interface Incarnation {
   logFile: string;
   rss: Array<[number, number]>; // [time, kB]
   workerEvents: WorkerEvent[];
+  bundleEvents: BundleEvent[];
   errors: number;
   fatal: string[];
   /** Shutdown took this long after SIGTERM (graceful stops only). */
@@ -92,7 +101,7 @@ export class Replica {
     ];
     const env = crashAt ? { ...this.cfg.env, GOCHIVE_TEST_CRASH_AT: crashAt } : this.cfg.env;
     const child = spawn(process.execPath, args, { cwd: this.cfg.repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const inc: Incarnation = { slot: this.slot, identity, pid: child.pid ?? -1, startedAt: Date.now(), logFile, rss: [], workerEvents: [], errors: 0, fatal: [], ...(crashAt ? { crashAt } : {}) };
+    const inc: Incarnation = { slot: this.slot, identity, pid: child.pid ?? -1, startedAt: Date.now(), logFile, rss: [], workerEvents: [], bundleEvents: [], errors: 0, fatal: [], ...(crashAt ? { crashAt } : {}) };
     this.incarnations.push(inc);
     this.current = inc;
     this.child = child;
@@ -184,7 +193,7 @@ export class Replica {
 /** Keeps what the checks need from one pino JSON line. */
 function parseLine(inc: Incarnation, line: string): void {
   if (!line.startsWith('{')) return;
-  let o: { level?: number; time?: string; msg?: string; policy?: string; namespace?: string; err?: unknown };
+  let o: { level?: number; time?: string; msg?: string; policy?: string; namespace?: string; err?: unknown; key?: string };
   try {
     o = JSON.parse(line) as typeof o;
   } catch {
@@ -193,9 +202,10 @@ function parseLine(inc: Incarnation, line: string): void {
   if ((o.level ?? 0) >= 50) inc.errors++;
   if ((o.level ?? 0) >= 60) inc.fatal.push(String(o.msg));
   const what = o.msg === 'worker started' ? 'started' : o.msg === 'worker stopped' ? 'stopped' : o.msg === 'worker exited on its own' ? 'exited' : undefined;
-  if (what && o.policy) {
-    inc.workerEvents.push({ t: o.time ? Date.parse(o.time) : Date.now(), identity: inc.identity, policy: o.policy, what });
-  }
+  const t = o.time ? Date.parse(o.time) : Date.now();
+  if (what && o.policy) inc.workerEvents.push({ t, identity: inc.identity, policy: o.policy, what });
+  const b = o.msg === 'bundle uploaded and verified' ? 'uploaded' : o.msg === 'archived documents deleted' ? 'deleted' : undefined;
+  if (b && o.policy && o.key) inc.bundleEvents.push({ t, identity: inc.identity, policy: o.policy, key: o.key, what: b });
 }
 
 function tail(file: string, n = 20): string {

@@ -117,9 +117,12 @@ export class Writer {
       } catch (err) {
         const failedIdx = new Set<number>();
         let definitive = false;
-        if (err instanceof MongoBulkWriteError) {
+        // Only a server reply listing per-document write errors is definitive. The driver also wraps a
+        // network error (server killed mid-insert) in MongoBulkWriteError, with no write errors: then
+        // nothing is known and the whole batch is retried (duplicate keys settle what got in).
+        const errs = err instanceof MongoBulkWriteError ? (Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors]).filter(Boolean) : [];
+        if (errs.length > 0 && errs.every((we) => typeof we.code === 'number' && typeof we.index === 'number')) {
           definitive = true;
-          const errs = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
           for (const we of errs) if (we.code !== DUPLICATE_KEY) failedIdx.add(we.index);
         }
         if (!definitive) {
