@@ -71,6 +71,9 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/** Spool directories locked by this process (the pid in a lock file cannot tell two workers of one process apart). */
+const heldLocks = new Set<string>();
+
 export class Spool {
   private constructor(readonly dir: string) {}
 
@@ -88,9 +91,11 @@ export class Spool {
   }
 
   private async lock(): Promise<void> {
+    if (heldLocks.has(this.dir)) throw new SpoolLockedError(this.dir, process.pid);
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         await writeFile(this.lockFile, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+        heldLocks.add(this.dir);
         return;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -105,6 +110,8 @@ export class Spool {
 
   async unlock(): Promise<void> {
     const pid = Number.parseInt((await readFile(this.lockFile, 'utf8').catch(() => '')).trim(), 10);
+    if (!heldLocks.has(this.dir)) return;
+    heldLocks.delete(this.dir);
     if (pid === process.pid) await rm(this.lockFile, { force: true });
   }
 

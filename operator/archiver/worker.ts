@@ -47,6 +47,8 @@ export interface WorkerTuning {
   onceMaxFailures?: number;
   /** Back-off ceiling between failed attempts (default 60 s). */
   maxBackoffMs?: number;
+  /** Test hook: awaited after a bundle is verified in the store and before its documents are deleted. */
+  beforeDelete?: (bundle: { key: string; documents: number }) => Promise<void>;
   /** Injected destination (tests); default: created from the policy. */
   destination?: Destination;
   now?: () => number;
@@ -811,6 +813,7 @@ export class Worker implements ArchiveWorker {
     }
     await this.timed('delete', async () => {
       if (b.state === 'uploaded') {
+        await this.tuning.beforeDelete?.({ key: b.key!, documents: b.commit.docs });
         b.state = 'deleting';
         b.deleteOffset = 0;
         b.deleted = 0;
