@@ -109,7 +109,7 @@ Checks that JSON Schema cannot express, failing with the field named:
 {{- fail (printf "policies[%d].name: %q is used by more than one policy; policy names must be unique" $i $p.name) }}
 {{- end }}
 {{- $_ := set $seen (toString $p.name) true }}
-{{- if and (hasKey $p "archiveCheckInterval") (kindIs "map" $p.s3) (hasKey ($p.s3 | default dict) "uploadInterval") }}
+{{- if and (hasKey $p "archiveCheckInterval") (kindIs "map" $p.s3) (hasKey $p.s3 "uploadInterval") }}
 {{- $check := include "gochive.durationSeconds" $p.archiveCheckInterval | atoi }}
 {{- $upload := include "gochive.durationSeconds" $p.s3.uploadInterval | atoi }}
 {{- if le $upload $check }}
