@@ -134,22 +134,28 @@ export class ChunkReader {
 
 /** Checks the frame of one document: sane length and a trailing NUL. */
 export function checkDocumentFrame(doc: Buffer, where: string): void {
-  if (doc.length < 5) throw new BsonFramingError(`${where}: document length ${doc.length} is below the BSON minimum of 5`);
-  if (doc[doc.length - 1] !== 0) throw new BsonFramingError(`${where}: document does not end with a NUL byte`);
+  if (doc.length < 5)
+    throw new BsonFramingError(`${where}: document length ${doc.length} is below the BSON minimum of 5`);
+  if (doc[doc.length - 1] !== 0)
+    throw new BsonFramingError(`${where}: document does not end with a NUL byte`);
 }
 
 /** Reads the next length-prefixed document; undefined at a clean end of stream. */
 export async function readDocument(r: ChunkReader, where: string): Promise<Buffer | undefined> {
   if (!(await r.ensure(4))) {
     if (r.available === 0) return undefined;
-    throw new BsonFramingError(`${where}: stream ends with ${r.available} stray byte(s) after the last document`);
+    throw new BsonFramingError(
+      `${where}: stream ends with ${r.available} stray byte(s) after the last document`,
+    );
   }
   const len = r.peekInt32LE();
   if (len < 5 || len > MAX_DOCUMENT_BYTES) {
     throw new BsonFramingError(`${where}: invalid document length ${len} at byte ${r.consumed}`);
   }
   if (!(await r.ensure(len))) {
-    throw new BsonFramingError(`${where}: truncated document at byte ${r.consumed} (${len} bytes declared, ${r.available} present)`);
+    throw new BsonFramingError(
+      `${where}: truncated document at byte ${r.consumed} (${len} bytes declared, ${r.available} present)`,
+    );
   }
   const doc = r.take(len);
   checkDocumentFrame(doc, where);
@@ -157,7 +163,10 @@ export async function readDocument(r: ChunkReader, where: string): Promise<Buffe
 }
 
 /** Yields each document of a stream of concatenated BSON documents (mongodump's .bson layout). */
-export async function* splitBsonDocuments(source: AsyncIterable<Buffer>, where = 'bson'): AsyncGenerator<Buffer> {
+export async function* splitBsonDocuments(
+  source: AsyncIterable<Buffer>,
+  where = 'bson',
+): AsyncGenerator<Buffer> {
   const r = new ChunkReader(source[Symbol.asyncIterator]());
   for (;;) {
     const doc = await readDocument(r, where);
@@ -183,13 +192,15 @@ export class BsonDocumentCounter {
         this.pending -= m;
         i += m;
         this.lastByte = chunk[i - 1]!;
-        if (this.pending === 0 && this.lastByte !== 0) throw new BsonFramingError(`document ${this.count} does not end with a NUL byte`);
+        if (this.pending === 0 && this.lastByte !== 0)
+          throw new BsonFramingError(`document ${this.count} does not end with a NUL byte`);
         continue;
       }
       this.header[this.headerLen++] = chunk[i++]!;
       if (this.headerLen === 4) {
         const len = this.header.readInt32LE(0);
-        if (len < 5 || len > MAX_DOCUMENT_BYTES) throw new BsonFramingError(`document ${this.count + 1} has invalid length ${len}`);
+        if (len < 5 || len > MAX_DOCUMENT_BYTES)
+          throw new BsonFramingError(`document ${this.count + 1} has invalid length ${len}`);
         this.pending = len - 4;
         this.headerLen = 0;
         this.count++;
@@ -199,7 +210,8 @@ export class BsonDocumentCounter {
 
   /** Throws if the stream stopped inside a document. */
   finish(): number {
-    if (this.pending > 0 || this.headerLen > 0) throw new BsonFramingError(`stream ends inside document ${this.count}`);
+    if (this.pending > 0 || this.headerLen > 0)
+      throw new BsonFramingError(`stream ends inside document ${this.count}`);
     return this.count;
   }
 }

@@ -15,7 +15,11 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-function input(segments: string[], summary: { bytes: number; sha256Hex: string; documents: number }, codec: 'gzip' | 'none' = 'gzip'): BundleInput {
+function input(
+  segments: string[],
+  summary: { bytes: number; sha256Hex: string; documents: number },
+  codec: 'gzip' | 'none' = 'gzip',
+): BundleInput {
   return {
     manifest: {
       bundleId: 'abc123',
@@ -28,7 +32,10 @@ function input(segments: string[], summary: { bytes: number; sha256Hex: string; 
       archiveFieldRange: { min: '2024-01-02T03:04:05.678Z', max: '2024-01-03T00:00:00.000Z' },
     },
     payload: { segments, ...summary },
-    indexes: [{ v: 2, key: { _id: 1 }, name: '_id_' }, { v: 2, key: { createdAt: 1 }, name: 'createdAt_1' }],
+    indexes: [
+      { v: 2, key: { _id: 1 }, name: '_id_' },
+      { v: 2, key: { createdAt: 1 }, name: 'createdAt_1' },
+    ],
     compression: { codec, level: 6 },
   };
 }
@@ -40,7 +47,10 @@ async function readAll(file: string, opts = {}): Promise<{ docs: Buffer[]; forma
   return { docs, format: b.format };
 }
 
-async function spool(docs: Buffer[], segments = 2): Promise<{ files: string[]; summary: { bytes: number; sha256Hex: string; documents: number } }> {
+async function spool(
+  docs: Buffer[],
+  segments = 2,
+): Promise<{ files: string[]; summary: { bytes: number; sha256Hex: string; documents: number } }> {
   const hasher = new PayloadHasher();
   const files: string[] = [];
   const per = Math.ceil(docs.length / segments);
@@ -72,7 +82,11 @@ describe('bundle writer and reader', () => {
     const first = BSON.deserialize(back[0]!, { promoteValues: false });
     expect(Object.is((first.negZero as BSON.Double).value, -0)).toBe(true);
     const head = await readBundleHead(createReadStream(out));
-    expect(head.manifest?.files[0]).toMatchObject({ path: 'db1/events.bson', documents: docs.length, sha256: summary.sha256Hex });
+    expect(head.manifest?.files[0]).toMatchObject({
+      path: 'db1/events.bson',
+      documents: docs.length,
+      sha256: summary.sha256Hex,
+    });
   });
 
   test('manifest comes first and metadata.json is in mongodump shape', async () => {
@@ -85,7 +99,9 @@ describe('bundle writer and reader', () => {
     const text = tarBytes.toString('latin1');
     expect(text).toContain('"collectionName":"events"');
     expect(text).toContain('{"indexes":[{"v":{"$numberInt":"2"}');
-    const m = parseManifest(tarBytes.subarray(512, 512 + Number.parseInt(tarBytes.subarray(124, 135).toString(), 8)).toString());
+    const m = parseManifest(
+      tarBytes.subarray(512, 512 + Number.parseInt(tarBytes.subarray(124, 135).toString(), 8)).toString(),
+    );
     expect(m.formatVersion).toBe(1);
   });
 
@@ -93,10 +109,18 @@ describe('bundle writer and reader', () => {
     const docs = everyTypeDocuments();
     const { files, summary } = await spool(docs);
     const out = path.join(dir, 'b.tar.gz');
-    await expect(writeBundleFile(input(files, { ...summary, sha256Hex: '0'.repeat(64) }), out)).rejects.toThrow(/hash to/);
-    await expect(writeBundleFile(input(files, { ...summary, documents: 1 }), out)).rejects.toThrow(/documents/);
-    await expect(writeBundleFile(input(files, { ...summary, bytes: summary.bytes - 1 }), out)).rejects.toThrow(/bytes/);
-    await expect(writeBundleFile(input(files, { ...summary, bytes: summary.bytes + 1 }), out)).rejects.toThrow(/bytes/);
+    await expect(
+      writeBundleFile(input(files, { ...summary, sha256Hex: '0'.repeat(64) }), out),
+    ).rejects.toThrow(/hash to/);
+    await expect(writeBundleFile(input(files, { ...summary, documents: 1 }), out)).rejects.toThrow(
+      /documents/,
+    );
+    await expect(
+      writeBundleFile(input(files, { ...summary, bytes: summary.bytes - 1 }), out),
+    ).rejects.toThrow(/bytes/);
+    await expect(
+      writeBundleFile(input(files, { ...summary, bytes: summary.bytes + 1 }), out),
+    ).rejects.toThrow(/bytes/);
     expect(existsSync(out) || existsSync(`${out}.partial`)).toBe(false);
   });
 
@@ -117,7 +141,9 @@ describe('bundle writer and reader', () => {
   });
 
   test('a flipped byte and a truncated object are detected', async () => {
-    const docs = Array.from({ length: 3000 }, (_, i) => Buffer.from(BSON.serialize({ _id: i, pad: 'x'.repeat(100 + (i % 50)) })));
+    const docs = Array.from({ length: 3000 }, (_, i) =>
+      Buffer.from(BSON.serialize({ _id: i, pad: 'x'.repeat(100 + (i % 50)) })),
+    );
     const { files, summary } = await spool(docs);
     for (const codec of ['gzip', 'none'] as const) {
       const out = path.join(dir, `c.${codec}`);

@@ -58,8 +58,10 @@ export interface BundleKeyParts {
 }
 
 export function bundleKey(prefix: string, parts: BundleKeyParts): string {
-  if (prefix && !prefix.endsWith('/')) throw new Error(`key prefix '${prefix}' must be empty or end with '/'`);
-  if (!/^[0-9a-z]+$/.test(parts.bundleId)) throw new Error(`bundleId '${parts.bundleId}' must be lowercase base32`);
+  if (prefix && !prefix.endsWith('/'))
+    throw new Error(`key prefix '${prefix}' must be empty or end with '/'`);
+  if (!/^[0-9a-z]+$/.test(parts.bundleId))
+    throw new Error(`bundleId '${parts.bundleId}' must be lowercase base32`);
   const ext = parts.codec === 'gzip' ? '.tar.gz' : '.tar';
   return `${prefix}${dateFolder(parts.archiveFieldMin)}${compactTime(parts.archiveFieldMin)}_${compactTime(parts.archiveFieldMax)}_${compactTime(parts.createdAt)}_${parts.bundleId}${ext}`;
 }

@@ -19,7 +19,15 @@ export function legacyDocsDocument(docs: Buffer[]): Buffer {
   const total = 4 + 1 + name.length + arrayLen + 1;
   const head = Buffer.alloc(4);
   head.writeInt32LE(total);
-  return Buffer.concat([head, Buffer.from([0x04]), name, arrayHead, arrayBody, Buffer.from([0]), Buffer.from([0])]);
+  return Buffer.concat([
+    head,
+    Buffer.from([0x04]),
+    name,
+    arrayHead,
+    arrayBody,
+    Buffer.from([0]),
+    Buffer.from([0]),
+  ]);
 }
 
 export interface LegacyBatch {
@@ -29,14 +37,24 @@ export interface LegacyBatch {
 }
 
 /** Streams a legacy bundle (tar.gz) of the given batches into `sink`. */
-export async function writeLegacyBundle(batches: LegacyBatch[], sink: Writable, opts: { dir?: string } = {}): Promise<void> {
+export async function writeLegacyBundle(
+  batches: LegacyBatch[],
+  sink: Writable,
+  opts: { dir?: string } = {},
+): Promise<void> {
   const pack = tarPack();
   const piping = (pipeline as (...s: unknown[]) => Promise<void>)(pack, createGzip(), sink);
   for (const b of batches) {
     const body = legacyDocsDocument(b.docs);
     await new Promise<void>((resolve, reject) => {
-      pack.entry({ name: `${opts.dir ?? ''}archive_${b.unix}.bson`, size: body.length, mtime: new Date(b.unix * 1000) }, body, (err) =>
-        err ? reject(err) : resolve(),
+      pack.entry(
+        {
+          name: `${opts.dir ?? ''}archive_${b.unix}.bson`,
+          size: body.length,
+          mtime: new Date(b.unix * 1000),
+        },
+        body,
+        (err) => (err ? reject(err) : resolve()),
       );
     });
   }

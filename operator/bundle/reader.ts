@@ -56,7 +56,10 @@ export interface OpenedBundle {
 const LEGACY_ENTRY = /(^|\/)archive_\d+\.bson$/;
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
-type TarEntry = AsyncIterable<Buffer> & { header: { name: string; size: number; type: string }; resume(): void };
+type TarEntry = AsyncIterable<Buffer> & {
+  header: { name: string; size: number; type: string };
+  resume(): void;
+};
 
 /** Opens a bundle from the bytes of the object. Reads only up to the end of the first tar entry. */
 export async function openBundle(source: Readable, opts: ReadOptions = {}): Promise<OpenedBundle> {
@@ -69,7 +72,8 @@ export async function openBundle(source: Readable, opts: ReadOptions = {}): Prom
   const classify = (err: unknown): Error => {
     if (sourceError) return sourceError;
     if (err instanceof BundleCorruptError) return err;
-    if (err instanceof BsonFramingError || err instanceof ManifestError) return new BundleCorruptError(err.message, key);
+    if (err instanceof BsonFramingError || err instanceof ManifestError)
+      return new BundleCorruptError(err.message, key);
     const msg = err instanceof Error ? err.message : String(err);
     return new BundleCorruptError(`unreadable gzip/tar data (${msg}) — truncated or damaged object`, key);
   };
@@ -125,7 +129,8 @@ export async function openBundle(source: Readable, opts: ReadOptions = {}): Prom
   if (first.header.name === MANIFEST_ENTRY) {
     let manifest: BundleManifest;
     try {
-      if (first.header.size > MAX_MANIFEST_BYTES) throw new BundleCorruptError(`manifest.json is ${first.header.size} bytes`, key);
+      if (first.header.size > MAX_MANIFEST_BYTES)
+        throw new BundleCorruptError(`manifest.json is ${first.header.size} bytes`, key);
       manifest = parseManifest((await collect(first)).toString('utf8'));
     } catch (err) {
       close();
@@ -149,7 +154,10 @@ export async function openBundle(source: Readable, opts: ReadOptions = {}): Prom
 }
 
 /** Reads only the manifest (or detects a legacy bundle) and closes the source. */
-export async function readBundleHead(source: Readable, opts: ReadOptions = {}): Promise<{ format: BundleFormat; manifest?: BundleManifest }> {
+export async function readBundleHead(
+  source: Readable,
+  opts: ReadOptions = {},
+): Promise<{ format: BundleFormat; manifest?: BundleManifest }> {
   const b = await openBundle(source, opts);
   b.close();
   return { format: b.format, manifest: b.manifest };
@@ -172,10 +180,14 @@ async function* gochiveDocuments(
       if (!entry) break;
       const name = entry.header.name;
       const want = expected.get(name);
-      if (!want) throw new BundleCorruptError(`unexpected entry '${name}' (not listed in manifest.json)`, key);
+      if (!want)
+        throw new BundleCorruptError(`unexpected entry '${name}' (not listed in manifest.json)`, key);
       expected.delete(name);
       if (entry.header.size !== want.bytes) {
-        throw new BundleCorruptError(`${name} is ${entry.header.size} bytes but the manifest says ${want.bytes}`, key);
+        throw new BundleCorruptError(
+          `${name} is ${entry.header.size} bytes but the manifest says ${want.bytes}`,
+          key,
+        );
       }
       const hash = createHash('sha256');
       let bytes = 0;
@@ -199,13 +211,17 @@ async function* gochiveDocuments(
           yield doc;
         }
         if (want.documents !== undefined && count !== want.documents) {
-          throw new BundleCorruptError(`${name} holds ${count} documents but the manifest says ${want.documents}`, key);
+          throw new BundleCorruptError(
+            `${name} holds ${count} documents but the manifest says ${want.documents}`,
+            key,
+          );
         }
       } else {
         for await (const _ of tapped) void _;
       }
       const sha = hash.digest('hex');
-      if (bytes !== want.bytes) throw new BundleCorruptError(`${name} ends after ${bytes} of ${want.bytes} bytes`, key);
+      if (bytes !== want.bytes)
+        throw new BundleCorruptError(`${name} ends after ${bytes} of ${want.bytes} bytes`, key);
       if (sha !== want.sha256) {
         throw new BundleCorruptError(`sha256 of ${name} is ${sha} but the manifest says ${want.sha256}`, key);
       }
@@ -218,7 +234,10 @@ async function* gochiveDocuments(
     throw new BundleCorruptError(`missing ${[...expected.keys()].join(', ')} (listed in manifest.json)`, key);
   }
   if (documents !== manifest.documentCount) {
-    throw new BundleCorruptError(`${documents} documents read but the manifest says ${manifest.documentCount}`, key);
+    throw new BundleCorruptError(
+      `${documents} documents read but the manifest says ${manifest.documentCount}`,
+      key,
+    );
   }
   return { documents, files: seen };
 }
@@ -255,7 +274,8 @@ async function* legacyDocuments(
         documents++;
         yield doc;
       }
-      if (bytes !== entry.header.size) throw new BundleCorruptError(`${name} ends after ${bytes} of ${entry.header.size} bytes`, key);
+      if (bytes !== entry.header.size)
+        throw new BundleCorruptError(`${name} ends after ${bytes} of ${entry.header.size} bytes`, key);
       files.push({ path: name, bytes, sha256: hash.digest('hex'), documents: count });
     }
   } catch (err) {
@@ -267,7 +287,8 @@ async function* legacyDocuments(
 /** Walks one `{docs: [ {...}, ... ]}` document in raw bytes, yielding each element's bytes unchanged. */
 async function* legacyEntryDocuments(r: ChunkReader, where: string): AsyncGenerator<Buffer> {
   const need = async (n: number): Promise<void> => {
-    if (!(await r.ensure(n))) throw new BsonFramingError(`${where}: truncated (stream ends at byte ${r.consumed + r.available})`);
+    if (!(await r.ensure(n)))
+      throw new BsonFramingError(`${where}: truncated (stream ends at byte ${r.consumed + r.available})`);
   };
   await need(4);
   const total = r.peekInt32LE();
@@ -290,13 +311,18 @@ async function* legacyEntryDocuments(r: ChunkReader, where: string): AsyncGenera
         const t = r.take(1)[0]!;
         if (t === 0) break;
         const idx = await r.readCString();
-        if (t !== 0x03) throw new BsonFramingError(`${where}: docs.${idx} has BSON type 0x${t.toString(16)}, not a document`);
+        if (t !== 0x03)
+          throw new BsonFramingError(
+            `${where}: docs.${idx} has BSON type 0x${t.toString(16)}, not a document`,
+          );
         const doc = await readDocument(r, `${where} docs.${idx}`);
         if (!doc) throw new BsonFramingError(`${where}: truncated inside docs.${idx}`);
         yield doc;
       }
       if (r.consumed - arrayStart !== arrayLen) {
-        throw new BsonFramingError(`${where}: docs array declares ${arrayLen} bytes but holds ${r.consumed - arrayStart}`);
+        throw new BsonFramingError(
+          `${where}: docs array declares ${arrayLen} bytes but holds ${r.consumed - arrayStart}`,
+        );
       }
     } else {
       await skipValue(r, type, `${where} field '${name}'`, need);
@@ -309,8 +335,26 @@ async function* legacyEntryDocuments(r: ChunkReader, where: string): AsyncGenera
   if (!(await r.atEnd())) throw new BsonFramingError(`${where}: stray bytes after the document`);
 }
 
-async function skipValue(r: ChunkReader, type: number, where: string, need: (n: number) => Promise<void>): Promise<void> {
-  const fixed: Record<number, number> = { 0x01: 8, 0x06: 0, 0x07: 12, 0x08: 1, 0x09: 8, 0x0a: 0, 0x10: 4, 0x11: 8, 0x12: 8, 0x13: 16, 0xff: 0, 0x7f: 0 };
+async function skipValue(
+  r: ChunkReader,
+  type: number,
+  where: string,
+  need: (n: number) => Promise<void>,
+): Promise<void> {
+  const fixed: Record<number, number> = {
+    0x01: 8,
+    0x06: 0,
+    0x07: 12,
+    0x08: 1,
+    0x09: 8,
+    0x0a: 0,
+    0x10: 4,
+    0x11: 8,
+    0x12: 8,
+    0x13: 16,
+    0xff: 0,
+    0x7f: 0,
+  };
   let n: number;
   if (type in fixed) n = fixed[type]!;
   else if (type === 0x02 || type === 0x0d || type === 0x0e) {
@@ -337,9 +381,17 @@ async function skipValue(r: ChunkReader, type: number, where: string, need: (n: 
 
 function validateDocument(doc: Buffer, file: string, index: number, key?: string): void {
   try {
-    BSON.deserialize(doc, { promoteValues: false, promoteBuffers: false, bsonRegExp: true, validation: { utf8: true } });
+    BSON.deserialize(doc, {
+      promoteValues: false,
+      promoteBuffers: false,
+      bsonRegExp: true,
+      validation: { utf8: true },
+    });
   } catch (err) {
-    throw new BundleCorruptError(`${file} document #${index + 1} is malformed BSON: ${(err as Error).message}`, key);
+    throw new BundleCorruptError(
+      `${file} document #${index + 1} is malformed BSON: ${(err as Error).message}`,
+      key,
+    );
   }
 }
 

@@ -20,7 +20,9 @@ const {
 
 /** Builds a raw document from raw elements (type byte, name, value bytes) — for types bson won't emit. */
 export function rawDocument(elements: { type: number; name: string; value: Buffer }[]): Buffer {
-  const body = Buffer.concat(elements.flatMap((e) => [Buffer.from([e.type]), Buffer.from(`${e.name}\0`), e.value]));
+  const body = Buffer.concat(
+    elements.flatMap((e) => [Buffer.from([e.type]), Buffer.from(`${e.name}\0`), e.value]),
+  );
   const head = Buffer.alloc(4);
   head.writeInt32LE(4 + body.length + 1);
   return Buffer.concat([head, body, Buffer.from([0])]);
@@ -41,7 +43,8 @@ function bsonString(s: string): Buffer {
 
 /** Every BSON type, including ones FerretDB cannot store (prove those through writer/reader only). */
 export function everyTypeDocuments(): Buffer[] {
-  const serialize = (d: BSON.Document): Buffer => Buffer.from(BSON.serialize(d, { checkKeys: false, ignoreUndefined: false }));
+  const serialize = (d: BSON.Document): Buffer =>
+    Buffer.from(BSON.serialize(d, { checkKeys: false, ignoreUndefined: false }));
   const docs: Buffer[] = [];
   docs.push(
     serialize({
@@ -85,11 +88,21 @@ export function everyTypeDocuments(): Buffer[] {
       { type: 0x07, name: '_id', value: Buffer.from('65a1b2c3d4e5f60718293a4d', 'hex') },
       { type: 0x09, name: 'createdAt', value: int64(Date.parse('2024-01-02T12:00:00Z')) },
       { type: 0x06, name: 'undef', value: Buffer.alloc(0) },
-      { type: 0x0c, name: 'dbptr', value: Buffer.concat([bsonString('coll'), Buffer.from('65a1b2c3d4e5f60718293a4e', 'hex')]) },
+      {
+        type: 0x0c,
+        name: 'dbptr',
+        value: Buffer.concat([bsonString('coll'), Buffer.from('65a1b2c3d4e5f60718293a4e', 'hex')]),
+      },
     ]),
   );
   // Mixed _id types.
-  for (const id of ['string-id', new Int32(42), Long.fromNumber(43), new UUID().toBinary(), { a: 1, b: 'two' }]) {
+  for (const id of [
+    'string-id',
+    new Int32(42),
+    Long.fromNumber(43),
+    new UUID().toBinary(),
+    { a: 1, b: 'two' },
+  ]) {
     docs.push(serialize({ _id: id, createdAt: new Date('2024-01-03T00:00:00Z'), v: 1 }));
   }
   return docs;

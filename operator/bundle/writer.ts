@@ -118,7 +118,11 @@ function sha256Hex(buf: Buffer): string {
 class DigestTap extends Transform {
   readonly hash = createHash('sha256');
   bytes = 0;
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
+  override _transform(
+    chunk: Buffer,
+    _enc: BufferEncoding,
+    cb: (err?: Error | null, data?: Buffer) => void,
+  ): void {
     this.hash.update(chunk);
     this.bytes += chunk.length;
     cb(null, chunk);
@@ -129,7 +133,9 @@ class DigestTap extends Transform {
 export async function writeBundle(input: BundleInput, sink: Writable): Promise<BundleWriteResult> {
   const { manifest: fields, payload, compression } = input;
   if (compression.codec !== 'gzip' && compression.codec !== 'none') {
-    throw new BundleInputError(`compression.codec '${String(compression.codec)}' is not supported; use 'gzip' or 'none'`);
+    throw new BundleInputError(
+      `compression.codec '${String(compression.codec)}' is not supported; use 'gzip' or 'none'`,
+    );
   }
   const createdAt = fields.createdAt ?? new Date().toISOString();
   const mtime = new Date(createdAt);
@@ -152,7 +158,9 @@ export async function writeBundle(input: BundleInput, sink: Writable): Promise<B
   const pack = tarPack();
   const tap = new DigestTap();
   const stages: NodeJS.ReadableStream[] | unknown[] =
-    compression.codec === 'gzip' ? [pack, createGzip({ level: compression.level }), tap, sink] : [pack, tap, sink];
+    compression.codec === 'gzip'
+      ? [pack, createGzip({ level: compression.level }), tap, sink]
+      : [pack, tap, sink];
   let failed: Error | undefined;
   const piping = (pipeline as (...s: unknown[]) => Promise<void>)(...stages).catch((err: Error) => {
     failed = err;
@@ -166,9 +174,24 @@ export async function writeBundle(input: BundleInput, sink: Writable): Promise<B
   pipingFailure.catch(() => undefined);
 
   try {
-    await addBufferEntry(pack, { name: MANIFEST_ENTRY, size: manifestBuf.length, mtime, mode: 0o644 }, manifestBuf, pipingFailure);
-    await addPayloadEntry(pack, { name: payloadPath, size: payload.bytes, mtime, mode: 0o644 }, payload, pipingFailure);
-    await addBufferEntry(pack, { name: manifest.files[1]!.path, size: meta.length, mtime, mode: 0o644 }, meta, pipingFailure);
+    await addBufferEntry(
+      pack,
+      { name: MANIFEST_ENTRY, size: manifestBuf.length, mtime, mode: 0o644 },
+      manifestBuf,
+      pipingFailure,
+    );
+    await addPayloadEntry(
+      pack,
+      { name: payloadPath, size: payload.bytes, mtime, mode: 0o644 },
+      payload,
+      pipingFailure,
+    );
+    await addBufferEntry(
+      pack,
+      { name: manifest.files[1]!.path, size: meta.length, mtime, mode: 0o644 },
+      meta,
+      pipingFailure,
+    );
     pack.finalize();
     await piping;
   } catch (err) {
@@ -177,7 +200,12 @@ export async function writeBundle(input: BundleInput, sink: Writable): Promise<B
     throw failed ?? err;
   }
   const digest = tap.hash.digest();
-  return { bytes: tap.bytes, sha256Hex: digest.toString('hex'), sha256Base64: digest.toString('base64'), manifest };
+  return {
+    bytes: tap.bytes,
+    sha256Hex: digest.toString('hex'),
+    sha256Base64: digest.toString('base64'),
+    manifest,
+  };
 }
 
 /**
@@ -221,7 +249,12 @@ function entryDone(pack: Pack, header: TarHeader): { stream: PackEntryStream; do
   return { stream, done };
 }
 
-async function addBufferEntry(pack: Pack, header: TarHeader, buf: Buffer, failure: Promise<never>): Promise<void> {
+async function addBufferEntry(
+  pack: Pack,
+  header: TarHeader,
+  buf: Buffer,
+  failure: Promise<never>,
+): Promise<void> {
   const done = new Promise<void>((resolve, reject) => {
     pack.entry(header, buf, (err) => (err ? reject(err) : resolve())).on('error', () => undefined);
   });
@@ -244,12 +277,18 @@ async function addPayloadEntry(
     for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
       bytes += chunk.length;
       if (bytes > payload.bytes) {
-        throw new BundleInputError(`spool segments hold more than the declared ${payload.bytes} bytes (at ${file})`);
+        throw new BundleInputError(
+          `spool segments hold more than the declared ${payload.bytes} bytes (at ${file})`,
+        );
       }
       hash.update(chunk);
       counter.update(chunk);
       if (!stream.write(chunk)) {
-        await Promise.race([new Promise<void>((resolve) => stream.once('drain', () => resolve())), failure, done]);
+        await Promise.race([
+          new Promise<void>((resolve) => stream.once('drain', () => resolve())),
+          failure,
+          done,
+        ]);
       }
     }
   }
@@ -258,11 +297,15 @@ async function addPayloadEntry(
   }
   const actual = hash.digest('hex');
   if (actual !== payload.sha256Hex) {
-    throw new BundleInputError(`spool segments hash to ${actual} but ${payload.sha256Hex} was declared (spool changed?)`);
+    throw new BundleInputError(
+      `spool segments hash to ${actual} but ${payload.sha256Hex} was declared (spool changed?)`,
+    );
   }
   const docs = counter.finish();
   if (docs !== payload.documents) {
-    throw new BundleInputError(`spool segments hold ${docs} documents but ${payload.documents} were declared`);
+    throw new BundleInputError(
+      `spool segments hold ${docs} documents but ${payload.documents} were declared`,
+    );
   }
   stream.end();
   await Promise.race([done, failure]);

@@ -22,7 +22,11 @@ ${SOURCE_HELP}
 
 export async function run(argv: string[]): Promise<number> {
   return runCommand('cat', USAGE, argv, async () => {
-    const { values } = parseCommandArgs(argv, { id: { type: 'string', multiple: true }, 'archive-field': { type: 'string' } }, 'cat');
+    const { values } = parseCommandArgs(
+      argv,
+      { id: { type: 'string', multiple: true }, 'archive-field': { type: 'string' } },
+      'cat',
+    );
     const sel = sourceFromFlags(values);
     const ids = new Set<string>();
     for (const text of values.id ?? []) {
@@ -38,7 +42,12 @@ export async function run(argv: string[]): Promise<number> {
       for (const ref of refs) {
         if (out.closed()) break;
         try {
-          if (needsManifestFilter(sel) && ref.parsed?.kind !== 'legacy' && !headMatches(await readHead(dest, ref), sel)) continue;
+          if (
+            needsManifestFilter(sel) &&
+            ref.parsed?.kind !== 'legacy' &&
+            !headMatches(await readHead(dest, ref), sel)
+          )
+            continue;
           const bundle = await openBundle(await dest.getObject(ref.key), { key: ref.key });
           try {
             const m = bundle.manifest;
@@ -48,7 +57,8 @@ export async function run(argv: string[]): Promise<number> {
             for await (const raw of bundle.documents()) {
               const doc = decodeExact(raw);
               if (ids.size && !ids.has(idKey(doc._id))) continue;
-              if ((sel.from || sel.to) && !inRange(archiveTime(doc, field, format), sel.from, sel.to)) continue;
+              if ((sel.from || sel.to) && !inRange(archiveTime(doc, field, format), sel.from, sel.to))
+                continue;
               if (!(await out.write(`${BSON.EJSON.stringify(doc, { relaxed: false })}\n`))) break;
               printed++;
             }
@@ -58,10 +68,13 @@ export async function run(argv: string[]): Promise<number> {
         } catch (err) {
           if (out.closed()) break;
           failures++;
-          process.stderr.write(`gochive cat: ${err instanceof BundleCorruptError ? err.message : `${ref.key}: ${(err as Error).message}`}\n`);
+          process.stderr.write(
+            `gochive cat: ${err instanceof BundleCorruptError ? err.message : `${ref.key}: ${(err as Error).message}`}\n`,
+          );
         }
       }
-      if (refs.length === 0) process.stderr.write(`gochive cat: no bundles in ${dest.description}${describeRange(sel)}\n`);
+      if (refs.length === 0)
+        process.stderr.write(`gochive cat: no bundles in ${dest.description}${describeRange(sel)}\n`);
       void printed;
       return failures ? 1 : 0;
     } finally {

@@ -17,14 +17,16 @@ export async function run(argv: string[]): Promise<number> {
   return runCommand('ls', USAGE, argv, async () => {
     const { values } = parseCommandArgs(argv, { output: { type: 'string', short: 'o' } }, 'ls');
     const output = values.output ?? 'table';
-    if (output !== 'table' && output !== 'json') throw new UsageError(`--output ${JSON.stringify(output)}: use table or json`);
+    if (output !== 'table' && output !== 'json')
+      throw new UsageError(`--output ${JSON.stringify(output)}: use table or json`);
     const sel = sourceFromFlags(values);
     const dest = openSource(sel, cliLogger());
     try {
       const rows = await listBundles(dest, sel);
       if (output === 'json') process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
       else if (rows.length > 0) process.stdout.write(printBundleTable(rows));
-      if (rows.length === 0) process.stderr.write(`gochive ls: no bundles in ${dest.description}${describeRange(sel)}\n`);
+      if (rows.length === 0)
+        process.stderr.write(`gochive ls: no bundles in ${dest.description}${describeRange(sel)}\n`);
       return 0;
     } finally {
       await dest.close();

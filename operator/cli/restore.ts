@@ -1,6 +1,12 @@
 // `gochive restore`: brings archived documents back into MongoDB (see operator/restore/restore.ts).
 import { MongoClient } from 'mongodb';
-import { nonNegativeNumber, parseCommandArgs, sourceFromFlags, SOURCE_HELP, UsageError } from '../restore/args.js';
+import {
+  nonNegativeNumber,
+  parseCommandArgs,
+  sourceFromFlags,
+  SOURCE_HELP,
+  UsageError,
+} from '../restore/args.js';
 import { cliLogger, describeRange, openSource, runCommand } from '../restore/cli-common.js';
 import { ProgressBar, formatSeconds } from '../restore/progress.js';
 import { restore, RestoreStopped, type RestoreSummary } from '../restore/restore.js';
@@ -61,11 +67,14 @@ export async function run(argv: string[]): Promise<number> {
       const sel = sourceFromFlags(values);
       uri = values.uri ?? process.env.MONGODB_URI ?? '';
       if (!uri) throw new UsageError('--uri (or MONGODB_URI) is required: the MongoDB to restore into');
-      if (!/^mongodb(\+srv)?:\/\//.test(uri)) throw new UsageError(`--uri ${redactUri(uri)} is not a mongodb:// or mongodb+srv:// URI`);
+      if (!/^mongodb(\+srv)?:\/\//.test(uri))
+        throw new UsageError(`--uri ${redactUri(uri)} is not a mongodb:// or mongodb+srv:// URI`);
       const onCorrupt = values['on-corrupt'] ?? 'stop';
-      if (onCorrupt !== 'stop' && onCorrupt !== 'skip') throw new UsageError(`--on-corrupt ${JSON.stringify(onCorrupt)}: use stop or skip`);
+      if (onCorrupt !== 'stop' && onCorrupt !== 'skip')
+        throw new UsageError(`--on-corrupt ${JSON.stringify(onCorrupt)}: use stop or skip`);
       const output = values.output ?? 'text';
-      if (output !== 'text' && output !== 'json') throw new UsageError(`--output ${JSON.stringify(output)}: use text or json`);
+      if (output !== 'text' && output !== 'json')
+        throw new UsageError(`--output ${JSON.stringify(output)}: use text or json`);
       const rate = nonNegativeNumber(values['max-docs-per-second'], '--max-docs-per-second');
       let batchSize = nonNegativeNumber(values['batch-size'], '--batch-size') ?? 1000;
       if (!Number.isInteger(batchSize)) throw new UsageError('--batch-size must be a whole number');
@@ -83,7 +92,9 @@ export async function run(argv: string[]): Promise<number> {
         try {
           await mongo.connect();
         } catch (err) {
-          throw new Error(`cannot connect to MongoDB at ${redactUri(uri)}: ${errorMessage(err, [uri])}`);
+          throw new Error(`cannot connect to MongoDB at ${redactUri(uri)}: ${errorMessage(err, [uri])}`, {
+            cause: err,
+          });
         }
         let bar: ProgressBar | undefined;
         let summary: RestoreSummary;
@@ -117,7 +128,10 @@ export async function run(argv: string[]): Promise<number> {
         } finally {
           bar?.finish();
         }
-        if (output === 'json') process.stdout.write(`${JSON.stringify({ ...summary, ...(stopped ? { stopped } : {}) }, null, 2)}\n`);
+        if (output === 'json')
+          process.stdout.write(
+            `${JSON.stringify({ ...summary, ...(stopped ? { stopped } : {}) }, null, 2)}\n`,
+          );
         else process.stdout.write(formatSummary(summary, `${dest.description}${describeRange(sel)}`));
         if (stopped) {
           process.stderr.write(`gochive restore: ${errorMessage(stopped, [uri])}\n`);
@@ -149,7 +163,8 @@ function formatSummary(s: RestoreSummary, source: string): string {
     `time: ${formatSeconds(secs)}, ${secs > 0 ? Math.round((d.inserted + d.skippedExisting) / secs) : 0} docs/s`,
   );
   for (const c of s.corrupt) lines.push(`corrupt: ${c.key}: ${c.detail}`);
-  for (const f of s.failures.slice(0, 10)) lines.push(`failed: ${f.key}${f.id ? ` _id ${f.id}` : ''}: ${f.message}`);
+  for (const f of s.failures.slice(0, 10))
+    lines.push(`failed: ${f.key}${f.id ? ` _id ${f.id}` : ''}: ${f.message}`);
   if (s.failures.length > 10) lines.push(`… ${s.failures.length - 10} more failures (see -o json)`);
   return `${lines.join('\n')}\n`;
 }

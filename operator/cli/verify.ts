@@ -32,14 +32,16 @@ export async function run(argv: string[]): Promise<number> {
   return runCommand('verify', USAGE, argv, async () => {
     const { values } = parseCommandArgs(argv, { output: { type: 'string', short: 'o' } }, 'verify');
     const output = values.output ?? 'text';
-    if (output !== 'text' && output !== 'json') throw new UsageError(`--output ${JSON.stringify(output)}: use text or json`);
+    if (output !== 'text' && output !== 'json')
+      throw new UsageError(`--output ${JSON.stringify(output)}: use text or json`);
     const sel = sourceFromFlags(values);
     const dest = openSource(sel, cliLogger());
     try {
       const { refs } = await selectBundles(dest, sel);
       if (refs.length === 0) {
         process.stderr.write(`gochive verify: no bundles in ${dest.description}${describeRange(sel)}\n`);
-        if (output === 'json') process.stdout.write(`${JSON.stringify({ ok: true, bundles: [] }, null, 2)}\n`);
+        if (output === 'json')
+          process.stdout.write(`${JSON.stringify({ ok: true, bundles: [] }, null, 2)}\n`);
         return 0;
       }
       const total = refs.reduce((a, r) => a + r.size, 0);
@@ -50,7 +52,11 @@ export async function run(argv: string[]): Promise<number> {
       for (const ref of refs) {
         const before = done;
         try {
-          if (needsManifestFilter(sel) && ref.parsed?.kind !== 'legacy' && !headMatches(await readHead(dest, ref), sel)) {
+          if (
+            needsManifestFilter(sel) &&
+            ref.parsed?.kind !== 'legacy' &&
+            !headMatches(await readHead(dest, ref), sel)
+          ) {
             done += ref.size;
             continue;
           }
@@ -65,7 +71,9 @@ export async function run(argv: string[]): Promise<number> {
           results.push({ key: ref.key, ok: true, format: v.format, documents: v.documents, bytes: v.bytes });
           if (output === 'text') {
             bar.finish();
-            process.stdout.write(`OK       ${ref.key}  ${v.documents} docs, ${formatBytes(v.bytes)}${v.format === 'legacy' ? ' (original format)' : ''}\n`);
+            process.stdout.write(
+              `OK       ${ref.key}  ${v.documents} docs, ${formatBytes(v.bytes)}${v.format === 'legacy' ? ' (original format)' : ''}\n`,
+            );
           }
         } catch (err) {
           const corrupt = err instanceof BundleCorruptError;
@@ -84,7 +92,8 @@ export async function run(argv: string[]): Promise<number> {
         process.stdout.write(`${JSON.stringify({ ok: bad.length === 0, bundles: results }, null, 2)}\n`);
       } else {
         process.stdout.write(`${results.length} bundle(s) checked, ${docs} document(s), ${bad.length} bad\n`);
-        if (bad.length) process.stdout.write(`bad bundles:\n${bad.map((b) => `  ${b.key}: ${b.error}`).join('\n')}\n`);
+        if (bad.length)
+          process.stdout.write(`bad bundles:\n${bad.map((b) => `  ${b.key}: ${b.error}`).join('\n')}\n`);
       }
       return bad.length ? 1 : 0;
     } finally {

@@ -58,11 +58,22 @@ export interface SourceSelection {
 }
 
 /** Parses argv with the shared source flags plus `extra`; unknown flags are a UsageError naming them. */
-export function parseCommandArgs<E extends NonNullable<ParseArgsConfig['options']>>(argv: string[], extra: E, command: string) {
+export function parseCommandArgs<E extends NonNullable<ParseArgsConfig['options']>>(
+  argv: string[],
+  extra: E,
+  command: string,
+) {
   try {
-    return parseArgs({ args: argv, options: { ...sourceOptions, ...extra }, allowPositionals: false, strict: true });
+    return parseArgs({
+      args: argv,
+      options: { ...sourceOptions, ...extra },
+      allowPositionals: false,
+      strict: true,
+    });
   } catch (err) {
-    throw new UsageError(`gochive ${command}: ${(err as Error).message.replace(/\. To specify a positional.*$/s, '')}`);
+    throw new UsageError(
+      `gochive ${command}: ${(err as Error).message.replace(/\. To specify a positional.*$/s, '')}`,
+    );
   }
 }
 
@@ -70,14 +81,17 @@ export function parseCommandArgs<E extends NonNullable<ParseArgsConfig['options'
 export function parseTime(value: string, flag: string, now = new Date()): Date {
   const text = value.trim();
   if (/^\d{4}-\d{2}-\d{2}/.test(text)) {
-    const withZone = /^\d{4}-\d{2}-\d{2}$/.test(text) || /(Z|[+-]\d{2}:?\d{2})$/i.test(text) ? text : `${text}Z`;
+    const withZone =
+      /^\d{4}-\d{2}-\d{2}$/.test(text) || /(Z|[+-]\d{2}:?\d{2})$/i.test(text) ? text : `${text}Z`;
     const d = new Date(withZone);
     if (!Number.isNaN(d.getTime())) return d;
   } else {
     const r = durationSeconds(text, flag);
     if ('seconds' in r) return new Date(now.getTime() - r.seconds * 1000);
   }
-  throw new UsageError(`${flag} ${JSON.stringify(value)} is not a time: use 2024-01-31, 2024-01-31T12:00:00Z or a duration ago such as 92d`);
+  throw new UsageError(
+    `${flag} ${JSON.stringify(value)} is not a time: use 2024-01-31, 2024-01-31T12:00:00Z or a duration ago such as 92d`,
+  );
 }
 
 type SourceValues = {
@@ -95,7 +109,8 @@ type SourceValues = {
 };
 
 export function sourceFromFlags(v: SourceValues, env: NodeJS.ProcessEnv = process.env): SourceSelection {
-  if (!v.bucket) throw new UsageError('--bucket is required: s3://bucket/prefix/, bucket/prefix/ or file:///dir');
+  if (!v.bucket)
+    throw new UsageError('--bucket is required: s3://bucket/prefix/, bucket/prefix/ or file:///dir');
   let parsed;
   try {
     parsed = parseBucketUri(v.bucket, '--bucket');
@@ -104,7 +119,8 @@ export function sourceFromFlags(v: SourceValues, env: NodeJS.ProcessEnv = proces
   }
   let destination: DestinationConfig;
   if (parsed.kind === 'file') {
-    if (v.endpoint || v.region || v['path-style']) throw new UsageError('--endpoint, --region and --path-style apply to S3, not to a file:// bucket');
+    if (v.endpoint || v.region || v['path-style'])
+      throw new UsageError('--endpoint, --region and --path-style apply to S3, not to a file:// bucket');
     destination = { kind: 'file', root: parsed.root, prefix: '' };
   } else {
     destination = { kind: 's3', bucket: parsed.bucket, prefix: parsed.prefix };
@@ -132,7 +148,9 @@ export function sourceFromFlags(v: SourceValues, env: NodeJS.ProcessEnv = proces
   if (v.from) sel.from = parseTime(v.from, '--from');
   if (v.to) sel.to = parseTime(v.to, '--to');
   if (sel.from && sel.to && sel.from.getTime() >= sel.to.getTime()) {
-    throw new UsageError(`--from ${sel.from.toISOString()} is not before --to ${sel.to.toISOString()}: the range is empty`);
+    throw new UsageError(
+      `--from ${sel.from.toISOString()} is not before --to ${sel.to.toISOString()}: the range is empty`,
+    );
   }
   if (v.key?.length) sel.keys = v.key;
   return sel;
@@ -141,6 +159,7 @@ export function sourceFromFlags(v: SourceValues, env: NodeJS.ProcessEnv = proces
 export function nonNegativeNumber(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} ${JSON.stringify(value)} must be a number greater than 0`);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new UsageError(`${flag} ${JSON.stringify(value)} must be a number greater than 0`);
   return n;
 }

@@ -23,7 +23,10 @@ export interface BundleHead {
 const HEAD_BYTES = 64 * 1024;
 
 /** Bundle objects under the selection's prefix (or its explicit keys), in key order, filtered by key. */
-export async function selectBundles(dest: Destination, sel: SourceSelection): Promise<{ refs: BundleRef[]; ignored: number }> {
+export async function selectBundles(
+  dest: Destination,
+  sel: SourceSelection,
+): Promise<{ refs: BundleRef[]; ignored: number }> {
   const refs: BundleRef[] = [];
   let ignored = 0;
   if (sel.keys) {
@@ -42,7 +45,12 @@ export async function selectBundles(dest: Destination, sel: SourceSelection): Pr
       continue;
     }
     if (!keyMayOverlap(parsed, sel.from, sel.to)) continue;
-    refs.push({ key: o.key, size: o.size, ...(o.lastModified ? { lastModified: o.lastModified } : {}), parsed });
+    refs.push({
+      key: o.key,
+      size: o.size,
+      ...(o.lastModified ? { lastModified: o.lastModified } : {}),
+      parsed,
+    });
   }
   return { refs, ignored };
 }
@@ -82,7 +90,11 @@ export function needsManifestFilter(sel: SourceSelection): boolean {
 }
 
 /** Runs `fn` over items with at most `limit` in flight, preserving order of results. */
-export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: T[],
+  limit: number,
+  fn: (item: T, i: number) => Promise<R>,
+): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {

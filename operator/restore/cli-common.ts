@@ -15,7 +15,13 @@ export function openSource(sel: SourceSelection, logger?: Logger): Destination {
 }
 
 /** Runs a command body: usage errors exit 2 with a hint, other errors exit 1; messages are redacted. */
-export async function runCommand(command: string, usage: string, argv: string[], body: () => Promise<number>, secrets: () => string[] = () => []): Promise<number> {
+export async function runCommand(
+  command: string,
+  usage: string,
+  argv: string[],
+  body: () => Promise<number>,
+  secrets: () => string[] = () => [],
+): Promise<number> {
   if (argv.includes('-h') || argv.includes('--help')) {
     process.stdout.write(usage);
     return 0;
@@ -25,7 +31,9 @@ export async function runCommand(command: string, usage: string, argv: string[],
   } catch (err) {
     const msg = errorMessage(err, secrets());
     if (err instanceof UsageError) {
-      process.stderr.write(`${msg.startsWith('gochive') ? msg : `gochive ${command}: ${msg}`}\nRun 'gochive ${command} --help' for usage.\n`);
+      process.stderr.write(
+        `${msg.startsWith('gochive') ? msg : `gochive ${command}: ${msg}`}\nRun 'gochive ${command} --help' for usage.\n`,
+      );
       return 2;
     }
     process.stderr.write(`gochive ${command}: ${msg}\n`);

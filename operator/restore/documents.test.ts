@@ -1,14 +1,24 @@
 import { BSON } from 'mongodb';
 import { everyTypeDocuments } from '../bundle/test-docs.js';
 import { parseTime, sourceFromFlags, UsageError } from './args.js';
-import { archiveTime, decodeExact, hasDeprecatedTypes, idKey, inRange, parseIdFilter, toCanonicalEJSON } from './documents.js';
+import {
+  archiveTime,
+  decodeExact,
+  hasDeprecatedTypes,
+  idKey,
+  inRange,
+  parseIdFilter,
+  toCanonicalEJSON,
+} from './documents.js';
 import { RateLimiter } from './rate.js';
 
 describe('restore document handling', () => {
   test('decodeExact re-encodes every BSON type byte-exact (what the driver sends), except the deprecated two', () => {
     const docs = everyTypeDocuments();
     for (const raw of docs) {
-      const again = Buffer.from(BSON.serialize(decodeExact(raw), { checkKeys: false, ignoreUndefined: false }));
+      const again = Buffer.from(
+        BSON.serialize(decodeExact(raw), { checkKeys: false, ignoreUndefined: false }),
+      );
       if (hasDeprecatedTypes(raw)) expect(again.equals(raw)).toBe(false);
       else expect(again.equals(raw)).toBe(true);
     }
@@ -18,22 +28,48 @@ describe('restore document handling', () => {
   test('hasDeprecatedTypes finds undefined and DBPointer inside nested documents and arrays', () => {
     // { a: [ { u: undefined } ] } built by hand
     const inner = Buffer.from([8, 0, 0, 0, 0x06, 0x75, 0x00, 0x00]);
-    const arr = Buffer.concat([Buffer.from([4 + 1 + 2 + inner.length + 1, 0, 0, 0, 0x03, 0x30, 0x00]), inner, Buffer.from([0])]);
-    const outer = Buffer.concat([Buffer.from([4 + 1 + 2 + arr.length + 1, 0, 0, 0, 0x04, 0x61, 0x00]), arr, Buffer.from([0])]);
+    const arr = Buffer.concat([
+      Buffer.from([4 + 1 + 2 + inner.length + 1, 0, 0, 0, 0x03, 0x30, 0x00]),
+      inner,
+      Buffer.from([0]),
+    ]);
+    const outer = Buffer.concat([
+      Buffer.from([4 + 1 + 2 + arr.length + 1, 0, 0, 0, 0x04, 0x61, 0x00]),
+      arr,
+      Buffer.from([0]),
+    ]);
     expect(hasDeprecatedTypes(outer)).toBe(true);
-    expect(hasDeprecatedTypes(Buffer.from(BSON.serialize({ a: [{ u: null }], c: new BSON.Code('x', { s: 1 }) })))).toBe(false);
+    expect(
+      hasDeprecatedTypes(Buffer.from(BSON.serialize({ a: [{ u: null }], c: new BSON.Code('x', { s: 1 }) }))),
+    ).toBe(false);
   });
 
   test('canonical Extended JSON keeps number types apart', () => {
-    const raw = Buffer.from(BSON.serialize({ i: new BSON.Int32(1), d: new BSON.Double(1), l: BSON.Long.fromNumber(1), z: new BSON.Double(-0) }));
-    expect(toCanonicalEJSON(raw)).toBe('{"i":{"$numberInt":"1"},"d":{"$numberDouble":"1.0"},"l":{"$numberLong":"1"},"z":{"$numberDouble":"-0.0"}}');
+    const raw = Buffer.from(
+      BSON.serialize({
+        i: new BSON.Int32(1),
+        d: new BSON.Double(1),
+        l: BSON.Long.fromNumber(1),
+        z: new BSON.Double(-0),
+      }),
+    );
+    expect(toCanonicalEJSON(raw)).toBe(
+      '{"i":{"$numberInt":"1"},"d":{"$numberDouble":"1.0"},"l":{"$numberLong":"1"},"z":{"$numberDouble":"-0.0"}}',
+    );
   });
 
   test('archive-field time in every format', () => {
     const at = new Date('2024-05-06T07:08:09.000Z');
     const oid = BSON.ObjectId.createFromTime(at.getTime() / 1000);
     const doc = decodeExact(
-      BSON.serialize({ _id: oid, d: at, s: BSON.Long.fromNumber(at.getTime() / 1000), ms: new BSON.Double(at.getTime()), n: { d: at }, str: at.toISOString() }),
+      BSON.serialize({
+        _id: oid,
+        d: at,
+        s: BSON.Long.fromNumber(at.getTime() / 1000),
+        ms: new BSON.Double(at.getTime()),
+        n: { d: at },
+        str: at.toISOString(),
+      }),
     );
     expect(archiveTime(doc, 'd', 'date')).toEqual(at);
     expect(archiveTime(doc, 'n.d', 'date')).toEqual(at);
@@ -47,7 +83,9 @@ describe('restore document handling', () => {
   });
 
   test('--id forms', () => {
-    expect(idKey(parseIdFilter('{"$oid":"65a1b2c3d4e5f60718293a4b"}'))).toBe(idKey(new BSON.ObjectId('65a1b2c3d4e5f60718293a4b')));
+    expect(idKey(parseIdFilter('{"$oid":"65a1b2c3d4e5f60718293a4b"}'))).toBe(
+      idKey(new BSON.ObjectId('65a1b2c3d4e5f60718293a4b')),
+    );
     expect(idKey(parseIdFilter('42'))).toBe(idKey(new BSON.Int32(42)));
     expect(parseIdFilter('plain-text')).toBe('plain-text');
   });
@@ -63,7 +101,12 @@ describe('restore document handling', () => {
       destination: { kind: 's3', bucket: 'levit-archive', prefix: 'incubator/log/' },
       prefix: 'incubator/log/',
     });
-    expect(sourceFromFlags({ bucket: 's3://b-1/x', endpoint: 'http://127.0.0.1:9000', region: 'eu-west-1', 'path-style': true }, {}).destination).toEqual({
+    expect(
+      sourceFromFlags(
+        { bucket: 's3://b-1/x', endpoint: 'http://127.0.0.1:9000', region: 'eu-west-1', 'path-style': true },
+        {},
+      ).destination,
+    ).toEqual({
       kind: 's3',
       bucket: 'b-1',
       prefix: 'x/',
@@ -71,9 +114,15 @@ describe('restore document handling', () => {
       region: 'eu-west-1',
       forcePathStyle: true,
     });
-    expect(sourceFromFlags({ bucket: 'file:///srv/archive' }, {}).destination).toEqual({ kind: 'file', root: '/srv/archive', prefix: '' });
+    expect(sourceFromFlags({ bucket: 'file:///srv/archive' }, {}).destination).toEqual({
+      kind: 'file',
+      root: '/srv/archive',
+      prefix: '',
+    });
     expect(() => sourceFromFlags({}, {})).toThrow(UsageError);
-    expect(() => sourceFromFlags({ bucket: 'b-1', from: '2024-02-01', to: '2024-01-01' }, {})).toThrow(/range is empty/);
+    expect(() => sourceFromFlags({ bucket: 'b-1', from: '2024-02-01', to: '2024-01-01' }, {})).toThrow(
+      /range is empty/,
+    );
     expect(() => sourceFromFlags({ bucket: 'b-1', endpoint: 'ftp://x' }, {})).toThrow(/not an http/);
   });
 

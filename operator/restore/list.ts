@@ -62,7 +62,8 @@ export function printBundleTable(rows: BundleRow[]): string {
     r.key,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const fmt = (cols: string[]): string => cols.map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  const fmt = (cols: string[]): string =>
+    cols.map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   const total = rows.reduce((a, r) => a + (r.documents ?? 0), 0);
   const bytes = rows.reduce((a, r) => a + r.size, 0);
   return `${[fmt(header), ...lines.map(fmt)].join('\n')}\n${rows.length} bundle(s), ${total} document(s) in manifests, ${formatBytes(bytes)}\n`;

@@ -9,7 +9,13 @@ import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { MongoBulkWriteError, MongoServerError, type Collection, type Document, type MongoClient } from 'mongodb';
+import {
+  MongoBulkWriteError,
+  MongoServerError,
+  type Collection,
+  type Document,
+  type MongoClient,
+} from 'mongodb';
 import { openBundle } from '../bundle/reader.js';
 import { BundleCorruptError } from '../bundle/reader.js';
 import type { ArchiveFieldFormat } from '../archiver/config.js';
@@ -17,7 +23,7 @@ import type { Destination } from '../storage/destination.js';
 import type { Logger } from '../util/logger.js';
 import { errorMessage } from '../util/redact.js';
 import type { SourceSelection } from './args.js';
-import { headMatches, needsManifestFilter, readHead, selectBundles, type BundleRef } from './catalog.js';
+import { headMatches, needsManifestFilter, readHead, selectBundles } from './catalog.js';
 import { archiveTime, decodeExact, hasDeprecatedTypes, inRange, idKey } from './documents.js';
 import { RateLimiter } from './rate.js';
 import { verifyBundle } from './verify-bundle.js';
@@ -111,7 +117,12 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   const tmp = await mkdtemp(path.join(opts.tmpDir ?? tmpdir(), 'gochive-restore-'));
   const targets = new Set<string>();
   const progress = (bytesInBundle: number, key?: string): void =>
-    opts.onProgress?.({ bytesDone: bytesBefore + bytesInBundle, bytesTotal, documents: summary.documents.inserted + summary.documents.skippedExisting, ...(key ? { bundleKey: key } : {}) });
+    opts.onProgress?.({
+      bytesDone: bytesBefore + bytesInBundle,
+      bytesTotal,
+      documents: summary.documents.inserted + summary.documents.skippedExisting,
+      ...(key ? { bundleKey: key } : {}),
+    });
   try {
     for (const ref of todo) {
       if (needsManifestFilter(sel) && ref.parsed?.kind !== 'legacy') {
@@ -137,12 +148,14 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
         if (!(err instanceof BundleCorruptError)) throw err;
         summary.bundles.corrupt++;
         summary.corrupt.push({ key: ref.key, detail: err.detail });
-        opts.logger?.error({ key: ref.key, detail: err.detail }, 'corrupt bundle');
         await rm(local, { force: true });
         if ((opts.onCorrupt ?? 'stop') === 'stop') {
           summary.elapsedMs = Date.now() - started;
           summary.targets = [...targets];
-          throw new RestoreStopped(`${err.message}; stopped (use --on-corrupt skip to restore the other bundles)`, summary);
+          throw new RestoreStopped(
+            `${err.message}; stopped (use --on-corrupt skip to restore the other bundles)`,
+            summary,
+          );
         }
         bytesBefore += ref.size;
         continue;
@@ -210,7 +223,8 @@ interface InsertTarget {
   key: string;
   file: string;
   collection: Collection<Document>;
-  range: { field: string; format: ArchiveFieldFormat; from?: Date | undefined; to?: Date | undefined } | undefined;
+  range:
+    { field: string; format: ArchiveFieldFormat; from?: Date | undefined; to?: Date | undefined } | undefined;
   limiter: RateLimiter | undefined;
   onBytes: (bytesRead: number) => void;
 }
@@ -247,7 +261,8 @@ async function insertBundle(opts: RestoreOptions, summary: RestoreSummary, t: In
           recordFailure(summary, {
             key: t.key,
             id: idKey(doc._id),
-            message: 'holds BSON undefined or DBPointer, which the MongoDB driver cannot write back exactly (use --convert-deprecated to insert them as null/DBRef)',
+            message:
+              'holds BSON undefined or DBPointer, which the MongoDB driver cannot write back exactly (use --convert-deprecated to insert them as null/DBRef)',
           });
           continue;
         }
@@ -268,7 +283,13 @@ function recordFailure(summary: RestoreSummary, f: { key: string; id?: string; m
 
 const TRANSIENT_LABELS = ['RetryableWriteError', 'NetworkError', 'ResetPool'];
 
-async function insertBatch(coll: Collection<Document>, docs: Document[], summary: RestoreSummary, key: string, secrets?: string[]): Promise<void> {
+async function insertBatch(
+  coll: Collection<Document>,
+  docs: Document[],
+  summary: RestoreSummary,
+  key: string,
+  secrets?: string[],
+): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       const r = await coll.insertMany(docs, { ordered: false });
@@ -283,13 +304,18 @@ async function insertBatch(coll: Collection<Document>, docs: Document[], summary
           else {
             summary.documents.failed++;
             const doc = docs[we.index];
-            recordFailure(summary, { key, ...(doc ? { id: idKey(doc._id) } : {}), message: errorMessage(we.errmsg ?? `code ${we.code}`, secrets) });
+            recordFailure(summary, {
+              key,
+              ...(doc ? { id: idKey(doc._id) } : {}),
+              message: errorMessage(we.errmsg ?? `code ${we.code}`, secrets),
+            });
           }
         }
         return;
       }
       // A dropped connection: the batch may be partly in; inserting it again only skips those (ordered:false).
-      const transient = err instanceof Error && TRANSIENT_LABELS.some((l) => (err as MongoServerError).hasErrorLabel?.(l));
+      const transient =
+        err instanceof Error && TRANSIENT_LABELS.some((l) => (err as MongoServerError).hasErrorLabel?.(l));
       if (!transient || attempt >= 5) throw err;
       await new Promise((r) => setTimeout(r, Math.random() * 200 * 2 ** attempt));
     }
@@ -297,7 +323,11 @@ async function insertBatch(coll: Collection<Document>, docs: Document[], summary
 }
 
 /** --dry-run: how many of these `_id`s already exist (those would be skipped). */
-async function countExisting(coll: Collection<Document>, docs: Document[], summary: RestoreSummary): Promise<void> {
+async function countExisting(
+  coll: Collection<Document>,
+  docs: Document[],
+  summary: RestoreSummary,
+): Promise<void> {
   const ids = docs.map((d) => d._id);
   const existing = await coll.countDocuments({ _id: { $in: ids } });
   summary.documents.skippedExisting += existing;

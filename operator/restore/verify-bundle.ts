@@ -31,11 +31,15 @@ class Tee extends Transform {
   ) {
     super();
   }
-  override _transform(chunk: Buffer, _e: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
+  override _transform(
+    chunk: Buffer,
+    _e: BufferEncoding,
+    cb: (err?: Error | null, data?: Buffer) => void,
+  ): void {
     this.hash.update(chunk);
     this.bytes += chunk.length;
     this.onBytes?.(chunk.length);
-    if (this.copy && !this.copy.write(chunk)) {
+    if (this.copy && !this.copy.destroyed && !this.copy.write(chunk)) {
       this.copy.once('drain', () => cb(null, chunk));
       return;
     }
@@ -50,11 +54,17 @@ export interface VerifyOptions {
 }
 
 /** Throws BundleCorruptError (naming the key and what failed) or a storage error. */
-export async function verifyBundle(dest: Destination, ref: BundleRef, opts: VerifyOptions = {}): Promise<VerifiedBundle> {
+export async function verifyBundle(
+  dest: Destination,
+  ref: BundleRef,
+  opts: VerifyOptions = {},
+): Promise<VerifiedBundle> {
   const head = await dest.headObject(ref.key);
   if (!head) throw new BundleCorruptError('the object disappeared while running', ref.key);
   const copy = opts.copyTo ? createWriteStream(opts.copyTo, { flags: 'w' }) : undefined;
   const tee = new Tee(copy, opts.onBytes);
+  // A failing local copy (disk full…) fails the read; after an abandoned read it is destroyed quietly.
+  copy?.on('error', (err) => tee.destroy(err));
   let body: Readable | undefined;
   try {
     body = await dest.getObject(ref.key);
@@ -76,7 +86,10 @@ export async function verifyBundle(dest: Destination, ref: BundleRef, opts: Veri
     }
     const sha = tee.hash.digest('base64');
     if (head.sha256Base64 && sha !== head.sha256Base64) {
-      throw new BundleCorruptError(`object SHA-256 ${sha} differs from ${head.sha256Base64} recorded at upload`, ref.key);
+      throw new BundleCorruptError(
+        `object SHA-256 ${sha} differs from ${head.sha256Base64} recorded at upload`,
+        ref.key,
+      );
     }
     if (copy) {
       copy.end();

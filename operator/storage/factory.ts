@@ -5,7 +5,11 @@ import type { Destination } from './destination.js';
 import { FileDestination } from './file.js';
 import { S3Destination, type S3DestinationOptions } from './s3.js';
 
-export function createDestination(config: DestinationConfig, logger?: Logger, s3Options: S3DestinationOptions = {}): Destination {
+export function createDestination(
+  config: DestinationConfig,
+  logger?: Logger,
+  s3Options: S3DestinationOptions = {},
+): Destination {
   switch (config.kind) {
     case 's3':
       return new S3Destination(config, { ...s3Options, ...(logger ? { logger } : {}) });

@@ -13,7 +13,13 @@ import { randomBytes } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FileDestinationConfig } from '../archiver/config.js';
-import { ObjectExistsError, type Destination, type HeadResult, type ObjectInfo, type PutOptions } from './destination.js';
+import {
+  ObjectExistsError,
+  type Destination,
+  type HeadResult,
+  type ObjectInfo,
+  type PutOptions,
+} from './destination.js';
 import { StorageError } from './errors.js';
 
 interface Sidecar {
@@ -28,7 +34,11 @@ export class FileDestination implements Destination {
   private readonly root: string;
 
   constructor(cfg: FileDestinationConfig) {
-    if (!path.isAbsolute(cfg.root)) throw new StorageError('InvalidKey', `file destination root '${cfg.root}' must be an absolute path (file:///abs/dir)`);
+    if (!path.isAbsolute(cfg.root))
+      throw new StorageError(
+        'InvalidKey',
+        `file destination root '${cfg.root}' must be an absolute path (file:///abs/dir)`,
+      );
     this.root = path.resolve(cfg.root);
     this.description = `file://${this.root}/${cfg.prefix}`;
   }
@@ -36,7 +46,10 @@ export class FileDestination implements Destination {
   private pathOf(key: string): string {
     const segments = key.split('/');
     if (!key || key.startsWith('/') || segments.some((s) => s === '' || s.startsWith('.'))) {
-      throw new StorageError('InvalidKey', `key '${key}' is not valid for a file destination (empty, absolute, or a segment starting with '.')`);
+      throw new StorageError(
+        'InvalidKey',
+        `key '${key}' is not valid for a file destination (empty, absolute, or a segment starting with '.')`,
+      );
     }
     return path.join(this.root, ...segments);
   }
@@ -65,9 +78,17 @@ export class FileDestination implements Destination {
       await pipeline(body(), tap, createWriteStream(tmp, { flags: 'wx', flush: true }));
       const sha = hash.digest('base64');
       if (bytes !== opts.contentLength || sha !== opts.sha256Base64) {
-        throw new StorageError('BodyMismatch', `body of ${key} is ${bytes} bytes with sha256 ${sha}; declared ${opts.contentLength} bytes, ${opts.sha256Base64}`);
+        throw new StorageError(
+          'BodyMismatch',
+          `body of ${key} is ${bytes} bytes with sha256 ${sha}; declared ${opts.contentLength} bytes, ${opts.sha256Base64}`,
+        );
       }
-      const sidecar: Sidecar = { sha256: sha, size: bytes, metadata: { ...opts.metadata }, createdAt: new Date().toISOString() };
+      const sidecar: Sidecar = {
+        sha256: sha,
+        size: bytes,
+        metadata: { ...opts.metadata },
+        createdAt: new Date().toISOString(),
+      };
       await writeFile(sideTmp, JSON.stringify(sidecar), { flag: 'wx', flush: true });
       try {
         await link(tmp, file);
@@ -108,7 +129,8 @@ export class FileDestination implements Destination {
     try {
       await stat(file);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new StorageError('NotFound', `no object ${key} under ${this.root}`);
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new StorageError('NotFound', `no object ${key} under ${this.root}`);
       throw err;
     }
     return createReadStream(file, range ? { start: range.start, end: range.end } : {});
@@ -118,13 +140,18 @@ export class FileDestination implements Destination {
     try {
       if (!(await stat(this.root)).isDirectory()) throw new Error('not a directory');
     } catch {
-      throw new StorageError('NoSuchBucket', `directory ${this.root} does not exist (check the file:// path)`);
+      throw new StorageError(
+        'NoSuchBucket',
+        `directory ${this.root} does not exist (check the file:// path)`,
+      );
     }
     // Start at the deepest directory the prefix names; keys are then filtered and sorted as S3 would.
     const dirPart = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
     const keys: ObjectInfo[] = [];
     await this.walk(dirPart, keys);
-    const selected = keys.filter((k) => k.key.startsWith(prefix) && (startAfter === undefined || k.key > startAfter));
+    const selected = keys.filter(
+      (k) => k.key.startsWith(prefix) && (startAfter === undefined || k.key > startAfter),
+    );
     selected.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     yield* selected;
   }
@@ -135,7 +162,11 @@ export class FileDestination implements Destination {
     try {
       entries = await readdir(dir, { withFileTypes: true });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return;
+      if (
+        (err as NodeJS.ErrnoException).code === 'ENOENT' ||
+        (err as NodeJS.ErrnoException).code === 'ENOTDIR'
+      )
+        return;
       throw err;
     }
     for (const e of entries) {

@@ -33,7 +33,13 @@ import type { S3DestinationConfig } from '../archiver/config.js';
 import type { Logger } from '../util/logger.js';
 import { redactSecrets } from '../util/redact.js';
 import { GOCHIVE_VERSION } from '../version.js';
-import { ObjectExistsError, type Destination, type HeadResult, type ObjectInfo, type PutOptions } from './destination.js';
+import {
+  ObjectExistsError,
+  type Destination,
+  type HeadResult,
+  type ObjectInfo,
+  type PutOptions,
+} from './destination.js';
 import { StorageError } from './errors.js';
 import { httpStatus, isTransient, withRetry, type RetryOptions } from './retry.js';
 
@@ -71,20 +77,36 @@ export class S3Destination implements Destination {
     private readonly cfg: S3DestinationConfig,
     private readonly opts: S3DestinationOptions = {},
   ) {
-    if (!cfg.bucket) throw new StorageError('InvalidKey', 'S3 bucket name is empty: set s3.bucket (or --bucket s3://BUCKET/prefix/)');
+    if (!cfg.bucket)
+      throw new StorageError(
+        'InvalidKey',
+        'S3 bucket name is empty: set s3.bucket (or --bucket s3://BUCKET/prefix/)',
+      );
     this.description = `s3://${cfg.bucket}/${cfg.prefix}`;
     this.partSize = Math.max(5 * MIB, opts.partSize ?? 8 * MIB);
     this.queueSize = opts.queueSize ?? 4;
-    this.secrets = [cfg.credentials?.secretAccessKey, cfg.credentials?.sessionToken, process.env.AWS_SECRET_ACCESS_KEY, process.env.AWS_SESSION_TOKEN];
+    this.secrets = [
+      cfg.credentials?.secretAccessKey,
+      cfg.credentials?.sessionToken,
+      process.env.AWS_SECRET_ACCESS_KEY,
+      process.env.AWS_SESSION_TOKEN,
+    ];
     this.retry = {
       ...opts.retry,
       onRetry: (err, attempt, delayMs) => {
-        opts.logger?.warn({ bucket: cfg.bucket, attempt, delayMs, err: this.describe(err) }, 'S3 request failed; retrying');
+        opts.logger?.warn(
+          { bucket: cfg.bucket, attempt, delayMs, err: this.describe(err) },
+          'S3 request failed; retrying',
+        );
         opts.retry?.onRetry?.(err, attempt, delayMs);
       },
     };
     const endpointFromEnv = process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
-    const region = cfg.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? (cfg.endpoint || endpointFromEnv ? 'us-east-1' : undefined);
+    const region =
+      cfg.region ??
+      process.env.AWS_REGION ??
+      process.env.AWS_DEFAULT_REGION ??
+      (cfg.endpoint || endpointFromEnv ? 'us-east-1' : undefined);
     const config: S3ClientConfig = {
       // Custom endpoints (MinIO, Ceph, versitygw…) nearly all need path-style addressing.
       forcePathStyle: cfg.forcePathStyle ?? Boolean(cfg.endpoint || endpointFromEnv),
@@ -149,7 +171,12 @@ export class S3Destination implements Destination {
     const buf = Buffer.concat(chunks);
     checkBody(buf.length, createHash('sha256').update(buf).digest('base64'), opts, key);
     await this.client.send(
-      new PutObjectCommand({ ...this.commonParams(key, opts), Body: buf, ContentLength: buf.length, ChecksumSHA256: opts.sha256Base64 }),
+      new PutObjectCommand({
+        ...this.commonParams(key, opts),
+        Body: buf,
+        ContentLength: buf.length,
+        ChecksumSHA256: opts.sha256Base64,
+      }),
     );
   }
 
@@ -161,7 +188,12 @@ export class S3Destination implements Destination {
       client: this.client,
       partSize: this.partSize,
       queueSize: this.queueSize,
-      params: { ...this.commonParams(key, opts), Body: source, ContentLength: opts.contentLength, ChecksumAlgorithm: 'SHA256' },
+      params: {
+        ...this.commonParams(key, opts),
+        Body: source,
+        ContentLength: opts.contentLength,
+        ChecksumAlgorithm: 'SHA256',
+      },
     });
     try {
       await upload.done();
@@ -186,16 +218,26 @@ export class S3Destination implements Destination {
     const where = `s3://${this.cfg.bucket}/${key}`;
     if (!head) throw new StorageError('VerifyFailed', `${where} is missing right after its upload`);
     if (head.size !== opts.contentLength) {
-      throw new StorageError('VerifyFailed', `${where} is ${head.size} bytes in the store but ${opts.contentLength} were uploaded`);
+      throw new StorageError(
+        'VerifyFailed',
+        `${where} is ${head.size} bytes in the store but ${opts.contentLength} were uploaded`,
+      );
     }
     if (head.sha256Base64 !== opts.sha256Base64) {
-      throw new StorageError('VerifyFailed', `${where} records sha256 ${head.sha256Base64 ?? '(none)'} but ${opts.sha256Base64} was uploaded`);
+      throw new StorageError(
+        'VerifyFailed',
+        `${where} records sha256 ${head.sha256Base64 ?? '(none)'} but ${opts.sha256Base64} was uploaded`,
+      );
     }
     if (head.checksumSha256) {
       const [digest, parts] = head.checksumSha256.split('-');
-      const expected = parts === undefined ? opts.sha256Base64 : compositeSha256(opts, this.partSize, Number(parts));
+      const expected =
+        parts === undefined ? opts.sha256Base64 : compositeSha256(opts, this.partSize, Number(parts));
       if (expected !== undefined && digest !== expected) {
-        throw new StorageError('VerifyFailed', `${where}: the store's SHA-256 checksum ${head.checksumSha256} does not match the uploaded bytes`);
+        throw new StorageError(
+          'VerifyFailed',
+          `${where}: the store's SHA-256 checksum ${head.checksumSha256} does not match the uploaded bytes`,
+        );
       }
     }
   }
@@ -213,7 +255,9 @@ export class S3Destination implements Destination {
 
   private async headDetails(key: string): Promise<HeadDetails | undefined> {
     try {
-      const r = await this.client.send(new HeadObjectCommand({ Bucket: this.cfg.bucket, Key: key, ChecksumMode: 'ENABLED' }));
+      const r = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.cfg.bucket, Key: key, ChecksumMode: 'ENABLED' }),
+      );
       const metadata = r.Metadata ?? {};
       const out: HeadDetails = { size: r.ContentLength ?? 0, metadata };
       if (metadata[SHA256_METADATA]) out.sha256Base64 = metadata[SHA256_METADATA];
@@ -222,7 +266,11 @@ export class S3Destination implements Destination {
     } catch (err) {
       if (httpStatus(err) === 404 && (err as Error).name !== 'NoSuchBucket') {
         // HEAD has no body, so a missing bucket also looks like a 404: tell them apart.
-        if (await this.bucketMissing()) throw Object.assign(new Error('NoSuchBucket'), { name: 'NoSuchBucket', $metadata: { httpStatusCode: 404 } });
+        if (await this.bucketMissing())
+          throw Object.assign(new Error('NoSuchBucket'), {
+            name: 'NoSuchBucket',
+            $metadata: { httpStatusCode: 404 },
+          });
         return undefined;
       }
       throw err;
@@ -243,7 +291,11 @@ export class S3Destination implements Destination {
     try {
       return await withRetry(async () => {
         const r = await this.client.send(
-          new GetObjectCommand({ Bucket: this.cfg.bucket, Key: key, ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}) }),
+          new GetObjectCommand({
+            Bucket: this.cfg.bucket,
+            Key: key,
+            ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}),
+          }),
         );
         if (!r.Body) throw new StorageError('Other', `s3://${this.cfg.bucket}/${key} returned no body`);
         return r.Body as Readable;
@@ -290,7 +342,10 @@ export class S3Destination implements Destination {
   private describe(err: unknown): string {
     const e = err as { name?: string; message?: string };
     const status = httpStatus(err);
-    return redactSecrets(`${e?.name ?? 'Error'}${status ? ` (HTTP ${status})` : ''}: ${e?.message ?? String(err)}`, this.secrets);
+    return redactSecrets(
+      `${e?.name ?? 'Error'}${status ? ` (HTTP ${status})` : ''}: ${e?.message ?? String(err)}`,
+      this.secrets,
+    );
   }
 
   /** Turns SDK errors into messages that name the bucket and the fix, never a secret. */
@@ -303,7 +358,11 @@ export class S3Destination implements Destination {
     const cause = { cause: err };
     switch (e?.name) {
       case 'NoSuchBucket':
-        return new StorageError('NoSuchBucket', `bucket '${b}' does not exist at ${this.endpointText()} (check the bucket name, region and endpoint)`, cause);
+        return new StorageError(
+          'NoSuchBucket',
+          `bucket '${b}' does not exist at ${this.endpointText()} (check the bucket name, region and endpoint)`,
+          cause,
+        );
       case 'InvalidAccessKeyId':
       case 'SignatureDoesNotMatch':
       case 'InvalidToken':
@@ -317,30 +376,55 @@ export class S3Destination implements Destination {
           cause,
         );
       case 'AccessDenied':
-        return new StorageError('AccessDenied', `access denied to ${where}: the credentials lack permission on bucket '${b}'`, cause);
+        return new StorageError(
+          'AccessDenied',
+          `access denied to ${where}: the credentials lack permission on bucket '${b}'`,
+          cause,
+        );
       default:
     }
     if (/Region is missing/i.test(e?.message ?? '')) {
-      return new StorageError('NoRegion', `no AWS region for bucket '${b}': set the region (s3.region / --region / AWS_REGION)`, cause);
+      return new StorageError(
+        'NoRegion',
+        `no AWS region for bucket '${b}': set the region (s3.region / --region / AWS_REGION)`,
+        cause,
+      );
     }
-    if (status === 403) return new StorageError('AccessDenied', `access denied (HTTP 403) to ${where}: check the credentials and bucket policy`, cause);
+    if (status === 403)
+      return new StorageError(
+        'AccessDenied',
+        `access denied (HTTP 403) to ${where}: check the credentials and bucket policy`,
+        cause,
+      );
     if (isTransient(err)) {
-      return new StorageError('Unreachable', `S3 at ${this.endpointText()} failed for ${where} after retries: ${this.describe(err)}`, cause);
+      return new StorageError(
+        'Unreachable',
+        `S3 at ${this.endpointText()} failed for ${where} after retries: ${this.describe(err)}`,
+        cause,
+      );
     }
     return new StorageError('Other', `S3 request for ${where} failed: ${this.describe(err)}`, cause);
   }
 
   private endpointText(): string {
-    return redactSecrets(this.cfg.endpoint ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL ?? 'AWS S3');
+    return redactSecrets(
+      this.cfg.endpoint ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL ?? 'AWS S3',
+    );
   }
 }
 
 function checkBody(bytes: number, sha256Base64: string, opts: PutOptions, key: string): void {
   if (bytes !== opts.contentLength) {
-    throw new StorageError('BodyMismatch', `body of ${key} is ${bytes} bytes but ${opts.contentLength} were declared`);
+    throw new StorageError(
+      'BodyMismatch',
+      `body of ${key} is ${bytes} bytes but ${opts.contentLength} were declared`,
+    );
   }
   if (sha256Base64 !== opts.sha256Base64) {
-    throw new StorageError('BodyMismatch', `body of ${key} hashes to ${sha256Base64} but ${opts.sha256Base64} was declared`);
+    throw new StorageError(
+      'BodyMismatch',
+      `body of ${key} hashes to ${sha256Base64} but ${opts.sha256Base64} was declared`,
+    );
   }
 }
 
@@ -349,7 +433,8 @@ const partDigests = new WeakMap<PutOptions, Buffer[]>();
 
 function compositeSha256(opts: PutOptions, partSize: number, parts: number): string | undefined {
   const digests = partDigests.get(opts);
-  if (!digests || digests.length !== parts || Math.ceil(opts.contentLength / partSize) !== parts) return undefined;
+  if (!digests || digests.length !== parts || Math.ceil(opts.contentLength / partSize) !== parts)
+    return undefined;
   return createHash('sha256').update(Buffer.concat(digests)).digest('base64');
 }
 
@@ -373,7 +458,11 @@ class PartHashTap extends Transform {
     super();
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
+  override _transform(
+    chunk: Buffer,
+    _enc: BufferEncoding,
+    cb: (err?: Error | null, data?: Buffer) => void,
+  ): void {
     this.whole.update(chunk);
     this.bytes += chunk.length;
     let off = 0;
@@ -389,7 +478,12 @@ class PartHashTap extends Transform {
       }
     }
     if (this.bytes > this.opts.contentLength) {
-      cb(new StorageError('BodyMismatch', `body of ${this.key} is longer than the declared ${this.opts.contentLength} bytes`));
+      cb(
+        new StorageError(
+          'BodyMismatch',
+          `body of ${this.key} is longer than the declared ${this.opts.contentLength} bytes`,
+        ),
+      );
       return;
     }
     cb(null, chunk);

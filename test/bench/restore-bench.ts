@@ -6,7 +6,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectsCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { BSON, MongoClient, type Document } from 'mongodb';
 import { bundleKey, newBundleId } from '../../operator/bundle/keys.js';
 import { PayloadHasher, writeBundleFile } from '../../operator/bundle/writer.js';
@@ -23,7 +29,14 @@ const PER_BUNDLE = 10_000;
 const BATCH = 1000;
 
 function makeDoc(i: number): Buffer {
-  const base = { _id: new BSON.ObjectId(), createdAt: new Date(Date.UTC(2023, 0, 1) + i * 1000), n: new BSON.Int32(i), user: `user-${i % 977}`, tags: ['a', 'b', 'c'], amount: new BSON.Double(i * 1.5) };
+  const base = {
+    _id: new BSON.ObjectId(),
+    createdAt: new Date(Date.UTC(2023, 0, 1) + i * 1000),
+    n: new BSON.Int32(i),
+    user: `user-${i % 977}`,
+    tags: ['a', 'b', 'c'],
+    amount: new BSON.Double(i * 1.5),
+  };
   const size = BSON.calculateObjectSize(base);
   return Buffer.from(BSON.serialize({ ...base, pad: 'x'.repeat(Math.max(0, DOC_BYTES - size - 12)) }));
 }
@@ -31,19 +44,35 @@ function makeDoc(i: number): Buffer {
 async function main(): Promise<void> {
   const env = testEnv();
   const creds = { accessKeyId: env.s3.accessKeyId, secretAccessKey: env.s3.secretAccessKey };
-  const s3 = new S3Client({ region: env.s3.region, endpoint: env.s3.endpoint, forcePathStyle: true, credentials: creds });
+  const s3 = new S3Client({
+    region: env.s3.region,
+    endpoint: env.s3.endpoint,
+    forcePathStyle: true,
+    credentials: creds,
+  });
   const bucket = uniqueName('gochive-bench');
   const dbName = uniqueName('bench').replace(/-/g, '_');
-  const dest = new S3Destination({ kind: 's3', bucket, prefix: '', endpoint: env.s3.endpoint, region: env.s3.region, credentials: creds });
+  const dest = new S3Destination({
+    kind: 's3',
+    bucket,
+    prefix: '',
+    endpoint: env.s3.endpoint,
+    region: env.s3.region,
+    credentials: creds,
+  });
   const mongo = new MongoClient(env.mongoUri);
   const dir = mkdtempSync(path.join(tmpdir(), 'gochive-bench-'));
   await mongo.connect();
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   try {
-    process.stdout.write(`restore benchmark: ${DOCS} documents × ~${DOC_BYTES} B, bundles of ${PER_BUNDLE}, batches of ${BATCH}\n`);
+    process.stdout.write(
+      `restore benchmark: ${DOCS} documents × ~${DOC_BYTES} B, bundles of ${PER_BUNDLE}, batches of ${BATCH}\n`,
+    );
     const raws: Buffer[] = [];
     for (let b = 0; b * PER_BUNDLE < DOCS; b++) {
-      const docs = Array.from({ length: Math.min(PER_BUNDLE, DOCS - b * PER_BUNDLE) }, (_, j) => makeDoc(b * PER_BUNDLE + j));
+      const docs = Array.from({ length: Math.min(PER_BUNDLE, DOCS - b * PER_BUNDLE) }, (_, j) =>
+        makeDoc(b * PER_BUNDLE + j),
+      );
       raws.push(...docs);
       const hasher = new PayloadHasher();
       docs.forEach((d) => hasher.addDocument(d));
@@ -71,29 +100,48 @@ async function main(): Promise<void> {
         },
         file,
       );
-      const key = bundleKey('', { archiveFieldMin: min, archiveFieldMax: max, createdAt: new Date(), bundleId, codec: 'gzip' });
+      const key = bundleKey('', {
+        archiveFieldMin: min,
+        archiveFieldMax: max,
+        createdAt: new Date(),
+        bundleId,
+        codec: 'gzip',
+      });
       const body = readFileSync(file);
-      await dest.putObject(key, () => Readable.from([body]), { sha256Base64: res.sha256Base64, contentLength: res.bytes });
+      await dest.putObject(key, () => Readable.from([body]), {
+        sha256Base64: res.sha256Base64,
+        contentLength: res.bytes,
+      });
     }
     const mb = raws.reduce((a, r) => a + r.length, 0) / 1e6;
 
     // Download + verify alone (no MongoDB), to show how restore time splits.
     let t = Date.now();
-    const { refs } = await selectBundles(dest, { destination: { kind: 's3', bucket, prefix: '' }, prefix: '' });
+    const { refs } = await selectBundles(dest, {
+      destination: { kind: 's3', bucket, prefix: '' },
+      prefix: '',
+    });
     for (const ref of refs) await verifyBundle(dest, ref);
     const verifyMs = Date.now() - t;
 
     // (a) gochive restore, end to end.
     t = Date.now();
-    const summary = await restore({ dest, selection: { destination: { kind: 's3', bucket, prefix: '' }, prefix: '' }, mongo, batchSize: BATCH });
+    const summary = await restore({
+      dest,
+      selection: { destination: { kind: 's3', bucket, prefix: '' }, prefix: '' },
+      mongo,
+      batchSize: BATCH,
+    });
     const restoreMs = Date.now() - t;
-    if (summary.documents.inserted !== DOCS) throw new Error(`restore inserted ${summary.documents.inserted} of ${DOCS}`);
+    if (summary.documents.inserted !== DOCS)
+      throw new Error(`restore inserted ${summary.documents.inserted} of ${DOCS}`);
 
     // (b) baseline: insertMany of the same documents, decoded before the clock starts.
     const decoded: Document[] = raws.map((r) => decodeExact(r));
     const coll = mongo.db(dbName).collection('baseline');
     t = Date.now();
-    for (let i = 0; i < decoded.length; i += BATCH) await coll.insertMany(decoded.slice(i, i + BATCH), { ordered: false });
+    for (let i = 0; i < decoded.length; i += BATCH)
+      await coll.insertMany(decoded.slice(i, i + BATCH), { ordered: false });
     const baseMs = Date.now() - t;
 
     const rate = (ms: number): number => Math.round(DOCS / (ms / 1000));
@@ -106,7 +154,10 @@ async function main(): Promise<void> {
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {
-    await mongo.db(dbName).dropDatabase().catch(() => undefined);
+    await mongo
+      .db(dbName)
+      .dropDatabase()
+      .catch(() => undefined);
     await mongo.close();
     for (;;) {
       const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket }));

@@ -20,7 +20,10 @@ describe('file:// bundles', () => {
     await mongo.connect();
   });
   afterAll(async () => {
-    await mongo?.db(dbName).dropDatabase().catch(() => undefined);
+    await mongo
+      ?.db(dbName)
+      .dropDatabase()
+      .catch(() => undefined);
     await mongo?.close();
     rmSync(root, { recursive: true, force: true });
   });
@@ -31,7 +34,9 @@ describe('file:// bundles', () => {
     const key = await putGochiveBundle(dest, { prefix: 'types/', database: 'x', collection: 'types', docs });
     const ls = await gochive(['ls', '--bucket', `file://${root}`, '-o', 'json']);
     expect(ls.code).toBe(0);
-    expect(JSON.parse(ls.stdout)).toEqual([expect.objectContaining({ key, documents: docs.length, database: 'x', collection: 'types' })]);
+    expect(JSON.parse(ls.stdout)).toEqual([
+      expect.objectContaining({ key, documents: docs.length, database: 'x', collection: 'types' }),
+    ]);
     const verify = await gochive(['verify', '--bucket', `file://${root}`]);
     expect(verify.code).toBe(0);
     const cat = await gochive(['cat', '--bucket', `file://${root}`]);
@@ -39,7 +44,9 @@ describe('file:// bundles', () => {
     const lines = cat.stdout.trim().split('\n');
     expect(lines.length).toBe(docs.length);
     lines.forEach((line, i) => {
-      const back = Buffer.from(BSON.serialize(BSON.EJSON.parse(line, { relaxed: false }), { checkKeys: false }));
+      const back = Buffer.from(
+        BSON.serialize(BSON.EJSON.parse(line, { relaxed: false }), { checkKeys: false }),
+      );
       // undefined/DBPointer have no exact Extended JSON round trip through the JS library; all else must.
       if (!hasDeprecatedTypes(docs[i]!)) expect(back.equals(docs[i]!)).toBe(true);
     });
@@ -51,10 +58,26 @@ describe('file:// bundles', () => {
   test('restore from file:// into MongoDB; documents FerretDB or the driver cannot take are counted as failed, never silently dropped', async () => {
     const dest = new FileDestination({ kind: 'file', root, prefix: '' });
     const docs = Array.from({ length: 200 }, (_, i) =>
-      Buffer.from(BSON.serialize({ _id: new BSON.Int32(i), createdAt: new Date(Date.UTC(2023, 5, 1) + i * 60_000), v: `v${i}` })),
+      Buffer.from(
+        BSON.serialize({
+          _id: new BSON.Int32(i),
+          createdAt: new Date(Date.UTC(2023, 5, 1) + i * 60_000),
+          v: `v${i}`,
+        }),
+      ),
     );
     await putGochiveBundle(dest, { prefix: 'plain/', database: 'x', collection: 'plain', docs });
-    const r = await gochive(['restore', '--bucket', `file://${root}/plain`, '--to-db', dbName, '--uri', env.mongoUri, '-o', 'json']);
+    const r = await gochive([
+      'restore',
+      '--bucket',
+      `file://${root}/plain`,
+      '--to-db',
+      dbName,
+      '--uri',
+      env.mongoUri,
+      '-o',
+      'json',
+    ]);
     expect(r.code).toBe(0);
     const s = JSON.parse(r.stdout);
     expect(s.documents).toMatchObject({ inserted: 200, failed: 0 });
@@ -62,10 +85,24 @@ describe('file:// bundles', () => {
     expect(await mongo.db(dbName).collection('plain').countDocuments()).toBe(200);
 
     // The every-type bundle: the undefined/DBPointer document is refused up front by gochive.
-    const t = await gochive(['restore', '--bucket', `file://${root}/types`, '--to-db', dbName, '--to-collection', 'types', '--uri', env.mongoUri, '-o', 'json']);
+    const t = await gochive([
+      'restore',
+      '--bucket',
+      `file://${root}/types`,
+      '--to-db',
+      dbName,
+      '--to-collection',
+      'types',
+      '--uri',
+      env.mongoUri,
+      '-o',
+      'json',
+    ]);
     const st = JSON.parse(t.stdout);
     expect(t.code).toBe(1);
     expect(st.documents.failed).toBeGreaterThanOrEqual(1);
-    expect(st.failures.some((f: { message: string }) => f.message.includes('undefined or DBPointer'))).toBe(true);
+    expect(st.failures.some((f: { message: string }) => f.message.includes('undefined or DBPointer'))).toBe(
+      true,
+    );
   });
 });

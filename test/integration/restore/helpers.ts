@@ -5,7 +5,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { BSON } from 'mongodb';
 import { bundleKey, newBundleId } from '../../../operator/bundle/keys.js';
 import { PayloadHasher, writeBundleFile } from '../../../operator/bundle/writer.js';
@@ -18,7 +25,12 @@ export const env = testEnv();
 export const creds = { accessKeyId: env.s3.accessKeyId, secretAccessKey: env.s3.secretAccessKey };
 
 export function adminS3(): S3Client {
-  return new S3Client({ region: env.s3.region, endpoint: env.s3.endpoint, forcePathStyle: true, credentials: creds });
+  return new S3Client({
+    region: env.s3.region,
+    endpoint: env.s3.endpoint,
+    forcePathStyle: true,
+    credentials: creds,
+  });
 }
 
 export async function createBucket(s3: S3Client, bucket: string): Promise<void> {
@@ -36,7 +48,14 @@ export async function deleteBucket(s3: S3Client, bucket: string): Promise<void> 
 }
 
 export function s3Dest(bucket: string): S3Destination {
-  return new S3Destination({ kind: 's3', bucket, prefix: '', endpoint: env.s3.endpoint, region: env.s3.region, credentials: creds });
+  return new S3Destination({
+    kind: 's3',
+    bucket,
+    prefix: '',
+    endpoint: env.s3.endpoint,
+    region: env.s3.region,
+    credentials: creds,
+  });
 }
 
 export interface BundleSpec {
@@ -82,9 +101,18 @@ export async function putGochiveBundle(dest: Destination, spec: BundleSpec): Pro
       },
       file,
     );
-    const key = bundleKey(spec.prefix, { archiveFieldMin: min, archiveFieldMax: max, createdAt, bundleId, codec: 'gzip' });
+    const key = bundleKey(spec.prefix, {
+      archiveFieldMin: min,
+      archiveFieldMax: max,
+      createdAt,
+      bundleId,
+      codec: 'gzip',
+    });
     const bytes = readFileSync(file);
-    await dest.putObject(key, () => Readable.from([bytes]), { sha256Base64: res.sha256Base64, contentLength: res.bytes });
+    await dest.putObject(key, () => Readable.from([bytes]), {
+      sha256Base64: res.sha256Base64,
+      contentLength: res.bytes,
+    });
     return key;
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -92,7 +120,13 @@ export async function putGochiveBundle(dest: Destination, spec: BundleSpec): Pro
 }
 
 /** Puts an original-format bundle (archive_YYYYMMDD_HHMMSS.tar.gz) with raw bytes, as the Go tool did. */
-export async function putLegacyBundle(s3: S3Client, bucket: string, prefix: string, at: Date, batches: Buffer[][]): Promise<string> {
+export async function putLegacyBundle(
+  s3: S3Client,
+  bucket: string,
+  prefix: string,
+  at: Date,
+  batches: Buffer[][],
+): Promise<string> {
   const dir = mkdtempSync(path.join(tmpdir(), 'gochive-test-legacy-'));
   try {
     const file = path.join(dir, 'l.tar.gz');
@@ -124,9 +158,15 @@ export interface CliResult {
 export const CLI = path.join(repoRoot, 'dist', 'operator', 'cli', 'main.js');
 
 /** Runs the compiled CLI with the test servers' environment; bounded in time. */
-export function gochive(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; onSpawn?: (pid: number) => void } = {}): Promise<CliResult> {
+export function gochive(
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; onSpawn?: (pid: number) => void } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));

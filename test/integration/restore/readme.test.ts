@@ -6,11 +6,22 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BSON, MongoClient } from 'mongodb';
 import { repoRoot, uniqueName } from '../../support/testenv.js';
-import { adminS3, CLI, createBucket, deleteBucket, env, putGochiveBundle, putLegacyBundle, s3Dest } from './helpers.js';
+import {
+  adminS3,
+  CLI,
+  createBucket,
+  deleteBucket,
+  env,
+  putGochiveBundle,
+  putLegacyBundle,
+  s3Dest,
+} from './helpers.js';
 
 function restoringSection(): string {
   const own = path.join(repoRoot, 'operator', 'restore', 'README-section.md');
-  const text = existsSync(own) ? readFileSync(own, 'utf8') : readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+  const text = existsSync(own)
+    ? readFileSync(own, 'utf8')
+    : readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
   const start = text.indexOf('## Restoring data');
   if (start < 0) throw new Error('no "## Restoring data" section');
   const next = text.indexOf('\n## ', start + 5);
@@ -34,16 +45,39 @@ describe('README: Restoring data', () => {
     await mongo.connect();
     const dest = s3Dest(bucket);
     const docs = (from: number, n: number) =>
-      Array.from({ length: n }, (_, i) => Buffer.from(BSON.serialize({ _id: new BSON.ObjectId(), createdAt: new Date(from + i * 3_600_000), v: i })));
-    await putGochiveBundle(dest, { prefix: 'incubator/offerwall_event_log/', database: 'ALWAYZ', collection: 'offerwall_event_log', docs: docs(Date.UTC(2024, 0, 4), 72) });
-    await putGochiveBundle(dest, { prefix: 'incubator/offerwall_event_log/', database: 'ALWAYZ', collection: 'offerwall_event_log', docs: docs(Date.UTC(2024, 1, 4), 24) });
-    await putLegacyBundle(s3, bucket, 'test/', new Date(Date.UTC(2023, 8, 1)), [docs(Date.UTC(2023, 5, 2), 10), docs(Date.UTC(2023, 4, 1), 5)]);
+      Array.from({ length: n }, (_, i) =>
+        Buffer.from(
+          BSON.serialize({ _id: new BSON.ObjectId(), createdAt: new Date(from + i * 3_600_000), v: i }),
+        ),
+      );
+    await putGochiveBundle(dest, {
+      prefix: 'incubator/offerwall_event_log/',
+      database: 'ALWAYZ',
+      collection: 'offerwall_event_log',
+      docs: docs(Date.UTC(2024, 0, 4), 72),
+    });
+    await putGochiveBundle(dest, {
+      prefix: 'incubator/offerwall_event_log/',
+      database: 'ALWAYZ',
+      collection: 'offerwall_event_log',
+      docs: docs(Date.UTC(2024, 1, 4), 24),
+    });
+    await putLegacyBundle(s3, bucket, 'test/', new Date(Date.UTC(2023, 8, 1)), [
+      docs(Date.UTC(2023, 5, 2), 10),
+      docs(Date.UTC(2023, 4, 1), 5),
+    ]);
     await dest.close();
   });
 
   afterAll(async () => {
-    await mongo?.db(dbName).dropDatabase().catch(() => undefined);
-    await mongo?.db(legacyDb).dropDatabase().catch(() => undefined);
+    await mongo
+      ?.db(dbName)
+      .dropDatabase()
+      .catch(() => undefined);
+    await mongo
+      ?.db(legacyDb)
+      .dropDatabase()
+      .catch(() => undefined);
     await mongo?.close();
     await deleteBucket(s3, bucket);
     s3.destroy();

@@ -8,7 +8,17 @@ import path from 'node:path';
 import { BSON, MongoClient } from 'mongodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { uniqueName } from '../../support/testenv.js';
-import { adminS3, createBucket, deleteBucket, env, gochive, putGochiveBundle, putLegacyBundle, putRaw, s3Dest } from './helpers.js';
+import {
+  adminS3,
+  createBucket,
+  deleteBucket,
+  env,
+  gochive,
+  putGochiveBundle,
+  putLegacyBundle,
+  putRaw,
+  s3Dest,
+} from './helpers.js';
 import type { S3Destination } from '../../../operator/storage/s3.js';
 
 const { ObjectId, Int32, Long, Double, Binary, Timestamp, BSONRegExp, UUID } = BSON;
@@ -21,7 +31,14 @@ function makeDocs(n: number, startIndex = 0): Buffer[] {
     const i = startIndex + j;
     return Buffer.from(
       BSON.serialize({
-        _id: i % 5 === 0 ? `s-${i}` : i % 5 === 1 ? new Int32(i) : i % 5 === 2 ? Long.fromNumber(i) : new ObjectId(i.toString(16).padStart(24, '0')),
+        _id:
+          i % 5 === 0
+            ? `s-${i}`
+            : i % 5 === 1
+              ? new Int32(i)
+              : i % 5 === 2
+                ? Long.fromNumber(i)
+                : new ObjectId(i.toString(16).padStart(24, '0')),
         createdAt: new Date(BASE + i * 3_600_000),
         int: new Int32(-i),
         long: Long.fromString('9223372036854775807'),
@@ -58,14 +75,30 @@ describe('restore, ls, verify, cat', () => {
     dest = s3Dest(bucket);
     mongo = new MongoClient(env.mongoUri, { serverSelectionTimeoutMS: 10_000 });
     await mongo.connect();
-    keyA = await putGochiveBundle(dest, { prefix: 'main/', database: 'shop', collection: 'events', docs: docsA });
-    keyB = await putGochiveBundle(dest, { prefix: 'main/', database: 'shop', collection: 'events', docs: docsB });
+    keyA = await putGochiveBundle(dest, {
+      prefix: 'main/',
+      database: 'shop',
+      collection: 'events',
+      docs: docsA,
+    });
+    keyB = await putGochiveBundle(dest, {
+      prefix: 'main/',
+      database: 'shop',
+      collection: 'events',
+      docs: docsB,
+    });
     tmp = mkdtempSync(path.join(tmpdir(), 'gochive-restore-test-'));
   });
 
   afterAll(async () => {
-    await mongo?.db(dbName).dropDatabase().catch(() => undefined);
-    await mongo?.db(`${dbName}_b`).dropDatabase().catch(() => undefined);
+    await mongo
+      ?.db(dbName)
+      .dropDatabase()
+      .catch(() => undefined);
+    await mongo
+      ?.db(`${dbName}_b`)
+      .dropDatabase()
+      .catch(() => undefined);
     await mongo?.close();
     await dest?.close();
     await deleteBucket(s3, bucket);
@@ -79,18 +112,34 @@ describe('restore, ls, verify, cat', () => {
     const out = new Map<string, Buffer>();
     for await (const raw of mongo.db(dbName).collection(coll).find({}, { raw: true })) {
       const b = Buffer.from(raw as unknown as Uint8Array);
-      out.set(BSON.EJSON.stringify({ v: BSON.deserialize(b, { promoteValues: false })._id }, { relaxed: false }), b);
+      out.set(
+        BSON.EJSON.stringify({ v: BSON.deserialize(b, { promoteValues: false })._id }, { relaxed: false }),
+        b,
+      );
     }
     return out;
   }
-  const idOf = (raw: Buffer): string => BSON.EJSON.stringify({ v: BSON.deserialize(raw, { promoteValues: false })._id }, { relaxed: false });
+  const idOf = (raw: Buffer): string =>
+    BSON.EJSON.stringify({ v: BSON.deserialize(raw, { promoteValues: false })._id }, { relaxed: false });
 
   test('ls lists bundles with manifests (table and json) and filters by time from the keys', async () => {
     const json = await gochive(['ls', ...src('main/'), '-o', 'json']);
     expect(json.code).toBe(0);
-    const rows = JSON.parse(json.stdout) as { key: string; documents: number; database: string; collection: string; archiveFieldMin: string }[];
+    const rows = JSON.parse(json.stdout) as {
+      key: string;
+      documents: number;
+      database: string;
+      collection: string;
+      archiveFieldMin: string;
+    }[];
     expect(rows.map((r) => r.key)).toEqual([keyA, keyB]);
-    expect(rows[0]).toMatchObject({ database: 'shop', collection: 'events', documents: 300, archiveFieldMin: '2024-01-01T00:00:00.000Z', format: 'gochive' });
+    expect(rows[0]).toMatchObject({
+      database: 'shop',
+      collection: 'events',
+      documents: 300,
+      archiveFieldMin: '2024-01-01T00:00:00.000Z',
+      format: 'gochive',
+    });
     const table = await gochive(['ls', ...src('main/')]);
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/NAMESPACE/);
@@ -104,7 +153,16 @@ describe('restore, ls, verify, cat', () => {
   });
 
   test('restore: byte-identical documents, counts equal; a second run inserts 0', async () => {
-    const r1 = await gochive(['restore', ...src('main/'), '--to-db', dbName, '--to-collection', 'all', '-o', 'json']);
+    const r1 = await gochive([
+      'restore',
+      ...src('main/'),
+      '--to-db',
+      dbName,
+      '--to-collection',
+      'all',
+      '-o',
+      'json',
+    ]);
     expect(r1.stderr).toBe('');
     expect(r1.code).toBe(0);
     const s1 = JSON.parse(r1.stdout);
@@ -122,7 +180,17 @@ describe('restore, ls, verify, cat', () => {
 
   test('restore by time range, into another namespace; dry run writes nothing', async () => {
     // 2024-01-05T00:00Z .. 2024-01-06T00:00Z: docs 96..119 of bundle A.
-    const args = [...src('main/'), '--from', '2024-01-05', '--to', '2024-01-06T00:00:00Z', '--to-db', `${dbName}_b`, '--to-collection', 'slice'];
+    const args = [
+      ...src('main/'),
+      '--from',
+      '2024-01-05',
+      '--to',
+      '2024-01-06T00:00:00Z',
+      '--to-db',
+      `${dbName}_b`,
+      '--to-collection',
+      'slice',
+    ];
     const dry = await gochive(['restore', ...args, '--dry-run', '-o', 'json']);
     expect(dry.code).toBe(0);
     const sd = JSON.parse(dry.stdout);
@@ -134,7 +202,13 @@ describe('restore, ls, verify, cat', () => {
     const real = await gochive(['restore', ...args, '-o', 'json']);
     expect(real.code).toBe(0);
     expect(JSON.parse(real.stdout).documents).toMatchObject({ inserted: 24, skippedExisting: 0 });
-    const ids = (await mongo.db(`${dbName}_b`).collection('slice').find({}, { projection: { createdAt: 1 } }).toArray()).map((d) => (d.createdAt as Date).getTime());
+    const ids = (
+      await mongo
+        .db(`${dbName}_b`)
+        .collection('slice')
+        .find({}, { projection: { createdAt: 1 } })
+        .toArray()
+    ).map((d) => (d.createdAt as Date).getTime());
     expect(ids.length).toBe(24);
     expect(Math.min(...ids)).toBe(BASE + 4 * DAY);
     expect(Math.max(...ids)).toBe(BASE + 5 * DAY - 3_600_000);
@@ -151,14 +225,24 @@ describe('restore, ls, verify, cat', () => {
     expect(Buffer.from(BSON.serialize(first)).equals(docsA[0]!)).toBe(true);
     expect(lines[1]).toContain('"_id":{"$numberInt":"1"}');
     const byId = await gochive(['cat', ...src('main/'), '--id', '{"$numberLong":"2"}', '--id', 's-5']);
-    expect(byId.stdout.trim().split('\n').map((l) => JSON.parse(l)._id)).toEqual([{ $numberLong: '2' }, 's-5']);
+    expect(
+      byId.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)._id),
+    ).toEqual([{ $numberLong: '2' }, 's-5']);
   });
 
   test('original-format bundles work in ls, verify, cat and restore', async () => {
     const legacyDocs = makeDocs(50, 5000);
-    const key = await putLegacyBundle(s3, bucket, 'legacy/', new Date(Date.UTC(2024, 3, 1, 12, 0, 0)), [legacyDocs.slice(0, 20), legacyDocs.slice(20)]);
+    const key = await putLegacyBundle(s3, bucket, 'legacy/', new Date(Date.UTC(2024, 3, 1, 12, 0, 0)), [
+      legacyDocs.slice(0, 20),
+      legacyDocs.slice(20),
+    ]);
     const ls = await gochive(['ls', ...src('legacy/'), '-o', 'json']);
-    expect(JSON.parse(ls.stdout)).toEqual([{ key, format: 'legacy', size: expect.any(Number), createdAt: '2024-04-01T12:00:00.000Z' }]);
+    expect(JSON.parse(ls.stdout)).toEqual([
+      { key, format: 'legacy', size: expect.any(Number), createdAt: '2024-04-01T12:00:00.000Z' },
+    ]);
     const verify = await gochive(['verify', ...src('legacy/')]);
     expect(verify.code).toBe(0);
     expect(verify.stdout).toContain(`OK       ${key}  50 docs`);
@@ -167,7 +251,16 @@ describe('restore, ls, verify, cat', () => {
     const noTarget = await gochive(['restore', ...src('legacy/')]);
     expect(noTarget.code).toBe(1);
     expect(noTarget.stderr).toContain('pass --to-db and --to-collection');
-    const r = await gochive(['restore', ...src('legacy/'), '--to-db', dbName, '--to-collection', 'legacy', '-o', 'json']);
+    const r = await gochive([
+      'restore',
+      ...src('legacy/'),
+      '--to-db',
+      dbName,
+      '--to-collection',
+      'legacy',
+      '-o',
+      'json',
+    ]);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout).documents).toMatchObject({ inserted: 50, failed: 0 });
     const back = await rawById('legacy');
@@ -175,14 +268,24 @@ describe('restore, ls, verify, cat', () => {
   });
 
   test('corrupt bundles: verify names both keys; restore skips or stops per --on-corrupt', async () => {
-    const good = await putGochiveBundle(dest, { prefix: 'bad/', database: 'shop', collection: 'events', docs: makeDocs(100, 20000) });
-    const goodBytes = Buffer.concat(await (async () => {
-      const parts: Buffer[] = [];
-      for await (const c of await dest.getObject(good)) parts.push(c as Buffer);
-      return parts;
-    })());
+    const good = await putGochiveBundle(dest, {
+      prefix: 'bad/',
+      database: 'shop',
+      collection: 'events',
+      docs: makeDocs(100, 20000),
+    });
+    const goodBytes = Buffer.concat(
+      await (async () => {
+        const parts: Buffer[] = [];
+        for await (const c of await dest.getObject(good)) parts.push(c as Buffer);
+        return parts;
+      })(),
+    );
     // Keys sorting before the good one, so a stopping restore meets them first.
-    const flippedKey = good.replace(/_([0-9a-z]+)\.tar\.gz$/, '_0flipped.tar.gz').replace(/(\d{8}T\d{9}Z)_/, '20000101T000000000Z_').replace(/bad\/\d{4}\/\d{2}\/\d{2}\//, 'bad/2000/01/01/');
+    const flippedKey = good
+      .replace(/_([0-9a-z]+)\.tar\.gz$/, '_0flipped.tar.gz')
+      .replace(/(\d{8}T\d{9}Z)_/, '20000101T000000000Z_')
+      .replace(/bad\/\d{4}\/\d{2}\/\d{2}\//, 'bad/2000/01/01/');
     const truncKey = flippedKey.replace('0flipped', '1truncated');
     const flipped = Buffer.from(goodBytes);
     flipped[Math.floor(flipped.length * 0.6)]! ^= 0x10;
@@ -202,7 +305,19 @@ describe('restore, ls, verify, cat', () => {
     expect(stop.stderr).toContain('--on-corrupt skip');
     expect(await mongo.db(dbName).collection('bad_stop').countDocuments()).toBe(0);
 
-    const skip = await gochive(['restore', ...src('bad/'), '--to-db', dbName, '--to-collection', 'bad_skip', '--on-corrupt', 'skip', '-o', 'json']);
+    const skip = await gochive([
+      'restore',
+      ...src('bad/'),
+      '--to-db',
+      dbName,
+      '--to-collection',
+      'bad_skip',
+      '--on-corrupt',
+      'skip',
+      '-o',
+      'json',
+    ]);
+    if (!skip.stdout) throw new Error(`restore --on-corrupt skip printed no summary; stderr: ${skip.stderr}`);
     expect(skip.code).toBe(1); // corrupt bundles are never a silent success
     const s = JSON.parse(skip.stdout);
     expect(s.bundles).toMatchObject({ restored: 1, corrupt: 2 });
@@ -212,15 +327,35 @@ describe('restore, ls, verify, cat', () => {
 
   test('an interrupted restore, rerun, completes without duplicates (and the checkpoint skips finished bundles)', async () => {
     const many = makeDocs(3000, 40000);
-    await putGochiveBundle(dest, { prefix: 'big/', database: 'shop', collection: 'events', docs: many.slice(0, 1500) });
-    await putGochiveBundle(dest, { prefix: 'big/', database: 'shop', collection: 'events', docs: many.slice(1500) });
+    await putGochiveBundle(dest, {
+      prefix: 'big/',
+      database: 'shop',
+      collection: 'events',
+      docs: many.slice(0, 1500),
+    });
+    await putGochiveBundle(dest, {
+      prefix: 'big/',
+      database: 'shop',
+      collection: 'events',
+      docs: many.slice(1500),
+    });
     const checkpoint = path.join(tmp, 'checkpoint');
-    const args = ['restore', ...src('big/'), '--to-db', dbName, '--to-collection', 'resumed', '--checkpoint', checkpoint];
+    const args = [
+      'restore',
+      ...src('big/'),
+      '--to-db',
+      dbName,
+      '--to-collection',
+      'resumed',
+      '--checkpoint',
+      checkpoint,
+    ];
     let pid = 0;
     const running = gochive([...args, '--max-docs-per-second', '500'], { onSpawn: (p) => (pid = p) });
     const coll = mongo.db(dbName).collection('resumed');
     const deadline = Date.now() + 60_000;
-    while ((await coll.countDocuments()) < 1700 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while ((await coll.countDocuments()) < 1700 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
     process.kill(pid, 'SIGKILL');
     const killed = await running;
     expect(killed.code).toBeNull();
@@ -241,7 +376,20 @@ describe('restore, ls, verify, cat', () => {
 
   test('--max-docs-per-second paces inserts', async () => {
     const started = Date.now();
-    const r = await gochive(['restore', ...src('main/'), '--to', '2024-01-02', '--to-db', dbName, '--to-collection', 'paced', '--max-docs-per-second', '10', '-o', 'json']);
+    const r = await gochive([
+      'restore',
+      ...src('main/'),
+      '--to',
+      '2024-01-02',
+      '--to-db',
+      dbName,
+      '--to-collection',
+      'paced',
+      '--max-docs-per-second',
+      '10',
+      '-o',
+      'json',
+    ]);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout).documents.inserted).toBe(24);
     expect(Date.now() - started).toBeGreaterThan(1800); // 24 docs at 10/s: at least ~2 s after the first batch
@@ -252,20 +400,43 @@ describe('restore, ls, verify, cat', () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(new RegExp(`bucket '${bucket}-nope' does not exist`));
     const secret = 'definitely-wrong-secret';
-    const badCreds = await gochive(['ls', ...src('main/')], { env: { AWS_ACCESS_KEY_ID: 'WRONGKEY', AWS_SECRET_ACCESS_KEY: secret } });
+    const badCreds = await gochive(['ls', ...src('main/')], {
+      env: { AWS_ACCESS_KEY_ID: 'WRONGKEY', AWS_SECRET_ACCESS_KEY: secret },
+    });
     expect(badCreds.code).toBe(1);
     expect(badCreds.stderr).toContain('refused the credentials');
     expect(badCreds.stderr).not.toContain(secret);
-    const empty = await gochive(['restore', ...src('main/'), '--from', '2024-02-01', '--to', '2024-01-01', '--uri', env.mongoUri]);
+    const empty = await gochive([
+      'restore',
+      ...src('main/'),
+      '--from',
+      '2024-02-01',
+      '--to',
+      '2024-01-01',
+      '--uri',
+      env.mongoUri,
+    ]);
     expect(empty.code).toBe(2);
     expect(empty.stderr).toContain('the range is empty');
-    const nothing = await gochive(['restore', ...src('main/'), '--from', '2031-01-01', '--uri', env.mongoUri]);
+    const nothing = await gochive([
+      'restore',
+      ...src('main/'),
+      '--from',
+      '2031-01-01',
+      '--uri',
+      env.mongoUri,
+    ]);
     expect(nothing.code).toBe(0);
     expect(nothing.stdout).toContain('nothing to restore');
     const malformed = await gochive(['ls', '--bucket', 'http://example.com/x']);
     expect(malformed.code).toBe(2);
     expect(malformed.stderr).toContain('unsupported scheme');
-    const badUri = await gochive(['restore', ...src('main/'), '--uri', 'mongodb://user:pw-secret@127.0.0.1:1/?serverSelectionTimeoutMS=500']);
+    const badUri = await gochive([
+      'restore',
+      ...src('main/'),
+      '--uri',
+      'mongodb://user:pw-secret@127.0.0.1:1/?serverSelectionTimeoutMS=500',
+    ]);
     expect(badUri.code).toBe(1);
     expect(badUri.stderr).toContain('cannot connect to MongoDB');
     expect(badUri.stderr).not.toContain('pw-secret');

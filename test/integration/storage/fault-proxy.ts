@@ -36,7 +36,9 @@ export class FaultProxy {
         return;
       }
       client.once('data', () => {
-        client.end('HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/xml\r\nContent-Length: 115\r\nConnection: close\r\n\r\n<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>injected</Message></Error>       ');
+        client.end(
+          'HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/xml\r\nContent-Length: 115\r\nConnection: close\r\n\r\n<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>injected</Message></Error>       ',
+        );
       });
       return;
     }

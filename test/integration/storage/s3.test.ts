@@ -1,7 +1,14 @@
 // S3 destination against versitygw: conditional puts, HeadObject verification, pagination, failures.
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectsCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { S3Destination } from '../../../operator/storage/s3.js';
 import { ObjectExistsError } from '../../../operator/storage/destination.js';
 import { StorageError } from '../../../operator/storage/errors.js';
@@ -13,7 +20,12 @@ const creds = { accessKeyId: env.s3.accessKeyId, secretAccessKey: env.s3.secretA
 const MIB = 1024 * 1024;
 
 function admin(): S3Client {
-  return new S3Client({ region: env.s3.region, endpoint: env.s3.endpoint, forcePathStyle: true, credentials: creds });
+  return new S3Client({
+    region: env.s3.region,
+    endpoint: env.s3.endpoint,
+    forcePathStyle: true,
+    credentials: creds,
+  });
 }
 
 async function emptyAndDelete(client: S3Client, bucket: string): Promise<void> {
@@ -52,7 +64,14 @@ describe('S3 destination (versitygw)', () => {
   beforeAll(async () => {
     await client.send(new CreateBucketCommand({ Bucket: bucket }));
     dest = new S3Destination(
-      { kind: 's3', bucket, prefix: 'p/', endpoint: env.s3.endpoint, region: env.s3.region, credentials: creds },
+      {
+        kind: 's3',
+        bucket,
+        prefix: 'p/',
+        endpoint: env.s3.endpoint,
+        region: env.s3.region,
+        credentials: creds,
+      },
       { partSize: 5 * MIB, retry: { attempts: 3, baseDelayMs: 50 } },
     );
   });
@@ -71,7 +90,9 @@ describe('S3 destination (versitygw)', () => {
     const head = await dest.headObject('p/a.bin');
     expect(head).toMatchObject({ size: 1000, sha256Base64: sha(a), metadata: { policy: 'x' } });
     expect((await readAll(await dest.getObject('p/a.bin'))).equals(a)).toBe(true);
-    expect((await readAll(await dest.getObject('p/a.bin', { start: 10, end: 19 }))).equals(a.subarray(10, 20))).toBe(true);
+    expect(
+      (await readAll(await dest.getObject('p/a.bin', { start: 10, end: 19 }))).equals(a.subarray(10, 20)),
+    ).toBe(true);
     expect(await dest.headObject('p/missing')).toBeUndefined();
   });
 
@@ -80,29 +101,46 @@ describe('S3 destination (versitygw)', () => {
     await dest.putObject('p/big.bin', chunked(big), putOpts(big));
     expect(await dest.headObject('p/big.bin')).toMatchObject({ size: big.length, sha256Base64: sha(big) });
     // The store kept a composite SHA-256 of the 5 MiB parts, which putObject checked against the bytes.
-    const h = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'p/big.bin', ChecksumMode: 'ENABLED' }));
-    const parts = [0, 5 * MIB, 10 * MIB].map((o) => createHash('sha256').update(big.subarray(o, o + 5 * MIB)).digest());
+    const h = await client.send(
+      new HeadObjectCommand({ Bucket: bucket, Key: 'p/big.bin', ChecksumMode: 'ENABLED' }),
+    );
+    const parts = [0, 5 * MIB, 10 * MIB].map((o) =>
+      createHash('sha256')
+        .update(big.subarray(o, o + 5 * MIB))
+        .digest(),
+    );
     expect(h.ChecksumSHA256).toBe(`${createHash('sha256').update(Buffer.concat(parts)).digest('base64')}-3`);
     expect((await readAll(await dest.getObject('p/big.bin'))).equals(big)).toBe(true);
     const other = randomBytes(11 * MIB);
-    await expect(dest.putObject('p/big.bin', chunked(other), putOpts(other))).rejects.toBeInstanceOf(ObjectExistsError);
+    await expect(dest.putObject('p/big.bin', chunked(other), putOpts(other))).rejects.toBeInstanceOf(
+      ObjectExistsError,
+    );
     expect(await dest.headObject('p/big.bin')).toMatchObject({ size: big.length, sha256Base64: sha(big) });
   });
 
   test('a body that does not match its declared SHA-256 never becomes an object', async () => {
     const small = randomBytes(100);
-    await expect(dest.putObject('p/bad-small', bodyOf(small), { ...putOpts(small), sha256Base64: sha(randomBytes(1)) })).rejects.toThrow(
-      /declared/,
-    );
+    await expect(
+      dest.putObject('p/bad-small', bodyOf(small), { ...putOpts(small), sha256Base64: sha(randomBytes(1)) }),
+    ).rejects.toThrow(/declared/);
     const big = randomBytes(11 * MIB);
-    await expect(dest.putObject('p/bad-big', chunked(big), { ...putOpts(big), sha256Base64: sha(randomBytes(1)) })).rejects.toThrow(/declared/);
+    await expect(
+      dest.putObject('p/bad-big', chunked(big), { ...putOpts(big), sha256Base64: sha(randomBytes(1)) }),
+    ).rejects.toThrow(/declared/);
     expect(await dest.headObject('p/bad-small')).toBeUndefined();
     expect(await dest.headObject('p/bad-big')).toBeUndefined();
   });
 
   test('list pages through ListObjectsV2 in key order, with startAfter', async () => {
     const paged = new S3Destination(
-      { kind: 's3', bucket, prefix: 'list/', endpoint: env.s3.endpoint, region: env.s3.region, credentials: creds },
+      {
+        kind: 's3',
+        bucket,
+        prefix: 'list/',
+        endpoint: env.s3.endpoint,
+        region: env.s3.region,
+        credentials: creds,
+      },
       { listPageSize: 7 },
     );
     const keys = Array.from({ length: 23 }, (_, i) => `list/${String(i).padStart(3, '0')}`);
@@ -127,7 +165,14 @@ describe('S3 destination (versitygw)', () => {
 
   test('unknown bucket and wrong credentials: clear messages, no secret', async () => {
     const missing = `${bucket}-missing`;
-    const d1 = new S3Destination({ kind: 's3', bucket: missing, prefix: '', endpoint: env.s3.endpoint, region: env.s3.region, credentials: creds });
+    const d1 = new S3Destination({
+      kind: 's3',
+      bucket: missing,
+      prefix: '',
+      endpoint: env.s3.endpoint,
+      region: env.s3.region,
+      credentials: creds,
+    });
     const e1 = await (async () => {
       for await (const _ of d1.list('')) void _;
     })().catch((e: unknown) => e);
