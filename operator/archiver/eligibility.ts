@@ -70,6 +70,15 @@ export function ageMillis(format: ArchiveFieldFormat, v: RawValue | undefined): 
   return ms !== undefined && Number.isFinite(ms) ? ms : undefined;
 }
 
+/**
+ * A policy filter as MongoDB should see it: Extended JSON wrappers written in YAML/JSON (`{"$date": …}`,
+ * `{"$oid": …}`) become BSON values, and values that already are BSON keep their exact types.
+ */
+export function normalizeFilter(filter: Document | undefined): Document | undefined {
+  if (!filter || Object.keys(filter).length === 0) return undefined;
+  return BSON.EJSON.parse(BSON.EJSON.stringify(filter, { relaxed: false }), { relaxed: false }) as Document;
+}
+
 function withFilter(filter: Document | undefined, clauses: Document[]): Document {
   const all = filter && Object.keys(filter).length > 0 ? [filter, ...clauses] : clauses;
   return all.length === 1 ? all[0]! : { $and: all };

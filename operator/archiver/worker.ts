@@ -16,7 +16,7 @@ import type { Destination } from '../storage/destination.js';
 import { errorMessage } from '../util/redact.js';
 import type { PolicyConfig } from './config.js';
 import { deleteBundleDocuments } from './delete.js';
-import { ageMillis, agePath, eligibleQuery, ineligibleQuery, type EligibilityTarget } from './eligibility.js';
+import { ageMillis, agePath, eligibleQuery, ineligibleQuery, normalizeFilter, type EligibilityTarget } from './eligibility.js';
 import { Fetcher, START_POSITION, type FetchResult, type FetchSink } from './fetch.js';
 import { checkArchiveIndex } from './index-check.js';
 import { Journal, type JournalBundle, type JournalFingerprint } from './journal.js';
@@ -179,7 +179,7 @@ export class Worker implements ArchiveWorker {
       collection: this.cfg.collection,
       archiveField: this.cfg.archiveField,
       archiveFieldFormat: this.cfg.archiveFieldFormat,
-      ...(this.cfg.filter ? { filter: this.cfg.filter } : {}),
+      ...(normalizeFilter(this.cfg.filter) ? { filter: normalizeFilter(this.cfg.filter)! } : {}),
     };
     this.secrets = [...uriSecrets(opts.mongoUri)];
     if (this.cfg.destination.kind === 's3' && this.cfg.destination.credentials) {
@@ -446,7 +446,7 @@ export class Worker implements ArchiveWorker {
       collection: this.cfg.collection,
       archiveField: this.cfg.archiveField,
       archiveFieldFormat: this.cfg.archiveFieldFormat,
-      ...(this.cfg.filter ? { filterEJSON: BSON.EJSON.stringify(this.cfg.filter, { relaxed: false }) } : {}),
+      ...(this.target.filter ? { filterEJSON: BSON.EJSON.stringify(this.target.filter, { relaxed: false }) } : {}),
     };
     const { journal, fresh, positionReset } = await Journal.load(spool.dir, fingerprint);
     this.journal = journal;
@@ -561,7 +561,7 @@ export class Worker implements ArchiveWorker {
         collection: this.cfg.collection,
         archiveField: this.cfg.archiveField,
         archiveFieldFormat: this.cfg.archiveFieldFormat,
-        ...(this.cfg.filter ? { filterEJSON: BSON.EJSON.stringify(this.cfg.filter, { relaxed: false }) } : {}),
+        ...(this.target.filter ? { filterEJSON: BSON.EJSON.stringify(this.target.filter, { relaxed: false }) } : {}),
       },
       ...(this.cfg.changeGuardFields?.length ? { changeGuardFields: [...this.cfg.changeGuardFields] } : {}),
       commit: { ...EMPTY_COMMIT },
