@@ -50,8 +50,11 @@ export const chartValuesSchema = z.looseObject({
     {
       uriTemplate: z
         .string()
-        .regex(/^$|\{host\}/, {
-          error: 'must contain {host} (or be empty when every policy uses uriSecretRef)',
+        // Userinfo may only be the {username}/{password} placeholders: a literal password here would end
+        // up in the Deployment's args, readable by anyone who can read pods.
+        .regex(/^$|^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/(\{username\}(:\{password\})?@)?[^@]*\{host\}[^@]*$/, {
+          error:
+            'must be scheme://[{username}:{password}@]...{host}... with no literal credentials (they come from existingSecret), or empty when every policy uses uriSecretRef',
         })
         .optional()
         .describe(
@@ -112,7 +115,14 @@ export const chartValuesSchema = z.looseObject({
         .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'])
         .optional()
         .describe('Log level.'),
-      watchNamespaces: z.array(z.string()).optional().describe('Namespaces to watch; empty means all.'),
+      watchNamespaces: z
+        .array(
+          z
+            .string()
+            .max(63)
+            .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, { error: 'must be a namespace name (a DNS label)' }),
+        )
+        .optional().describe('Namespaces to watch; empty means all.'),
       leaseDurationSeconds: z
         .number()
         .int()

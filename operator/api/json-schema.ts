@@ -115,6 +115,9 @@ export function toDraft7Schema(node: JsonSchema): JsonSchema {
     if (k === 'format' && v !== 'date-time') continue; // int64 etc. are OpenAPI formats, not draft-07
     n[k] = v;
   }
+  // A Kubernetes list-type set refuses duplicates; draft-07 says the same with uniqueItems (which a CRD
+  // schema may not use, hence the list-type as the single source).
+  if (node['x-kubernetes-list-type'] === 'set') n.uniqueItems = true;
   if (n.maximum === SAFE_INT) delete n.maximum;
   if (n.minimum === -SAFE_INT) delete n.minimum;
   if (isObj(n.properties)) {

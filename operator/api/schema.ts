@@ -149,6 +149,7 @@ export const archiveWindowSchema = z
     days: z
       .array(z.enum(DAY_NAMES, { error: `must be one of ${DAY_NAMES.join(', ')}` }))
       .max(7)
+      .refine((days) => new Set(days).size === days.length, { error: 'must not name a day twice' })
       .optional()
       .meta({
         description:
