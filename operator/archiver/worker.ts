@@ -262,7 +262,12 @@ export class Worker implements ArchiveWorker {
         this.stage = 'connect';
         if (!this.spool) this.spool = await Spool.open(this.opts.spoolRoot, this.cfg.namespace, this.cfg.name);
         if (!this.client) {
-          const client = new MongoClient(this.opts.mongoUri, { appName: 'gochive', serverSelectionTimeoutMS: 15_000, maxPoolSize: 4 });
+          // Options written in the URI win over these defaults.
+          const client = new MongoClient(this.opts.mongoUri, {
+            appName: 'gochive',
+            maxPoolSize: 4,
+            ...(/[?&]serverSelectionTimeoutMS=/i.test(this.opts.mongoUri) ? {} : { serverSelectionTimeoutMS: 15_000 }),
+          });
           await client.connect();
           this.client = client;
           this.coll = client.db(this.cfg.database).collection(this.cfg.collection);
@@ -737,7 +742,9 @@ export class Worker implements ArchiveWorker {
             const tap = new Transform({
               transform(chunk: Buffer, _e, cb) {
                 seen += chunk.length;
-                if (seen >= o.contentLength / 2) crashPoint('mid-upload');
+                // Past the first multipart part when there is more than one, else halfway.
+                const at = o.contentLength > 8 * 2 ** 20 ? Math.max(8 * 2 ** 20 + 1, o.contentLength / 2) : o.contentLength / 2;
+                if (seen >= at) crashPoint('mid-upload');
                 cb(null, chunk);
               },
             });

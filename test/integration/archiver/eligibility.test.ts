@@ -5,6 +5,8 @@
 import { BSON, type Document } from 'mongodb';
 import { DAY, idKey, insertAll, policy, readBundles, runOnce, sandbox, type Sandbox } from './helpers.js';
 
+type NumDoc = { _id: number } & Document;
+
 describe('archiver: eligibility', () => {
   let sb: Sandbox;
   beforeAll(async () => {
@@ -60,7 +62,7 @@ describe('archiver: eligibility', () => {
       {
         beforeDelete: async () => {
           calls++;
-          const c = sb.db.collection(coll);
+          const c = sb.db.collection<NumDoc>(coll);
           await c.updateOne({ _id: 1 }, { $set: { createdAt: new Date() } }); // no longer old enough
           await c.updateOne({ _id: 2 }, { $set: { status: 'open' } }); // no longer matches the filter
           await c.updateOne({ _id: 3 }, { $set: { v: 2 } }); // changed, still eligible: no guard, so deleted
@@ -73,7 +75,7 @@ describe('archiver: eligibility', () => {
     expect(snap.totals.documentsArchived).toBe(50);
     expect(snap.totals.documentsDeleted).toBe(48);
     expect(snap.totals.documentsSkipped).toBe(2);
-    const left = (await sb.db.collection(coll).find({}).toArray()).map((d) => d._id as number).sort((a, b) => a - b);
+    const left = (await sb.db.collection<NumDoc>(coll).find({}).toArray()).map((d) => d._id).sort((a, b) => a - b);
     expect(left).toEqual([1, 2]);
   });
 
@@ -86,15 +88,15 @@ describe('archiver: eligibility', () => {
       sb.spoolRoot,
       {
         beforeDelete: async () => {
-          await sb.db.collection(coll).updateOne({ _id: 7 }, { $set: { 'meta.rev': 2 } });
-          await sb.db.collection(coll).updateOne({ _id: 8 }, { $set: { 'missing.field': 'now set' } });
+          await sb.db.collection<NumDoc>(coll).updateOne({ _id: 7 }, { $set: { 'meta.rev': 2 } });
+          await sb.db.collection<NumDoc>(coll).updateOne({ _id: 8 }, { $set: { 'missing.field': 'now set' } });
         },
       },
     );
     expect(errors).toEqual([]);
     expect(worker.snapshot().totals.documentsDeleted).toBe(18);
     expect(worker.snapshot().totals.documentsSkipped).toBe(2);
-    const left = (await sb.db.collection(coll).find({}).toArray()).map((d) => d._id as number).sort((a, b) => a - b);
+    const left = (await sb.db.collection<NumDoc>(coll).find({}).toArray()).map((d) => d._id).sort((a, b) => a - b);
     expect(left).toEqual([7, 8]);
   });
 
