@@ -1,0 +1,129 @@
+// Spool and bundle stage without servers: appends are cut back to the last checkpoint, survive a
+// reopen at the journaled length, and every BSON type (including those FerretDB cannot store) goes
+// spool → sealed bundle → reader byte-exact.
+import { createReadStream } from 'node:fs';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { BSON } from 'mongodb';
+import { openBundle } from '../bundle/reader.js';
+import { everyTypeDocuments } from '../bundle/test-docs.js';
+import type { PolicyConfig } from './config.js';
+import type { DocMeta } from './fetch.js';
+import type { JournalBundle } from './journal.js';
+import { getRawValue } from './raw-bson.js';
+import { sealBundle } from './seal.js';
+import { EMPTY_COMMIT, readIdRecords, Spool, SpoolLockedError } from './spool.js';
+
+let root: string;
+beforeEach(async () => {
+  root = await mkdtemp(path.join(os.tmpdir(), 'gochive-spool-test-'));
+});
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+function meta(doc: Uint8Array, ageMs = 1000): DocMeta {
+  return { id: getRawValue(doc, '_id')!, ageMs };
+}
+
+const doc = (i: number) => Buffer.from(BSON.serialize({ _id: new BSON.Int32(i), v: 'x'.repeat(i % 7) }));
+
+describe('Spool', () => {
+  test('keeps only checkpointed documents; a reopen truncates to the committed length', async () => {
+    const spool = await Spool.open(root, 'ns', 'p');
+    const a = await spool.openAppender('b1', EMPTY_COMMIT, 5000);
+    await a.append(doc(1), meta(doc(1), 10));
+    await a.append(doc(2), meta(doc(2), 20));
+    a.checkpoint();
+    await a.append(doc(3), meta(doc(3), 30)); // a cut tie group: dropped
+    const c = await a.finish();
+    await a.close();
+    expect(c.docs).toBe(2);
+    expect(c.docsBytes).toBe(doc(1).length + doc(2).length);
+    expect([c.ageMinMs, c.ageMaxMs]).toEqual([10, 20]);
+    expect((await stat(spool.docsFile('b1'))).size).toBe(c.docsBytes);
+
+    // A crash after more appends: garbage past the journaled length is cut on reopen.
+    await writeFile(spool.docsFile('b1'), Buffer.concat([await readFile(spool.docsFile('b1')), Buffer.from('partial')]));
+    const b = await spool.openAppender('b1', c, 6000);
+    await b.append(doc(4), meta(doc(4), 40));
+    b.checkpoint();
+    const c2 = await b.finish();
+    await b.close();
+    expect(await readFile(spool.docsFile('b1'))).toEqual(Buffer.concat([doc(1), doc(2), doc(4)]));
+    const records = [];
+    for await (const r of readIdRecords(spool.idsFile('b1'), 0, c2.idsBytes)) records.push(r);
+    expect(records).toHaveLength(3);
+    expect(records.map((r) => [r.cutoffMs, r.ageMs])).toEqual([
+      [5000, 10],
+      [5000, 20],
+      [6000, 40],
+    ]);
+    expect(records.map((r) => Buffer.from(r.id.value).readInt32LE(0))).toEqual([1, 2, 4]);
+    await spool.unlock();
+  });
+
+  test('reset() drops everything appended by a failed batch', async () => {
+    const spool = await Spool.open(root, 'ns', 'p');
+    const a = await spool.openAppender('b1', EMPTY_COMMIT, 1);
+    for (let i = 0; i < 3000; i++) await a.append(doc(i), meta(doc(i))); // more than the write buffer
+    a.checkpoint();
+    await a.reset();
+    const c = await a.finish();
+    await a.close();
+    expect(c.docs).toBe(0);
+    expect((await stat(spool.docsFile('b1'))).size).toBe(0);
+    await spool.unlock();
+  });
+
+  test('one policy directory is locked by one worker; a stale lock (dead pid) is taken over', async () => {
+    const spool = await Spool.open(root, 'ns', 'p');
+    await expect(Spool.open(root, 'ns', 'p')).rejects.toBeInstanceOf(SpoolLockedError);
+    const other = await Spool.open(root, 'ns', 'q');
+    expect(other.dir).not.toBe(spool.dir);
+    await spool.unlock();
+    await other.unlock();
+    await writeFile(path.join(root, 'ns', 'p', 'lock'), '999999999\n');
+    const again = await Spool.open(root, 'ns', 'p');
+    await again.unlock();
+  });
+
+  test('rejects names that would escape the spool root', async () => {
+    await expect(Spool.open(root, '..', 'p')).rejects.toThrow(/cannot be used as a spool directory/);
+    await expect(Spool.open(root, 'ns', 'a/b')).rejects.toThrow(/cannot be used as a spool directory/);
+  });
+
+  test('every BSON type goes spool → bundle → reader byte-exact', async () => {
+    const docs = everyTypeDocuments();
+    const spool = await Spool.open(root, 'ns', 'types');
+    const a = await spool.openAppender('types1', EMPTY_COMMIT, Date.UTC(2025, 0, 1));
+    for (const d of docs) await a.append(d, meta(d, Date.UTC(2024, 0, 2)));
+    a.checkpoint();
+    const commit = await a.finish();
+    await a.close();
+    const b: JournalBundle = {
+      id: 'types1',
+      state: 'open',
+      createdAt: new Date().toISOString(),
+      target: { database: 'db', collection: 'c', archiveField: 'createdAt', archiveFieldFormat: 'date' },
+      commit,
+      cutoffMaxMs: Date.UTC(2025, 0, 1),
+    };
+    const cfg = {
+      name: 'types',
+      namespace: 'ns',
+      compression: { codec: 'gzip', level: 6 },
+      destination: { kind: 'file', root, prefix: 'pre/' },
+    } as Pick<PolicyConfig, 'name' | 'namespace' | 'compression' | 'destination'>;
+    const sealed = await sealBundle(spool, b, cfg, [{ v: 2, key: { _id: 1 }, name: '_id_' }]);
+    expect(sealed.key).toMatch(/^pre\/2024\/01\/02\/20240102T000000000Z_20240102T000000000Z_\d{8}T\d{9}Z_types1\.tar\.gz$/);
+    const opened = await openBundle(createReadStream(sealed.file), { key: sealed.key });
+    expect(opened.manifest?.documentCount).toBe(docs.length);
+    expect(opened.manifest?.policy).toEqual({ name: 'types', namespace: 'ns' });
+    const back: Buffer[] = [];
+    for await (const d of opened.documents()) back.push(Buffer.from(d));
+    expect(back).toEqual(docs);
+    await spool.unlock();
+  });
+});

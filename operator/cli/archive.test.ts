@@ -1,0 +1,93 @@
+// `gochive archive` flag handling without servers: Go-style parsing, the flags → spec mapping through
+// the API's validation, URIs with credentials, and usage errors (exit 2, flag named, no secrets).
+import { jest } from '@jest/globals';
+import { validateSpec } from '../api/resolve.js';
+import { connectionUri, defaultPolicyName, run, specFromFlags, ARCHIVE_FLAGS } from './archive.js';
+import { parseFlags, UsageError } from './flags.js';
+
+const SEED = [
+  '-age-limit', '1d',
+  '-archive-check-interval', '60',
+  '-collection', 'test',
+  '-database', 'test',
+  '-host', 'mongodb+srv://<user>:<password>@test.db.prod.ilevit.com/?tls=false',
+  '-s3-bucket-uri', 'levit-database-archive-prod/test/',
+  '-s3-upload-interval', '80',
+  '-archive-field', 'createdAt',
+  '-query-limit', '1000',
+];
+
+describe('Go-style flags', () => {
+  test('single dash, double dash, -flag=value, booleans', () => {
+    const p = parseFlags(['-database', 'a', '--collection=b', '-once', '--dry-run=false', '-query-limit=5', '-f', 'x.yaml', '--file', 'y.yaml'], ARCHIVE_FLAGS);
+    expect(p.values).toMatchObject({ database: 'a', collection: 'b', once: true, 'dry-run': false, 'query-limit': 5, file: ['x.yaml', 'y.yaml'] });
+    expect(p.rest).toEqual([]);
+  });
+  test('errors like Go\'s flag package', () => {
+    expect(() => parseFlags(['-nope'], ARCHIVE_FLAGS)).toThrow(new UsageError('flag provided but not defined: -nope'));
+    expect(() => parseFlags(['-database'], ARCHIVE_FLAGS)).toThrow(/flag needs an argument: -database/);
+    expect(() => parseFlags(['-once=maybe'], ARCHIVE_FLAGS)).toThrow(/invalid boolean value/);
+    expect(() => parseFlags(['-query-limit', '1e3'], ARCHIVE_FLAGS)).toThrow(/must be a whole number/);
+  });
+});
+
+describe('flags → ArchivePolicy spec', () => {
+  test('the seed command line is a valid spec with the original values', () => {
+    const spec = specFromFlags(parseFlags(SEED, ARCHIVE_FLAGS).values);
+    const r = validateSpec(spec);
+    expect(r.ok).toBe(true);
+    expect(spec).toMatchObject({
+      ageLimit: '1d',
+      archiveCheckInterval: 60,
+      collection: 'test',
+      database: 'test',
+      archiveField: 'createdAt',
+      queryLimit: 1000,
+      s3: { bucket: 'levit-database-archive-prod/test/', uploadInterval: 80 },
+    });
+  });
+
+  test('credentials: -user/-password replace the URI\'s, encoded', () => {
+    expect(connectionUri('mongodb://a:b@h:1/x?y=1', 'u@x', 'p/w:')).toBe('mongodb://u%40x:p%2Fw%3A@h:1/x?y=1');
+    expect(connectionUri('mongodb+srv://h.example.com/', undefined, 'pw')).toBe('mongodb+srv://:pw@h.example.com/');
+    expect(connectionUri('127.0.0.1:27017')).toBe('mongodb://127.0.0.1:27017');
+  });
+
+  test('default policy names are DNS labels, stable, and differ per host', () => {
+    const a = defaultPolicyName('ALWAYZ', 'offerwall_event_log', 'mongodb://u:p@h1/');
+    expect(a).toMatch(/^alwayz-offerwall-event-log-[0-9a-f]{8}$/);
+    expect(defaultPolicyName('ALWAYZ', 'offerwall_event_log', 'mongodb://other:creds@h1/')).toBe(a); // credentials do not count
+    expect(defaultPolicyName('ALWAYZ', 'offerwall_event_log', 'mongodb://h2/')).not.toBe(a);
+    expect(defaultPolicyName('d'.repeat(80), 'c', 'h').length).toBeLessThanOrEqual(63);
+  });
+});
+
+describe('usage errors', () => {
+  let stderr: string;
+  beforeEach(() => {
+    stderr = '';
+    jest.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
+      stderr += String(s);
+      return true;
+    });
+  });
+  afterEach(() => jest.restoreAllMocks());
+
+  test('name the flag, exit 2, and never echo the password', async () => {
+    const withHost = (h: string) => SEED.map((a, i) => (SEED[i - 1] === '-host' ? h : a));
+    const seed = withHost('mongodb://admin:Hunter2Secret@db.example.com/');
+    expect(await run([...seed.map((a) => (a === '80' ? '30' : a))])).toBe(2);
+    expect(stderr).toContain('-s3-upload-interval: must be greater than -archive-check-interval');
+    expect(await run([...seed.map((a) => (a === 'createdAt' ? '' : a))])).toBe(2);
+    expect(stderr).toContain('-archive-field');
+    expect(await run([...seed, '-filter', '{not json'])).toBe(2);
+    expect(stderr).toContain('-filter: not valid JSON');
+    expect(await run([...seed, '-filter', '{"$where":"1"}'])).toBe(2);
+    expect(stderr).toContain('-filter');
+    expect(await run([...seed, 'stray'])).toBe(2);
+    expect(stderr).toContain('unexpected argument "stray"');
+    expect(await run(withHost('mongodb://admin:Hunter2Secret@db.example.com:notaport/'))).toBe(2);
+    expect(stderr).toContain('-host: not a usable MongoDB connection string');
+    expect(stderr).not.toContain('Hunter2Secret');
+  });
+});
