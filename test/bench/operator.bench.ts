@@ -98,9 +98,11 @@ async function main(): Promise<void> {
       policySpec(sb, { archiveCheckInterval: 9, queryLimit: 2000, s3: { uploadInterval: 65 } }, n);
 
     const t0 = Date.now();
+    // BENCH_OPERATOR_NODE_ARGS (e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof') profiles the operator.
     op = await OperatorProcess.start({
       name: 'bench',
       args: [...sb.operatorArgs, '--status-min-interval=1s'],
+      nodeArgs: (process.env.BENCH_OPERATOR_NODE_ARGS ?? '').split(' ').filter(Boolean),
     });
     const bulk = names.slice(0, POLICIES - TIMED);
     for (let i = 0; i < bulk.length; i += 50)

@@ -131,15 +131,13 @@ export async function getPolicy(
   kc: KubeConfig = adminKubeConfig(),
 ): Promise<ArchivePolicy | undefined> {
   try {
-    return (await kc
-      .makeApiClient(CustomObjectsApi)
-      .getNamespacedCustomObject({
-        group: 'gochive.io',
-        version: 'v1alpha1',
-        namespace,
-        plural: 'archivepolicies',
-        name,
-      })) as ArchivePolicy;
+    return (await kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({
+      group: 'gochive.io',
+      version: 'v1alpha1',
+      namespace,
+      plural: 'archivepolicies',
+      name,
+    })) as ArchivePolicy;
   } catch (err) {
     if ((err as { code?: number }).code === 404) return undefined;
     throw err;
@@ -198,6 +196,8 @@ export interface OperatorStartOptions {
   spoolDir?: string;
   /** Leave the spool directory in place on stop() (for a successor to reuse). */
   keepSpool?: boolean;
+  /** Extra node flags, e.g. --cpu-prof. */
+  nodeArgs?: string[];
 }
 
 /** `gochive operator` as a child process, with its stderr (pino JSON) captured line by line. */
@@ -250,6 +250,7 @@ export class OperatorProcess {
     const proc = spawn(
       process.execPath,
       [
+        ...(o.nodeArgs ?? []),
         path.join(repoRoot, 'dist', 'operator', 'cli', 'main.js'),
         'operator',
         `--kubeconfig=${o.kubeconfig ?? env.kubeconfig}`,
