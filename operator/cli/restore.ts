@@ -96,6 +96,11 @@ export async function run(argv: string[]): Promise<number> {
             cause: err,
           });
         }
+        // Ctrl-C stops cleanly after the batch in flight (a second one exits at once).
+        const interrupt = new AbortController();
+        const onSignal = (): void => interrupt.abort();
+        process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
         let bar: ProgressBar | undefined;
         let summary: RestoreSummary;
         let stopped: string | undefined;
@@ -115,6 +120,7 @@ export async function run(argv: string[]): Promise<number> {
             convertDeprecated: Boolean(values['convert-deprecated']),
             ...(values['tmp-dir'] ? { tmpDir: values['tmp-dir'] } : {}),
             logger,
+            signal: interrupt.signal,
             secrets: [uri],
             onProgress: (p) => {
               bar ??= ProgressBar.forStderr(p.bytesTotal);
@@ -127,6 +133,8 @@ export async function run(argv: string[]): Promise<number> {
           stopped = err.message;
         } finally {
           bar?.finish();
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
         }
         if (output === 'json')
           process.stdout.write(

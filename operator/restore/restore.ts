@@ -23,10 +23,10 @@ import type { Destination } from '../storage/destination.js';
 import type { Logger } from '../util/logger.js';
 import { errorMessage } from '../util/redact.js';
 import type { SourceSelection } from './args.js';
-import { headMatches, needsManifestFilter, readHead, selectBundles } from './catalog.js';
+import { headMatches, needsManifestFilter, readHead, selectBundles, type BundleRef } from './catalog.js';
 import { archiveTime, decodeExact, hasDeprecatedTypes, inRange, idKey } from './documents.js';
 import { RateLimiter } from './rate.js';
-import { verifyBundle } from './verify-bundle.js';
+import { verifyBundle, type VerifiedBundle } from './verify-bundle.js';
 
 export interface RestoreOptions {
   dest: Destination;
@@ -49,6 +49,8 @@ export interface RestoreOptions {
   /** Redaction list for error messages (the MongoDB URI…). */
   secrets?: string[];
   onProgress?: (p: RestoreProgress) => void;
+  /** Aborting stops after the batch in flight, cleans up, and throws RestoreStopped (rerun to resume). */
+  signal?: AbortSignal;
 }
 
 export interface RestoreProgress {
@@ -123,43 +125,65 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
       documents: summary.documents.inserted + summary.documents.skippedExisting,
       ...(key ? { bundleKey: key } : {}),
     });
+  const stopIfAborted = (): void => {
+    if (!opts.signal?.aborted) return;
+    summary.elapsedMs = Date.now() - started;
+    summary.targets = [...targets];
+    throw new RestoreStopped(
+      'interrupted; run the same command again to finish (present _ids are skipped)',
+      summary,
+    );
+  };
+  // Bundle i+1 downloads and verifies while bundle i is inserted: the network and the database overlap.
+  type Prepared =
+    | { kind: 'filtered' }
+    | { kind: 'corrupt'; err: BundleCorruptError }
+    | { kind: 'ready'; local: string; verified: VerifiedBundle };
+  const prepare = async (ref: BundleRef, i: number): Promise<Prepared> => {
+    if (needsManifestFilter(sel) && ref.parsed?.kind !== 'legacy') {
+      if (!headMatches(await readHead(opts.dest, ref), sel)) return { kind: 'filtered' };
+    }
+    const local = path.join(tmp, `bundle-${i}`);
+    try {
+      return { kind: 'ready', local, verified: await verifyBundle(opts.dest, ref, { copyTo: local }) };
+    } catch (err) {
+      await rm(local, { force: true });
+      if (err instanceof BundleCorruptError) return { kind: 'corrupt', err };
+      throw err;
+    }
+  };
+  let next: Promise<Prepared> | undefined;
+  const prefetch = (i: number): void => {
+    next = i < todo.length ? prepare(todo[i]!, i) : undefined;
+    next?.catch(() => undefined); // awaited in order below; this only marks it handled meanwhile
+  };
   try {
-    for (const ref of todo) {
-      if (needsManifestFilter(sel) && ref.parsed?.kind !== 'legacy') {
-        if (!headMatches(await readHead(opts.dest, ref), sel)) {
-          summary.bundles.filteredOut++;
-          bytesBefore += ref.size;
-          continue;
-        }
+    prefetch(0);
+    for (let i = 0; i < todo.length; i++) {
+      const ref = todo[i]!;
+      stopIfAborted();
+      const cur = await next!;
+      prefetch(i + 1);
+      if (cur.kind === 'filtered') {
+        summary.bundles.filteredOut++;
+        bytesBefore += ref.size;
+        continue;
       }
-      const local = path.join(tmp, 'bundle');
-      let verified;
-      try {
-        // The download counts as the first half of the bundle's work, the insert pass as the second.
-        let seen = 0;
-        verified = await verifyBundle(opts.dest, ref, {
-          copyTo: local,
-          onBytes: (n) => {
-            seen += n;
-            progress(seen / 2, ref.key);
-          },
-        });
-      } catch (err) {
-        if (!(err instanceof BundleCorruptError)) throw err;
+      if (cur.kind === 'corrupt') {
         summary.bundles.corrupt++;
-        summary.corrupt.push({ key: ref.key, detail: err.detail });
-        await rm(local, { force: true });
+        summary.corrupt.push({ key: ref.key, detail: cur.err.detail });
         if ((opts.onCorrupt ?? 'stop') === 'stop') {
           summary.elapsedMs = Date.now() - started;
           summary.targets = [...targets];
           throw new RestoreStopped(
-            `${err.message}; stopped (use --on-corrupt skip to restore the other bundles)`,
+            `${cur.err.message}; stopped (use --on-corrupt skip to restore the other bundles)`,
             summary,
           );
         }
         bytesBefore += ref.size;
         continue;
       }
+      const { local, verified } = cur;
       const m = verified.manifest;
       if (m && !headMatches({ format: verified.format, manifest: m }, sel)) {
         summary.bundles.filteredOut++;
@@ -187,13 +211,13 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
           (!sel.from || Date.parse(m.archiveFieldRange.min) >= sel.from.getTime()) &&
           (!sel.to || Date.parse(m.archiveFieldRange.max) < sel.to.getTime())
         );
-      await insertBundle(opts, summary, {
+      await insertBundle(opts, summary, stopIfAborted, {
         key: ref.key,
         file: local,
         collection: opts.mongo.db(db).collection(coll),
         range: needsRange ? { field, format, from: sel.from, to: sel.to } : undefined,
         limiter,
-        onBytes: (n) => progress(ref.size / 2 + (n * ref.size) / Math.max(1, verified.bytes) / 2, ref.key),
+        onBytes: (n) => progress((n * ref.size) / Math.max(1, verified.bytes), ref.key),
       });
       await rm(local, { force: true });
       summary.bundles.restored++;
@@ -202,6 +226,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
       if (opts.checkpointFile && !opts.dryRun) await appendFile(opts.checkpointFile, `${ref.key}\n`);
     }
   } finally {
+    await next?.catch(() => undefined);
     await rm(tmp, { recursive: true, force: true });
   }
   summary.targets = [...targets];
@@ -229,7 +254,12 @@ interface InsertTarget {
   onBytes: (bytesRead: number) => void;
 }
 
-async function insertBundle(opts: RestoreOptions, summary: RestoreSummary, t: InsertTarget): Promise<void> {
+async function insertBundle(
+  opts: RestoreOptions,
+  summary: RestoreSummary,
+  stopIfAborted: () => void,
+  t: InsertTarget,
+): Promise<void> {
   const batchSize = opts.batchSize ?? 1000;
   let read = 0;
   const stream = createReadStream(t.file, { highWaterMark: 1 << 20 });
@@ -239,13 +269,18 @@ async function insertBundle(opts: RestoreOptions, summary: RestoreSummary, t: In
   });
   const bundle = await openBundle(stream, { key: t.key });
   let batch: Document[] = [];
+  // One insert in flight while the next batch is read and decoded.
+  let inflight: Promise<void> | undefined;
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return;
     const docs = batch;
     batch = [];
+    if (inflight) await inflight;
     if (t.limiter) await t.limiter.take(docs.length);
-    if (opts.dryRun) await countExisting(t.collection, docs, summary);
-    else await insertBatch(t.collection, docs, summary, t.key, opts.secrets);
+    inflight = opts.dryRun
+      ? countExisting(t.collection, docs, summary)
+      : insertBatch(t.collection, docs, summary, t.key, opts.secrets);
+    inflight.catch(() => undefined); // awaited by the next flush or below
   };
   try {
     for await (const raw of bundle.documents()) {
@@ -269,10 +304,15 @@ async function insertBundle(opts: RestoreOptions, summary: RestoreSummary, t: In
         summary.documents.converted++;
       }
       batch.push(doc);
-      if (batch.length >= batchSize) await flush();
+      if (batch.length >= batchSize) {
+        await flush();
+        stopIfAborted();
+      }
     }
     await flush();
+    if (inflight) await inflight;
   } finally {
+    await inflight?.catch(() => undefined);
     bundle.close();
   }
 }

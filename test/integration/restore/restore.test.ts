@@ -2,7 +2,7 @@
 // Types FerretDB cannot store (Decimal128, MinKey/MaxKey, NaN, -0.0, nested arrays, Code…) are proven
 // byte-exact by the bundle writer/reader unit tests (operator/bundle/bundle.test.ts).
 import { readFileSync } from 'node:fs';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BSON, MongoClient } from 'mongodb';
@@ -351,7 +351,7 @@ describe('restore, ls, verify, cat', () => {
       checkpoint,
     ];
     let pid = 0;
-    const running = gochive([...args, '--max-docs-per-second', '500'], { onSpawn: (p) => (pid = p) });
+    const running = gochive([...args, '--max-docs-per-second', '300'], { onSpawn: (p) => (pid = p) });
     const coll = mongo.db(dbName).collection('resumed');
     const deadline = Date.now() + 60_000;
     while ((await coll.countDocuments()) < 1700 && Date.now() < deadline)
@@ -372,6 +372,38 @@ describe('restore, ls, verify, cat', () => {
     expect(await coll.countDocuments()).toBe(3000);
     const ids = await coll.distinct('_id');
     expect(ids.length).toBe(3000);
+  });
+
+  test('SIGTERM stops cleanly after the batch in flight: summary printed, temp files removed; a rerun finishes', async () => {
+    const work = mkdtempSync(path.join(tmp, 'sigterm-'));
+    const args = [
+      'restore',
+      ...src('big/'),
+      '--to-db',
+      dbName,
+      '--to-collection',
+      'sigterm',
+      '--tmp-dir',
+      work,
+      '-o',
+      'json',
+    ];
+    let pid = 0;
+    const running = gochive([...args, '--max-docs-per-second', '500'], { onSpawn: (p) => (pid = p) });
+    const coll = mongo.db(dbName).collection('sigterm');
+    const deadline = Date.now() + 60_000;
+    while ((await coll.countDocuments()) < 300 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    process.kill(pid, 'SIGTERM');
+    const stopped = await running;
+    expect(stopped.code).toBe(1);
+    const s = JSON.parse(stopped.stdout);
+    expect(s.stopped).toContain('interrupted');
+    expect(s.documents.inserted).toBeLessThan(3000);
+    expect(readdirSync(work)).toEqual([]);
+    const rerun = await gochive(args);
+    expect(rerun.code).toBe(0);
+    expect(await coll.countDocuments()).toBe(3000);
   });
 
   test('--max-docs-per-second paces inserts', async () => {
