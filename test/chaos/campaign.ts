@@ -14,7 +14,7 @@ import { acquire, release } from '../env/lifecycle.js';
 import { envFilePath, repoRoot } from '../env/paths.js';
 import { parseEnvFile } from '../env/envfile.js';
 import { check, workerIntervals, type CheckResult, type Violation } from './checker.js';
-import { FaultInjector } from './faults.js';
+import { FaultInjector, type FaultKind } from './faults.js';
 import { listKeys, presentKeys, s3Client, scanBundles, scanMongo, type PolicyFinal } from './final-state.js';
 import { Kube } from './kube.js';
 import { Ledger } from './ledger.js';
@@ -81,6 +81,7 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
   };
 
   const runViolations: Violation[] = [];
+  const apiAccepted: string[] = [];
   let servers: PrivateServers | undefined;
   const replicas: Replica[] = [];
   const volumes: SpoolVolume[] = [];
@@ -224,6 +225,8 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
       meanGapMs: o.meanGapMs,
       killCooldownMs: o.killCooldownMs,
       holdScale: o.holdScale,
+      kinds: o.faults as FaultKind[],
+      crashPoints: o.crashPoints,
       log: o.quiet ? () => undefined : log,
       logFile: path.join(runDir, 'faults.jsonl'),
       t0,
@@ -245,6 +248,7 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
     log('quiesce: undoing active faults');
     await withTimeout(inj.stop(), 120_000, 'undoing the active faults');
     for (const v of inj.violations) runViolations.push({ invariant: 'validation', message: v });
+    apiAccepted.push(...inj.apiAccepted);
     for (const s of [srv.mongo, srv.s3]) {
       if (s.state === 'stalled') s.resume();
       if (s.state === 'stopped') await s.start(60_000);
@@ -313,6 +317,7 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
     const ours = new Set(incarnations.map((i) => i.identity));
     for (const h of holders) if (!ours.has(h)) result.violations.push({ invariant: 'I6 single writer', message: `a lease was held by '${h}', which is not one of the campaign's operators` });
     const twoReplicaKills = inj.records.filter((r) => r.kind === 'operator-kill' && r.detail?.includes('one of two')).length;
+    for (const what of apiAccepted) result.notes.push(`the API server accepted an invalid spec (${what}); the operator refused it (SPEC §3 wants the CRD to refuse it too)`);
     succeeded = result.violations.length === 0;
     return {
       options: o,

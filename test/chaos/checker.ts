@@ -293,17 +293,26 @@ export function check(inp: CheckInput): CheckResult {
   return { violations, notes, perPolicy, totals, memory };
 }
 
-/** Per bundle key: when it was uploaded (first log) and when its delete finished (last log). */
-function bundleTimesOf(incs: Incarnation[]): Map<string, { uploaded?: number; deleted?: number }> {
-  const out = new Map<string, { uploaded?: number; deleted?: number }>();
+/**
+ * Per bundle key: when it was uploaded (first log) and when its delete finished (last log), and the
+ * earliest its delete can have started: the upload, or the start of the worker that logged the delete
+ * if that one started later (the upload's process died before deleting).
+ */
+function bundleTimesOf(incs: Incarnation[]): Map<string, { uploaded?: number; deleted?: number; deleteFrom?: number }> {
+  const out = new Map<string, { uploaded?: number; deleted?: number; deleteFrom?: number }>();
   for (const inc of incs) {
     for (const e of inc.bundleEvents) {
       const cur = out.get(e.key) ?? {};
       if (e.what === 'uploaded') cur.uploaded = Math.min(cur.uploaded ?? Infinity, e.t);
-      else cur.deleted = Math.max(cur.deleted ?? 0, e.t);
+      else if (e.t >= (cur.deleted ?? 0)) {
+        cur.deleted = e.t;
+        const starts = inc.workerEvents.filter((w) => w.policy === e.policy && w.what === 'started' && w.t <= e.t);
+        cur.deleteFrom = starts.length ? starts[starts.length - 1]!.t : undefined;
+      }
       out.set(e.key, cur);
     }
   }
+  for (const t of out.values()) if (t.uploaded !== undefined) t.deleteFrom = Math.max(t.uploaded, t.deleteFrom ?? 0);
   return out;
 }
 
@@ -316,15 +325,16 @@ function bundleTimesOf(incs: Incarnation[]): Map<string, { uploaded?: number; de
  *  - the content the document had just before B's upload was deletable by B's delete (eligible, and for
  *    a change-guarded policy exactly what B holds);
  *  - the change that made it ineligible (or different) was acknowledged while B's delete was running
- *    (between B's upload and shortly after its delete finished).
+ *    (between B's upload — or the start of the worker that deleted B, if later — and shortly after
+ *    its delete finished).
  * An engine that ignored the delete predicate would delete documents changed before B's upload too,
  * which this never excuses.
  */
-function ferretRace(s: PolicyState, rec: DocRecord, copies: Array<{ bundle: string; hash: string }>, times: Map<string, { uploaded?: number; deleted?: number }>, atMs: number): string | undefined {
+function ferretRace(s: PolicyState, rec: DocRecord, copies: Array<{ bundle: string; hash: string }>, times: Map<string, { uploaded?: number; deleted?: number; deleteFrom?: number }>, atMs: number): string | undefined {
   for (const c of copies) {
     const t = times.get(c.bundle);
-    if (t?.uploaded === undefined || t.deleted === undefined) continue;
-    const from = t.uploaded - 500;
+    if (t?.uploaded === undefined || t.deleted === undefined || t.deleteFrom === undefined) continue;
+    const from = t.deleteFrom - 500;
     const to = t.deleted + 2000;
     const before = rec.history.filter((h) => h.at < from);
     const atStart = before[before.length - 1];
@@ -333,7 +343,7 @@ function ferretRace(s: PolicyState, rec: DocRecord, copies: Array<{ bundle: stri
     if (!anyEligible(s, atStart.facts, atMs)) continue;
     const later = rec.history.filter((h) => h.at >= from);
     if (later.length === 0 || later.some((h) => h.at > to)) continue;
-    return `changed at ${later.map((h) => iso(h.at)).join(', ')} while bundle ${c.bundle} was being deleted (uploaded ${iso(t.uploaded)}, delete done ${iso(t.deleted)}): FerretDB's non-atomic deleteMany removed it with the change (not counted; MongoDB evaluates the delete predicate atomically per document)`;
+    return `changed at ${later.map((h) => iso(h.at)).join(', ')} while bundle ${c.bundle} was being deleted (uploaded ${iso(t.uploaded)}, delete from ${iso(t.deleteFrom)} to ${iso(t.deleted)}): FerretDB's non-atomic deleteMany removed it with the change (not counted; MongoDB evaluates the delete predicate atomically per document)`;
   }
   return undefined;
 }

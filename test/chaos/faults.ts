@@ -82,6 +82,10 @@ export interface FaultContext {
   killCooldownMs: number;
   /** Hold times scale (1 = full mode). */
   holdScale: number;
+  /** Fault kinds to inject (all when empty). */
+  kinds: FaultKind[];
+  /** Crash points for `crash-point` faults (all when empty). */
+  crashPoints: string[];
   log: (m: string) => void;
   logFile: string;
   t0: number;
@@ -101,6 +105,8 @@ export class FaultInjector {
   readonly counts = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
   /** Violations found while injecting (an invalid spec the API server accepted). */
   readonly violations: string[] = [];
+  /** Invalid specs the API server accepted (the operator then had to refuse them). */
+  readonly apiAccepted = new Set<string>();
   private readonly busy = new Set<string>();
   private readonly active = new Set<Promise<void>>();
   private readonly stopCtl = new AbortController();
@@ -108,8 +114,11 @@ export class FaultInjector {
   private readonly lastKill = new Map<string, number>();
   private readonly out: WriteStream;
 
+  private readonly weights: Record<string, number>;
+
   constructor(private readonly c: FaultContext) {
     this.out = createWriteStream(c.logFile, { flags: 'a' });
+    this.weights = Object.fromEntries(Object.entries(WEIGHTS).filter(([k]) => !c.kinds.length || c.kinds.includes(k as FaultKind)));
   }
 
   start(): void {
@@ -138,8 +147,8 @@ export class FaultInjector {
       const gap = Math.min(this.c.meanGapMs * 4, -Math.log(1 - this.c.rng.next()) * this.c.meanGapMs);
       await sleep(gap, this.stopCtl.signal);
       if (this.stopping) break;
-      const kind = this.c.rng.weighted(WEIGHTS);
-      const launched = this.launch(kind);
+      const kind = this.c.rng.weighted(this.weights);
+      const launched = this.launch(kind as FaultKind);
       if (!launched) continue;
       const p = launched.finally(() => this.active.delete(p));
       this.active.add(p);
@@ -177,7 +186,7 @@ export class FaultInjector {
         const cands = c.replicas.filter((r) => r.running && !r.busy && now - (this.lastKill.get(r.slot) ?? 0) >= c.killCooldownMs);
         if (!cands.length) return undefined;
         const r = rng.pick(cands);
-        const point = rng.pick(CRASH_POINTS);
+        const point = rng.pick(c.crashPoints.length ? c.crashPoints : CRASH_POINTS);
         this.lastKill.set(r.slot, now);
         return this.track(kind, `replica:${r.slot}`, async (rec) => {
           r.busy = true;
@@ -318,12 +327,34 @@ export class FaultInjector {
           const spec = structuredClone(c.policies.spec(s));
           bad.mutate(spec);
           const refusal = await c.kube.tryInvalidSpec(s.plan.name, spec);
-          if (refusal === undefined) {
-            const v = `the API server accepted an invalid spec for ${s.plan.name} (${bad.what})`;
+          if (refusal !== undefined) {
+            rec.detail = `${bad.what}: refused by the API server`;
+            return;
+          }
+          // The API server let it through (SPEC §3 wants the same rules there): store it for real; the
+          // operator must then refuse it (phase Failed, InvalidSpec) and run nothing until it is fixed.
+          this.apiAccepted.add(bad.what);
+          const generation = await c.kube.replaceSpec(s.plan.name, spec);
+          const t0 = Date.now();
+          let refused = false;
+          try {
+            while (Date.now() - t0 < 30_000) {
+              const p = await c.kube.getPolicy(s.plan.name).catch(() => undefined);
+              const ready = p?.status?.conditions?.find((x) => x.type === 'Ready');
+              if (p?.status?.observedGeneration === generation && p.status.phase === 'Failed' && ready?.reason === 'InvalidSpec') {
+                refused = true;
+                break;
+              }
+              await sleep(250);
+            }
+          } finally {
+            await c.policies.apply(s, s.tuning); // the valid spec again
+          }
+          if (refused) rec.detail = `${bad.what}: accepted by the API server, refused by the operator after ${Date.now() - t0} ms`;
+          else {
+            const v = `neither the API server nor the operator (within 30 s) refused an invalid spec for ${s.plan.name} (${bad.what})`;
             this.violations.push(v);
             rec.detail = `VIOLATION: ${v}`;
-          } else {
-            rec.detail = `${bad.what}: refused`;
           }
         });
       }

@@ -1,4 +1,5 @@
 // Campaign settings: two presets (short, for CI; full, the 10-minute soak) and flags that override them.
+import { CRASH_POINTS, FAULT_KINDS } from './faults.js';
 import { randomSeed } from './rng.js';
 import { parseDurationMs } from './time.js';
 
@@ -23,6 +24,10 @@ export interface CampaignOptions {
   leaseDuration: string;
   renewInterval: string;
   keep: boolean;
+  /** Only these fault kinds (all when empty). */
+  faults: string[];
+  /** Only these engine crash points (all when empty). */
+  crashPoints: string[];
   reportFile?: string;
   quiet: boolean;
 }
@@ -38,6 +43,8 @@ export function preset(mode: 'short' | 'full'): CampaignOptions {
     leaseDuration: '6s',
     renewInterval: '2s',
     keep: false,
+    faults: [] as string[],
+    crashPoints: [] as string[],
     quiet: false,
   };
   return mode === 'short'
@@ -61,6 +68,9 @@ every safety invariant (SPEC §5) against the writer's ledger. Exits non-zero on
   --update-rate=N      documents changed per second
   --fault-gap=D        mean time between faults (e.g. 3s)
   --max-rss-mb=N       memory ceiling per operator process (default 512)
+  --faults=K,K          inject only these fault kinds (e.g. crash-point,operator-kill); see faults.ts
+  --crash-points=P,P    crash points for crash-point faults: after-spool, after-seal, mid-upload,
+                       after-upload, mid-delete
   --no-tmpfs           do not mount size-limited spool volumes (spool-fill faults are then skipped)
   --keep               keep the run directory (logs, ledger, server data) even on success
   --report=FILE        also write the result as JSON to FILE
@@ -113,6 +123,14 @@ export function parseArgs(argv: string[]): CampaignOptions | { help: true } {
         break;
       case 'max-rss-mb':
         o.maxRssMb = int(64, 65_536);
+        break;
+      case 'faults':
+        o.faults = need().split(',').map((x) => x.trim()).filter(Boolean);
+        for (const k of o.faults) if (!FAULT_KINDS.includes(k as never)) throw new Error(`--faults: unknown fault kind '${k}'; known: ${FAULT_KINDS.join(', ')}`);
+        break;
+      case 'crash-points':
+        o.crashPoints = need().split(',').map((x) => x.trim()).filter(Boolean);
+        for (const k of o.crashPoints) if (!CRASH_POINTS.includes(k as never)) throw new Error(`--crash-points: unknown point '${k}'; known: ${CRASH_POINTS.join(', ')}`);
         break;
       case 'no-tmpfs':
         o.tmpfs = false;
