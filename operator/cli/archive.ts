@@ -232,7 +232,7 @@ async function buildJobs(v: FlagValues, secrets: (string | undefined)[]): Promis
   const files = (v.file as string[] | undefined) ?? [];
 
   if (!files.length) {
-    if (!host) throw new UsageError('-host is required: the MongoDB connection string, e.g. -host "mongodb://user:pass@db.example.com:27017/"');
+    if (!host) throw new UsageError('-host is required: the MongoDB connection string, e.g. -host "mongodb://db.example.com:27017/" (credentials in the URI, or -user/-password)');
     const spec = specFromFlags(v);
     const r = validateSpec(spec);
     if (!r.ok) throw new UsageError(r.errors.map(flagError).join('\n'));
