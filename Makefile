@@ -41,6 +41,17 @@ testenv-down: build
 testenv-status: build
 	node dist/test/env/cli.js status
 
+# ---- demo -----------------------------------------------------------------------------------------
+# The README's first command: a local stack, a seeded event-log collection, the chart with one
+# original-style policy (test/demo/values.yaml), the operator, the policy's status until its backlog is
+# archived, the bundles (gochive ls), a summary; then it stops everything it started, also on Ctrl-C.
+# Settings: DEMO_TIMEOUT=20m (default 10m), DEMO_DOCS=N (default 100000), DEMO_KEEP=1 (leave it running).
+.PHONY: demo
+demo: node_modules
+	@export DEMO_T0=$$(node -p 'Date.now()'); \
+	printf '\n==> [1/8] Building gochive (npm run build)\n'; \
+	npm run build --silent && node dist/test/demo/demo.js
+
 # ---- chart and image ------------------------------------------------------------------------------
 # Registry and tag of the operator image, e.g. for AWS ECR as the original documented:
 #   make image-push REGISTRY=<account>.dkr.ecr.ap-northeast-2.amazonaws.com TAG=1.0.0
