@@ -8,7 +8,7 @@
 // Then a backlog of BENCH_BIG_DOCS × BENCH_BIG_KB (default 10k × 100 KB ≈ 1 GB) archived by gochive in
 // a child process, whose peak RSS is printed (the budget is 256 MB whatever the backlog).
 import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,8 +21,10 @@ import { BSON, type Collection, type Document } from 'mongodb';
 import type { PolicyConfig } from '../../operator/archiver/config.js';
 import type { WorkerStats } from '../../operator/archiver/worker.js';
 import type { WorkerSnapshot } from '../../operator/archiver/worker-api.js';
-import { testEnv } from '../support/testenv.js';
+import { envFile, testEnv } from '../support/testenv.js';
 import { DAY, policy, sandbox, type Sandbox } from '../integration/archiver/helpers.js';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const DOCS = Number(process.env.BENCH_DOCS ?? 200_000);
 const QUERY_LIMIT = Number(process.env.BENCH_QUERY_LIMIT ?? 10_000);
@@ -169,9 +171,24 @@ function stageLine(stats: WorkerStats, total: number): string {
     .join(', ');
 }
 
+/** Holds a lease on the test servers for this process (starting them if needed), like a jest run does. */
+function testenv(cmd: 'acquire' | 'release'): void {
+  const cli = path.join(here, '..', 'env', 'cli.js');
+  const r = spawnSync(process.execPath, [cli, cmd, '--pid', String(process.pid)], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.status !== 0) throw new Error(`testenv ${cmd} failed (exit ${r.status ?? r.signal}); try 'make testenv-up'`);
+  if (cmd === 'acquire') {
+    // The servers' addresses may differ from a stale environment of the calling shell.
+    for (const line of readFileSync(envFile, 'utf8').split('\n')) {
+      const m = /^export ([A-Z0-9_]+)='(.*)'$/.exec(line.trim());
+      if (m) process.env[m[1]!] = m[2]!.replace(/'\\''/g, "'");
+    }
+  }
+}
+
 async function main(): Promise<void> {
   let sb: Sandbox | undefined;
   let tmp: string | undefined;
+  testenv('acquire');
   try {
     sb = await sandbox('bench_arch');
     tmp = await mkdtemp(path.join(os.tmpdir(), 'gochive-bench-'));
@@ -244,7 +261,8 @@ async function main(): Promise<void> {
     }
   } finally {
     if (tmp) await rm(tmp, { recursive: true, force: true });
-    await sb?.cleanup();
+    await sb?.cleanup().catch(() => undefined);
+    testenv('release');
   }
 }
 
