@@ -266,7 +266,7 @@ export async function release(pid: number, log: Log = defaultLog): Promise<{ sto
     const state = readState();
     if (!state || state.owner.kind !== 'jest' || liveLeases().length > 0) return { stopped: false };
     await teardown(state, log);
-    log('testenv: stopped the servers this jest run started');
+    log('testenv: stopped the servers (a jest run started them; this was the last jest run using them)');
     return { stopped: true };
   });
 }
