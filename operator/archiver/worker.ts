@@ -649,7 +649,9 @@ export class Worker implements ArchiveWorker {
     }
     this.log.debug({ kept, received: r.received, position: r.position.mode, reachedEnd: r.reachedEnd }, 'fetched');
     if (kept > 0 && this.bundleFull(bundle.commit)) await this.seal(bundle);
-    this.updateActivityState(kept);
+    if (this.spoolFull(j.openBundle()?.commit ?? EMPTY_COMMIT)) {
+      this.setState('Paused', 'SpoolFull', `spool holds ${this.cfg.spoolMaxBytes} bytes or more; fetching waits for an upload`);
+    } else this.updateActivityState(kept);
     return { kept };
   }
 
