@@ -6,9 +6,7 @@ import type { Document } from 'mongodb';
 /** How the archive field stores time. `objectId` means `_id` (an ObjectId) carries the age. */
 export type ArchiveFieldFormat = 'date' | 'epochSeconds' | 'epochMillis' | 'objectId';
 
-export type ServerSideEncryption =
-  | { type: 'AES256' }
-  | { type: 'aws:kms'; kmsKeyId?: string };
+export type ServerSideEncryption = { type: 'AES256' } | { type: 'aws:kms'; kmsKeyId?: string };
 
 export interface S3DestinationConfig {
   kind: 's3';

@@ -42,12 +42,18 @@ export function targetOf(b: JournalBundle): EligibilityTarget {
     collection: b.target.collection,
     archiveField: b.target.archiveField,
     archiveFieldFormat: b.target.archiveFieldFormat,
-    ...(b.target.filterEJSON ? { filter: BSON.EJSON.parse(b.target.filterEJSON, { relaxed: false }) as Document } : {}),
+    ...(b.target.filterEJSON
+      ? { filter: BSON.EJSON.parse(b.target.filterEJSON, { relaxed: false }) as Document }
+      : {}),
   };
 }
 
 /** Inclusive bounds around [minMs, maxMs] in the field's format, widened by one unit where float division may round. */
-function ageBounds(format: ArchiveFieldFormat, minMs: number, maxMs: number): { $gte: unknown; $lte: unknown } | undefined {
+function ageBounds(
+  format: ArchiveFieldFormat,
+  minMs: number,
+  maxMs: number,
+): { $gte: unknown; $lte: unknown } | undefined {
   switch (format) {
     case 'date':
       return { $gte: new Date(minMs), $lte: new Date(maxMs) };
@@ -61,10 +67,17 @@ function ageBounds(format: ArchiveFieldFormat, minMs: number, maxMs: number): { 
 }
 
 /** The deleteMany filter for one chunk of id records. */
-export function chunkFilter(t: EligibilityTarget, guardFields: string[] | undefined, records: IdRecord[]): Document {
+export function chunkFilter(
+  t: EligibilityTarget,
+  guardFields: string[] | undefined,
+  records: IdRecord[],
+): Document {
   const p = agePath(t);
   // Group records that share a cutoff and guard values, so a chunk is a few `$in` clauses.
-  const groups = new Map<string, { cutoffMs: number; guards?: Map<number, RawValue>; ids: unknown[]; min: number; max: number }>();
+  const groups = new Map<
+    string,
+    { cutoffMs: number; guards?: Map<number, RawValue>; ids: unknown[]; min: number; max: number }
+  >();
   for (const r of records) {
     let k = String(r.cutoffMs);
     if (guardFields?.length) {
@@ -75,7 +88,13 @@ export function chunkFilter(t: EligibilityTarget, guardFields: string[] | undefi
     }
     let grp = groups.get(k);
     if (!grp) {
-      grp = { cutoffMs: r.cutoffMs, ...(r.guards ? { guards: r.guards } : {}), ids: [], min: r.ageMs, max: r.ageMs };
+      grp = {
+        cutoffMs: r.cutoffMs,
+        ...(r.guards ? { guards: r.guards } : {}),
+        ids: [],
+        min: r.ageMs,
+        max: r.ageMs,
+      };
       groups.set(k, grp);
     }
     grp.ids.push(decodeExact(r.id));
@@ -125,7 +144,9 @@ export async function deleteBundleDocuments(
     const t0 = performance.now();
     if (first) {
       // A crash may have hit after this chunk's delete was applied but before the journal said so.
-      const existing = await coll.countDocuments({ _id: { $in: records.map((r) => decodeExact(r.id)) } } as Document);
+      const existing = await coll.countDocuments({
+        _id: { $in: records.map((r) => decodeExact(r.id)) },
+      } as Document);
       alreadyGone = records.length - existing;
       first = false;
     }

@@ -103,7 +103,10 @@ export function eligibleQuery(t: EligibilityTarget, cutoffMs: number): Document 
  * the count stays cheap. Array values are excluded from archiving too but not counted here: finding
  * them would need a full scan.
  */
-export function ineligibleQuery(t: EligibilityTarget, typeAliases = acceptedTypeAliases(t.archiveFieldFormat)): Document {
+export function ineligibleQuery(
+  t: EligibilityTarget,
+  typeAliases = acceptedTypeAliases(t.archiveFieldFormat),
+): Document {
   return withFilter(t.filter, [{ [agePath(t)]: { $not: { $type: typeAliases } } }]);
 }
 

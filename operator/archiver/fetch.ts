@@ -126,7 +126,9 @@ export class Fetcher {
   constructor(private readonly coll: Collection) {}
 
   async fetchBatch(position: FetchPosition, sink: FetchSink, opts: FetchOptions): Promise<FetchResult> {
-    return position.mode === 'tie' ? this.fetchTie(position, sink, opts) : this.fetchRange(position, sink, opts);
+    return position.mode === 'tie'
+      ? this.fetchTie(position, sink, opts)
+      : this.fetchRange(position, sink, opts);
   }
 
   private cursor(filter: Document, sort: Document, opts: FetchOptions) {
@@ -223,13 +225,27 @@ export class Fetcher {
     }
     if (!stoppedEarly && full && !checkpointed && groupRaw) {
       // One age value filled the whole batch: page through it by _id.
-      return { position: { mode: 'tie', age: encodeRaw(groupRaw) }, reachedEnd: false, received, kept: 0, unreadable, serverMs };
+      return {
+        position: { mode: 'tie', age: encodeRaw(groupRaw) },
+        reachedEnd: false,
+        received,
+        kept: 0,
+        unreadable,
+        serverMs,
+      };
     }
     if (!stoppedEarly && full && groupMs === undefined) {
       // A full batch of documents whose age could not be read: paging cannot advance.
       throw new UnreadableAgeError(t.archiveField);
     }
-    return { position: checkpointPos, reachedEnd: !full && !stoppedEarly && groupMs === undefined, received, kept, unreadable, serverMs };
+    return {
+      position: checkpointPos,
+      reachedEnd: !full && !stoppedEarly && groupMs === undefined,
+      received,
+      kept,
+      unreadable,
+      serverMs,
+    };
   }
 
   private async fetchTie(
@@ -274,7 +290,14 @@ export class Fetcher {
     this.noteSize(bytes, received);
     if (!stoppedEarly && received < opts.queryLimit) {
       // The tie group is exhausted: continue after its value in range mode.
-      return { position: { mode: 'range', lastAge: position.age }, reachedEnd: false, received, kept, unreadable, serverMs };
+      return {
+        position: { mode: 'range', lastAge: position.age },
+        reachedEnd: false,
+        received,
+        kept,
+        unreadable,
+        serverMs,
+      };
     }
     return { position: pos, reachedEnd: false, received, kept, unreadable, serverMs };
   }

@@ -8,7 +8,11 @@ export type IndexCheck =
   | { ok: true; indexName?: string; indexes: Document[] }
   | { ok: false; reason: 'MissingIndex' | 'CollectionNotFound'; message: string; indexes: Document[] };
 
-export async function checkArchiveIndex(coll: Collection, t: EligibilityTarget, allowCollectionScan: boolean): Promise<IndexCheck> {
+export async function checkArchiveIndex(
+  coll: Collection,
+  t: EligibilityTarget,
+  allowCollectionScan: boolean,
+): Promise<IndexCheck> {
   let indexes: Document[];
   try {
     indexes = await coll.listIndexes().toArray();

@@ -68,7 +68,10 @@ export class Journal {
     public data: JournalData,
   ) {}
 
-  static async load(dir: string, fingerprint: JournalFingerprint): Promise<{ journal: Journal; fresh: boolean; positionReset: boolean }> {
+  static async load(
+    dir: string,
+    fingerprint: JournalFingerprint,
+  ): Promise<{ journal: Journal; fresh: boolean; positionReset: boolean }> {
     const file = path.join(dir, 'journal.json');
     await rm(`${file}.tmp`, { force: true });
     let text: string | undefined;
@@ -78,16 +81,28 @@ export class Journal {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     if (text === undefined) {
-      const j = new Journal(file, { version: JOURNAL_VERSION, fingerprint, position: { mode: 'range' }, bundles: [], duplicates: 0 });
+      const j = new Journal(file, {
+        version: JOURNAL_VERSION,
+        fingerprint,
+        position: { mode: 'range' },
+        bundles: [],
+        duplicates: 0,
+      });
       return { journal: j, fresh: true, positionReset: false };
     }
     let data: JournalData;
     try {
       data = JSON.parse(text) as JournalData;
     } catch (err) {
-      throw new Error(`journal ${file} is not valid JSON (${(err as Error).message}); move it away only after checking its bundles`);
+      throw new Error(
+        `journal ${file} is not valid JSON (${(err as Error).message}); move it away only after checking its bundles`,
+        {
+          cause: err,
+        },
+      );
     }
-    if (data.version !== JOURNAL_VERSION) throw new Error(`journal ${file} has version ${data.version}; this gochive reads ${JOURNAL_VERSION}`);
+    if (data.version !== JOURNAL_VERSION)
+      throw new Error(`journal ${file} has version ${data.version}; this gochive reads ${JOURNAL_VERSION}`);
     data.duplicates ??= 0;
     let positionReset = false;
     if (JSON.stringify(data.fingerprint) !== JSON.stringify(fingerprint)) {

@@ -4,14 +4,25 @@ import os from 'node:os';
 import path from 'node:path';
 import { BSON } from 'mongodb';
 import { chunkFilter } from './delete.js';
-import { ageMillis, eligibleQuery, ineligibleQuery, normalizeFilter, type EligibilityTarget } from './eligibility.js';
+import {
+  ageMillis,
+  eligibleQuery,
+  ineligibleQuery,
+  normalizeFilter,
+  type EligibilityTarget,
+} from './eligibility.js';
 import { decodeRawOperand, encodeRaw, laterTypeAliases, rangeQuery, tieQuery } from './fetch.js';
 import { Journal } from './journal.js';
 import { insideWindows } from './pacing.js';
 import { bracketRank, decodeExact, getRawValue, T } from './raw-bson.js';
 import type { IdRecord } from './spool.js';
 
-const target: EligibilityTarget = { database: 'd', collection: 'c', archiveField: 'meta.createdAt', archiveFieldFormat: 'date' };
+const target: EligibilityTarget = {
+  database: 'd',
+  collection: 'c',
+  archiveField: 'meta.createdAt',
+  archiveFieldFormat: 'date',
+};
 const cutoff = Date.UTC(2024, 0, 1);
 
 describe('raw BSON', () => {
@@ -41,12 +52,21 @@ describe('raw BSON', () => {
     expect(ageMillis('objectId', v(BSON.ObjectId.createFromTime(100)))).toBe(100_000);
   });
 
-  test('type brackets follow MongoDB\'s canonical order', () => {
+  test("type brackets follow MongoDB's canonical order", () => {
     expect(bracketRank(T.int32)).toBe(bracketRank(T.double));
     expect(bracketRank(T.string)).toBeLessThan(bracketRank(T.object));
     expect(bracketRank(T.object)).toBeLessThan(bracketRank(T.binary));
     expect(bracketRank(T.binary)).toBeLessThan(bracketRank(T.objectId));
-    expect(laterTypeAliases(T.objectId)).toEqual(['bool', 'date', 'timestamp', 'regex', 'dbPointer', 'javascript', 'javascriptWithScope', 'maxKey']);
+    expect(laterTypeAliases(T.objectId)).toEqual([
+      'bool',
+      'date',
+      'timestamp',
+      'regex',
+      'dbPointer',
+      'javascript',
+      'javascriptWithScope',
+      'maxKey',
+    ]);
     expect(laterTypeAliases(T.objectId, new Set(['bool', 'date', 'string']))).toEqual(['bool', 'date']);
     expect(laterTypeAliases(T.maxKey)).toEqual([]);
   });
@@ -56,7 +76,11 @@ describe('queries', () => {
   test('eligibility excludes arrays and ANDs the filter', () => {
     const q = eligibleQuery({ ...target, filter: { status: 'done' } }, cutoff);
     expect(q).toEqual({
-      $and: [{ status: 'done' }, { 'meta.createdAt': { $lt: new Date(cutoff) } }, { 'meta.createdAt': { $not: { $type: 'array' } } }],
+      $and: [
+        { status: 'done' },
+        { 'meta.createdAt': { $lt: new Date(cutoff) } },
+        { 'meta.createdAt': { $not: { $type: 'array' } } },
+      ],
     });
     expect(eligibleQuery({ ...target, archiveFieldFormat: 'objectId' }, cutoff)).toEqual({
       _id: { $lt: BSON.ObjectId.createFromTime(cutoff / 1000) },
@@ -89,18 +113,48 @@ describe('queries', () => {
       id: getRawValue(BSON.serialize({ v: new BSON.Int32(id) }), 'v')!,
       cutoffMs,
       ageMs,
-      ...(guard !== undefined ? { guards: new Map([[0, getRawValue(BSON.serialize({ v: guard }), 'v')!]]) } : {}),
+      ...(guard !== undefined
+        ? { guards: new Map([[0, getRawValue(BSON.serialize({ v: guard }), 'v')!]]) }
+        : {}),
       end: 0,
     });
-    const f = chunkFilter({ ...target, filter: { s: 1 } }, ['rev'], [rec(1, 100, 10, 1), rec(2, 100, 20, 1), rec(3, 100, 30, 2), rec(4, 200, 40)]);
+    const f = chunkFilter(
+      { ...target, filter: { s: 1 } },
+      ['rev'],
+      [rec(1, 100, 10, 1), rec(2, 100, 20, 1), rec(3, 100, 30, 2), rec(4, 200, 40)],
+    );
     expect(f).toEqual({
       $and: [
         { s: 1 },
         {
           $or: [
-            { $and: [{ 'meta.createdAt': { $gte: new Date(10), $lte: new Date(20) } }, { 'meta.createdAt': { $lt: new Date(100) } }, { _id: { $in: [new BSON.Int32(1), new BSON.Int32(2)] } }, { 'meta.createdAt': { $not: { $type: 'array' } } }, { rev: { $eq: new BSON.Int32(1) } }] },
-            { $and: [{ 'meta.createdAt': { $gte: new Date(30), $lte: new Date(30) } }, { 'meta.createdAt': { $lt: new Date(100) } }, { _id: { $in: [new BSON.Int32(3)] } }, { 'meta.createdAt': { $not: { $type: 'array' } } }, { rev: { $eq: new BSON.Int32(2) } }] },
-            { $and: [{ 'meta.createdAt': { $gte: new Date(40), $lte: new Date(40) } }, { 'meta.createdAt': { $lt: new Date(200) } }, { _id: { $in: [new BSON.Int32(4)] } }, { 'meta.createdAt': { $not: { $type: 'array' } } }, { rev: { $exists: false } }] },
+            {
+              $and: [
+                { 'meta.createdAt': { $gte: new Date(10), $lte: new Date(20) } },
+                { 'meta.createdAt': { $lt: new Date(100) } },
+                { _id: { $in: [new BSON.Int32(1), new BSON.Int32(2)] } },
+                { 'meta.createdAt': { $not: { $type: 'array' } } },
+                { rev: { $eq: new BSON.Int32(1) } },
+              ],
+            },
+            {
+              $and: [
+                { 'meta.createdAt': { $gte: new Date(30), $lte: new Date(30) } },
+                { 'meta.createdAt': { $lt: new Date(100) } },
+                { _id: { $in: [new BSON.Int32(3)] } },
+                { 'meta.createdAt': { $not: { $type: 'array' } } },
+                { rev: { $eq: new BSON.Int32(2) } },
+              ],
+            },
+            {
+              $and: [
+                { 'meta.createdAt': { $gte: new Date(40), $lte: new Date(40) } },
+                { 'meta.createdAt': { $lt: new Date(200) } },
+                { _id: { $in: [new BSON.Int32(4)] } },
+                { 'meta.createdAt': { $not: { $type: 'array' } } },
+                { rev: { $exists: false } },
+              ],
+            },
           ],
         },
       ],
@@ -108,7 +162,12 @@ describe('queries', () => {
   });
 
   test('filters written as Extended JSON become BSON values', () => {
-    expect(normalizeFilter({ at: { $lt: { $date: '2024-01-01T00:00:00Z' } }, id: { $oid: '65a1b2c3d4e5f60718293a4b' } })).toEqual({
+    expect(
+      normalizeFilter({
+        at: { $lt: { $date: '2024-01-01T00:00:00Z' } },
+        id: { $oid: '65a1b2c3d4e5f60718293a4b' },
+      }),
+    ).toEqual({
       at: { $lt: new Date('2024-01-01T00:00:00Z') },
       id: new BSON.ObjectId('65a1b2c3d4e5f60718293a4b'),
     });

@@ -99,7 +99,8 @@ function valueSize(b: Uint8Array, type: number, off: number, limit: number): num
 /** Calls `visit` for each top-level element of `doc` (a document or array body) until it returns true. */
 export function forEachElement(doc: Uint8Array, visit: (name: string, v: RawValue) => boolean | void): void {
   const total = int32At(doc, 0);
-  if (total > doc.length || total < 5) throw new RawBsonError(`document length ${total} does not match ${doc.length} bytes`);
+  if (total > doc.length || total < 5)
+    throw new RawBsonError(`document length ${total} does not match ${doc.length} bytes`);
   const end = total - 1;
   let off = 4;
   while (off < end) {
@@ -158,12 +159,22 @@ export function buildRawDocument(fields: ReadonlyArray<[string, RawValue]>): Buf
 /** Decodes one raw value keeping its exact BSON type (Int32, Long, Double… wrappers), for re-use in queries. */
 export function decodeExact(v: RawValue): unknown {
   const doc = buildRawDocument([['v', v]]);
-  return BSON.deserialize(doc, { promoteValues: false, promoteLongs: false, promoteBuffers: false, bsonRegExp: true }).v;
+  return BSON.deserialize(doc, {
+    promoteValues: false,
+    promoteLongs: false,
+    promoteBuffers: false,
+    bsonRegExp: true,
+  }).v;
 }
 
 /** Decodes a whole raw document keeping exact types. */
 export function decodeDocumentExact(doc: Uint8Array): Document {
-  return BSON.deserialize(doc, { promoteValues: false, promoteLongs: false, promoteBuffers: false, bsonRegExp: true });
+  return BSON.deserialize(doc, {
+    promoteValues: false,
+    promoteLongs: false,
+    promoteBuffers: false,
+    bsonRegExp: true,
+  });
 }
 
 export function isNumberType(type: number): boolean {
@@ -201,7 +212,10 @@ export function rawObjectIdSeconds(v: RawValue): number | undefined {
 
 /** Hex key of raw bytes (type + value), for grouping equal values without decoding. */
 export function rawKey(v: RawValue): string {
-  return v.type.toString(16).padStart(2, '0') + Buffer.from(v.value.buffer, v.value.byteOffset, v.value.length).toString('hex');
+  return (
+    v.type.toString(16).padStart(2, '0') +
+    Buffer.from(v.value.buffer, v.value.byteOffset, v.value.length).toString('hex')
+  );
 }
 
 /** A copy of a raw value that no longer references the (possibly pooled) source buffer. */
@@ -216,7 +230,11 @@ export function copyRaw(v: RawValue): RawValue {
 export const TYPE_BRACKETS: ReadonlyArray<{ rank: number; codes: number[]; aliases: string[] }> = [
   { rank: 0, codes: [T.minKey], aliases: ['minKey'] },
   { rank: 1, codes: [T.undefined, T.null], aliases: ['undefined', 'null'] },
-  { rank: 2, codes: [T.double, T.int32, T.int64, T.decimal128], aliases: ['double', 'int', 'long', 'decimal'] },
+  {
+    rank: 2,
+    codes: [T.double, T.int32, T.int64, T.decimal128],
+    aliases: ['double', 'int', 'long', 'decimal'],
+  },
   { rank: 3, codes: [T.string, T.symbol], aliases: ['string', 'symbol'] },
   { rank: 4, codes: [T.object], aliases: ['object'] },
   { rank: 5, codes: [T.array], aliases: ['array'] },

@@ -45,7 +45,10 @@ describe('Spool', () => {
     expect((await stat(spool.docsFile('b1'))).size).toBe(c.docsBytes);
 
     // A crash after more appends: garbage past the journaled length is cut on reopen.
-    await writeFile(spool.docsFile('b1'), Buffer.concat([await readFile(spool.docsFile('b1')), Buffer.from('partial')]));
+    await writeFile(
+      spool.docsFile('b1'),
+      Buffer.concat([await readFile(spool.docsFile('b1')), Buffer.from('partial')]),
+    );
     const b = await spool.openAppender('b1', c, 6000);
     await b.append(doc(4), meta(doc(4), 40));
     b.checkpoint();
@@ -117,7 +120,9 @@ describe('Spool', () => {
       destination: { kind: 'file', root, prefix: 'pre/' },
     } as Pick<PolicyConfig, 'name' | 'namespace' | 'compression' | 'destination'>;
     const sealed = await sealBundle(spool, b, cfg, [{ v: 2, key: { _id: 1 }, name: '_id_' }]);
-    expect(sealed.key).toMatch(/^pre\/2024\/01\/02\/20240102T000000000Z_20240102T000000000Z_\d{8}T\d{9}Z_types1\.tar\.gz$/);
+    expect(sealed.key).toMatch(
+      /^pre\/2024\/01\/02\/20240102T000000000Z_20240102T000000000Z_\d{8}T\d{9}Z_types1\.tar\.gz$/,
+    );
     const opened = await openBundle(createReadStream(sealed.file), { key: sealed.key });
     expect(opened.manifest?.documentCount).toBe(docs.length);
     expect(opened.manifest?.policy).toEqual({ name: 'types', namespace: 'ns' });

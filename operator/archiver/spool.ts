@@ -79,7 +79,11 @@ export class Spool {
 
   /** Creates (if needed) and locks `<root>/<namespace>/<name>/`. */
   static async open(root: string, namespace: string, name: string): Promise<Spool> {
-    const dir = path.join(path.resolve(root), pathSegment(namespace, 'namespace'), pathSegment(name, 'policy name'));
+    const dir = path.join(
+      path.resolve(root),
+      pathSegment(namespace, 'namespace'),
+      pathSegment(name, 'policy name'),
+    );
     await mkdir(path.join(dir, 'bundles'), { recursive: true, mode: 0o700 });
     const spool = new Spool(dir);
     await spool.lock();
@@ -100,7 +104,8 @@ export class Spool {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         const pid = Number.parseInt((await readFile(this.lockFile, 'utf8').catch(() => '')).trim(), 10);
-        if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) throw new SpoolLockedError(this.dir, pid);
+        if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid))
+          throw new SpoolLockedError(this.dir, pid);
         // A stale lock from a process that died (kill -9): take it over.
         await rm(this.lockFile, { force: true });
       }
@@ -165,7 +170,9 @@ async function openTruncated(file: string, length: number): Promise<FileHandle> 
   const size = (await fh.stat()).size;
   if (size < length) {
     await fh.close();
-    throw new Error(`spool file ${file} holds ${size} bytes but the journal recorded ${length}: the spool was damaged`);
+    throw new Error(
+      `spool file ${file} holds ${size} bytes but the journal recorded ${length}: the spool was damaged`,
+    );
   }
   if (size > length) await fh.truncate(length);
   return fh;
@@ -314,7 +321,9 @@ export function idRecord(meta: DocMeta, cutoff: BSON.Double): Buffer {
     ['a', doubleValue(meta.ageMs)],
   ];
   if (meta.guards) {
-    const g = buildRawDocument(meta.guards.flatMap((v, i) => (v ? [[String(i), v] as [string, RawValue]] : [])));
+    const g = buildRawDocument(
+      meta.guards.flatMap((v, i) => (v ? [[String(i), v] as [string, RawValue]] : [])),
+    );
     fields.push(['g', { type: T.object, value: g }]);
   }
   return buildRawDocument(fields);
@@ -343,10 +352,14 @@ function parseIdRecord(doc: Buffer, end: number): IdRecord {
     else if (name === 'a') ageMs = Buffer.from(v.value).readDoubleLE(0);
     else if (name === 'g') {
       guards = new Map();
-      forEachElement(v.value, (i, gv) => void guards!.set(Number(i), { type: gv.type, value: Buffer.from(gv.value) }));
+      forEachElement(
+        v.value,
+        (i, gv) => void guards!.set(Number(i), { type: gv.type, value: Buffer.from(gv.value) }),
+      );
     }
   });
-  if (!id || Number.isNaN(cutoffMs) || Number.isNaN(ageMs)) throw new Error('corrupt record in the spool ids file');
+  if (!id || Number.isNaN(cutoffMs) || Number.isNaN(ageMs))
+    throw new Error('corrupt record in the spool ids file');
   return { id, cutoffMs, ageMs, ...(guards ? { guards } : {}), end };
 }
 
@@ -354,7 +367,11 @@ function parseIdRecord(doc: Buffer, end: number): IdRecord {
 export async function* readIdRecords(file: string, start: number, end: number): AsyncGenerator<IdRecord> {
   if (end <= start) return;
   let offset = start;
-  const stream = createReadStream(file, { start, end: end - 1, highWaterMark: 1 << 16 }) as AsyncIterable<Buffer>;
+  const stream = createReadStream(file, {
+    start,
+    end: end - 1,
+    highWaterMark: 1 << 16,
+  }) as AsyncIterable<Buffer>;
   for await (const doc of splitBsonDocuments(stream, file)) {
     offset += doc.length;
     yield parseIdRecord(doc, offset);

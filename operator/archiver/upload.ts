@@ -37,14 +37,19 @@ async function verify(dest: Destination, b: SealedBundleFile): Promise<'match' |
     throw new KeyConflictError(b.key);
   }
   if (!head.sha256Base64) {
-    throw new VerifyError(`${b.key}: the store returned no SHA-256 for the object; cannot prove the upload intact`);
+    throw new VerifyError(
+      `${b.key}: the store returned no SHA-256 for the object; cannot prove the upload intact`,
+    );
   }
   if (head.sha256Base64 !== b.sha256Base64) throw new KeyConflictError(b.key);
   return 'match';
 }
 
 /** Uploads and verifies once. Returns whether the object was already there (recovery). */
-export async function uploadOnce(dest: Destination, b: SealedBundleFile): Promise<{ alreadyPresent: boolean }> {
+export async function uploadOnce(
+  dest: Destination,
+  b: SealedBundleFile,
+): Promise<{ alreadyPresent: boolean }> {
   if ((await verify(dest, b)) === 'match') return { alreadyPresent: true };
   try {
     await dest.putObject(b.key, () => createReadStream(b.file, { highWaterMark: 1 << 20 }), {
@@ -78,7 +83,8 @@ export async function withRetry<T>(fn: () => Promise<T>, opts: RetryOptions): Pr
       return await fn();
     } catch (err) {
       if (err instanceof KeyConflictError || attempt >= opts.attempts || opts.signal?.aborted) throw err;
-      const delay = Math.min(opts.maxDelayMs, opts.baseDelayMs * 2 ** (attempt - 1)) * (0.75 + Math.random() * 0.5);
+      const delay =
+        Math.min(opts.maxDelayMs, opts.baseDelayMs * 2 ** (attempt - 1)) * (0.75 + Math.random() * 0.5);
       opts.onRetry?.(err, attempt, delay);
       await sleep(delay, opts.signal);
       if (opts.signal?.aborted) throw err;

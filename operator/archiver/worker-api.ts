@@ -12,7 +12,8 @@ export type WorkerState =
   | 'Failed' // gave up; `lastError` says why
   | 'Stopped';
 
-export type Stage = 'connect' | 'index' | 'fetch' | 'spool' | 'bundle' | 'upload' | 'verify' | 'delete' | 'cleanup' | 'recover';
+export type Stage =
+  'connect' | 'index' | 'fetch' | 'spool' | 'bundle' | 'upload' | 'verify' | 'delete' | 'cleanup' | 'recover';
 
 export interface WorkerTotals {
   documentsArchived: number; // in uploaded, verified bundles

@@ -16,7 +16,14 @@ import type { Destination } from '../storage/destination.js';
 import { errorMessage } from '../util/redact.js';
 import type { PolicyConfig } from './config.js';
 import { deleteBundleDocuments } from './delete.js';
-import { ageMillis, agePath, eligibleQuery, ineligibleQuery, normalizeFilter, type EligibilityTarget } from './eligibility.js';
+import {
+  ageMillis,
+  agePath,
+  eligibleQuery,
+  ineligibleQuery,
+  normalizeFilter,
+  type EligibilityTarget,
+} from './eligibility.js';
 import { Fetcher, START_POSITION, type FetchResult, type FetchSink } from './fetch.js';
 import { checkArchiveIndex } from './index-check.js';
 import { Journal, type JournalBundle, type JournalFingerprint } from './journal.js';
@@ -106,7 +113,9 @@ function uriSecrets(uri: string): string[] {
 /** Test hook (documented in the README): GOCHIVE_TEST_CRASH_AT=<point> makes the process SIGKILL itself there. */
 function crashPoint(point: string): void {
   if (process.env.GOCHIVE_TEST_CRASH_AT === point) {
-    process.stderr.write(`gochive: test hook GOCHIVE_TEST_CRASH_AT=${point}: killing this process (SIGKILL)\n`);
+    process.stderr.write(
+      `gochive: test hook GOCHIVE_TEST_CRASH_AT=${point}: killing this process (SIGKILL)\n`,
+    );
     process.kill(process.pid, 'SIGKILL');
   }
 }
@@ -184,11 +193,13 @@ export class Worker implements ArchiveWorker {
     this.secrets = [...uriSecrets(opts.mongoUri)];
     if (this.cfg.destination.kind === 's3' && this.cfg.destination.credentials) {
       this.secrets.push(this.cfg.destination.credentials.secretAccessKey);
-      if (this.cfg.destination.credentials.sessionToken) this.secrets.push(this.cfg.destination.credentials.sessionToken);
+      if (this.cfg.destination.credentials.sessionToken)
+        this.secrets.push(this.cfg.destination.credentials.sessionToken);
     }
     this.log = opts.logger;
     this.now = tuning.now ?? Date.now;
-    if (this.cfg.maxDocumentsPerSecond) this.limiter = new RateLimiter(this.cfg.maxDocumentsPerSecond, this.abort.signal);
+    if (this.cfg.maxDocumentsPerSecond)
+      this.limiter = new RateLimiter(this.cfg.maxDocumentsPerSecond, this.abort.signal);
   }
 
   // ------------------------------------------------------------------ public API
@@ -250,7 +261,9 @@ export class Worker implements ArchiveWorker {
 
   private waitForStop(): Promise<void> {
     if (this.abort.signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => this.abort.signal.addEventListener('abort', () => resolve(), { once: true }));
+    return new Promise((resolve) =>
+      this.abort.signal.addEventListener('abort', () => resolve(), { once: true }),
+    );
   }
 
   /** Connects, locks the spool, loads and recovers the journal. False when the worker must not go on. */
@@ -260,13 +273,16 @@ export class Worker implements ArchiveWorker {
       if (this.stopping) return false;
       try {
         this.stage = 'connect';
-        if (!this.spool) this.spool = await Spool.open(this.opts.spoolRoot, this.cfg.namespace, this.cfg.name);
+        if (!this.spool)
+          this.spool = await Spool.open(this.opts.spoolRoot, this.cfg.namespace, this.cfg.name);
         if (!this.client) {
           // Options written in the URI win over these defaults.
           const client = new MongoClient(this.opts.mongoUri, {
             appName: 'gochive',
             maxPoolSize: 4,
-            ...(/[?&]serverSelectionTimeoutMS=/i.test(this.opts.mongoUri) ? {} : { serverSelectionTimeoutMS: 15_000 }),
+            ...(/[?&]serverSelectionTimeoutMS=/i.test(this.opts.mongoUri)
+              ? {}
+              : { serverSelectionTimeoutMS: 15_000 }),
           });
           await client.connect();
           this.client = client;
@@ -308,7 +324,10 @@ export class Worker implements ArchiveWorker {
       this.fail(stage, err);
       return false;
     }
-    const delay = Math.min(this.tuning.maxBackoffMs ?? 60_000, 1000 * 2 ** Math.min(this.consecutiveFailures - 1, 10));
+    const delay = Math.min(
+      this.tuning.maxBackoffMs ?? 60_000,
+      1000 * 2 ** Math.min(this.consecutiveFailures - 1, 10),
+    );
     await sleep(delay * (0.75 + Math.random() * 0.5), this.abort.signal);
     return !this.stopping;
   }
@@ -370,8 +389,16 @@ export class Worker implements ArchiveWorker {
         return false;
       }
       const code = (err as { code?: unknown }).code;
-      if (typeof code === 'number' && QUERY_REJECTED_CODES.has(code) && (this.stage === 'fetch' || this.stage === 'delete')) {
-        this.setState('Blocked', 'QueryRejected', `MongoDB refused the ${this.stage} query: ${errorMessage(err, this.secrets)}`);
+      if (
+        typeof code === 'number' &&
+        QUERY_REJECTED_CODES.has(code) &&
+        (this.stage === 'fetch' || this.stage === 'delete')
+      ) {
+        this.setState(
+          'Blocked',
+          'QueryRejected',
+          `MongoDB refused the ${this.stage} query: ${errorMessage(err, this.secrets)}`,
+        );
       }
       if (this.opts.once) return this.failedAttempt(this.stage, err).then(() => false);
       this.consecutiveFailures++;
@@ -386,7 +413,7 @@ export class Worker implements ArchiveWorker {
     for (;;) {
       if (this.stopping || this.state === 'Failed') return;
       if (!insideWindows(this.cfg.windows, new Date(this.now()))) {
-        this.setState('Paused', 'OutsideWindow', 'outside the policy\'s archive windows');
+        this.setState('Paused', 'OutsideWindow', "outside the policy's archive windows");
         await sleep(30_000, this.abort.signal);
         continue;
       }
@@ -412,7 +439,11 @@ export class Worker implements ArchiveWorker {
       if ((this.state as WorkerState) === 'Blocked' || (this.state as WorkerState) === 'Failed') return;
       if (this.drained && this.journal!.bundles.length === 0) {
         await this.guarded(() => this.estimate(true));
-        this.setState('Idle', 'Drained', 'no eligible documents left; everything spooled was uploaded and deleted');
+        this.setState(
+          'Idle',
+          'Drained',
+          'no eligible documents left; everything spooled was uploaded and deleted',
+        );
         return;
       }
     }
@@ -428,7 +459,9 @@ export class Worker implements ArchiveWorker {
       while (!this.stopping) {
         await this.mutex.runExclusive(() => this.guarded(async () => void (await this.fetchTick())));
         if (this.stopping) break;
-        const backoff = this.consecutiveFailures ? Math.min(this.tuning.maxBackoffMs ?? 60_000, 1000 * 2 ** this.consecutiveFailures) : 0;
+        const backoff = this.consecutiveFailures
+          ? Math.min(this.tuning.maxBackoffMs ?? 60_000, 1000 * 2 ** this.consecutiveFailures)
+          : 0;
         await sleep(Math.max(this.cfg.archiveCheckIntervalMs, backoff), this.abort.signal);
       }
     };
@@ -451,11 +484,14 @@ export class Worker implements ArchiveWorker {
       collection: this.cfg.collection,
       archiveField: this.cfg.archiveField,
       archiveFieldFormat: this.cfg.archiveFieldFormat,
-      ...(this.target.filter ? { filterEJSON: BSON.EJSON.stringify(this.target.filter, { relaxed: false }) } : {}),
+      ...(this.target.filter
+        ? { filterEJSON: BSON.EJSON.stringify(this.target.filter, { relaxed: false }) }
+        : {}),
     };
     const { journal, fresh, positionReset } = await Journal.load(spool.dir, fingerprint);
     this.journal = journal;
-    if (positionReset) this.log.info('policy selection changed since the last run: paging restarts from the oldest document');
+    if (positionReset)
+      this.log.info('policy selection changed since the last run: paging restarts from the oldest document');
     const known = new Set(journal.bundles.map((b) => b.id));
     for (const id of await spool.bundleIds()) {
       // Created by a fetch that crashed before its first journal write: nothing in it was committed.
@@ -527,11 +563,16 @@ export class Worker implements ArchiveWorker {
 
   private async checkIndex(): Promise<boolean> {
     if (this.indexOk) return true;
-    const r = await this.timed('index', () => checkArchiveIndex(this.coll!, this.target, this.cfg.allowCollectionScan));
+    const r = await this.timed('index', () =>
+      checkArchiveIndex(this.coll!, this.target, this.cfg.allowCollectionScan),
+    );
     this.indexes = r.indexes;
     if (r.ok) {
       this.indexOk = true;
-      if (!r.indexName) this.log.warn('no index serves the archive field; allowCollectionScan is set, so every fetch scans the collection');
+      if (!r.indexName)
+        this.log.warn(
+          'no index serves the archive field; allowCollectionScan is set, so every fetch scans the collection',
+        );
       return true;
     }
     if (r.reason === 'CollectionNotFound') {
@@ -566,7 +607,9 @@ export class Worker implements ArchiveWorker {
         collection: this.cfg.collection,
         archiveField: this.cfg.archiveField,
         archiveFieldFormat: this.cfg.archiveFieldFormat,
-        ...(this.target.filter ? { filterEJSON: BSON.EJSON.stringify(this.target.filter, { relaxed: false }) } : {}),
+        ...(this.target.filter
+          ? { filterEJSON: BSON.EJSON.stringify(this.target.filter, { relaxed: false }) }
+          : {}),
       },
       ...(this.cfg.changeGuardFields?.length ? { changeGuardFields: [...this.cfg.changeGuardFields] } : {}),
       commit: { ...EMPTY_COMMIT },
@@ -578,14 +621,18 @@ export class Worker implements ArchiveWorker {
     this.stage = 'index';
     if (!(await this.checkIndex())) return { kept: 0 };
     if (!insideWindows(this.cfg.windows, new Date(this.now()))) {
-      this.setState('Paused', 'OutsideWindow', 'outside the policy\'s archive windows');
+      this.setState('Paused', 'OutsideWindow', "outside the policy's archive windows");
       return { kept: 0 };
     }
     await this.estimate(false);
     const j = this.journal!;
     let b = j.openBundle();
     if (this.spoolFull(b?.commit ?? EMPTY_COMMIT)) {
-      this.setState('Paused', 'SpoolFull', `spool holds ${this.cfg.spoolMaxBytes} bytes or more; fetching waits for an upload`);
+      this.setState(
+        'Paused',
+        'SpoolFull',
+        `spool holds ${this.cfg.spoolMaxBytes} bytes or more; fetching waits for an upload`,
+      );
       return { kept: 0 };
     }
     if (b && this.bundleFull(b.commit)) {
@@ -612,7 +659,9 @@ export class Worker implements ArchiveWorker {
               target: this.target,
               cutoffMs,
               queryLimit: this.cfg.queryLimit,
-              ...(this.cfg.changeGuardFields?.length ? { changeGuardFields: this.cfg.changeGuardFields } : {}),
+              ...(this.cfg.changeGuardFields?.length
+                ? { changeGuardFields: this.cfg.changeGuardFields }
+                : {}),
               ...(this.limiter ? { pace: () => this.limiter!.take(1) } : {}),
               supportedTypeAliases: this.supportedAliases,
             });
@@ -645,12 +694,22 @@ export class Worker implements ArchiveWorker {
     this.lastFetchTime = new Date(this.now()).toISOString();
     this.drained = r.reachedEnd;
     if (r.unreadable > 0) {
-      this.log.warn({ documents: r.unreadable }, `documents matched the age query but '${this.cfg.archiveField}' could not be read from them; they are left in place`);
+      this.log.warn(
+        { documents: r.unreadable },
+        `documents matched the age query but '${this.cfg.archiveField}' could not be read from them; they are left in place`,
+      );
     }
-    this.log.debug({ kept, received: r.received, position: r.position.mode, reachedEnd: r.reachedEnd }, 'fetched');
+    this.log.debug(
+      { kept, received: r.received, position: r.position.mode, reachedEnd: r.reachedEnd },
+      'fetched',
+    );
     if (kept > 0 && this.bundleFull(bundle.commit)) await this.seal(bundle);
     if (this.spoolFull(j.openBundle()?.commit ?? EMPTY_COMMIT)) {
-      this.setState('Paused', 'SpoolFull', `spool holds ${this.cfg.spoolMaxBytes} bytes or more; fetching waits for an upload`);
+      this.setState(
+        'Paused',
+        'SpoolFull',
+        `spool holds ${this.cfg.spoolMaxBytes} bytes or more; fetching waits for an upload`,
+      );
     } else this.updateActivityState(kept);
     return { kept };
   }
@@ -659,7 +718,8 @@ export class Worker implements ArchiveWorker {
     return {
       append: (doc, meta) => appender.append(doc, meta),
       checkpoint: () => appender.checkpoint(),
-      shouldStop: () => this.stopping || this.bundleFull(appender.current) || this.spoolFull(appender.current),
+      shouldStop: () =>
+        this.stopping || this.bundleFull(appender.current) || this.spoolFull(appender.current),
     };
   }
 
@@ -685,15 +745,26 @@ export class Worker implements ArchiveWorker {
     const cutoffMs = this.now() - this.cfg.ageLimitMs;
     const q = eligibleQuery(this.target, cutoffMs);
     const count = await this.coll!.countDocuments(q);
-    const inDb = this.cfg.dryRun ? 0 : (this.journal?.bundles ?? []).filter((b) => b.state !== 'deleted').reduce((n, b) => n + b.commit.docs, 0);
+    const inDb = this.cfg.dryRun
+      ? 0
+      : (this.journal?.bundles ?? [])
+          .filter((b) => b.state !== 'deleted')
+          .reduce((n, b) => n + b.commit.docs, 0);
     this.backlog = Math.max(0, count - inDb);
     const p = agePath(this.target);
     const oldest = await this.coll!.findOne(q, { sort: { [p]: 1 }, projection: { [p]: 1 }, raw: true });
-    const ageMs = oldest ? ageMillis(this.target.archiveFieldFormat, getRawValue(oldest as unknown as Uint8Array, p)) : undefined;
+    const ageMs = oldest
+      ? ageMillis(this.target.archiveFieldFormat, getRawValue(oldest as unknown as Uint8Array, p))
+      : undefined;
     this.oldestAge = ageMs === undefined ? undefined : Math.max(0, Math.round((this.now() - ageMs) / 1000));
     if (ageMs === undefined) this.oldestAge = undefined;
-    const accepted = this.cfg.archiveFieldFormat === 'epochSeconds' || this.cfg.archiveFieldFormat === 'epochMillis' ? ['number'] : undefined;
-    this.totals.documentsIneligible = await this.withAliasFallback(() => this.coll!.countDocuments(ineligibleQuery(this.target, accepted)));
+    const accepted =
+      this.cfg.archiveFieldFormat === 'epochSeconds' || this.cfg.archiveFieldFormat === 'epochMillis'
+        ? ['number']
+        : undefined;
+    this.totals.documentsIneligible = await this.withAliasFallback(() =>
+      this.coll!.countDocuments(ineligibleQuery(this.target, accepted)),
+    );
     this.stats.serverWaitSeconds += (performance.now() - t0) / 1000;
     this.emitSnapshot();
   }
@@ -745,7 +816,10 @@ export class Worker implements ArchiveWorker {
               transform(chunk: Buffer, _e, cb) {
                 seen += chunk.length;
                 // Past the first multipart part when there is more than one, else halfway.
-                const at = o.contentLength > 8 * 2 ** 20 ? Math.max(8 * 2 ** 20 + 1, o.contentLength / 2) : o.contentLength / 2;
+                const at =
+                  o.contentLength > 8 * 2 ** 20
+                    ? Math.max(8 * 2 ** 20 + 1, o.contentLength / 2)
+                    : o.contentLength / 2;
                 if (seen >= at) crashPoint('mid-upload');
                 cb(null, chunk);
               },
@@ -787,7 +861,11 @@ export class Worker implements ArchiveWorker {
         throw err;
       }
     });
-    if (res.alreadyPresent) this.log.info({ key: b.key }, 'bundle was already in the store (uploaded before a restart); verified, not uploaded again');
+    if (res.alreadyPresent)
+      this.log.info(
+        { key: b.key },
+        'bundle was already in the store (uploaded before a restart); verified, not uploaded again',
+      );
     b.state = 'uploaded';
     b.uploadedAt = new Date(this.now()).toISOString();
     await this.journal!.save();
@@ -800,11 +878,18 @@ export class Worker implements ArchiveWorker {
       key: b.key!,
       documents: b.commit.docs,
       bytes: b.size!,
-      ...(b.commit.ageMinMs !== undefined ? { archiveFieldMin: new Date(b.commit.ageMinMs).toISOString() } : {}),
-      ...(b.commit.ageMaxMs !== undefined ? { archiveFieldMax: new Date(b.commit.ageMaxMs).toISOString() } : {}),
+      ...(b.commit.ageMinMs !== undefined
+        ? { archiveFieldMin: new Date(b.commit.ageMinMs).toISOString() }
+        : {}),
+      ...(b.commit.ageMaxMs !== undefined
+        ? { archiveFieldMax: new Date(b.commit.ageMaxMs).toISOString() }
+        : {}),
       uploadedAt: b.uploadedAt,
     };
-    this.log.info({ key: b.key, documents: b.commit.docs, bytes: b.size, destination: this.dest!.description }, 'bundle uploaded and verified');
+    this.log.info(
+      { key: b.key, documents: b.commit.docs, bytes: b.size, destination: this.dest!.description },
+      'bundle uploaded and verified',
+    );
     this.opts.events?.onBundleUploaded?.({ ...this.lastBundle });
     this.emitSnapshot();
     crashPoint('after-upload');
@@ -835,7 +920,8 @@ export class Worker implements ArchiveWorker {
           : this.client!.db(b.target.database).collection(b.target.collection);
       const res = await deleteBundleDocuments(coll, b, this.spool!.idsFile(b.id), b.deleteOffset ?? 0, {
         // One delete per queryLimit documents ("documents per request", as the original defines it).
-        chunkDocuments: this.tuning.deleteChunkDocuments ?? Math.min(10_000, Math.max(1000, this.cfg.queryLimit)),
+        chunkDocuments:
+          this.tuning.deleteChunkDocuments ?? Math.min(10_000, Math.max(1000, this.cfg.queryLimit)),
         chunkBytes: this.tuning.deleteChunkBytes ?? 4 << 20,
         resumed: this.resumedDeletes.has(b.id),
         shouldStop: () => this.stopping,
@@ -858,7 +944,10 @@ export class Worker implements ArchiveWorker {
       await j.save();
       this.lastSuccessTime = new Date(this.now()).toISOString();
       if (b.skipped) {
-        this.log.info({ key: b.key, skipped: b.skipped }, 'documents changed or no longer eligible since fetch were not deleted');
+        this.log.info(
+          { key: b.key, skipped: b.skipped },
+          'documents changed or no longer eligible since fetch were not deleted',
+        );
       }
       this.log.info({ key: b.key, deleted: b.deleted, skipped: b.skipped }, 'archived documents deleted');
       this.opts.events?.onDeleted?.({ key: b.key!, deleted: b.deleted ?? 0, skipped: b.skipped ?? 0 });

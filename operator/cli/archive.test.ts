@@ -6,25 +6,57 @@ import { connectionUri, defaultPolicyName, run, specFromFlags, ARCHIVE_FLAGS } f
 import { parseFlags, UsageError } from './flags.js';
 
 const SEED = [
-  '-age-limit', '1d',
-  '-archive-check-interval', '60',
-  '-collection', 'test',
-  '-database', 'test',
-  '-host', 'mongodb+srv://<user>:<password>@test.db.prod.ilevit.com/?tls=false',
-  '-s3-bucket-uri', 'levit-database-archive-prod/test/',
-  '-s3-upload-interval', '80',
-  '-archive-field', 'createdAt',
-  '-query-limit', '1000',
+  '-age-limit',
+  '1d',
+  '-archive-check-interval',
+  '60',
+  '-collection',
+  'test',
+  '-database',
+  'test',
+  '-host',
+  'mongodb+srv://<user>:<password>@test.db.prod.ilevit.com/?tls=false',
+  '-s3-bucket-uri',
+  'levit-database-archive-prod/test/',
+  '-s3-upload-interval',
+  '80',
+  '-archive-field',
+  'createdAt',
+  '-query-limit',
+  '1000',
 ];
 
 describe('Go-style flags', () => {
   test('single dash, double dash, -flag=value, booleans', () => {
-    const p = parseFlags(['-database', 'a', '--collection=b', '-once', '--dry-run=false', '-query-limit=5', '-f', 'x.yaml', '--file', 'y.yaml'], ARCHIVE_FLAGS);
-    expect(p.values).toMatchObject({ database: 'a', collection: 'b', once: true, 'dry-run': false, 'query-limit': 5, file: ['x.yaml', 'y.yaml'] });
+    const p = parseFlags(
+      [
+        '-database',
+        'a',
+        '--collection=b',
+        '-once',
+        '--dry-run=false',
+        '-query-limit=5',
+        '-f',
+        'x.yaml',
+        '--file',
+        'y.yaml',
+      ],
+      ARCHIVE_FLAGS,
+    );
+    expect(p.values).toMatchObject({
+      database: 'a',
+      collection: 'b',
+      once: true,
+      'dry-run': false,
+      'query-limit': 5,
+      file: ['x.yaml', 'y.yaml'],
+    });
     expect(p.rest).toEqual([]);
   });
-  test('errors like Go\'s flag package', () => {
-    expect(() => parseFlags(['-nope'], ARCHIVE_FLAGS)).toThrow(new UsageError('flag provided but not defined: -nope'));
+  test("errors like Go's flag package", () => {
+    expect(() => parseFlags(['-nope'], ARCHIVE_FLAGS)).toThrow(
+      new UsageError('flag provided but not defined: -nope'),
+    );
     expect(() => parseFlags(['-database'], ARCHIVE_FLAGS)).toThrow(/flag needs an argument: -database/);
     expect(() => parseFlags(['-once=maybe'], ARCHIVE_FLAGS)).toThrow(/invalid boolean value/);
     expect(() => parseFlags(['-query-limit', '1e3'], ARCHIVE_FLAGS)).toThrow(/must be a whole number/);
@@ -47,9 +79,13 @@ describe('flags → ArchivePolicy spec', () => {
     });
   });
 
-  test('credentials: -user/-password replace the URI\'s, encoded', () => {
-    expect(connectionUri('mongodb://a:b@h:1/x?y=1', 'u@x', 'p/w:')).toBe('mongodb://u%40x:p%2Fw%3A@h:1/x?y=1');
-    expect(connectionUri('mongodb+srv://h.example.com/', undefined, 'pw')).toBe('mongodb+srv://:pw@h.example.com/');
+  test("credentials: -user/-password replace the URI's, encoded", () => {
+    expect(connectionUri('mongodb://a:b@h:1/x?y=1', 'u@x', 'p/w:')).toBe(
+      'mongodb://u%40x:p%2Fw%3A@h:1/x?y=1',
+    );
+    expect(connectionUri('mongodb+srv://h.example.com/', undefined, 'pw')).toBe(
+      'mongodb+srv://:pw@h.example.com/',
+    );
     expect(connectionUri('127.0.0.1:27017')).toBe('mongodb://127.0.0.1:27017');
   });
 

@@ -12,7 +12,13 @@ import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { MongoClient } from 'mongodb';
-import { formatSpecErrors, renderUriTemplate, resolvePolicy, validateSpec, type SpecError } from '../api/resolve.js';
+import {
+  formatSpecErrors,
+  renderUriTemplate,
+  resolvePolicy,
+  validateSpec,
+  type SpecError,
+} from '../api/resolve.js';
 import type { PolicyConfig } from '../archiver/config.js';
 import { Worker } from '../archiver/worker.js';
 import { createLogger, policyLogger, type Logger } from '../util/logger.js';
@@ -25,47 +31,241 @@ import { formatStatistics } from './statistics.js';
 
 const ORIGINAL = 'Flags of the original go-chive (single or double dash; -flag=value works too)';
 const EXT = 'Extensions';
-const S3 = 'S3 and S3-compatible stores (the AWS environment variables also work: AWS_REGION, AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID…)';
+const S3 =
+  'S3 and S3-compatible stores (the AWS environment variables also work: AWS_REGION, AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID…)';
 const OUT = 'Output';
 
 export const ARCHIVE_FLAGS: FlagSpec[] = [
-  { group: ORIGINAL, name: 'host', kind: 'string', metavar: 'URI', help: 'MongoDB connection string, e.g. "mongodb+srv://user:pass@cluster.example.com/?tls=true" (credentials are never printed)' },
-  { group: ORIGINAL, name: 'user', kind: 'string', metavar: 'NAME', help: 'MongoDB user name (replaces the one in -host)' },
-  { group: ORIGINAL, name: 'password', kind: 'string', metavar: 'PASSWORD', secret: true, help: 'MongoDB password (replaces the one in -host; or set GOCHIVE_MONGODB_PASSWORD to keep it out of the process list)' },
-  { group: ORIGINAL, name: 'database', kind: 'string', metavar: 'NAME', help: 'database holding the collection' },
-  { group: ORIGINAL, name: 'collection', kind: 'string', metavar: 'NAME', help: 'collection whose old documents are archived' },
-  { group: ORIGINAL, name: 'age-limit', kind: 'string', metavar: 'DURATION', help: 'documents older than this are archived, e.g. 92d, 36h, 1w2d' },
-  { group: ORIGINAL, name: 'archive-field', kind: 'string', metavar: 'FIELD', help: 'field holding each document\'s age (must be indexed), e.g. createdAt' },
+  {
+    group: ORIGINAL,
+    name: 'host',
+    kind: 'string',
+    metavar: 'URI',
+    help: 'MongoDB connection string, e.g. "mongodb+srv://user:pass@cluster.example.com/?tls=true" (credentials are never printed)',
+  },
+  {
+    group: ORIGINAL,
+    name: 'user',
+    kind: 'string',
+    metavar: 'NAME',
+    help: 'MongoDB user name (replaces the one in -host)',
+  },
+  {
+    group: ORIGINAL,
+    name: 'password',
+    kind: 'string',
+    metavar: 'PASSWORD',
+    secret: true,
+    help: 'MongoDB password (replaces the one in -host; or set GOCHIVE_MONGODB_PASSWORD to keep it out of the process list)',
+  },
+  {
+    group: ORIGINAL,
+    name: 'database',
+    kind: 'string',
+    metavar: 'NAME',
+    help: 'database holding the collection',
+  },
+  {
+    group: ORIGINAL,
+    name: 'collection',
+    kind: 'string',
+    metavar: 'NAME',
+    help: 'collection whose old documents are archived',
+  },
+  {
+    group: ORIGINAL,
+    name: 'age-limit',
+    kind: 'string',
+    metavar: 'DURATION',
+    help: 'documents older than this are archived, e.g. 92d, 36h, 1w2d',
+  },
+  {
+    group: ORIGINAL,
+    name: 'archive-field',
+    kind: 'string',
+    metavar: 'FIELD',
+    help: "field holding each document's age (must be indexed), e.g. createdAt",
+  },
   { group: ORIGINAL, name: 'query-limit', kind: 'int', help: 'documents per fetch (default 1000)' },
-  { group: ORIGINAL, name: 'archive-check-interval', kind: 'string', metavar: 'SECONDS', help: 'time between fetches (seconds, or a duration like 30s)' },
-  { group: ORIGINAL, name: 's3-upload-interval', kind: 'string', metavar: 'SECONDS', help: 'time between bundle uploads; must be greater than -archive-check-interval' },
-  { group: ORIGINAL, name: 's3-bucket-uri', kind: 'string', metavar: 'URI', help: 'where bundles go: bucket/prefix/ (as the original), s3://bucket/prefix/ or file:///dir' },
-  { group: EXT, name: 'once', kind: 'bool', help: 'run until no eligible document is left and everything is uploaded and deleted, then exit' },
-  { group: EXT, name: 'file', aliases: ['f'], kind: 'list', metavar: 'FILE', help: 'run the policies of a YAML file: ArchivePolicy manifests, a values file with policies:, or values entries (repeatable)' },
+  {
+    group: ORIGINAL,
+    name: 'archive-check-interval',
+    kind: 'string',
+    metavar: 'SECONDS',
+    help: 'time between fetches (seconds, or a duration like 30s)',
+  },
+  {
+    group: ORIGINAL,
+    name: 's3-upload-interval',
+    kind: 'string',
+    metavar: 'SECONDS',
+    help: 'time between bundle uploads; must be greater than -archive-check-interval',
+  },
+  {
+    group: ORIGINAL,
+    name: 's3-bucket-uri',
+    kind: 'string',
+    metavar: 'URI',
+    help: 'where bundles go: bucket/prefix/ (as the original), s3://bucket/prefix/ or file:///dir',
+  },
+  {
+    group: EXT,
+    name: 'once',
+    kind: 'bool',
+    help: 'run until no eligible document is left and everything is uploaded and deleted, then exit',
+  },
+  {
+    group: EXT,
+    name: 'file',
+    aliases: ['f'],
+    kind: 'list',
+    metavar: 'FILE',
+    help: 'run the policies of a YAML file: ArchivePolicy manifests, a values file with policies:, or values entries (repeatable)',
+  },
   { group: EXT, name: 'dry-run', kind: 'bool', help: 'archive and upload, never delete' },
-  { group: EXT, name: 'archive-field-format', kind: 'string', metavar: 'FORMAT', help: 'date (default), epochSeconds, epochMillis, or objectId (_id creation time)' },
-  { group: EXT, name: 'filter', kind: 'string', metavar: 'JSON', help: 'extra MongoDB query ANDed with the age condition, as (Extended) JSON, e.g. \'{"status":"done"}\'' },
-  { group: EXT, name: 'max-docs-per-second', kind: 'int', help: 'upper bound on documents fetched and deleted per second' },
-  { group: EXT, name: 'allow-collection-scan', kind: 'bool', help: 'run even if no index serves -archive-field' },
-  { group: EXT, name: 'change-guard-fields', kind: 'string', metavar: 'F1,F2', help: 'fields compared at delete time; documents whose values changed since fetch are left in place' },
-  { group: EXT, name: 'bundle-max-documents', kind: 'int', help: 'seal a bundle early at this many documents' },
-  { group: EXT, name: 'bundle-max-bytes', kind: 'string', metavar: 'SIZE', help: 'seal a bundle early at this payload size, e.g. 512Mi' },
-  { group: EXT, name: 'spool-dir', kind: 'string', metavar: 'DIR', help: 'spool root (default $GOCHIVE_SPOOL_DIR or <tmp>/gochive-spool); each policy uses <dir>/<namespace>/<name>/' },
-  { group: EXT, name: 'spool-max-bytes', kind: 'string', metavar: 'SIZE', help: 'spool disk cap per policy (default 1Gi); fetching pauses at the cap' },
+  {
+    group: EXT,
+    name: 'archive-field-format',
+    kind: 'string',
+    metavar: 'FORMAT',
+    help: 'date (default), epochSeconds, epochMillis, or objectId (_id creation time)',
+  },
+  {
+    group: EXT,
+    name: 'filter',
+    kind: 'string',
+    metavar: 'JSON',
+    help: 'extra MongoDB query ANDed with the age condition, as (Extended) JSON, e.g. \'{"status":"done"}\'',
+  },
+  {
+    group: EXT,
+    name: 'max-docs-per-second',
+    kind: 'int',
+    help: 'upper bound on documents fetched and deleted per second',
+  },
+  {
+    group: EXT,
+    name: 'allow-collection-scan',
+    kind: 'bool',
+    help: 'run even if no index serves -archive-field',
+  },
+  {
+    group: EXT,
+    name: 'change-guard-fields',
+    kind: 'string',
+    metavar: 'F1,F2',
+    help: 'fields compared at delete time; documents whose values changed since fetch are left in place',
+  },
+  {
+    group: EXT,
+    name: 'bundle-max-documents',
+    kind: 'int',
+    help: 'seal a bundle early at this many documents',
+  },
+  {
+    group: EXT,
+    name: 'bundle-max-bytes',
+    kind: 'string',
+    metavar: 'SIZE',
+    help: 'seal a bundle early at this payload size, e.g. 512Mi',
+  },
+  {
+    group: EXT,
+    name: 'spool-dir',
+    kind: 'string',
+    metavar: 'DIR',
+    help: 'spool root (default $GOCHIVE_SPOOL_DIR or <tmp>/gochive-spool); each policy uses <dir>/<namespace>/<name>/',
+  },
+  {
+    group: EXT,
+    name: 'spool-max-bytes',
+    kind: 'string',
+    metavar: 'SIZE',
+    help: 'spool disk cap per policy (default 1Gi); fetching pauses at the cap',
+  },
   { group: EXT, name: 'compression', kind: 'string', metavar: 'CODEC', help: 'gzip (default) or none' },
   { group: EXT, name: 'compression-level', kind: 'int', help: 'gzip level 1-9 (default 6)' },
-  { group: EXT, name: 'name', kind: 'string', metavar: 'NAME', help: 'policy name (default: derived from database and collection)' },
-  { group: EXT, name: 'namespace', kind: 'string', metavar: 'NS', help: 'namespace for policies without one (default "default")' },
-  { group: EXT, name: 'uri-template', kind: 'string', metavar: 'TEMPLATE', help: 'with -f: turns hostAddress into a URI, e.g. "mongodb+srv://{username}:{password}@prod-{host}.example.com/"' },
-  { group: S3, name: 's3-endpoint', kind: 'string', metavar: 'URL', help: 'S3-compatible endpoint, e.g. http://127.0.0.1:7070' },
-  { group: S3, name: 's3-region', kind: 'string', metavar: 'REGION', help: 'AWS region (default from AWS_REGION)' },
-  { group: S3, name: 's3-path-style', kind: 'bool', help: 'path-style addressing (default on when an endpoint is set)' },
-  { group: S3, name: 's3-storage-class', kind: 'string', metavar: 'CLASS', help: 'storage class, e.g. STANDARD_IA' },
-  { group: S3, name: 's3-sse', kind: 'string', metavar: 'TYPE', help: 'server-side encryption: AES256 or aws:kms' },
-  { group: S3, name: 's3-sse-kms-key-id', kind: 'string', metavar: 'KEY', help: 'KMS key id for -s3-sse aws:kms' },
-  { group: OUT, name: 'log-level', kind: 'string', metavar: 'LEVEL', help: 'trace, debug, info, warn, error (default info; warn while drawing progress)' },
-  { group: OUT, name: 'statistics', kind: 'bool', help: 'print statistics at the end (counts, time per stage, rate), like pt-archiver' },
-  { group: OUT, name: 'progress', kind: 'bool', help: 'draw progress on stderr (default: when stderr is a terminal; -progress=false to disable)' },
+  {
+    group: EXT,
+    name: 'name',
+    kind: 'string',
+    metavar: 'NAME',
+    help: 'policy name (default: derived from database and collection)',
+  },
+  {
+    group: EXT,
+    name: 'namespace',
+    kind: 'string',
+    metavar: 'NS',
+    help: 'namespace for policies without one (default "default")',
+  },
+  {
+    group: EXT,
+    name: 'uri-template',
+    kind: 'string',
+    metavar: 'TEMPLATE',
+    help: 'with -f: turns hostAddress into a URI, e.g. "mongodb+srv://{username}:{password}@prod-{host}.example.com/"',
+  },
+  {
+    group: S3,
+    name: 's3-endpoint',
+    kind: 'string',
+    metavar: 'URL',
+    help: 'S3-compatible endpoint, e.g. http://127.0.0.1:7070',
+  },
+  {
+    group: S3,
+    name: 's3-region',
+    kind: 'string',
+    metavar: 'REGION',
+    help: 'AWS region (default from AWS_REGION)',
+  },
+  {
+    group: S3,
+    name: 's3-path-style',
+    kind: 'bool',
+    help: 'path-style addressing (default on when an endpoint is set)',
+  },
+  {
+    group: S3,
+    name: 's3-storage-class',
+    kind: 'string',
+    metavar: 'CLASS',
+    help: 'storage class, e.g. STANDARD_IA',
+  },
+  {
+    group: S3,
+    name: 's3-sse',
+    kind: 'string',
+    metavar: 'TYPE',
+    help: 'server-side encryption: AES256 or aws:kms',
+  },
+  {
+    group: S3,
+    name: 's3-sse-kms-key-id',
+    kind: 'string',
+    metavar: 'KEY',
+    help: 'KMS key id for -s3-sse aws:kms',
+  },
+  {
+    group: OUT,
+    name: 'log-level',
+    kind: 'string',
+    metavar: 'LEVEL',
+    help: 'trace, debug, info, warn, error (default info; warn while drawing progress)',
+  },
+  {
+    group: OUT,
+    name: 'statistics',
+    kind: 'bool',
+    help: 'print statistics at the end (counts, time per stage, rate), like pt-archiver',
+  },
+  {
+    group: OUT,
+    name: 'progress',
+    kind: 'bool',
+    help: 'draw progress on stderr (default: when stderr is a terminal; -progress=false to disable)',
+  },
   { group: OUT, name: 'help', aliases: ['h'], kind: 'bool', help: 'show this help' },
 ];
 
@@ -122,7 +322,9 @@ function flagError(e: SpecError): string {
     if (flag) {
       const text = e.message.startsWith(`${e.path}: `) ? e.message.slice(e.path.length + 2) : e.message;
       // Name other fields by their flags too (e.g. "greater than archiveCheckInterval").
-      const named = text.replace(/\barchiveCheckInterval\b/g, '-archive-check-interval').replace(/\bs3\.uploadInterval\b/g, '-s3-upload-interval');
+      const named = text
+        .replace(/\barchiveCheckInterval\b/g, '-archive-check-interval')
+        .replace(/\bs3\.uploadInterval\b/g, '-s3-upload-interval');
       return `-${flag}: ${named}`;
     }
   }
@@ -142,7 +344,10 @@ export function specFromFlags(v: FlagValues): Record<string, unknown> {
   set('ageLimit', v['age-limit'] === undefined ? undefined : numeric(String(v['age-limit'])));
   set('archiveField', v['archive-field']);
   set('queryLimit', v['query-limit']);
-  set('archiveCheckInterval', v['archive-check-interval'] === undefined ? undefined : numeric(String(v['archive-check-interval'])));
+  set(
+    'archiveCheckInterval',
+    v['archive-check-interval'] === undefined ? undefined : numeric(String(v['archive-check-interval'])),
+  );
   const s3: Record<string, unknown> = {};
   if (v['s3-bucket-uri'] !== undefined) s3.bucket = v['s3-bucket-uri'];
   if (v['s3-upload-interval'] !== undefined) s3.uploadInterval = numeric(String(v['s3-upload-interval']));
@@ -151,7 +356,10 @@ export function specFromFlags(v: FlagValues): Record<string, unknown> {
   if (v['s3-path-style'] !== undefined) s3.forcePathStyle = v['s3-path-style'];
   if (v['s3-storage-class'] !== undefined) s3.storageClass = v['s3-storage-class'];
   if (v['s3-sse'] !== undefined) {
-    s3.sse = { type: v['s3-sse'], ...(v['s3-sse-kms-key-id'] !== undefined ? { kmsKeyId: v['s3-sse-kms-key-id'] } : {}) };
+    s3.sse = {
+      type: v['s3-sse'],
+      ...(v['s3-sse-kms-key-id'] !== undefined ? { kmsKeyId: v['s3-sse-kms-key-id'] } : {}),
+    };
   }
   spec.s3 = s3;
   set('archiveFieldFormat', v['archive-field-format']);
@@ -159,7 +367,9 @@ export function specFromFlags(v: FlagValues): Record<string, unknown> {
     try {
       spec.filter = JSON.parse(String(v.filter)) as unknown;
     } catch (err) {
-      throw new UsageError(`-filter: not valid JSON (${(err as Error).message}); write it like '{"status":"done"}'`);
+      throw new UsageError(
+        `-filter: not valid JSON (${(err as Error).message}); write it like '{"status":"done"}'`,
+      );
     }
   }
   set('maxDocumentsPerSecond', v['max-docs-per-second']);
@@ -199,7 +409,10 @@ export function defaultPolicyName(database: string, collection: string, hostForH
     .replace(/[^a-z0-9-]+/g, '-')
     .replace(/-+/g, '-')
     .replace(/^-|-$/g, '');
-  const hash = createHash('sha256').update(`${redactUri(hostForHash)}\0${database}\0${collection}`).digest('hex').slice(0, 8);
+  const hash = createHash('sha256')
+    .update(`${redactUri(hostForHash)}\0${database}\0${collection}`)
+    .digest('hex')
+    .slice(0, 8);
   return `${slug.slice(0, 63 - 9) || 'policy'}-${hash}`.replace(/-+/g, '-');
 }
 
@@ -232,7 +445,10 @@ async function buildJobs(v: FlagValues, secrets: (string | undefined)[]): Promis
   const files = (v.file as string[] | undefined) ?? [];
 
   if (!files.length) {
-    if (!host) throw new UsageError('-host is required: the MongoDB connection string, e.g. -host "mongodb://db.example.com:27017/" (credentials in the URI, or -user/-password)');
+    if (!host)
+      throw new UsageError(
+        '-host is required: the MongoDB connection string, e.g. -host "mongodb://db.example.com:27017/" (credentials in the URI, or -user/-password)',
+      );
     const spec = specFromFlags(v);
     const r = validateSpec(spec);
     if (!r.ok) throw new UsageError(r.errors.map(flagError).join('\n'));
@@ -249,21 +465,36 @@ async function buildJobs(v: FlagValues, secrets: (string | undefined)[]): Promis
     const template = (v['uri-template'] as string | undefined) ?? loaded.uriTemplate;
     for (const p of loaded.policies) {
       const merged = validateSpec({ ...stripDefaults(p.spec), ...overrides });
-      if (!merged.ok) throw new UsageError(formatSpecErrors(merged.errors, `${p.origin}: with the command-line flags`));
+      if (!merged.ok)
+        throw new UsageError(formatSpecErrors(merged.errors, `${p.origin}: with the command-line flags`));
       let uri: string;
       if (host) uri = connectionUri(host, user, password);
       else if (p.spec.uriSecretRef) {
-        throw new UsageError(`${p.origin}: policy ${p.name} reads its URI from Secret ${p.spec.uriSecretRef.name}, which needs Kubernetes; pass -host URI`);
+        throw new UsageError(
+          `${p.origin}: policy ${p.name} reads its URI from Secret ${p.spec.uriSecretRef.name}, which needs Kubernetes; pass -host URI`,
+        );
       } else if (template) {
         try {
-          uri = renderUriTemplate(template, { host: p.spec.hostAddress!, ...(user !== undefined ? { username: user } : {}), ...(password !== undefined ? { password } : {}) });
+          uri = renderUriTemplate(template, {
+            host: p.spec.hostAddress!,
+            ...(user !== undefined ? { username: user } : {}),
+            ...(password !== undefined ? { password } : {}),
+          });
         } catch (err) {
-          throw new UsageError(`-uri-template: ${errorMessage(err, secrets)} (policy ${p.name}; set -user and -password or GOCHIVE_MONGODB_USERNAME/PASSWORD)`);
+          throw new UsageError(
+            `-uri-template: ${errorMessage(err, secrets)} (policy ${p.name}; set -user and -password or GOCHIVE_MONGODB_USERNAME/PASSWORD)`,
+          );
         }
       } else {
-        throw new UsageError(`${p.origin}: policy ${p.name} has hostAddress "${p.spec.hostAddress}"; pass -host URI or -uri-template TEMPLATE to connect`);
+        throw new UsageError(
+          `${p.origin}: policy ${p.name} has hostAddress "${p.spec.hostAddress}"; pass -host URI or -uri-template TEMPLATE to connect`,
+        );
       }
-      jobs.push({ label: p.namespace === namespace ? p.name : `${p.namespace}/${p.name}`, config: resolvePolicy(merged.spec, { name: p.name, namespace: p.namespace }), uri });
+      jobs.push({
+        label: p.namespace === namespace ? p.name : `${p.namespace}/${p.name}`,
+        config: resolvePolicy(merged.spec, { name: p.name, namespace: p.namespace }),
+        uri,
+      });
     }
   }
   return jobs;
@@ -294,7 +525,10 @@ export async function run(argv: string[]): Promise<number> {
       process.stdout.write(usage());
       return 0;
     }
-    if (parsed.rest.length) throw new UsageError(`unexpected argument ${JSON.stringify(parsed.rest[0])}: every setting is a flag (see -help)`);
+    if (parsed.rest.length)
+      throw new UsageError(
+        `unexpected argument ${JSON.stringify(parsed.rest[0])}: every setting is a flag (see -help)`,
+      );
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`gochive archive: ${err.message}\nRun 'gochive archive -help' for the flags.\n`);
@@ -302,7 +536,11 @@ export async function run(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  const secrets = [values.password as string | undefined, process.env.GOCHIVE_MONGODB_PASSWORD, process.env.AWS_SECRET_ACCESS_KEY];
+  const secrets = [
+    values.password as string | undefined,
+    process.env.GOCHIVE_MONGODB_PASSWORD,
+    process.env.AWS_SECRET_ACCESS_KEY,
+  ];
   if (typeof values.host === 'string') {
     const m = /^[a-z0-9+.-]+:\/\/[^:@/]*:([^@/]*)@/i.exec(values.host);
     if (m?.[1]) secrets.push(m[1], safeDecode(m[1]));
@@ -314,13 +552,21 @@ export async function run(argv: string[]): Promise<number> {
     for (const j of jobs) parseMongoUri(j.uri, secrets);
   } catch (err) {
     const msg = redactSecrets(err instanceof Error ? err.message : String(err), secrets);
-    process.stderr.write(`gochive archive: ${msg}\n${err instanceof UsageError ? "Run 'gochive archive -help' for the flags.\n" : ''}`);
+    process.stderr.write(
+      `gochive archive: ${msg}\n${err instanceof UsageError ? "Run 'gochive archive -help' for the flags.\n" : ''}`,
+    );
     return err instanceof UsageError ? 2 : 1;
   }
 
   const showProgress = (values.progress as boolean | undefined) ?? Boolean(process.stderr.isTTY);
-  const logger: Logger = createLogger({ level: (values['log-level'] as string | undefined) ?? (showProgress ? 'warn' : 'info') });
-  const spoolRoot = path.resolve((values['spool-dir'] as string | undefined) ?? process.env.GOCHIVE_SPOOL_DIR ?? path.join(os.tmpdir(), 'gochive-spool'));
+  const logger: Logger = createLogger({
+    level: (values['log-level'] as string | undefined) ?? (showProgress ? 'warn' : 'info'),
+  });
+  const spoolRoot = path.resolve(
+    (values['spool-dir'] as string | undefined) ??
+      process.env.GOCHIVE_SPOOL_DIR ??
+      path.join(os.tmpdir(), 'gochive-spool'),
+  );
   const once = Boolean(values.once);
   const startedAt = new Date();
 
@@ -330,7 +576,10 @@ export async function run(argv: string[]): Promise<number> {
     log.info(
       {
         source: `${redactUri(j.uri)} ${j.config.database}.${j.config.collection}`,
-        destination: j.config.destination.kind === 's3' ? `s3://${j.config.destination.bucket}/${j.config.destination.prefix}` : `file://${j.config.destination.root}`,
+        destination:
+          j.config.destination.kind === 's3'
+            ? `s3://${j.config.destination.bucket}/${j.config.destination.prefix}`
+            : `file://${j.config.destination.root}`,
         spool: path.join(spoolRoot, j.config.namespace, j.config.name),
         once,
         dryRun: j.config.dryRun,
@@ -342,7 +591,11 @@ export async function run(argv: string[]): Promise<number> {
   const progress = showProgress
     ? new ProgressView(
         process.stderr,
-        jobs.map((j) => ({ label: j.label, snapshot: () => j.worker!.snapshot(), fetched: () => j.worker!.statistics().documentsFetched })),
+        jobs.map((j) => ({
+          label: j.label,
+          snapshot: () => j.worker!.snapshot(),
+          fetched: () => j.worker!.statistics().documentsFetched,
+        })),
       )
     : undefined;
   progress?.start();
@@ -351,10 +604,15 @@ export async function run(argv: string[]): Promise<number> {
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
     if (signals > 1) {
-      process.stderr.write(`gochive archive: ${sig} again: exiting now (the journal makes the next run resume safely)\n`);
+      process.stderr.write(
+        `gochive archive: ${sig} again: exiting now (the journal makes the next run resume safely)\n`,
+      );
       process.exit(130);
     }
-    logger.warn({ signal: sig }, 'stopping: finishing the step in flight (send the signal again to exit at once)');
+    logger.warn(
+      { signal: sig },
+      'stopping: finishing the step in flight (send the signal again to exit at once)',
+    );
     for (const j of jobs) void j.worker!.stop();
   };
   process.on('SIGINT', onSignal);
@@ -373,7 +631,9 @@ export async function run(argv: string[]): Promise<number> {
     const s = j.worker!.snapshot();
     if (s.state === 'Failed' || s.state === 'Blocked') {
       code = 1;
-      process.stderr.write(`gochive archive: policy ${j.label}: ${s.state}${s.reason ? ` (${s.reason})` : ''}: ${s.message ?? s.lastError?.message ?? ''}\n`);
+      process.stderr.write(
+        `gochive archive: policy ${j.label}: ${s.state}${s.reason ? ` (${s.reason})` : ''}: ${s.message ?? s.lastError?.message ?? ''}\n`,
+      );
     }
     if (values.statistics) {
       const d = j.config.destination;

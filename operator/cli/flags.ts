@@ -51,7 +51,8 @@ export function parseFlags(argv: string[], specs: FlagSpec[]): Parsed {
     }
     if (!arg.startsWith('-') || arg === '-') break;
     const body = arg.startsWith('--') ? arg.slice(2) : arg.slice(1);
-    if (!body || body.startsWith('-') || body.startsWith('=')) throw new UsageError(`bad flag syntax: ${arg}`);
+    if (!body || body.startsWith('-') || body.startsWith('='))
+      throw new UsageError(`bad flag syntax: ${arg}`);
     const eq = body.indexOf('=');
     const name = eq >= 0 ? body.slice(0, eq) : body;
     const spec = byName.get(name);
@@ -61,7 +62,8 @@ export function parseFlags(argv: string[], specs: FlagSpec[]): Parsed {
       if (raw === undefined) values[spec.name] = true;
       else if (TRUE.has(raw)) values[spec.name] = true;
       else if (FALSE.has(raw)) values[spec.name] = false;
-      else throw new UsageError(`invalid boolean value "${raw}" for -${name}: use -${name} or -${name}=false`);
+      else
+        throw new UsageError(`invalid boolean value "${raw}" for -${name}: use -${name} or -${name}=false`);
       given.add(spec.name);
       continue;
     }
@@ -72,7 +74,9 @@ export function parseFlags(argv: string[], specs: FlagSpec[]): Parsed {
     switch (spec.kind) {
       case 'int': {
         if (!/^[+-]?\d+$/.test(raw.trim())) {
-          throw new UsageError(`invalid value ${spec.secret ? '(hidden)' : JSON.stringify(raw)} for flag -${name}: must be a whole number`);
+          throw new UsageError(
+            `invalid value ${spec.secret ? '(hidden)' : JSON.stringify(raw)} for flag -${name}: must be a whole number`,
+          );
         }
         values[spec.name] = Number.parseInt(raw, 10);
         break;

@@ -32,18 +32,27 @@ async function file(name: string, text: string): Promise<string> {
   return p;
 }
 
-test('the original values file (policies:) and the chart\'s uriTemplate', async () => {
-  const f = await file('values.yaml', `mongodb:\n  uriTemplate: "mongodb://{username}:{password}@{host}:27017/"\npolicies:${ENTRY}`);
+test("the original values file (policies:) and the chart's uriTemplate", async () => {
+  const f = await file(
+    'values.yaml',
+    `mongodb:\n  uriTemplate: "mongodb://{username}:{password}@{host}:27017/"\npolicies:${ENTRY}`,
+  );
   const r = await loadPolicyFile(f, 'default');
   expect(r.uriTemplate).toBe('mongodb://{username}:{password}@{host}:27017/');
   expect(r.policies).toHaveLength(1);
-  expect(r.policies[0]).toMatchObject({ name: 'incubator-offerwall-event-log', namespace: 'default', spec: { queryLimit: 2000, hostAddress: 'incubator' } });
+  expect(r.policies[0]).toMatchObject({
+    name: 'incubator-offerwall-event-log',
+    namespace: 'default',
+    spec: { queryLimit: 2000, hostAddress: 'incubator' },
+  });
 });
 
 test('a bare list, a single entry, and ArchivePolicy manifests in several YAML documents', async () => {
   expect((await loadPolicyFile(await file('list.yaml', ENTRY), 'ns')).policies).toHaveLength(1);
   const single = ENTRY.replace(/\n {2}- /, '\n').replace(/\n {4}/g, '\n');
-  expect((await loadPolicyFile(await file('single.yaml', single), 'ns')).policies[0]!.name).toBe('incubator-offerwall-event-log');
+  expect((await loadPolicyFile(await file('single.yaml', single), 'ns')).policies[0]!.name).toBe(
+    'incubator-offerwall-event-log',
+  );
   const manifest = (name: string, ns?: string) => `apiVersion: gochive.io/v1alpha1
 kind: ArchivePolicy
 metadata:
@@ -57,15 +66,22 @@ ${ns ? `  namespace: ${ns}\n` : ''}spec:
   archiveField: createdAt
   s3: { bucket: my-bucket/x/, uploadInterval: 65 }
 `;
-  const r = await loadPolicyFile(await file('m.yaml', `${manifest('a', 'team')}---\n${manifest('b')}`), 'default');
+  const r = await loadPolicyFile(
+    await file('m.yaml', `${manifest('a', 'team')}---\n${manifest('b')}`),
+    'default',
+  );
   expect(r.policies.map((p) => `${p.namespace}/${p.name}`)).toEqual(['team/a', 'default/b']);
 });
 
 test('errors name the file, the entry and the field', async () => {
   const bad = await file('bad.yaml', `policies:${ENTRY.replace('uploadInterval: 65', 'uploadInterval: 5')}`);
-  await expect(loadPolicyFile(bad, 'default')).rejects.toThrow(/bad\.yaml: policies\[0\]: invalid policy entry:\n {2}- s3\.uploadInterval: must be greater than archiveCheckInterval/);
+  await expect(loadPolicyFile(bad, 'default')).rejects.toThrow(
+    /bad\.yaml: policies\[0\]: invalid policy entry:\n {2}- s3\.uploadInterval: must be greater than archiveCheckInterval/,
+  );
   await expect(loadPolicyFile(await file('empty.yaml', ''), 'default')).rejects.toThrow(/no policies found/);
-  await expect(loadPolicyFile(path.join(dir, 'missing.yaml'), 'default')).rejects.toThrow(/cannot read the file \(ENOENT\)/);
+  await expect(loadPolicyFile(path.join(dir, 'missing.yaml'), 'default')).rejects.toThrow(
+    /cannot read the file \(ENOENT\)/,
+  );
   const dup = await file('dup.yaml', `policies:${ENTRY}${ENTRY}`);
   await expect(loadPolicyFile(dup, 'default')).rejects.toThrow(/appears twice/);
 });

@@ -30,7 +30,9 @@ export async function loadPolicyFile(file: string, defaultNamespace: string): Pr
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new UsageError(`-f ${file}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new UsageError(
+      `-f ${file}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
   }
   const out: PolicyFile = { policies: [] };
   const docs = parseAllDocuments(text);
@@ -46,7 +48,10 @@ export async function loadPolicyFile(file: string, defaultNamespace: string): Pr
     collect(v, where, defaultNamespace, out, problems);
   });
   if (problems.length) throw new UsageError(problems.join('\n'));
-  if (!out.policies.length) throw new UsageError(`-f ${file}: no policies found (expected ArchivePolicy manifests, a policies: list, or values entries)`);
+  if (!out.policies.length)
+    throw new UsageError(
+      `-f ${file}: no policies found (expected ArchivePolicy manifests, a policies: list, or values entries)`,
+    );
   const seen = new Set<string>();
   for (const p of out.policies) {
     const id = `${p.namespace}/${p.name}`;
@@ -75,7 +80,8 @@ function collect(v: unknown, where: string, ns: string, out: PolicyFile, problem
   }
   if ('policies' in v) {
     const mongodb = v.mongodb;
-    if (isObj(mongodb) && typeof mongodb.uriTemplate === 'string' && mongodb.uriTemplate) out.uriTemplate = mongodb.uriTemplate;
+    if (isObj(mongodb) && typeof mongodb.uriTemplate === 'string' && mongodb.uriTemplate)
+      out.uriTemplate = mongodb.uriTemplate;
     if (!Array.isArray(v.policies)) {
       problems.push(`${where}: policies must be a list of entries`);
       return;
@@ -104,7 +110,10 @@ function manifest(m: unknown, where: string, ns: string, out: PolicyFile, proble
   const name = meta.name;
   const nameProblem = policyNameProblem(name);
   const r = validateSpec(m.spec, 'spec');
-  const errors = [...(nameProblem ? [{ path: 'metadata.name', message: `metadata.${nameProblem}` }] : []), ...(r.ok ? [] : r.errors)];
+  const errors = [
+    ...(nameProblem ? [{ path: 'metadata.name', message: `metadata.${nameProblem}` }] : []),
+    ...(r.ok ? [] : r.errors),
+  ];
   if (errors.length || !r.ok) {
     problems.push(formatSpecErrors(errors, `${where}: invalid ArchivePolicy`));
     return;

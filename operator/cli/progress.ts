@@ -35,7 +35,8 @@ export function progressLine(label: string, s: WorkerSnapshot, ratePerSec: numbe
     `spool ${fmt.format(s.spooledDocuments)} docs`,
   ];
   if (t.documentsSkipped) parts.push(`skipped ${fmt.format(t.documentsSkipped)}`);
-  if (s.lastError && s.state !== 'Idle' && s.state !== 'Stopped') parts.push(`last error: ${s.lastError.stage}: ${s.lastError.message}`);
+  if (s.lastError && s.state !== 'Idle' && s.state !== 'Stopped')
+    parts.push(`last error: ${s.lastError.stage}: ${s.lastError.message}`);
   return parts.join(' | ');
 }
 

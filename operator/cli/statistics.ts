@@ -14,7 +14,17 @@ export interface StatisticsInput {
   stats: WorkerStats;
 }
 
-const STAGES: Stage[] = ['connect', 'recover', 'index', 'fetch', 'spool', 'bundle', 'upload', 'delete', 'cleanup'];
+const STAGES: Stage[] = [
+  'connect',
+  'recover',
+  'index',
+  'fetch',
+  'spool',
+  'bundle',
+  'upload',
+  'delete',
+  'cleanup',
+];
 
 export function formatStatistics(s: StatisticsInput): string {
   const seconds = Math.max(0.001, (s.endedAt.getTime() - s.startedAt.getTime()) / 1000);
@@ -40,11 +50,22 @@ export function formatStatistics(s: StatisticsInput): string {
     const v = s.stats.stageSeconds[st];
     if (v === undefined) continue;
     accounted += v;
-    lines.push(`${st.padEnd(12)} ${v.toFixed(3).padStart(9)} ${((v / seconds) * 100).toFixed(2).padStart(8)}%`);
+    lines.push(
+      `${st.padEnd(12)} ${v.toFixed(3).padStart(9)} ${((v / seconds) * 100).toFixed(2).padStart(8)}%`,
+    );
   }
-  lines.push(`${'other'.padEnd(12)} ${Math.max(0, seconds - accounted).toFixed(3).padStart(9)} ${((Math.max(0, seconds - accounted) / seconds) * 100).toFixed(2).padStart(8)}%`);
-  lines.push(`${'(server wait)'.padEnd(12)} ${s.stats.serverWaitSeconds.toFixed(3).padStart(9)} ${((s.stats.serverWaitSeconds / seconds) * 100).toFixed(2).padStart(8)}%  waiting for MongoDB replies, within the stages above`);
+  lines.push(
+    `${'other'.padEnd(12)} ${Math.max(0, seconds - accounted)
+      .toFixed(3)
+      .padStart(9)} ${((Math.max(0, seconds - accounted) / seconds) * 100).toFixed(2).padStart(8)}%`,
+  );
+  lines.push(
+    `${'(server wait)'.padEnd(12)} ${s.stats.serverWaitSeconds.toFixed(3).padStart(9)} ${((s.stats.serverWaitSeconds / seconds) * 100).toFixed(2).padStart(8)}%  waiting for MongoDB replies, within the stages above`,
+  );
   lines.push('', `Rate        ${(t.documentsArchived / seconds).toFixed(1)} documents/s archived`);
-  if (s.snapshot.lastError) lines.push(`Last error  ${s.snapshot.lastError.time} ${s.snapshot.lastError.stage}: ${s.snapshot.lastError.message}`);
+  if (s.snapshot.lastError)
+    lines.push(
+      `Last error  ${s.snapshot.lastError.time} ${s.snapshot.lastError.stage}: ${s.snapshot.lastError.message}`,
+    );
   return `${lines.join('\n')}\n`;
 }

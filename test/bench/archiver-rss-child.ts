@@ -17,7 +17,13 @@ async function main(): Promise<void> {
   const sampler = setInterval(() => (peakSampled = Math.max(peakSampled, process.memoryUsage().rss)), 100);
   const t0 = performance.now();
   const worker = new Worker(
-    { config: job.config, mongoUri: job.mongoUri, spoolRoot: job.spoolRoot, logger: pino({ level: 'warn' }, pino.destination(2)), once: true },
+    {
+      config: job.config,
+      mongoUri: job.mongoUri,
+      spoolRoot: job.spoolRoot,
+      logger: pino({ level: 'warn' }, pino.destination(2)),
+      once: true,
+    },
     { estimateIntervalMs: 3_600_000 },
   );
   await worker.run();

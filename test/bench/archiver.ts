@@ -21,7 +21,7 @@ import { BSON, type Collection, type Document } from 'mongodb';
 import type { PolicyConfig } from '../../operator/archiver/config.js';
 import type { WorkerStats } from '../../operator/archiver/worker.js';
 import type { WorkerSnapshot } from '../../operator/archiver/worker-api.js';
-import { envFile, testEnv } from '../support/testenv.js';
+import { testEnv } from '../support/testenv.js';
 import { DAY, policy, sandbox, type Sandbox } from '../integration/archiver/helpers.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -33,10 +33,16 @@ const BIG_KB = Number(process.env.BENCH_BIG_KB ?? 100);
 const MB = 1024 * 1024;
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+// Runs compiled (dist/test/bench/): the repository root is three levels up.
+const root = path.resolve(here, here.split(path.sep).includes('dist') ? '../../..' : '../..');
 const log = (s: string) => process.stdout.write(`${s}\n`);
-const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+const fmt = (n: number, d = 0) =>
+  n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
-const WORDS = 'order user click impression reward offer status pending done failed android ios web campaign event session'.split(' ');
+const WORDS =
+  'order user click impression reward offer status pending done failed android ios web campaign event session'.split(
+    ' ',
+  );
 
 /** ~1 KB of log-like data (compressible roughly like real event logs). */
 function smallDoc(i: number, now: number): Document {
@@ -71,14 +77,21 @@ function bigDoc(i: number, now: number): Document {
   };
 }
 
-async function insert(colls: Collection[], n: number, make: (i: number) => Document, batch: number): Promise<void> {
+async function insert(
+  colls: Collection[],
+  n: number,
+  make: (i: number) => Document,
+  batch: number,
+): Promise<void> {
   const t0 = performance.now();
   for (let i = 0; i < n; i += batch) {
     const docs = Array.from({ length: Math.min(batch, n - i) }, (_, k) => make(i + k));
     for (const c of colls) await c.insertMany(docs, { ordered: false });
     if ((i / batch) % 10 === 0) process.stderr.write(`\r  inserting ${fmt(i + docs.length)}/${fmt(n)}…`);
   }
-  process.stderr.write(`\r  inserted ${fmt(n)} into ${colls.length} collection(s) in ${fmt((performance.now() - t0) / 1000, 1)} s\n`);
+  process.stderr.write(
+    `\r  inserted ${fmt(n)} into ${colls.length} collection(s) in ${fmt((performance.now() - t0) / 1000, 1)} s\n`,
+  );
 }
 
 async function dumpRaw(c: Collection, file: string): Promise<{ bytes: number; docs: number }> {
@@ -99,7 +112,8 @@ async function dumpRaw(c: Collection, file: string): Promise<{ bytes: number; do
 function gzipFile(file: string): { seconds: number; outBytes: number; tool: string } {
   const t0 = performance.now();
   const r = spawnSync('sh', ['-c', `gzip -6 -c '${file}' | wc -c`], { encoding: 'utf8' });
-  if (r.status === 0) return { seconds: (performance.now() - t0) / 1000, outBytes: Number(r.stdout.trim()), tool: 'gzip -6' };
+  if (r.status === 0)
+    return { seconds: (performance.now() - t0) / 1000, outBytes: Number(r.stdout.trim()), tool: 'gzip -6' };
   throw new Error(`gzip failed: ${r.stderr}`);
 }
 
@@ -121,10 +135,17 @@ interface ChildResult {
 }
 
 async function runChild(config: PolicyConfig, spoolRoot: string): Promise<ChildResult> {
-  const child = spawn(process.execPath, [path.join(here, 'archiver-rss-child.js'), JSON.stringify({ config, mongoUri: testEnv().mongoUri, spoolRoot })], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, ...s3Env() },
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(here, 'archiver-rss-child.js'),
+      JSON.stringify({ config, mongoUri: testEnv().mongoUri, spoolRoot }),
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, ...s3Env() },
+    },
+  );
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const [code] = (await once(child, 'exit')) as [number | null];
@@ -134,11 +155,19 @@ async function runChild(config: PolicyConfig, spoolRoot: string): Promise<ChildR
 
 function s3Env(): Record<string, string> {
   const e = testEnv().s3;
-  return { AWS_ENDPOINT_URL_S3: e.endpoint, AWS_ACCESS_KEY_ID: e.accessKeyId, AWS_SECRET_ACCESS_KEY: e.secretAccessKey, AWS_REGION: e.region };
+  return {
+    AWS_ENDPOINT_URL_S3: e.endpoint,
+    AWS_ACCESS_KEY_ID: e.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: e.secretAccessKey,
+    AWS_REGION: e.region,
+  };
 }
 
 /** (b): keyset pages of queryLimit by the archive field, then deleteMany by _id — nothing archived. */
-async function rawBaseline(c: Collection, cutoff: Date): Promise<{ seconds: number; docs: number; bytes: number; serverSeconds: number }> {
+async function rawBaseline(
+  c: Collection,
+  cutoff: Date,
+): Promise<{ seconds: number; docs: number; bytes: number; serverSeconds: number }> {
   const t0 = performance.now();
   let last: Date | undefined;
   let docs = 0;
@@ -147,7 +176,9 @@ async function rawBaseline(c: Collection, cutoff: Date): Promise<{ seconds: numb
   for (;;) {
     const q: Document = last ? { createdAt: { $lt: cutoff, $gte: last } } : { createdAt: { $lt: cutoff } };
     const s0 = performance.now();
-    const page = await c.find(q, { sort: { createdAt: 1 }, limit: QUERY_LIMIT, raw: true, batchSize: QUERY_LIMIT }).toArray();
+    const page = await c
+      .find(q, { sort: { createdAt: 1 }, limit: QUERY_LIMIT, raw: true, batchSize: QUERY_LIMIT })
+      .toArray();
     server += performance.now() - s0;
     if (!page.length) break;
     const ids = page.map((r) => {
@@ -174,11 +205,14 @@ function stageLine(stats: WorkerStats, total: number): string {
 /** Holds a lease on the test servers for this process (starting them if needed), like a jest run does. */
 function testenv(cmd: 'acquire' | 'release'): void {
   const cli = path.join(here, '..', 'env', 'cli.js');
-  const r = spawnSync(process.execPath, [cli, cmd, '--pid', String(process.pid)], { stdio: ['ignore', 'inherit', 'inherit'] });
-  if (r.status !== 0) throw new Error(`testenv ${cmd} failed (exit ${r.status ?? r.signal}); try 'make testenv-up'`);
+  const r = spawnSync(process.execPath, [cli, cmd, '--pid', String(process.pid)], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  if (r.status !== 0)
+    throw new Error(`testenv ${cmd} failed (exit ${r.status ?? r.signal}); try 'make testenv-up'`);
   if (cmd === 'acquire') {
     // The servers' addresses may differ from a stale environment of the calling shell.
-    for (const line of readFileSync(envFile, 'utf8').split('\n')) {
+    for (const line of readFileSync(path.join(root, '.testenv', 'env'), 'utf8').split('\n')) {
       const m = /^export ([A-Z0-9_]+)='(.*)'$/.exec(line.trim());
       if (m) process.env[m[1]!] = m[2]!.replace(/'\\''/g, "'");
     }
@@ -188,18 +222,24 @@ function testenv(cmd: 'acquire' | 'release'): void {
 async function main(): Promise<void> {
   let sb: Sandbox | undefined;
   let tmp: string | undefined;
-  testenv('acquire');
   try {
+    testenv('acquire');
     sb = await sandbox('bench_arch');
     tmp = await mkdtemp(path.join(os.tmpdir(), 'gochive-bench-'));
     const now = Date.now();
     const cutoff = new Date(now - 92 * DAY);
-    log(`gochive archiver benchmark — ${os.cpus().length} CPUs, node ${process.version}; FerretDB ${testEnv().mongoUri.replace(/\/\/.*@/, '//***@')} and versitygw ${testEnv().s3.endpoint}`);
-    log(`NOTE: FerretDB 1.24 (SQLite) does not use indexes for range queries and sorts: every fetch, count and delete scans the collection, so server time dominates and grows with collection size. Real MongoDB serves these from the archive-field index.`);
+    log(
+      `gochive archiver benchmark — ${os.cpus().length} CPUs, node ${process.version}; FerretDB ${testEnv().mongoUri.replace(/\/\/.*@/, '//***@')} and versitygw ${testEnv().s3.endpoint}`,
+    );
+    log(
+      `NOTE: FerretDB 1.24 (SQLite) does not use indexes for range queries and sorts: every fetch, count and delete scans the collection, so server time dominates and grows with collection size. Real MongoDB serves these from the archive-field index.`,
+    );
     log('');
 
     // ---------------------------------------------------------------- setup
-    log(`Setup: ${fmt(DOCS)} documents of ~1 KB, identical in two collections (one for gochive, one for the raw baseline)`);
+    log(
+      `Setup: ${fmt(DOCS)} documents of ~1 KB, identical in two collections (one for gochive, one for the raw baseline)`,
+    );
     const ca = sb.db.collection('bench_a');
     const cb = sb.db.collection('bench_b');
     await insert([ca, cb], DOCS, (i) => smallDoc(i, now), 5000);
@@ -208,34 +248,61 @@ async function main(): Promise<void> {
     const rawFile = path.join(tmp, 'docs.bson');
     const dump = await dumpRaw(cb, rawFile);
     const dataMB = dump.bytes / MB;
-    log(`  ${fmt(dump.docs)} documents, ${fmt(dataMB, 1)} MB of BSON (${fmt(dump.bytes / dump.docs)} bytes each)`);
+    log(
+      `  ${fmt(dump.docs)} documents, ${fmt(dataMB, 1)} MB of BSON (${fmt(dump.bytes / dump.docs)} bytes each)`,
+    );
 
     // ---------------------------------------------------------------- (c)
     const gz = gzipFile(rawFile);
     const nodeGzSeconds = await nodeGzip(rawFile);
     log('');
-    log(`(c) ${gz.tool} over the same BSON bytes: ${fmt(gz.seconds, 2)} s, ${fmt(dataMB / gz.seconds, 1)} MB/s, ${fmt(dump.docs / gz.seconds)} docs/s, ratio ${fmt(dump.bytes / gz.outBytes, 2)}:1 (node zlib level 6: ${fmt(nodeGzSeconds, 2)} s)`);
+    log(
+      `(c) ${gz.tool} over the same BSON bytes: ${fmt(gz.seconds, 2)} s, ${fmt(dataMB / gz.seconds, 1)} MB/s, ${fmt(dump.docs / gz.seconds)} docs/s, ratio ${fmt(dump.bytes / gz.outBytes, 2)}:1 (node zlib level 6: ${fmt(nodeGzSeconds, 2)} s)`,
+    );
 
     // ---------------------------------------------------------------- (a)
-    const cfgA = policy(sb, { collection: 'bench_a', queryLimit: QUERY_LIMIT, archiveCheckInterval: 1, s3: { bucket: `${sb.bucket}/bench-a/`, uploadInterval: 2 } }, 'bench-a');
+    const cfgA = policy(
+      sb,
+      {
+        collection: 'bench_a',
+        queryLimit: QUERY_LIMIT,
+        archiveCheckInterval: 1,
+        s3: { bucket: `${sb.bucket}/bench-a/`, uploadInterval: 2 },
+      },
+      'bench-a',
+    );
     log('');
     log(`(a) gochive end to end, queryLimit ${fmt(QUERY_LIMIT)} (child process)…`);
     const a = await runChild(cfgA, path.join(tmp, 'spool-a'));
     const aDocs = a.snapshot.totals.documentsDeleted;
-    log(`(a) gochive: ${fmt(aDocs)} docs archived+deleted in ${fmt(a.seconds, 1)} s = ${fmt(aDocs / a.seconds)} docs/s, ${fmt(dataMB / a.seconds, 2)} MB/s; ${fmt(a.snapshot.totals.bundlesUploaded)} bundles, ${fmt(a.snapshot.totals.bytesUploaded / MB, 1)} MB uploaded`);
-    log(`    waiting on MongoDB (FerretDB): ${fmt(a.stats.serverWaitSeconds, 1)} s = ${fmt((a.stats.serverWaitSeconds / a.seconds) * 100)}% of the run; stages: ${stageLine(a.stats, a.seconds)}`);
-    log(`    peak RSS ${fmt(a.maxRssBytes / MB)} MB; state ${a.snapshot.state}${a.snapshot.lastError ? `, last error ${a.snapshot.lastError.message}` : ''}`);
+    log(
+      `(a) gochive: ${fmt(aDocs)} docs archived+deleted in ${fmt(a.seconds, 1)} s = ${fmt(aDocs / a.seconds)} docs/s, ${fmt(dataMB / a.seconds, 2)} MB/s; ${fmt(a.snapshot.totals.bundlesUploaded)} bundles, ${fmt(a.snapshot.totals.bytesUploaded / MB, 1)} MB uploaded`,
+    );
+    log(
+      `    waiting on MongoDB (FerretDB): ${fmt(a.stats.serverWaitSeconds, 1)} s = ${fmt((a.stats.serverWaitSeconds / a.seconds) * 100)}% of the run; stages: ${stageLine(a.stats, a.seconds)}`,
+    );
+    log(
+      `    peak RSS ${fmt(a.maxRssBytes / MB)} MB; state ${a.snapshot.state}${a.snapshot.lastError ? `, last error ${a.snapshot.lastError.message}` : ''}`,
+    );
 
     // ---------------------------------------------------------------- (b)
     log('');
     log('(b) raw baseline: driver reads the same documents and deletes them by _id…');
     const b = await rawBaseline(cb, cutoff);
-    log(`(b) raw driver: ${fmt(b.docs)} docs read+deleted in ${fmt(b.seconds, 1)} s = ${fmt(b.docs / b.seconds)} docs/s, ${fmt(b.bytes / MB / b.seconds, 2)} MB/s; waiting on MongoDB ${fmt(b.serverSeconds, 1)} s (${fmt((b.serverSeconds / b.seconds) * 100)}%)`);
+    log(
+      `(b) raw driver: ${fmt(b.docs)} docs read+deleted in ${fmt(b.seconds, 1)} s = ${fmt(b.docs / b.seconds)} docs/s, ${fmt(b.bytes / MB / b.seconds, 2)} MB/s; waiting on MongoDB ${fmt(b.serverSeconds, 1)} s (${fmt((b.serverSeconds / b.seconds) * 100)}%)`,
+    );
 
     log('');
-    log(`Ratios (throughput): a/b = ${fmt(aDocs / a.seconds / (b.docs / b.seconds), 2)}  (gochive ${fmt(a.seconds / b.seconds, 2)}× the raw baseline's time)`);
-    log(`                     a/c = ${fmt(aDocs / a.seconds / (dump.docs / gz.seconds), 3)}  (gochive ${fmt(a.seconds / gz.seconds, 1)}× the time of gzip -6 alone)`);
-    log(`Server-independent part of (a): ${fmt(a.seconds - a.stats.serverWaitSeconds, 1)} s = ${fmt(aDocs / Math.max(0.001, a.seconds - a.stats.serverWaitSeconds))} docs/s`);
+    log(
+      `Ratios (throughput): a/b = ${fmt(aDocs / a.seconds / (b.docs / b.seconds), 2)}  (gochive ${fmt(a.seconds / b.seconds, 2)}× the raw baseline's time)`,
+    );
+    log(
+      `                     a/c = ${fmt(aDocs / a.seconds / (dump.docs / gz.seconds), 3)}  (gochive ${fmt(a.seconds / gz.seconds, 1)}× the time of gzip -6 alone)`,
+    );
+    log(
+      `Server-independent part of (a): ${fmt(a.seconds - a.stats.serverWaitSeconds, 1)} s = ${fmt(aDocs / Math.max(0.001, a.seconds - a.stats.serverWaitSeconds))} docs/s`,
+    );
     await ca.drop().catch(() => undefined);
     await cb.drop().catch(() => undefined);
 
@@ -248,15 +315,27 @@ async function main(): Promise<void> {
       await cbig.createIndex({ createdAt: 1 });
       const cfgBig = policy(
         sb,
-        { collection: 'bench_big', queryLimit: QUERY_LIMIT, archiveCheckInterval: 1, bundle: { maxBytes: '256Mi' }, s3: { bucket: `${sb.bucket}/bench-big/`, uploadInterval: 2 } },
+        {
+          collection: 'bench_big',
+          queryLimit: QUERY_LIMIT,
+          archiveCheckInterval: 1,
+          bundle: { maxBytes: '256Mi' },
+          s3: { bucket: `${sb.bucket}/bench-big/`, uploadInterval: 2 },
+        },
         'bench-big',
       );
       const big = await runChild(cfgBig, path.join(tmp, 'spool-big'));
       const bigMB = (BIG_DOCS * BIG_KB) / 1024;
-      log(`    gochive: ${fmt(big.snapshot.totals.documentsDeleted)} docs in ${fmt(big.seconds, 1)} s = ${fmt(bigMB / big.seconds, 1)} MB/s; ${fmt(big.snapshot.totals.bundlesUploaded)} bundles, ${fmt(big.snapshot.totals.bytesUploaded / MB)} MB uploaded; server wait ${fmt(big.stats.serverWaitSeconds, 1)} s`);
-      log(`    PEAK RSS: ${fmt(big.maxRssBytes / MB)} MB (sampled peak ${fmt(big.peakSampledRssBytes / MB)} MB) — budget 256 MB: ${big.maxRssBytes < 256 * MB ? 'within' : 'EXCEEDED'}`);
+      log(
+        `    gochive: ${fmt(big.snapshot.totals.documentsDeleted)} docs in ${fmt(big.seconds, 1)} s = ${fmt(bigMB / big.seconds, 1)} MB/s; ${fmt(big.snapshot.totals.bundlesUploaded)} bundles, ${fmt(big.snapshot.totals.bytesUploaded / MB)} MB uploaded; server wait ${fmt(big.stats.serverWaitSeconds, 1)} s`,
+      );
+      log(
+        `    PEAK RSS: ${fmt(big.maxRssBytes / MB)} MB (sampled peak ${fmt(big.peakSampledRssBytes / MB)} MB) — budget 256 MB: ${big.maxRssBytes < 256 * MB ? 'within' : 'EXCEEDED'}`,
+      );
       const left = await readdir(path.join(tmp, 'spool-big', 'test', 'bench-big', 'bundles')).catch(() => []);
-      log(`    spool bundles left after the run: ${left.length} (each is removed once its documents are deleted)`);
+      log(
+        `    spool bundles left after the run: ${left.length} (each is removed once its documents are deleted)`,
+      );
       await cbig.drop().catch(() => undefined);
     }
   } finally {

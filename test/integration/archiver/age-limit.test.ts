@@ -1,7 +1,17 @@
 // 50k documents spread over 200 days, ageLimit 92d: exactly the older ones leave MongoDB, every one of
 // them is in S3 byte-identical to a snapshot taken before, and the newer ones are untouched.
 import { BSON } from 'mongodb';
-import { DAY, idKey, insertAll, policy, readBundles, runOnce, sandbox, snapshotRaw, type Sandbox } from './helpers.js';
+import {
+  DAY,
+  idKey,
+  insertAll,
+  policy,
+  readBundles,
+  runOnce,
+  sandbox,
+  snapshotRaw,
+  type Sandbox,
+} from './helpers.js';
 
 const TOTAL = Number(process.env.GOCHIVE_TEST_AGE_DOCS ?? 50_000);
 
@@ -21,7 +31,12 @@ describe('archiver: age limit', () => {
       // Spread evenly over 200 days, newest first; avoid the exact cutoff instant.
       createdAt: new Date(now - Math.floor((i / TOTAL) * 200 * DAY) - 1000),
       seq: i,
-      payload: { user: `u${i % 977}`, amount: new BSON.Int32(i % 1000), big: BSON.Long.fromNumber(i * 1e6), score: i / 7 },
+      payload: {
+        user: `u${i % 977}`,
+        amount: new BSON.Int32(i % 1000),
+        big: BSON.Long.fromNumber(i * 1e6),
+        score: i / 7,
+      },
     }));
     await insertAll(sb.db, 'events', docs);
     await sb.db.collection('events').createIndex({ createdAt: 1 });
@@ -40,7 +55,9 @@ describe('archiver: age limit', () => {
     expect(snap.totals.documentsArchived).toBe(expectedOld.size);
     expect(snap.totals.documentsDeleted).toBe(expectedOld.size);
     expect(snap.totals.duplicatesUploaded).toBe(0);
-    process.stderr.write(`age-limit: ${TOTAL} docs, ${expectedOld.size} archived in ${seconds.toFixed(1)} s; ${JSON.stringify(worker.statistics())}\n`);
+    process.stderr.write(
+      `age-limit: ${TOTAL} docs, ${expectedOld.size} archived in ${seconds.toFixed(1)} s; ${JSON.stringify(worker.statistics())}\n`,
+    );
 
     // MongoDB: exactly the newer documents remain, unchanged.
     const after = await snapshotRaw(sb.db, 'events');

@@ -44,7 +44,11 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 300
   const done = new Promise<CliResult>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`gochive ${args.join(' ')} did not exit within ${timeoutMs} ms\nstderr: ${stderr.slice(-4000)}`));
+      reject(
+        new Error(
+          `gochive ${args.join(' ')} did not exit within ${timeoutMs} ms\nstderr: ${stderr.slice(-4000)}`,
+        ),
+      );
     }, timeoutMs);
     child.on('error', (err) => {
       clearTimeout(timer);

@@ -39,13 +39,41 @@ describe('archiver: eligibility', () => {
       { _id: 'number', createdAt: 12345 },
     ]);
     await sb.db.collection(coll).createIndex({ createdAt: 1 });
-    const { worker, errors } = await runOnce(policy(sb, { collection: coll, queryLimit: 8 }, 'inelig'), sb.spoolRoot);
+    const { worker, errors } = await runOnce(
+      policy(sb, { collection: coll, queryLimit: 8 }, 'inelig'),
+      sb.spoolRoot,
+    );
     expect(errors).toEqual([]);
     const snap = worker.snapshot();
     expect(snap.totals.documentsArchived).toBe(30);
     expect(snap.totals.documentsIneligible).toBe(4 + 3 + 1 + 1); // missing, string, null, number
-    const left = (await sb.db.collection(coll).find({}, { projection: { _id: 1 } }).toArray()).map((d) => String(d._id)).sort();
-    expect(left).toEqual(['array', 'fresh-0', 'fresh-1', 'fresh-2', 'fresh-3', 'fresh-4', 'missing-0', 'missing-1', 'missing-2', 'missing-3', 'null', 'number', 'string-0', 'string-1', 'string-2'].sort());
+    const left = (
+      await sb.db
+        .collection(coll)
+        .find({}, { projection: { _id: 1 } })
+        .toArray()
+    )
+      .map((d) => String(d._id))
+      .sort();
+    expect(left).toEqual(
+      [
+        'array',
+        'fresh-0',
+        'fresh-1',
+        'fresh-2',
+        'fresh-3',
+        'fresh-4',
+        'missing-0',
+        'missing-1',
+        'missing-2',
+        'missing-3',
+        'null',
+        'number',
+        'string-0',
+        'string-1',
+        'string-2',
+      ].sort(),
+    );
     const archived = await idsInBundles(coll);
     expect(archived.size).toBe(30);
     for (const id of archived) expect(id).toMatch(/ok-/);
@@ -53,7 +81,11 @@ describe('archiver: eligibility', () => {
 
   test('a document modified between fetch and delete so it no longer qualifies is not deleted (I2)', async () => {
     const coll = 'modified';
-    await insertAll(sb.db, coll, Array.from({ length: 50 }, (_, i) => ({ _id: i, createdAt: old(), status: 'done', v: 1 })));
+    await insertAll(
+      sb.db,
+      coll,
+      Array.from({ length: 50 }, (_, i) => ({ _id: i, createdAt: old(), status: 'done', v: 1 })),
+    );
     await sb.db.collection(coll).createIndex({ createdAt: 1 });
     let calls = 0;
     const { worker, errors } = await runOnce(
@@ -75,13 +107,19 @@ describe('archiver: eligibility', () => {
     expect(snap.totals.documentsArchived).toBe(50);
     expect(snap.totals.documentsDeleted).toBe(48);
     expect(snap.totals.documentsSkipped).toBe(2);
-    const left = (await sb.db.collection<NumDoc>(coll).find({}).toArray()).map((d) => d._id).sort((a, b) => a - b);
+    const left = (await sb.db.collection<NumDoc>(coll).find({}).toArray())
+      .map((d) => d._id)
+      .sort((a, b) => a - b);
     expect(left).toEqual([1, 2]);
   });
 
   test('changeGuardFields: a document whose guarded field changed since fetch is skipped', async () => {
     const coll = 'guarded';
-    await insertAll(sb.db, coll, Array.from({ length: 20 }, (_, i) => ({ _id: i, createdAt: old(), meta: { rev: new BSON.Int32(1) } })));
+    await insertAll(
+      sb.db,
+      coll,
+      Array.from({ length: 20 }, (_, i) => ({ _id: i, createdAt: old(), meta: { rev: new BSON.Int32(1) } })),
+    );
     await sb.db.collection(coll).createIndex({ createdAt: 1 });
     const { worker, errors } = await runOnce(
       policy(sb, { collection: coll, changeGuardFields: ['meta.rev', 'missing.field'] }, 'guarded'),
@@ -89,14 +127,18 @@ describe('archiver: eligibility', () => {
       {
         beforeDelete: async () => {
           await sb.db.collection<NumDoc>(coll).updateOne({ _id: 7 }, { $set: { 'meta.rev': 2 } });
-          await sb.db.collection<NumDoc>(coll).updateOne({ _id: 8 }, { $set: { 'missing.field': 'now set' } });
+          await sb.db
+            .collection<NumDoc>(coll)
+            .updateOne({ _id: 8 }, { $set: { 'missing.field': 'now set' } });
         },
       },
     );
     expect(errors).toEqual([]);
     expect(worker.snapshot().totals.documentsDeleted).toBe(18);
     expect(worker.snapshot().totals.documentsSkipped).toBe(2);
-    const left = (await sb.db.collection<NumDoc>(coll).find({}).toArray()).map((d) => d._id).sort((a, b) => a - b);
+    const left = (await sb.db.collection<NumDoc>(coll).find({}).toArray())
+      .map((d) => d._id)
+      .sort((a, b) => a - b);
     expect(left).toEqual([7, 8]);
   });
 
@@ -111,7 +153,11 @@ describe('archiver: eligibility', () => {
     await insertAll(sb.db, coll, docs);
     await sb.db.collection(coll).createIndex({ ts: 1 });
     const { worker, errors } = await runOnce(
-      policy(sb, { collection: coll, archiveField: 'ts', archiveFieldFormat: format, queryLimit: 10 }, `fmt-${format.toLowerCase()}`),
+      policy(
+        sb,
+        { collection: coll, archiveField: 'ts', archiveFieldFormat: format, queryLimit: 10 },
+        `fmt-${format.toLowerCase()}`,
+      ),
       sb.spoolRoot,
     );
     expect(errors).toEqual([]);
@@ -123,11 +169,19 @@ describe('archiver: eligibility', () => {
   test('archive field format objectId: _id carries the age', async () => {
     const coll = 'fmt_oid';
     const docs: Document[] = [];
-    for (let i = 0; i < 30; i++) docs.push({ _id: BSON.ObjectId.createFromTime(Math.floor((Date.now() - (i < 12 ? 100 : 5) * DAY) / 1000) + i), i });
+    for (let i = 0; i < 30; i++)
+      docs.push({
+        _id: BSON.ObjectId.createFromTime(Math.floor((Date.now() - (i < 12 ? 100 : 5) * DAY) / 1000) + i),
+        i,
+      });
     docs.push({ _id: 'not-an-objectid', i: -1 });
     await insertAll(sb.db, coll, docs);
     const { worker, errors } = await runOnce(
-      policy(sb, { collection: coll, archiveField: '_id', archiveFieldFormat: 'objectId', queryLimit: 5 }, 'fmt-oid'),
+      policy(
+        sb,
+        { collection: coll, archiveField: '_id', archiveFieldFormat: 'objectId', queryLimit: 5 },
+        'fmt-oid',
+      ),
       sb.spoolRoot,
     );
     expect(errors).toEqual([]);
@@ -138,7 +192,11 @@ describe('archiver: eligibility', () => {
 
   test('no index on the archive field: Blocked with the index to create; allowCollectionScan runs', async () => {
     const coll = 'noindex';
-    await insertAll(sb.db, coll, Array.from({ length: 10 }, (_, i) => ({ _id: i, createdAt: old() })));
+    await insertAll(
+      sb.db,
+      coll,
+      Array.from({ length: 10 }, (_, i) => ({ _id: i, createdAt: old() })),
+    );
     const { worker } = await runOnce(policy(sb, { collection: coll }, 'noindex'), sb.spoolRoot);
     const snap = worker.snapshot();
     expect(snap.state).toBe('Blocked');
@@ -146,14 +204,21 @@ describe('archiver: eligibility', () => {
     expect(snap.message).toContain('.noindex.createIndex({ "createdAt": 1 })');
     expect(await sb.db.collection(coll).countDocuments()).toBe(10);
 
-    const second = await runOnce(policy(sb, { collection: coll, allowCollectionScan: true }, 'noindex'), sb.spoolRoot);
+    const second = await runOnce(
+      policy(sb, { collection: coll, allowCollectionScan: true }, 'noindex'),
+      sb.spoolRoot,
+    );
     expect(second.worker.snapshot().state).toBe('Stopped');
     expect(second.worker.snapshot().totals.documentsDeleted).toBe(10);
   });
 
   test('dryRun archives and uploads but never deletes; a second dry run does not archive again', async () => {
     const coll = 'dry';
-    await insertAll(sb.db, coll, Array.from({ length: 25 }, (_, i) => ({ _id: i, createdAt: old() })));
+    await insertAll(
+      sb.db,
+      coll,
+      Array.from({ length: 25 }, (_, i) => ({ _id: i, createdAt: old() })),
+    );
     await sb.db.collection(coll).createIndex({ createdAt: 1 });
     const cfg = policy(sb, { collection: coll, dryRun: true, queryLimit: 10 }, 'dry');
     const first = await runOnce(cfg, sb.spoolRoot);

@@ -66,7 +66,10 @@ export async function sandbox(prefix: string): Promise<Sandbox> {
     s3,
     spoolRoot,
     async cleanup() {
-      await mongo.db(dbName).dropDatabase().catch(() => undefined);
+      await mongo
+        .db(dbName)
+        .dropDatabase()
+        .catch(() => undefined);
       await emptyBucket(s3, bucket).catch(() => undefined);
       await s3.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => undefined);
       s3.destroy();
@@ -80,7 +83,9 @@ export async function listKeys(s3: S3Client, bucket: string, prefix = ''): Promi
   const keys: string[] = [];
   let token: string | undefined;
   do {
-    const r = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    const r = await s3.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+    );
     for (const o of r.Contents ?? []) keys.push(o.Key!);
     token = r.IsTruncated ? r.NextContinuationToken : undefined;
   } while (token);
@@ -88,7 +93,8 @@ export async function listKeys(s3: S3Client, bucket: string, prefix = ''): Promi
 }
 
 async function emptyBucket(s3: S3Client, bucket: string): Promise<void> {
-  for (const Key of await listKeys(s3, bucket)) await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key }));
+  for (const Key of await listKeys(s3, bucket))
+    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key }));
 }
 
 export interface ArchivedBundle {
@@ -112,7 +118,10 @@ export async function readBundles(s3: S3Client, bucket: string, prefix = ''): Pr
 
 /** `_id` of a raw document as canonical Extended JSON (type-exact identity). */
 export function idKey(doc: Uint8Array | Document): string {
-  const d = doc instanceof Uint8Array ? BSON.deserialize(doc, { promoteValues: false, promoteLongs: false, promoteBuffers: false }) : doc;
+  const d =
+    doc instanceof Uint8Array
+      ? BSON.deserialize(doc, { promoteValues: false, promoteLongs: false, promoteBuffers: false })
+      : doc;
   return BSON.EJSON.stringify({ v: d._id }, { relaxed: false });
 }
 
@@ -215,5 +224,6 @@ export async function runOnce(
 
 /** Inserts documents in batches (FerretDB is faster with big insertMany calls). */
 export async function insertAll(db: Db, coll: string, docs: Document[], batch = 2000): Promise<void> {
-  for (let i = 0; i < docs.length; i += batch) await db.collection(coll).insertMany(docs.slice(i, i + batch), { ordered: false });
+  for (let i = 0; i < docs.length; i += batch)
+    await db.collection(coll).insertMany(docs.slice(i, i + batch), { ordered: false });
 }

@@ -5,7 +5,17 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Worker } from '../../../operator/archiver/worker.js';
 import { testEnv, uniqueName } from '../../support/testenv.js';
-import { DAY, idKey, insertAll, policy, readBundles, runOnce, sandbox, testLogger, type Sandbox } from './helpers.js';
+import {
+  DAY,
+  idKey,
+  insertAll,
+  policy,
+  readBundles,
+  runOnce,
+  sandbox,
+  testLogger,
+  type Sandbox,
+} from './helpers.js';
 
 describe('archiver: isolation', () => {
   let sb: Sandbox;
@@ -15,13 +25,20 @@ describe('archiver: isolation', () => {
     otherDb = uniqueName('arch_iso2').replace(/-/g, '_');
   });
   afterAll(async () => {
-    await sb?.mongo.db(otherDb).dropDatabase().catch(() => undefined);
+    await sb?.mongo
+      .db(otherDb)
+      .dropDatabase()
+      .catch(() => undefined);
     await sb?.cleanup();
   });
 
   test('same collection name in two databases: separate spools, separate bundles', async () => {
     const mk = (tag: string) =>
-      Array.from({ length: 400 }, (_, i) => ({ _id: `${tag}-${i}`, createdAt: new Date(Date.now() - (100 + (i % 40)) * DAY), tag }));
+      Array.from({ length: 400 }, (_, i) => ({
+        _id: `${tag}-${i}`,
+        createdAt: new Date(Date.now() - (100 + (i % 40)) * DAY),
+        tag,
+      }));
     await insertAll(sb.db, 'events', mk('one'));
     await insertAll(sb.mongo.db(otherDb), 'events', mk('two'));
     await sb.db.collection('events').createIndex({ createdAt: 1 });
@@ -33,7 +50,11 @@ describe('archiver: isolation', () => {
       spoolDirsSeen.beta ||= existsSync(path.join(sb.spoolRoot, 'test', 'beta', 'journal.json'));
     }, 20);
     const cfgA = policy(sb, { queryLimit: 50, bundle: { maxDocuments: 100 } }, 'alpha');
-    const cfgB = policy({ dbName: otherDb, bucket: sb.bucket }, { queryLimit: 50, bundle: { maxDocuments: 100 } }, 'beta');
+    const cfgB = policy(
+      { dbName: otherDb, bucket: sb.bucket },
+      { queryLimit: 50, bundle: { maxDocuments: 100 } },
+      'beta',
+    );
     const [a, b] = await Promise.all([runOnce(cfgA, sb.spoolRoot), runOnce(cfgB, sb.spoolRoot)]);
     clearInterval(watch);
     expect(a.errors).toEqual([]);
@@ -60,7 +81,12 @@ describe('archiver: isolation', () => {
 
   test('a second worker for the same policy is refused while the first runs (one writer per spool)', async () => {
     const cfg = policy(sb, { collection: 'locked' }, 'locked');
-    const first = new Worker({ config: cfg, mongoUri: testEnv().mongoUri, spoolRoot: sb.spoolRoot, logger: testLogger('error') });
+    const first = new Worker({
+      config: cfg,
+      mongoUri: testEnv().mongoUri,
+      spoolRoot: sb.spoolRoot,
+      logger: testLogger('error'),
+    });
     const running = first.run();
     try {
       const deadline = Date.now() + 30_000;

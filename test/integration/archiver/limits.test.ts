@@ -6,7 +6,17 @@ import path from 'node:path';
 import { Worker } from '../../../operator/archiver/worker.js';
 import type { WorkerSnapshot } from '../../../operator/archiver/worker-api.js';
 import { testEnv } from '../../support/testenv.js';
-import { DAY, idKey, insertAll, policy, readBundles, runOnce, sandbox, testLogger, type Sandbox } from './helpers.js';
+import {
+  DAY,
+  idKey,
+  insertAll,
+  policy,
+  readBundles,
+  runOnce,
+  sandbox,
+  testLogger,
+  type Sandbox,
+} from './helpers.js';
 
 async function until(what: string, cond: () => boolean, timeoutMs = 60_000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -25,13 +35,21 @@ describe('archiver: pacing and limits', () => {
     await sb?.cleanup();
   });
 
-  const oldDocs = (n: number, pad = 0) => Array.from({ length: n }, (_, i) => ({ _id: i, createdAt: new Date(Date.now() - (100 + i / 100) * DAY), pad: 'p'.repeat(pad) }));
+  const oldDocs = (n: number, pad = 0) =>
+    Array.from({ length: n }, (_, i) => ({
+      _id: i,
+      createdAt: new Date(Date.now() - (100 + i / 100) * DAY),
+      pad: 'p'.repeat(pad),
+    }));
 
   test('maxDocumentsPerSecond bounds the fetch rate', async () => {
     await insertAll(sb.db, 'rate', oldDocs(120));
     await sb.db.collection('rate').createIndex({ createdAt: 1 });
     const t0 = Date.now();
-    const { worker, errors } = await runOnce(policy(sb, { collection: 'rate', maxDocumentsPerSecond: 40 }, 'rate'), sb.spoolRoot);
+    const { worker, errors } = await runOnce(
+      policy(sb, { collection: 'rate', maxDocumentsPerSecond: 40 }, 'rate'),
+      sb.spoolRoot,
+    );
     const seconds = (Date.now() - t0) / 1000;
     expect(errors).toEqual([]);
     expect(worker.snapshot().totals.documentsDeleted).toBe(120);
@@ -44,7 +62,17 @@ describe('archiver: pacing and limits', () => {
     await sb.db.collection('capped').createIndex({ createdAt: 1 });
     const states: WorkerSnapshot['reason'][] = [];
     const { worker, errors } = await runOnce(
-      policy(sb, { collection: 'capped', queryLimit: 200, spool: { maxBytes: '64Ki' }, s3: { bucket: `${sb.bucket}/capped/`, uploadInterval: 3600 }, archiveCheckInterval: 1 }, 'capped'),
+      policy(
+        sb,
+        {
+          collection: 'capped',
+          queryLimit: 200,
+          spool: { maxBytes: '64Ki' },
+          s3: { bucket: `${sb.bucket}/capped/`, uploadInterval: 3600 },
+          archiveCheckInterval: 1,
+        },
+        'capped',
+      ),
       sb.spoolRoot,
       {},
       { onSnapshot: (s) => void states.push(s.reason) },
@@ -63,7 +91,11 @@ describe('archiver: pacing and limits', () => {
     await insertAll(sb.db, 'windowed', oldDocs(20));
     await sb.db.collection('windowed').createIndex({ createdAt: 1 });
     const h = new Date().getUTCHours();
-    const closed = { start: `${String((h + 2) % 24).padStart(2, '0')}:00`, end: `${String((h + 3) % 24).padStart(2, '0')}:00`, timeZone: 'UTC' };
+    const closed = {
+      start: `${String((h + 2) % 24).padStart(2, '0')}:00`,
+      end: `${String((h + 3) % 24).padStart(2, '0')}:00`,
+      timeZone: 'UTC',
+    };
     for (const [name, spec, reason] of [
       ['windowed', { windows: [closed] }, 'OutsideWindow'],
       ['suspended', { suspend: true }, 'Suspended'],
@@ -89,8 +121,22 @@ describe('archiver: pacing and limits', () => {
   test('stop() during a backlog: stops cleanly, and a new worker finishes the job', async () => {
     await insertAll(sb.db, 'stopped', oldDocs(400));
     await sb.db.collection('stopped').createIndex({ createdAt: 1 });
-    const cfg = policy(sb, { collection: 'stopped', queryLimit: 50, archiveCheckInterval: 1, s3: { bucket: `${sb.bucket}/stopped/`, uploadInterval: 2 } }, 'stopped');
-    const w = new Worker({ config: cfg, mongoUri: testEnv().mongoUri, spoolRoot: sb.spoolRoot, logger: testLogger() });
+    const cfg = policy(
+      sb,
+      {
+        collection: 'stopped',
+        queryLimit: 50,
+        archiveCheckInterval: 1,
+        s3: { bucket: `${sb.bucket}/stopped/`, uploadInterval: 2 },
+      },
+      'stopped',
+    );
+    const w = new Worker({
+      config: cfg,
+      mongoUri: testEnv().mongoUri,
+      spoolRoot: sb.spoolRoot,
+      logger: testLogger(),
+    });
     const running = w.run();
     await until('some documents spooled', () => w.snapshot().spooledDocuments > 0);
     await w.stop();
@@ -102,7 +148,9 @@ describe('archiver: pacing and limits', () => {
     const { worker } = await runOnce(cfg, sb.spoolRoot);
     expect(worker.snapshot().totals.documentsDeleted + w.snapshot().totals.documentsDeleted).toBe(400);
     expect(await readdir(path.join(sb.spoolRoot, 'test', 'stopped', 'bundles'))).toEqual([]);
-    const ids = new Set((await readBundles(sb.s3, sb.bucket, 'stopped/')).flatMap((b) => b.docs.map((d) => idKey(d))));
+    const ids = new Set(
+      (await readBundles(sb.s3, sb.bucket, 'stopped/')).flatMap((b) => b.docs.map((d) => idKey(d))),
+    );
     expect(ids.size).toBe(400);
   });
 });

@@ -1,7 +1,17 @@
 // Keyset paging: ties on the archive field across many batches, and mixed `_id` types (which MongoDB
 // compares by type bracket) — none skipped, none doubled.
 import { BSON, type Document } from 'mongodb';
-import { DAY, idKey, insertAll, policy, readBundles, runOnce, sandbox, snapshotRaw, type Sandbox } from './helpers.js';
+import {
+  DAY,
+  idKey,
+  insertAll,
+  policy,
+  readBundles,
+  runOnce,
+  sandbox,
+  snapshotRaw,
+  type Sandbox,
+} from './helpers.js';
 
 describe('archiver: keyset paging', () => {
   let sb: Sandbox;
@@ -12,7 +22,12 @@ describe('archiver: keyset paging', () => {
     await sb?.cleanup();
   });
 
-  async function archiveAndCheck(coll: string, docs: Document[], spec: Record<string, unknown>, name: string): Promise<void> {
+  async function archiveAndCheck(
+    coll: string,
+    docs: Document[],
+    spec: Record<string, unknown>,
+    name: string,
+  ): Promise<void> {
     await insertAll(sb.db, coll, docs);
     await sb.db.collection(coll).createIndex({ createdAt: 1 });
     const before = await snapshotRaw(sb.db, coll);
@@ -38,9 +53,11 @@ describe('archiver: keyset paging', () => {
     const t = new Date(Date.now() - 200 * DAY);
     const docs: Document[] = [];
     // A few distinct values before and after the big tie group, plus small ties cut by batch limits.
-    for (let i = 0; i < 150; i++) docs.push({ _id: new BSON.ObjectId(), createdAt: new Date(t.getTime() - 1000 * (i % 50)), i });
+    for (let i = 0; i < 150; i++)
+      docs.push({ _id: new BSON.ObjectId(), createdAt: new Date(t.getTime() - 1000 * (i % 50)), i });
     for (let i = 0; i < 10_000; i++) docs.push({ _id: new BSON.ObjectId(), createdAt: t, i });
-    for (let i = 0; i < 150; i++) docs.push({ _id: new BSON.ObjectId(), createdAt: new Date(t.getTime() + 1000 * (1 + (i % 30))), i });
+    for (let i = 0; i < 150; i++)
+      docs.push({ _id: new BSON.ObjectId(), createdAt: new Date(t.getTime() + 1000 * (1 + (i % 30))), i });
     // Insertion order unrelated to _id order.
     docs.sort(() => Math.random() - 0.5);
     await archiveAndCheck('ties', docs, { queryLimit: 700, bundle: { maxDocuments: 3000 } }, 'ties');

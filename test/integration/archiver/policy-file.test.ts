@@ -17,7 +17,15 @@ describe('gochive archive -f', () => {
 
   test('a values file with two policies; -uri-template; --dry-run override; --statistics per policy', async () => {
     for (const c of ['orders', 'events']) {
-      await insertAll(sb.db, c, Array.from({ length: 120 }, (_, i) => ({ _id: i, createdAt: new Date(Date.now() - (95 + i) * DAY), c })));
+      await insertAll(
+        sb.db,
+        c,
+        Array.from({ length: 120 }, (_, i) => ({
+          _id: i,
+          createdAt: new Date(Date.now() - (95 + i) * DAY),
+          c,
+        })),
+      );
       await sb.db.collection(c).createIndex({ createdAt: 1 });
     }
     const entry = (name: string, coll: string) => `
@@ -34,9 +42,22 @@ describe('gochive archive -f', () => {
       uploadInterval: 2
 `;
     const values = path.join(sb.spoolRoot, 'values.yaml');
-    await writeFile(values, `policies:${entry('orders-archive', 'orders')}${entry('events-archive', 'events')}`);
+    await writeFile(
+      values,
+      `policies:${entry('orders-archive', 'orders')}${entry('events-archive', 'events')}`,
+    );
 
-    const common = ['archive', '-f', values, '-uri-template', 'mongodb://{host}/', '--spool-dir', sb.spoolRoot, '--once', '--statistics'];
+    const common = [
+      'archive',
+      '-f',
+      values,
+      '-uri-template',
+      'mongodb://{host}/',
+      '--spool-dir',
+      sb.spoolRoot,
+      '--once',
+      '--statistics',
+    ];
     const dry = await runCli([...common, '--dry-run'], cliEnv(), 180_000);
     expect({ code: dry.code, stderr: dry.code === 0 ? '' : dry.stderr }).toEqual({ code: 0, stderr: '' });
     expect(await sb.db.collection('orders').countDocuments()).toBe(120);
@@ -53,7 +74,8 @@ describe('gochive archive -f', () => {
       const bundles = await readBundles(sb.s3, sb.bucket, `${c}/`);
       // Dry run + real run: each document is in two bundles of different policies, once per policy.
       const perPolicy = new Map<string, number>();
-      for (const b of bundles) perPolicy.set(b.manifest.policy.name, (perPolicy.get(b.manifest.policy.name) ?? 0) + b.docs.length);
+      for (const b of bundles)
+        perPolicy.set(b.manifest.policy.name, (perPolicy.get(b.manifest.policy.name) ?? 0) + b.docs.length);
       expect(Object.fromEntries(perPolicy)).toEqual({ [`${c}-archive`]: 120, [`${c}-real`]: 120 });
     }
   }, 300_000);

@@ -31,10 +31,28 @@ describe('README: gochive archive', () => {
     expect(example).toBeDefined();
     const bucket = `${sb.bucket}-demo`.slice(0, 63);
     await sb.s3.send(new CreateBucketCommand({ Bucket: bucket }));
-    const script = example!.replace(/gochive-demo/g, bucket).replace(/-database shop/g, `-database ${sb.dbName}`);
+    const script = example!
+      .replace(/gochive-demo/g, bucket)
+      .replace(/-database shop/g, `-database ${sb.dbName}`);
 
-    await insertAll(sb.db, 'orders', Array.from({ length: 500 }, (_, i) => ({ _id: new BSON.ObjectId(), createdAt: new Date(Date.now() - (31 + i / 10) * DAY), i })));
-    await insertAll(sb.db, 'orders', Array.from({ length: 50 }, (_, i) => ({ _id: new BSON.ObjectId(), createdAt: new Date(Date.now() - DAY), i })));
+    await insertAll(
+      sb.db,
+      'orders',
+      Array.from({ length: 500 }, (_, i) => ({
+        _id: new BSON.ObjectId(),
+        createdAt: new Date(Date.now() - (31 + i / 10) * DAY),
+        i,
+      })),
+    );
+    await insertAll(
+      sb.db,
+      'orders',
+      Array.from({ length: 50 }, (_, i) => ({
+        _id: new BSON.ObjectId(),
+        createdAt: new Date(Date.now() - DAY),
+        i,
+      })),
+    );
     await sb.db.collection('orders').createIndex({ createdAt: 1 });
 
     const r = spawnSync('bash', ['-c', script], {
@@ -55,7 +73,8 @@ describe('README: gochive archive', () => {
     expect(await sb.db.collection('orders').countDocuments()).toBe(50);
     const bundles = await readBundles(sb.s3, bucket, 'shop/orders/');
     expect(bundles.reduce((n, b) => n + b.docs.length, 0)).toBe(500);
-    for (const k of await listKeys(sb.s3, bucket)) await sb.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: k }));
+    for (const k of await listKeys(sb.s3, bucket))
+      await sb.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: k }));
     await sb.s3.send(new DeleteBucketCommand({ Bucket: bucket }));
   }, 300_000);
 });

@@ -3,9 +3,24 @@
 import { createDestination } from '../../../operator/storage/factory.js';
 import { testEnv } from '../../support/testenv.js';
 import { ArchiverFaultProxy, type FaultMode } from './fault-proxy.js';
-import { DAY, idKey, insertAll, listKeys, policy, readBundles, runOnce, sandbox, testLogger, type Sandbox } from './helpers.js';
+import {
+  DAY,
+  idKey,
+  insertAll,
+  listKeys,
+  policy,
+  readBundles,
+  runOnce,
+  sandbox,
+  testLogger,
+  type Sandbox,
+} from './helpers.js';
 
-async function until(what: string, cond: () => Promise<boolean> | boolean, timeoutMs = 90_000): Promise<void> {
+async function until(
+  what: string,
+  cond: () => Promise<boolean> | boolean,
+  timeoutMs = 90_000,
+): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
@@ -30,9 +45,19 @@ describe('archiver: S3 faults', () => {
   test('down, 500s and stalls: nothing deleted, retried, recovers when S3 returns', async () => {
     const coll = 'events';
     const N = 300;
-    await insertAll(sb.db, coll, Array.from({ length: N }, (_, i) => ({ _id: i, createdAt: new Date(Date.now() - (100 + i / 10) * DAY), pad: 'x'.repeat(200) })));
+    await insertAll(
+      sb.db,
+      coll,
+      Array.from({ length: N }, (_, i) => ({
+        _id: i,
+        createdAt: new Date(Date.now() - (100 + i / 10) * DAY),
+        pad: 'x'.repeat(200),
+      })),
+    );
     await sb.db.collection(coll).createIndex({ createdAt: 1 });
-    const cfg = policy(sb, { collection: coll, queryLimit: 100, bundle: { maxDocuments: 100 } }, 'faults', { endpoint });
+    const cfg = policy(sb, { collection: coll, queryLimit: 100, bundle: { maxDocuments: 100 } }, 'faults', {
+      endpoint,
+    });
     const destination = createDestination(cfg.destination, testLogger('error'), {
       stallTimeoutMs: 1500,
       connectTimeoutMs: 1500,
@@ -52,7 +77,10 @@ describe('archiver: S3 faults', () => {
       proxy.setMode(mode);
       const seen = uploadErrors.length;
       const faultsBefore = proxy.faults[mode];
-      await until(`upload errors while S3 is ${mode}`, () => uploadErrors.length >= seen + 2 && proxy.faults[mode] > faultsBefore);
+      await until(
+        `upload errors while S3 is ${mode}`,
+        () => uploadErrors.length >= seen + 2 && proxy.faults[mode] > faultsBefore,
+      );
       // I1: nothing deleted, nothing in the bucket.
       expect(await sb.db.collection(coll).countDocuments()).toBe(N);
       expect(await listKeys(sb.s3, sb.bucket)).toEqual([]);
@@ -65,7 +93,8 @@ describe('archiver: S3 faults', () => {
     expect(snap.totals.duplicatesUploaded).toBe(0);
     expect(await sb.db.collection(coll).countDocuments()).toBe(0);
     const ids = new Map<string, number>();
-    for (const b of await readBundles(sb.s3, sb.bucket)) for (const d of b.docs) ids.set(idKey(d), (ids.get(idKey(d)) ?? 0) + 1);
+    for (const b of await readBundles(sb.s3, sb.bucket))
+      for (const d of b.docs) ids.set(idKey(d), (ids.get(idKey(d)) ?? 0) + 1);
     expect(ids.size).toBe(N);
     expect([...ids.values()].every((n) => n === 1)).toBe(true);
     expect(uploadErrors.length).toBeGreaterThanOrEqual(6);

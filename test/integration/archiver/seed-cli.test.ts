@@ -14,7 +14,9 @@ import { DAY, listKeys, policy, readBundles, sandbox, type Sandbox } from './hel
 /** The `./go_chive …` command of the seed README, as argv (shell quoting and line continuations undone). */
 function seedCommandLine(): string[] {
   // A verbatim copy of the seed document (../shared/seed/gochive-README.md) is kept beside this test.
-  const candidates = [path.join(repoRoot, 'test', 'integration', 'archiver', 'fixtures', 'seed-gochive-README.md')];
+  const candidates = [
+    path.join(repoRoot, 'test', 'integration', 'archiver', 'fixtures', 'seed-gochive-README.txt'),
+  ];
   let text: string | undefined;
   for (const c of candidates) {
     try {
@@ -56,21 +58,42 @@ describe('gochive archive: the seed command line', () => {
   test('runs verbatim with host and bucket changed: archives documents older than 1d, then stops on SIGTERM', async () => {
     const seed = seedCommandLine();
     expect(seed).toEqual([
-      '-age-limit', '1d',
-      '-archive-check-interval', '60',
-      '-collection', 'test',
-      '-database', 'test',
-      '-host', 'mongodb+srv://<user>:<password>@test.db.prod.ilevit.com/?tls=false',
-      '-s3-bucket-uri', 'levit-database-archive-prod/test/',
-      '-s3-upload-interval', '80',
-      '-archive-field', 'createdAt',
-      '-query-limit', '1000',
+      '-age-limit',
+      '1d',
+      '-archive-check-interval',
+      '60',
+      '-collection',
+      'test',
+      '-database',
+      'test',
+      '-host',
+      'mongodb+srv://<user>:<password>@test.db.prod.ilevit.com/?tls=false',
+      '-s3-bucket-uri',
+      'levit-database-archive-prod/test/',
+      '-s3-upload-interval',
+      '80',
+      '-archive-field',
+      'createdAt',
+      '-query-limit',
+      '1000',
     ]);
-    const argv = replaceValue(replaceValue(seed, '-host', testEnv().mongoUri), '-s3-bucket-uri', `${sb.bucket}/test/`);
+    const argv = replaceValue(
+      replaceValue(seed, '-host', testEnv().mongoUri),
+      '-s3-bucket-uri',
+      `${sb.bucket}/test/`,
+    );
 
     const coll = sb.mongo.db('test').collection('test');
-    const old = Array.from({ length: 1500 }, (_, i) => ({ _id: new BSON.ObjectId(), createdAt: new Date(Date.now() - (2 + i / 100) * DAY), marker }));
-    const fresh = Array.from({ length: 200 }, () => ({ _id: new BSON.ObjectId(), createdAt: new Date(Date.now() - 3_600_000), marker }));
+    const old = Array.from({ length: 1500 }, (_, i) => ({
+      _id: new BSON.ObjectId(),
+      createdAt: new Date(Date.now() - (2 + i / 100) * DAY),
+      marker,
+    }));
+    const fresh = Array.from({ length: 200 }, () => ({
+      _id: new BSON.ObjectId(),
+      createdAt: new Date(Date.now() - 3_600_000),
+      marker,
+    }));
     await coll.insertMany([...old, ...fresh]);
     await coll.createIndex({ createdAt: 1 });
 
@@ -101,21 +124,61 @@ describe('gochive archive: the seed command line', () => {
     for (const d of old) expect(archived.has(String(d._id))).toBe(true);
     // pino JSON logs off a TTY: one object per line.
     const lines = res.stderr.split('\n').filter((l) => l.startsWith('{'));
-    expect(lines.some((l) => (JSON.parse(l) as { msg?: string }).msg === 'bundle uploaded and verified')).toBe(true);
+    expect(
+      lines.some((l) => (JSON.parse(l) as { msg?: string }).msg === 'bundle uploaded and verified'),
+    ).toBe(true);
   }, 420_000);
 
   test('usage errors name the flag and the fix, exit 2, and never print the password', async () => {
-    const base = ['archive', '-host', 'mongodb://gochiveuser:Sup3rSecretPw@127.0.0.1:1/', '-database', 'd', '-collection', 'c', '-archive-field', 'createdAt', '-s3-bucket-uri', `${sb.bucket}/x/`];
+    const base = [
+      'archive',
+      '-host',
+      'mongodb://gochiveuser:Sup3rSecretPw@127.0.0.1:1/',
+      '-database',
+      'd',
+      '-collection',
+      'c',
+      '-archive-field',
+      'createdAt',
+      '-s3-bucket-uri',
+      `${sb.bucket}/x/`,
+    ];
     const cases: [string[], RegExp][] = [
-      [[...base, '-age-limit', '1d', '-archive-check-interval', '80', '-s3-upload-interval', '60'], /-s3-upload-interval: must be greater than -archive-check-interval/],
-      [[...base, '-age-limit', 'soon', '-archive-check-interval', '60', '-s3-upload-interval', '80'], /-age-limit: .*92d/],
-      [[...base, '-age-limit', '1d', '-archive-check-interval', '60', '-s3-upload-interval', '80', '-query-limit', 'many'], /-query-limit: must be a whole number/],
-      [[...base, '-age-limit', '1d', '-archive-check-interval', '60', '-s3-upload-interval', '80', '-bogus'], /flag provided but not defined: -bogus/],
+      [
+        [...base, '-age-limit', '1d', '-archive-check-interval', '80', '-s3-upload-interval', '60'],
+        /-s3-upload-interval: must be greater than -archive-check-interval/,
+      ],
+      [
+        [...base, '-age-limit', 'soon', '-archive-check-interval', '60', '-s3-upload-interval', '80'],
+        /-age-limit: .*92d/,
+      ],
+      [
+        [
+          ...base,
+          '-age-limit',
+          '1d',
+          '-archive-check-interval',
+          '60',
+          '-s3-upload-interval',
+          '80',
+          '-query-limit',
+          'many',
+        ],
+        /-query-limit: must be a whole number/,
+      ],
+      [
+        [...base, '-age-limit', '1d', '-archive-check-interval', '60', '-s3-upload-interval', '80', '-bogus'],
+        /flag provided but not defined: -bogus/,
+      ],
       [['archive', '-database', 'd'], /-host is required/],
     ];
     for (const [args, re] of cases) {
       const r = await runCli(args, cliEnv(), 60_000);
-      expect({ code: r.code, matches: re.test(r.stderr), leaked: (r.stdout + r.stderr).includes('Sup3rSecretPw') }).toEqual({ code: 2, matches: true, leaked: false });
+      expect({
+        code: r.code,
+        matches: re.test(r.stderr),
+        leaked: (r.stdout + r.stderr).includes('Sup3rSecretPw'),
+      }).toEqual({ code: 2, matches: true, leaked: false });
     }
   }, 120_000);
 
@@ -126,7 +189,8 @@ describe('gochive archive: the seed command line', () => {
     const w = new Worker(
       {
         config: cfg,
-        mongoUri: 'mongodb://gochiveuser:Sup3rSecretPw@127.0.0.1:1/?serverSelectionTimeoutMS=300&connectTimeoutMS=300',
+        mongoUri:
+          'mongodb://gochiveuser:Sup3rSecretPw@127.0.0.1:1/?serverSelectionTimeoutMS=300&connectTimeoutMS=300',
         spoolRoot: sb.spoolRoot,
         logger,
         once: true,
