@@ -32,14 +32,15 @@ test-unit: node_modules
 test-integration: node_modules
 	npm run test:integration
 
-testenv-up: build
-	node dist/test/env/cli.js up
+# The test servers (test/env). launch.mjs runs the CLI from its sources (swc), without the full tsc build.
+testenv-up: node_modules
+	node test/env/launch.mjs up
 
-testenv-down: build
-	node dist/test/env/cli.js down
+testenv-down: node_modules
+	node test/env/launch.mjs down
 
-testenv-status: build
-	node dist/test/env/cli.js status
+testenv-status: node_modules
+	node test/env/launch.mjs status
 
 # ---- demo -----------------------------------------------------------------------------------------
 # The README's first command: a local stack, a seeded event-log collection, the chart with one
