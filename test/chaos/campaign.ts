@@ -378,6 +378,7 @@ async function waitForDrain(cc: MongoClient, kube: Kube, policies: Policies, tim
   let lastLog = 0;
   while (Date.now() < deadline && !abort.aborted) {
     const pending: string[] = [];
+    const iterStart = Date.now();
     try {
       const now = Date.now();
       for (const s of policies.states) {
@@ -400,7 +401,7 @@ async function waitForDrain(cc: MongoClient, kube: Kube, policies: Policies, tim
     } catch (err) {
       pending.push(`read failed: ${(err as Error).message}`);
     }
-    detail = pending.slice(0, 8).join('; ') + (pending.length > 8 ? `; … ${pending.length - 8} more` : '');
+    detail = pending.slice(0, 8).join('; ') + (pending.length > 8 ? `; … ${pending.length - 8} more` : '') + ` (checked in ${((Date.now() - iterStart) / 1000).toFixed(1)}s)`;
     if (Date.now() - lastLog > 15_000) {
       log(`quiesce: ${detail}`);
       lastLog = Date.now();

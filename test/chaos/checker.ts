@@ -294,25 +294,44 @@ export function check(inp: CheckInput): CheckResult {
 }
 
 /**
- * Per bundle key: when it was uploaded (first log) and when its delete finished (last log), and the
- * earliest its delete can have started: the upload, or the start of the worker that logged the delete
- * if that one started later (the upload's process died before deleting).
+ * When a bundle's documents may have been deleted: from its upload until the worker that uploaded it
+ * ended (it may have died mid-delete), and from the start of the worker that logged the delete's end
+ * until then (a restarted worker resumes a half-done delete). Both from the operators' logs.
  */
-function bundleTimesOf(incs: Incarnation[]): Map<string, { uploaded?: number; deleted?: number; deleteFrom?: number }> {
-  const out = new Map<string, { uploaded?: number; deleted?: number; deleteFrom?: number }>();
+interface DeleteWindows {
+  uploaded: number;
+  deleted: number;
+  spans: Array<[number, number]>;
+}
+
+function bundleTimesOf(incs: Incarnation[]): Map<string, DeleteWindows> {
+  const intervals = workerIntervals(incs);
+  const containing = (policy: string, identity: string, t: number): { start: number; end: number } | undefined =>
+    (intervals.get(policy) ?? []).find((i) => i.identity === identity && i.start <= t && t <= i.end);
+  const up = new Map<string, { t: number; identity: string; policy: string }>();
+  const del = new Map<string, { t: number; identity: string; policy: string }>();
   for (const inc of incs) {
     for (const e of inc.bundleEvents) {
-      const cur = out.get(e.key) ?? {};
-      if (e.what === 'uploaded') cur.uploaded = Math.min(cur.uploaded ?? Infinity, e.t);
-      else if (e.t >= (cur.deleted ?? 0)) {
-        cur.deleted = e.t;
-        const starts = inc.workerEvents.filter((w) => w.policy === e.policy && w.what === 'started' && w.t <= e.t);
-        cur.deleteFrom = starts.length ? starts[starts.length - 1]!.t : undefined;
-      }
-      out.set(e.key, cur);
+      const m = e.what === 'uploaded' ? up : del;
+      const cur = m.get(e.key);
+      if (!cur || (e.what === 'uploaded' ? e.t < cur.t : e.t > cur.t)) m.set(e.key, { t: e.t, identity: e.identity, policy: e.policy });
     }
   }
-  for (const t of out.values()) if (t.uploaded !== undefined) t.deleteFrom = Math.max(t.uploaded, t.deleteFrom ?? 0);
+  const out = new Map<string, DeleteWindows>();
+  for (const [key, u] of up) {
+    const d = del.get(key);
+    if (!d) continue;
+    const uploader = containing(u.policy, u.identity, u.t);
+    const deleter = containing(d.policy, d.identity, d.t);
+    out.set(key, {
+      uploaded: u.t,
+      deleted: d.t,
+      spans: [
+        [u.t, Math.min(d.t, uploader?.end ?? u.t)],
+        [Math.max(u.t, deleter?.start ?? d.t), d.t],
+      ],
+    });
+  }
   return out;
 }
 
@@ -321,29 +340,28 @@ function bundleTimesOf(incs: Incarnation[]): Map<string, { uploaded?: number; de
  * atomically per document as MongoDB does: an update acknowledged between the two is deleted with the
  * document although it made it ineligible (shown by test/chaos/README.md's experiment). A deletion is
  * put down to this race only when all of these hold:
- *  - a bundle B holds an earlier content of the document, and the operators logged B's upload and delete;
+ *  - a bundle B holds an earlier content of the document, and the operators logged B's upload and the
+ *    end of its delete;
  *  - the content the document had just before B's upload was deletable by B's delete (eligible, and for
  *    a change-guarded policy exactly what B holds);
- *  - the change that made it ineligible (or different) was acknowledged while B's delete was running
- *    (between B's upload — or the start of the worker that deleted B, if later — and shortly after
- *    its delete finished).
- * An engine that ignored the delete predicate would delete documents changed before B's upload too,
- * which this never excuses.
+ *  - every later change was acknowledged while B's delete may have been running (see bundleTimesOf).
+ * An engine that ignored the delete predicate would also delete documents changed between their fetch
+ * and the upload, which this never excuses.
  */
-function ferretRace(s: PolicyState, rec: DocRecord, copies: Array<{ bundle: string; hash: string }>, times: Map<string, { uploaded?: number; deleted?: number; deleteFrom?: number }>, atMs: number): string | undefined {
+function ferretRace(s: PolicyState, rec: DocRecord, copies: Array<{ bundle: string; hash: string }>, times: Map<string, DeleteWindows>, atMs: number): string | undefined {
+  const SLACK = 2000;
   for (const c of copies) {
     const t = times.get(c.bundle);
-    if (t?.uploaded === undefined || t.deleted === undefined || t.deleteFrom === undefined) continue;
-    const from = t.deleteFrom - 500;
-    const to = t.deleted + 2000;
-    const before = rec.history.filter((h) => h.at < from);
+    if (!t) continue;
+    const before = rec.history.filter((h) => h.at < t.uploaded - 500);
     const atStart = before[before.length - 1];
     if (!atStart) continue;
     if (s.plan.guard && atStart.hash !== c.hash) continue;
     if (!anyEligible(s, atStart.facts, atMs)) continue;
-    const later = rec.history.filter((h) => h.at >= from);
-    if (later.length === 0 || later.some((h) => h.at > to)) continue;
-    return `changed at ${later.map((h) => iso(h.at)).join(', ')} while bundle ${c.bundle} was being deleted (uploaded ${iso(t.uploaded)}, delete from ${iso(t.deleteFrom)} to ${iso(t.deleted)}): FerretDB's non-atomic deleteMany removed it with the change (not counted; MongoDB evaluates the delete predicate atomically per document)`;
+    const later = rec.history.filter((h) => h.at >= t.uploaded - 500);
+    if (later.length === 0) continue;
+    if (!later.every((h) => t.spans.some(([a, b]) => h.at >= a - 500 && h.at <= b + SLACK))) continue;
+    return `changed at ${later.map((h) => iso(h.at)).join(', ')} while bundle ${c.bundle} may have been being deleted (${t.spans.map(([a, b]) => `${iso(a)}–${iso(b)}`).join(', ')}): FerretDB's non-atomic deleteMany removed it with the change (not counted; MongoDB evaluates the delete predicate atomically per document)`;
   }
   return undefined;
 }
