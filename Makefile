@@ -84,7 +84,7 @@ chart-test: node_modules
 	node --experimental-vm-modules node_modules/jest/bin/jest.js test/integration/chart --selectProjects integration
 
 # Soak and fault campaign (test/chaos/README.md): `make chaos` runs 10 minutes of faults (DURATION=20m
-# to change it), `make chaos-short` about 75 s (what CI runs through test/integration/chaos). Extra
+# to change it), `make chaos-short` about 60 s (what CI runs through test/integration/chaos). Extra
 # flags go through CHAOS_ARGS, e.g. make chaos CHAOS_ARGS='--seed=123 --keep'.
 CHAOS_DURATION_FLAG = $(if $(DURATION),--duration=$(DURATION),)
 

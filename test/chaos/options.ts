@@ -48,7 +48,7 @@ export function preset(mode: 'short' | 'full'): CampaignOptions {
     quiet: false,
   };
   return mode === 'short'
-    ? { ...common, mode, durationMs: 75_000, seedPerPolicy: 100, insertRate: 25, updateRate: 4, meanGapMs: 2500, killCooldownMs: 12_000, holdScale: 0.6, quiesceTimeoutMs: 100_000 }
+    ? { ...common, mode, durationMs: 60_000, seedPerPolicy: 100, insertRate: 25, updateRate: 4, meanGapMs: 2500, killCooldownMs: 12_000, holdScale: 0.6, quiesceTimeoutMs: 100_000 }
     : { ...common, mode, durationMs: 600_000, seedPerPolicy: 300, insertRate: 30, updateRate: 5, meanGapMs: 4000, killCooldownMs: 40_000, holdScale: 1, quiesceTimeoutMs: 240_000 };
 }
 
@@ -58,7 +58,7 @@ Soak and fault campaign: runs gochive's operator with 20 policies against privat
 versitygw servers while a writer inserts and changes documents and faults are injected, then checks
 every safety invariant (SPEC §5) against the writer's ledger. Exits non-zero on any violation.
 
-  --short              CI preset: about 75 s of faults, about 2-3 minutes in all (default)
+  --short              CI preset: about 60 s of faults, 2-3 minutes in all (default)
   --full               soak preset: 10 minutes of faults
   --duration=D         length of the fault phase (e.g. 90s, 10m); overrides the preset
   --seed=N             replay a run (the seed is printed at the start and in the table)

@@ -1,5 +1,5 @@
 // CI runs the short chaos campaign (test/chaos, `make chaos-short`) as part of the one test command:
-// about 75 s of faults against the real operator and engine, then every SPEC §5 invariant is checked.
+// about 60 s of faults against the real operator and engine, then every SPEC §5 invariant is checked.
 // The campaign runs as its own process (it kill -9s operators, stalls servers and mounts spool
 // volumes, and must clean up after itself even if jest gives up on it).
 import { spawn, spawnSync } from 'node:child_process';
