@@ -3,7 +3,7 @@
 // The campaign runs as its own process (it kill -9s operators, stalls servers and mounts spool
 // volumes, and must clean up after itself even if jest gives up on it).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { repoRoot } from '../../env/paths.js';
@@ -20,14 +20,37 @@ function newestTs(dir: string): number {
   return t;
 }
 
-/** The campaign and the operator run from dist/: build it when it is missing or older than the sources. */
+/**
+ * The campaign and the operator run from dist/: build it when it is missing or older than the sources.
+ * Serialised with the operator tests' build (same lock directory), so two jest workers never run tsc
+ * over dist/ at once.
+ */
 function ensureBuilt(): void {
-  const built = existsSync(MAIN) ? Math.min(statSync(MAIN).mtimeMs, statSync(path.join(repoRoot, 'dist', 'operator', 'cli', 'main.js'), { throwIfNoEntry: false })?.mtimeMs ?? 0) : 0;
+  const opMain = path.join(repoRoot, 'dist', 'operator', 'cli', 'main.js');
+  const built = existsSync(MAIN) && existsSync(opMain) ? Math.min(statSync(MAIN).mtimeMs, statSync(opMain).mtimeMs) : 0;
   const src = Math.max(newestTs(path.join(repoRoot, 'test', 'chaos')), newestTs(path.join(repoRoot, 'operator')));
   if (built > src) return;
-  // tsc emits even when some other file has a type error; the campaign only needs the files to exist.
-  spawnSync(process.execPath, [path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', repoRoot], { stdio: 'ignore', timeout: 300_000 });
+  const lock = path.join(os.tmpdir(), 'gochive-operator-tests-tsc.lock');
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`could not take ${lock} within 3 minutes (remove it if no build runs)`);
+      spawnSync('sleep', ['0.5']);
+    }
+  }
+  try {
+    // tsc emits even when some other file has a type error; the campaign only needs the files to exist.
+    spawnSync(process.execPath, [path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', repoRoot], { cwd: repoRoot, stdio: 'ignore', timeout: 300_000 });
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing after building: run 'npx tsc -p .' and look at the errors`);
+  // Incremental tsc leaves outputs of unchanged sources alone: mark the entry points current.
+  const now = new Date();
+  for (const f of [MAIN, opMain]) utimesSync(f, now, now);
 }
 
 test('short chaos campaign: nothing lost, no invariant violated under kills, stalls, full spools and policy churn', async () => {
