@@ -46,7 +46,7 @@ testenv-status: node_modules
 # The README's first command: a local stack, a seeded event-log collection, the chart with one
 # original-style policy (test/demo/values.yaml), the operator, the policy's status until its backlog is
 # archived, the bundles (gochive ls), a summary; then it stops everything it started, also on Ctrl-C.
-# Settings: DEMO_TIMEOUT=20m (default 10m), DEMO_DOCS=N (default 100000), DEMO_KEEP=1 (leave it running).
+# Settings: DEMO_TIMEOUT=40m (default 20m), DEMO_DOCS=N (default 100000), DEMO_KEEP=1 (leave it running).
 .PHONY: demo
 demo: node_modules
 	@export DEMO_T0=$$(node -p 'Date.now()'); \

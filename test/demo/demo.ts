@@ -5,7 +5,7 @@
 // also on Ctrl-C or failure. The Makefile builds gochive first (step 1).
 //
 // Settings (environment, e.g. `make demo DEMO_TIMEOUT=20m`):
-//   DEMO_TIMEOUT  how long the policy may take to go Idle (default 10m)
+//   DEMO_TIMEOUT  how long the policy may take to go Idle (default 20m: FerretDB scans, a busy machine is slow)
 //   DEMO_DOCS     documents to seed (default 100000)
 //   DEMO_KEEP=1   leave the stack, the data and the release in place at the end (the operator stops)
 //   DEMO_LOG_LEVEL  the operator's log level (default: the values file's, info)
@@ -49,7 +49,7 @@ const cli = path.join(repoRoot, 'dist', 'operator', 'cli', 'main.js');
 const rel = (p: string): string => path.relative(process.cwd(), p) || '.';
 
 const settings = {
-  timeoutMs: parseDuration(process.env.DEMO_TIMEOUT || '10m', 'DEMO_TIMEOUT'),
+  timeoutMs: parseDuration(process.env.DEMO_TIMEOUT || '20m', 'DEMO_TIMEOUT'),
   docs: Number.parseInt(process.env.DEMO_DOCS || '100000', 10),
   keep: process.env.DEMO_KEEP === '1',
 };
@@ -400,6 +400,7 @@ async function run(t0: number): Promise<void> {
     operator: op,
     timeoutMs: settings.timeoutMs,
     intervalMs: 2000,
+    expectedDeleted: seeded.olderThanCutoff,
     signal: abort.signal,
   });
   const archiveMs = Date.now() - tArchive;
