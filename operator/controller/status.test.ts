@@ -94,6 +94,31 @@ describe('computeStatus', () => {
     expect(s.activeReplica).toBe('r1');
   });
 
+  it('reports documentsIneligible as the current count, not a sum over worker restarts', () => {
+    const base = { ...zeroTotals(), documentsIneligible: 7, documentsArchived: 3 };
+    const fresh = computeStatus(
+      undefined,
+      { kind: 'running', generation: 1, totalsBase: base, snapshot: snap({ state: 'Starting' }) },
+      ctx('2025-01-01T00:00:00Z'),
+    );
+    expect(fresh.totals).toMatchObject({ documentsIneligible: 7, documentsArchived: 3 });
+    const measured = computeStatus(
+      undefined,
+      {
+        kind: 'running',
+        generation: 1,
+        totalsBase: base,
+        snapshot: snap({
+          state: 'Idle',
+          backlog: 0,
+          totals: { ...zeroTotals(), documentsIneligible: 8, documentsArchived: 1 },
+        }),
+      },
+      ctx('2025-01-01T00:00:00Z'),
+    );
+    expect(measured.totals).toMatchObject({ documentsIneligible: 8, documentsArchived: 4 });
+  });
+
   it('moves lastTransitionTime only when a condition status flips', () => {
     const obs = (state: WorkerSnapshot['state']) => ({
       kind: 'running' as const,

@@ -191,7 +191,9 @@ function applySnapshot(out: ArchivePolicyStatus, s: WorkerSnapshot, base: Worker
     documentsArchived: base.documentsArchived + s.totals.documentsArchived,
     documentsDeleted: base.documentsDeleted + s.totals.documentsDeleted,
     documentsSkipped: base.documentsSkipped + s.totals.documentsSkipped,
-    documentsIneligible: base.documentsIneligible + s.totals.documentsIneligible,
+    // Not a running total: the engine counts the ineligible documents present now (at each estimate).
+    // Keep the previous figure until this worker has made its first estimate.
+    documentsIneligible: s.backlog !== undefined ? s.totals.documentsIneligible : base.documentsIneligible,
     bundlesUploaded: base.bundlesUploaded + s.totals.bundlesUploaded,
     bytesUploaded: base.bytesUploaded + s.totals.bytesUploaded,
     duplicatesUploaded: base.duplicatesUploaded + s.totals.duplicatesUploaded,
@@ -240,7 +242,8 @@ export function addTotals(a: WorkerTotals, b: WorkerTotals): WorkerTotals {
     documentsArchived: a.documentsArchived + b.documentsArchived,
     documentsDeleted: a.documentsDeleted + b.documentsDeleted,
     documentsSkipped: a.documentsSkipped + b.documentsSkipped,
-    documentsIneligible: a.documentsIneligible + b.documentsIneligible,
+    // A current count, not a running total: the later figure wins (when it was measured at all).
+    documentsIneligible: b.documentsIneligible || a.documentsIneligible,
     bundlesUploaded: a.bundlesUploaded + b.bundlesUploaded,
     bytesUploaded: a.bytesUploaded + b.bytesUploaded,
     duplicatesUploaded: a.duplicatesUploaded + b.duplicatesUploaded,
