@@ -338,8 +338,8 @@ const cases: Case[] = [
     field: 'spec.uriSecretRef.key',
     says: /should match/,
   },
-  // zod and the chart schema accept duplicates here (the CRD's list-type set refuses them): fails until
-  // the zod schema refuses duplicates too.
+  // Found by this corpus (zod and the chart schema used to accept what the CRD's list-type set refuses);
+  // fixed in ab28d1a, kept as a regression test.
   {
     what: 'duplicate window days',
     spec: specWith((s) => (s.windows = [{ start: '01:00', end: '02:00', days: ['Mon', 'Mon'] }])),

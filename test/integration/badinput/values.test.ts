@@ -245,10 +245,10 @@ describe('Helm values: malformed and hostile values are refused by the chart sch
     expect(r.stderr).toMatch(/policies\[0\]\.s3\.uploadInterval .*must be greater than archiveCheckInterval/);
   });
 
-  // --- Known gaps: these fail until the chart (or the zod source) refuses them. ---
+  // --- Gaps this corpus found (fixed in ab28d1a), kept as regression tests. ---
 
-  // The CRD marks windows[].days as a set and the API server refuses duplicates, but zod and the chart
-  // schema accept them: `helm install` would render a policy the API server then rejects mid-install.
+  // The CRD marks windows[].days as a set and the API server refuses duplicates; zod and the chart schema
+  // accepted them, so `helm install` rendered a policy the API server then rejected mid-install.
   test('duplicate window days are refused by the chart schema, as the API server refuses them', async () => {
     const r = await template(
       policy((e) => (e.windows = [{ start: '01:00', end: '02:00', days: ['Mon', 'Mon'] }])),
@@ -257,7 +257,7 @@ describe('Helm values: malformed and hostile values are refused by the chart sch
     expect(r.stderr).toContain("'/policies/0/windows/0/days'");
   });
 
-  // A password written into the URI template itself ends up in the Deployment's container args — readable
+  // A password written into the URI template itself would end up in the Deployment's container args — readable
   // by anyone who can get pods or deployments, and in `ps` on the node. Only {username}/{password}
   // placeholders (filled from the Secret) may stand in the userinfo.
   test('a URI template with literal credentials is refused (it would put a password in the pod spec)', async () => {
