@@ -11,6 +11,8 @@ import { duration, LiveBlock } from './ui.js';
 const STUCK_MS = 90_000;
 /** Failed status reads this long in a row end the demo. */
 const API_DOWN_MS = 30_000;
+/** After the last delete, how long to wait for the worker's backlog estimate to reach 0. */
+const SETTLE_MS = 150_000;
 
 export async function getPolicy(namespace: string, name: string): Promise<ArchivePolicy | undefined> {
   try {
@@ -47,12 +49,13 @@ export async function watchUntilIdle(opts: {
   /** Documents eligible when the collection was seeded: at least these must be deleted. */
   expectedDeleted: number;
   signal: AbortSignal;
-}): Promise<ArchivePolicy> {
+}): Promise<{ policy: ArchivePolicy; archivedAfterMs: number }> {
   const block = new LiveBlock();
   const t0 = Date.now();
   let stuckSince: number | undefined;
   let failingSince: number | undefined;
   let last: ArchivePolicy | undefined;
+  let drainedAt: number | undefined;
   try {
     for (;;) {
       opts.signal.throwIfAborted();
@@ -80,21 +83,27 @@ export async function watchUntilIdle(opts: {
         continue;
       }
       const s = last?.status ?? {};
-      const elapsed = duration(Date.now() - t0);
-      // Redrawn on a terminal; elsewhere printed when the phase or the counts change.
-      const key = [s.phase, s.totals?.documentsArchived, s.totals?.documentsDeleted, s.backlog].join('|');
-      block.show(
-        `${elapsed} since the operator started (refreshing every ${opts.intervalMs / 1000}s)\n${table.stdout}`,
-        key,
-      );
-
       // Idle alone is not enough: between two bundles the worker may report Idle while its next fetch
       // is still running (a slow FerretDB scan), so the documents known to be eligible must be gone too.
       const drained =
         s.phase === 'Idle' &&
         s.observedGeneration === last?.metadata.generation &&
         (s.totals?.documentsDeleted ?? 0) >= Math.max(1, opts.expectedDeleted);
-      if (drained && last) return last;
+      if (drained) drainedAt ??= Date.now();
+      else drainedAt = undefined;
+
+      const elapsed = duration(Date.now() - t0);
+      const note = drainedAt
+        ? `all ${opts.expectedDeleted} eligible documents are archived; waiting for the next backlog estimate`
+        : `refreshing every ${opts.intervalMs / 1000}s`;
+      // Redrawn on a terminal; elsewhere printed when the phase or the counts change.
+      const key = [s.phase, s.totals?.documentsArchived, s.totals?.documentsDeleted, s.backlog].join('|');
+      block.show(`${elapsed} since the operator started (${note})\n${table.stdout}`, key);
+
+      // The backlog column is an estimate the worker refreshes about once a minute: show the final
+      // table once it has caught up (or after SETTLE_MS), not a stale number next to Idle.
+      if (drainedAt && last && (!s.backlog || Date.now() - drainedAt > SETTLE_MS))
+        return { policy: last, archivedAfterMs: drainedAt - t0 };
 
       if (s.phase === 'Blocked' || s.phase === 'Failed') {
         stuckSince ??= Date.now();
