@@ -34,6 +34,8 @@ const secrets = {
   unreachablePassword: `Unreach-Hunter2-${tag}`,
   stalledPassword: `Stall-Hunter2-${tag}`,
   plainPassword: `Plain-Hunter2-${tag}`,
+  malformedPassword: `Malformed-Hunter2-${tag}`,
+  unescapedPassword: `Unesc@ped-Hunter2-${tag}`,
   s3SecretKey: `S3-Secret-Hunter2-${tag}-abcdefghijklmnop`,
   s3WrongSecretForRealKey: `S3-Wrong-Hunter2-${tag}-qrstuvwxyz`,
 };
@@ -115,6 +117,14 @@ beforeAll(async () => {
   await kubectlSecret('plain-uri', {
     uri: `mongodb://${users.plain}:${encodeURIComponent(secrets.plainPassword)}@${mongo.host}/?authMechanism=PLAIN`,
   });
+  // URIs the driver cannot even parse: a port that is not a number, and an "@" left unescaped in the
+  // password (so a naive parser would cut the password there and print the rest as the host).
+  await kubectlSecret('malformed-uri', {
+    uri: `mongodb://malformed-${tag}:${secrets.malformedPassword}@127.0.0.1:notaport/`,
+  });
+  await kubectlSecret('unescaped-uri', {
+    uri: `mongodb://unesc-${tag}:${secrets.unescapedPassword}@127.0.0.1:${dead}/`,
+  });
   await kubectlSecret('s3-bad-key', {
     AWS_ACCESS_KEY_ID: `AKIABADKEY${tag.toUpperCase()}`,
     AWS_SECRET_ACCESS_KEY: secrets.s3SecretKey,
@@ -129,6 +139,8 @@ beforeAll(async () => {
     policy('auth-refused', { hostAddress: mongo.host }),
     policy('unreachable', { uriSecretRef: { name: 'unreachable-uri' } }),
     policy('stalled', { uriSecretRef: { name: 'stalled-uri' } }),
+    policy('malformed-uri', { uriSecretRef: { name: 'malformed-uri' } }),
+    policy('unescaped-uri', { uriSecretRef: { name: 'unescaped-uri' } }),
     policy('s3-bad-key', {
       uriSecretRef: { name: 'plain-uri' },
       s3: { credentialsSecretRef: { name: 's3-bad-key' } },
@@ -197,6 +209,8 @@ describe('I7: no secret in logs, events, status or metrics when connections fail
     ['auth-refused', /auth|mechanism|SCRAM/i],
     ['unreachable', /ECONNREFUSED|connect|Server selection/i],
     ['stalled', /timed out|timeout|Server selection/i],
+    ['malformed-uri', /port|Invalid|parse|URI/i],
+    ['unescaped-uri', /escaped|Invalid|parse|URI|ECONNREFUSED/i],
     ['s3-bad-key', /access key|InvalidAccessKeyId|credential|denied|403/i],
     ['s3-bad-secret', /signature|SignatureDoesNotMatch|credential|denied|403/i],
   ];
@@ -246,6 +260,10 @@ describe('I7: no secret in logs, events, status or metrics when connections fail
       `${users.unreachable}:${encodeURIComponent(secrets.unreachablePassword)}`,
       `${users.stalled}:${encodeURIComponent(secrets.stalledPassword)}`,
       `${users.plain}:${encodeURIComponent(secrets.plainPassword)}`,
+      `malformed-${tag}:${secrets.malformedPassword}`,
+      `unesc-${tag}:${secrets.unescapedPassword}`,
+      // The tail of the unescaped password, which a parser splitting at the first "@" would show as a host.
+      secrets.unescapedPassword.split('@')[1]!,
     ];
     // GOCHIVE_TEST_DUMP_DIR=dir keeps what was searched, for a human to read.
     const dump = process.env.GOCHIVE_TEST_DUMP_DIR;
