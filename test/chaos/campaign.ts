@@ -15,7 +15,7 @@ import { envFilePath, repoRoot } from '../env/paths.js';
 import { parseEnvFile } from '../env/envfile.js';
 import { check, workerIntervals, type CheckResult, type Violation } from './checker.js';
 import { FaultInjector, type FaultKind } from './faults.js';
-import { listKeys, presentKeys, s3Client, scanBundles, scanMongo, type PolicyFinal } from './final-state.js';
+import { listKeys, presentKeys, s3Client, scanBundles, scanFacts, scanMongo, type PolicyFinal } from './final-state.js';
 import { Kube } from './kube.js';
 import { Ledger } from './ledger.js';
 import { reapLeftovers, RUN_DIR_PREFIX, writeRunRecord } from './leftovers.js';
@@ -368,40 +368,47 @@ function loadEnvFile(): void {
 }
 
 /**
- * Waits until, for every policy: nothing eligible under its current spec is left in MongoDB, its
- * status shows an empty spool and the current generation, and its totals stopped moving.
+ * Waits until, for every policy: its status shows an empty spool and the current generation, its
+ * totals stopped moving, and nothing eligible under its current spec is left in MongoDB. The status is
+ * polled every 2 s (cheap); MongoDB is scanned (projected to the fields eligibility needs) only when
+ * every status looks drained, and at most every 10 s — scans are what a busy FerretDB is slow at.
  */
 async function waitForDrain(cc: MongoClient, kube: Kube, policies: Policies, timeoutMs: number, abort: AbortSignal, log: Log): Promise<{ ok: boolean; detail: string }> {
   const deadline = Date.now() + timeoutMs;
   let prevTotals = '';
-  let detail = '';
+  let detail = 'not checked yet';
   let lastLog = 0;
+  let lastScan = 0;
   while (Date.now() < deadline && !abort.aborted) {
     const pending: string[] = [];
-    const iterStart = Date.now();
     try {
-      const now = Date.now();
-      for (const s of policies.states) {
-        const last = s.criteria[s.criteria.length - 1]!;
-        let left = 0;
-        if (!last.dryRun) {
-          for (const d of (await scanMongo(cc, s.plan)).values()) if (eligible(d.facts, last, now)) left++;
-        }
-        if (left) pending.push(`${s.plan.name}: ${left} eligible left`);
-      }
       const items = await kube.listPolicies();
       const totals = JSON.stringify(items.map((p) => [p.metadata.name, p.status?.totals, p.status?.spool]));
       for (const p of items) {
         if ((p.status?.spool?.documents ?? 0) > 0) pending.push(`${p.metadata.name}: ${p.status?.spool?.documents} spooled`);
         if (p.status?.observedGeneration !== p.metadata.generation) pending.push(`${p.metadata.name}: status at generation ${p.status?.observedGeneration ?? '-'} of ${p.metadata.generation}`);
       }
-      if (pending.length === 0 && totals === prevTotals) return { ok: true, detail: '' };
+      const moving = totals !== prevTotals;
       prevTotals = totals;
-      if (pending.length === 0) pending.push('totals still moving');
+      if (pending.length === 0 && Date.now() - lastScan >= 10_000) {
+        const t0 = Date.now();
+        lastScan = t0;
+        for (const s of policies.states) {
+          const last = s.criteria[s.criteria.length - 1]!;
+          if (last.dryRun) continue;
+          const left = (await scanFacts(cc, s.plan)).filter((f) => eligible(f, last, t0)).length;
+          if (left) pending.push(`${s.plan.name}: ${left} eligible left`);
+        }
+        if (pending.length === 0 && !moving) return { ok: true, detail: '' };
+        if (pending.length === 0) pending.push('totals still moving');
+        pending.push(`(MongoDB scanned in ${((Date.now() - t0) / 1000).toFixed(1)}s)`);
+      } else if (pending.length === 0) {
+        pending.push(moving ? 'totals still moving' : 'statuses drained; scanning MongoDB next');
+      }
     } catch (err) {
       pending.push(`read failed: ${(err as Error).message}`);
     }
-    detail = pending.slice(0, 8).join('; ') + (pending.length > 8 ? `; … ${pending.length - 8} more` : '') + ` (checked in ${((Date.now() - iterStart) / 1000).toFixed(1)}s)`;
+    detail = pending.slice(0, 8).join('; ') + (pending.length > 8 ? `; … ${pending.length - 8} more` : '');
     if (Date.now() - lastLog > 15_000) {
       log(`quiesce: ${detail}`);
       lastLog = Date.now();

@@ -251,7 +251,8 @@ export function check(inp: CheckInput): CheckResult {
         const a = list[j]!;
         const b = list[k]!;
         if (b.start < a.end) {
-          add('I6 single writer', policy, `workers overlap: ${a.identity} ran it ${iso(a.start)}–${iso(a.end)}${a.open ? ' (until its process ended)' : ''}, ${b.identity} started it at ${iso(b.start)}`);
+          const why = a.stopping ? `; it was asked to stop at ${iso(a.stopping.t)}${a.stopping.reason ? ` (${a.stopping.reason})` : ''} and took ${((a.end - a.stopping.t) / 1000).toFixed(1)}s` : '';
+          add('I6 single writer', policy, `workers overlap: ${a.identity} ran it ${iso(a.start)}–${iso(a.end)}${a.open ? ' (until its process ended)' : ''}, ${b.identity} started it at ${iso(b.start)}${why}`);
         }
       }
     }
@@ -375,6 +376,8 @@ interface Interval {
   start: number;
   end: number;
   open: boolean;
+  /** When it was asked to stop, and why (from the log). */
+  stopping?: { t: number; reason?: string };
 }
 
 /** Per policy: [start, end] of every worker, from the operators' logs; a worker still running when its process ended ends then. */
@@ -382,8 +385,13 @@ export function workerIntervals(incs: Incarnation[]): Map<string, Interval[]> {
   const out = new Map<string, Interval[]>();
   for (const inc of incs) {
     const open = new Map<string, number>();
+    const stopping = new Map<string, { t: number; reason?: string }>();
     const end = inc.endedAt ?? Date.now();
     for (const e of inc.workerEvents) {
+      if (e.what === 'stopping') {
+        if (open.has(e.policy) && !stopping.has(e.policy)) stopping.set(e.policy, { t: e.t, ...(e.reason ? { reason: e.reason } : {}) });
+        continue;
+      }
       if (e.what === 'started') {
         if (open.has(e.policy)) {
           // Started twice without a stop in one process: that is two workers at once.
@@ -396,14 +404,17 @@ export function workerIntervals(incs: Incarnation[]): Map<string, Interval[]> {
         const start = open.get(e.policy);
         if (start === undefined) continue;
         open.delete(e.policy);
+        const st = stopping.get(e.policy);
+        stopping.delete(e.policy);
         const list = out.get(e.policy) ?? [];
-        list.push({ identity: inc.identity, start, end: e.t, open: false });
+        list.push({ identity: inc.identity, start, end: e.t, open: false, ...(st ? { stopping: st } : {}) });
         out.set(e.policy, list);
       }
     }
     for (const [policy, start] of open) {
+      const st = stopping.get(policy);
       const list = out.get(policy) ?? [];
-      list.push({ identity: inc.identity, start, end, open: true });
+      list.push({ identity: inc.identity, start, end, open: true, ...(st ? { stopping: st } : {}) });
       out.set(policy, list);
     }
   }

@@ -54,6 +54,15 @@ export async function scanMongo(client: MongoClient, p: PolicyPlan): Promise<Map
   return out;
 }
 
+/** Facts (age, status) of every document in a collection: only those fields are fetched. */
+export async function scanFacts(client: MongoClient, p: PolicyPlan): Promise<Facts[]> {
+  const out: Facts[] = [];
+  const projection = p.format === 'objectId' ? { _id: 1, status: 1 } : { _id: 0, [p.archiveField]: 1, status: 1 };
+  const cursor = client.db(p.database).collection(p.collection).find({}, { projection, raw: true, batchSize: 2000 });
+  for await (const raw of cursor as unknown as AsyncIterable<Buffer>) out.push(factsOf(p, decode(raw)));
+  return out;
+}
+
 /** _id keys present in a collection (cheap: only the _id is fetched). */
 export async function presentKeys(client: MongoClient, p: PolicyPlan): Promise<Set<string>> {
   const out = new Set<string>();

@@ -12,7 +12,8 @@ export interface WorkerEvent {
   t: number;
   identity: string;
   policy: string;
-  what: 'started' | 'stopped' | 'exited';
+  what: 'started' | 'stopping' | 'stopped' | 'exited';
+  reason?: string;
 }
 
 export interface BundleEvent {
@@ -193,7 +194,7 @@ export class Replica {
 /** Keeps what the checks need from one pino JSON line. */
 function parseLine(inc: Incarnation, line: string): void {
   if (!line.startsWith('{')) return;
-  let o: { level?: number; time?: string; msg?: string; policy?: string; namespace?: string; err?: unknown; key?: string };
+  let o: { level?: number; time?: string; msg?: string; policy?: string; namespace?: string; err?: unknown; key?: string; reason?: string };
   try {
     o = JSON.parse(line) as typeof o;
   } catch {
@@ -201,9 +202,9 @@ function parseLine(inc: Incarnation, line: string): void {
   }
   if ((o.level ?? 0) >= 50) inc.errors++;
   if ((o.level ?? 0) >= 60) inc.fatal.push(String(o.msg));
-  const what = o.msg === 'worker started' ? 'started' : o.msg === 'worker stopped' ? 'stopped' : o.msg === 'worker exited on its own' ? 'exited' : undefined;
+  const what = o.msg === 'worker started' ? 'started' : o.msg === 'stopping worker' ? 'stopping' : o.msg === 'worker stopped' ? 'stopped' : o.msg === 'worker exited on its own' ? 'exited' : undefined;
   const t = o.time ? Date.parse(o.time) : Date.now();
-  if (what && o.policy) inc.workerEvents.push({ t, identity: inc.identity, policy: o.policy, what });
+  if (what && o.policy) inc.workerEvents.push({ t, identity: inc.identity, policy: o.policy, what, ...(o.reason ? { reason: String(o.reason) } : {}) });
   const b = o.msg === 'bundle uploaded and verified' ? 'uploaded' : o.msg === 'archived documents deleted' ? 'deleted' : undefined;
   if (b && o.policy && o.key) inc.bundleEvents.push({ t, identity: inc.identity, policy: o.policy, key: o.key, what: b });
 }

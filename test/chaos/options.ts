@@ -48,8 +48,8 @@ export function preset(mode: 'short' | 'full'): CampaignOptions {
     quiet: false,
   };
   return mode === 'short'
-    ? { ...common, mode, durationMs: 60_000, seedPerPolicy: 100, insertRate: 25, updateRate: 4, meanGapMs: 2500, killCooldownMs: 12_000, holdScale: 0.6, quiesceTimeoutMs: 100_000 }
-    : { ...common, mode, durationMs: 600_000, seedPerPolicy: 300, insertRate: 30, updateRate: 5, meanGapMs: 4000, killCooldownMs: 40_000, holdScale: 1, quiesceTimeoutMs: 240_000 };
+    ? { ...common, mode, durationMs: 60_000, seedPerPolicy: 100, insertRate: 25, updateRate: 4, meanGapMs: 2500, killCooldownMs: 12_000, holdScale: 0.6, quiesceTimeoutMs: 120_000 }
+    : { ...common, mode, durationMs: 600_000, seedPerPolicy: 300, insertRate: 30, updateRate: 5, meanGapMs: 4000, killCooldownMs: 40_000, holdScale: 1, quiesceTimeoutMs: 300_000 };
 }
 
 export const USAGE = `Usage: node dist/test/chaos/main.js [--short | --full] [flags]
