@@ -116,10 +116,13 @@ async function startStack(): Promise<void> {
     'Starting the local stack: etcd + kube-apiserver, FerretDB (MongoDB wire protocol), versitygw (S3)',
   );
   info('(binaries are built from their Go modules on first use; that takes 10-15 minutes once)');
-  started.stack = acquire(process.pid, (m) => info(m.replace(/^testenv: /, '')));
+  started.stack = acquire(process.pid, (m) => info(m.replace(/^testenv: /, ''))).then((r) => {
+    // Recorded here, not after the await below: an interrupted start still needs it in cleanup.
+    started.stackCreatedAt = readState()?.createdAt;
+    return r;
+  });
   const { started: fresh } = await abortable(started.stack);
   started.stackStarted = fresh;
-  started.stackCreatedAt = readState()?.createdAt;
   // Same as `source .testenv/env`: KUBECONFIG, MONGODB_URI, AWS_*, and PATH with kubectl and helm first.
   Object.assign(process.env, parseEnvFile(readFileSync(envFilePath, 'utf8')));
   info(
