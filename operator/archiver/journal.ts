@@ -57,6 +57,12 @@ export interface JournalData {
   position: FetchPosition;
   /** Set when a pass reached the end of the eligible documents. */
   passComplete?: boolean;
+  /**
+   * Set when paging restarted because the policy's selection changed while bundles were pending. Their
+   * documents are still in MongoDB and would be fetched again from the start, so no fetch runs until
+   * every pending bundle is uploaded, deleted and cleaned up (then the flag is cleared).
+   */
+  finishPendingBeforeFetch?: boolean;
   bundles: JournalBundle[];
   /** Documents uploaded more than once because of a crash or retry (restore removes them). */
   duplicates: number;
@@ -111,6 +117,7 @@ export class Journal {
       data.fingerprint = fingerprint;
       data.position = { mode: 'range' };
       data.passComplete = false;
+      if (data.bundles.some((b) => b.commit.docs > 0)) data.finishPendingBeforeFetch = true;
       positionReset = true;
     }
     return { journal: new Journal(file, data), fresh: false, positionReset };

@@ -528,6 +528,7 @@ export class Worker implements ArchiveWorker {
     // At most one bundle may be open; a second one (not expected) is sealed first.
     const opens = journal.bundles.filter((b) => b.state === 'open');
     for (const extra of opens.slice(0, -1)) await this.seal(extra);
+
     if (!fresh) {
       const pending = journal.bundles.filter((b) => b.state !== 'open');
       this.stats.recoveredBundles = pending.length;
@@ -626,6 +627,16 @@ export class Worker implements ArchiveWorker {
     }
     await this.estimate(false);
     const j = this.journal!;
+    if (j.data.finishPendingBeforeFetch) {
+      // After a paging reset: pending bundles' documents are still in MongoDB. The open one must not
+      // take in documents of the new pass (fetching from the start would append its own documents to
+      // it again), and none may be fetched twice: every pending bundle is sealed (uploadTick seals the
+      // open one), uploaded and deleted under the target it was fetched with before the new pass starts.
+      if (j.bundles.length > 0) await this.uploadTick();
+      if (j.bundles.length > 0 || this.stopping) return { kept: 0 };
+      delete j.data.finishPendingBeforeFetch;
+      await j.save();
+    }
     let b = j.openBundle();
     if (this.spoolFull(b?.commit ?? EMPTY_COMMIT)) {
       this.setState(
