@@ -269,16 +269,30 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
     mark('drained');
 
     // ---------------------------------------------------------------- stop and read back
+    // The statuses as users see them while the operators run (drained and settled)…
+    const statusesAt = Date.now();
+    const statuses = await Promise.all(plans.map((p) => kube.getPolicy(p.name)));
     clearInterval(samplerTimer);
     clearInterval(leaseTimer);
-    for (const r of replicas) {
-      if (!r.running) continue;
-      await r.stop(40_000);
-      const inc = r.current!;
-      if (inc.endedBy !== 'SIGTERM') runViolations.push({ invariant: 'shutdown', message: `operator ${inc.identity} did not exit within 40 s of SIGTERM (grace period 20 s)` });
-    }
+    // …then every replica gets SIGTERM at once (one after the other would hand policies over).
+    await Promise.all(
+      replicas
+        .filter((r) => r.running)
+        .map(async (r) => {
+          await r.stop(40_000);
+          const inc = r.current!;
+          if (inc.endedBy !== 'SIGTERM') runViolations.push({ invariant: 'shutdown', message: `operator ${inc.identity} did not exit within 40 s of SIGTERM (grace period 20 s)` });
+        }),
+    );
     record();
-    const statuses = await Promise.all(plans.map((p) => kube.getPolicy(p.name)));
+    // A graceful shutdown must leave the counts as they were.
+    const after = await Promise.all(plans.map((p) => kube.getPolicy(p.name)));
+    for (const [i, p] of plans.entries()) {
+      const a = statuses[i]?.status?.totals ?? {};
+      const b = after[i]?.status?.totals ?? {};
+      const changed = (Object.keys({ ...a, ...b }) as Array<keyof typeof a>).filter((k) => a[k] !== b[k]).map((k) => `${k} ${a[k]} → ${b[k]}`);
+      if (changed.length) runViolations.push({ invariant: 'status counts', policy: p.name, message: `the operators' graceful shutdown changed status.totals: ${changed.join(', ')} (status written by ${after[i]?.status?.activeReplica ?? '?'}, phase ${after[i]?.status?.phase ?? '?'})` });
+    }
     const scanAt = Date.now();
     const finals: PolicyFinal[] = [];
     for (const p of plans) {
@@ -297,7 +311,7 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
       statuses,
       incarnations,
       scanAt,
-      ineligibleGaugeFresh: scanAt - writerStoppedAt > 65_000,
+      ineligibleGaugeFresh: statusesAt - writerStoppedAt > 65_000,
       maxRssMb: o.maxRssMb,
       runViolations,
       secrets: [s3Keys.secretAccessKey],
