@@ -15,7 +15,15 @@ import { envFilePath, repoRoot } from '../env/paths.js';
 import { parseEnvFile } from '../env/envfile.js';
 import { check, workerIntervals, type CheckResult, type Violation } from './checker.js';
 import { FaultInjector, type FaultKind } from './faults.js';
-import { listKeys, presentKeys, s3Client, scanBundles, scanFacts, scanMongo, type PolicyFinal } from './final-state.js';
+import {
+  listKeys,
+  presentKeys,
+  s3Client,
+  scanBundles,
+  scanFacts,
+  scanMongo,
+  type PolicyFinal,
+} from './final-state.js';
 import { Kube } from './kube.js';
 import { Ledger } from './ledger.js';
 import { reapLeftovers, RUN_DIR_PREFIX, writeRunRecord } from './leftovers.js';
@@ -70,7 +78,9 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
   const namespace = `chaos-${runId}`;
   const rng = new Rng(o.seed);
   const plans = makePlans(o.policies, runId);
-  log(`campaign ${runId}: seed ${o.seed} (replay with --seed=${o.seed}), ${o.mode} mode, ${o.policies} policies, ${Math.round(o.durationMs / 1000)}s of faults; run dir ${runDir}`);
+  log(
+    `campaign ${runId}: seed ${o.seed} (replay with --seed=${o.seed}), ${o.mode} mode, ${o.policies} policies, ${Math.round(o.durationMs / 1000)}s of faults; run dir ${runDir}`,
+  );
 
   for (const m of await reapLeftovers()) log(m);
 
@@ -100,8 +110,12 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
       ownerPid: process.pid,
       namespace,
       startedAt: new Date(t0).toISOString(),
-      servers: [servers.mongo, servers.s3].filter((s) => s.pid > 0).map((s) => ({ pid: s.pid, binary: s.spec.binary })),
-      operators: replicas.flatMap((r) => r.incarnations.filter((i) => i.endedAt === undefined).map((i) => i.pid)),
+      servers: [servers.mongo, servers.s3]
+        .filter((s) => s.pid > 0)
+        .map((s) => ({ pid: s.pid, binary: s.spec.binary })),
+      operators: replicas.flatMap((r) =>
+        r.incarnations.filter((i) => i.endedAt === undefined).map((i) => i.pid),
+      ),
       mounts: volumes.filter((v) => v.mounted).map((v) => v.dir),
       dataDirs: [dataDir],
     });
@@ -109,24 +123,42 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
 
   try {
     // ---------------------------------------------------------------- setup
-    await withTimeout(acquire(process.pid, log), 30 * 60_000, 'starting the shared test environment (kube-apiserver)');
+    await withTimeout(
+      acquire(process.pid, log),
+      30 * 60_000,
+      'starting the shared test environment (kube-apiserver)',
+    );
     onCleanup('release the shared test environment', () => release(process.pid, log));
     loadEnvFile();
     const env = testEnv();
-    const s3Keys = { accessKeyId: `chaos${randomBytes(6).toString('hex')}`, secretAccessKey: randomBytes(24).toString('base64url') };
-    servers = await withTimeout(startPrivateServers(dataDir, logDir, s3Keys), 120_000, 'starting the private FerretDB and versitygw');
+    const s3Keys = {
+      accessKeyId: `chaos${randomBytes(6).toString('hex')}`,
+      secretAccessKey: randomBytes(24).toString('base64url'),
+    };
+    servers = await withTimeout(
+      startPrivateServers(dataDir, logDir, s3Keys),
+      120_000,
+      'starting the private FerretDB and versitygw',
+    );
     const srv = servers;
     onCleanup('stop the private servers', async () => {
       await srv.mongo.stop('SIGKILL');
       await srv.s3.stop('SIGKILL');
     });
     for (const slot of ['r0', 'r1'].slice(0, o.maxReplicas)) {
-      const v = await SpoolVolume.create(path.join(runDir, `spool-${slot}`), o.spoolVolumeMb * 1024 * 1024, o.tmpfs);
+      const v = await SpoolVolume.create(
+        path.join(runDir, `spool-${slot}`),
+        o.spoolVolumeMb * 1024 * 1024,
+        o.tmpfs,
+      );
       volumes.push(v);
       onCleanup(`unmount ${v.dir}`, () => v.destroy());
     }
     record();
-    if (!volumes[0]!.mounted) log(`spool volumes are plain directories (${volumes[0]!.mountError}); spool-fill faults are skipped, spool-cap faults still run`);
+    if (!volumes[0]!.mounted)
+      log(
+        `spool volumes are plain directories (${volumes[0]!.mountError}); spool-fill faults are skipped, spool-cap faults still run`,
+      );
     else log(`spool volumes: tmpfs of ${o.spoolVolumeMb} MiB per replica`);
 
     s3 = s3Client(srv.s3Endpoint);
@@ -137,18 +169,33 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
     const kube = new Kube(kc, env.kubeconfig, namespace, env.path);
     await withTimeout(kube.ensureCrd(repoRoot), 150_000, 'installing the ArchivePolicy CRD');
     await kube.createNamespace({ 'gochive.io/chaos': runId });
-    onCleanup(`delete namespace ${namespace}`, () => withTimeout(kube.deleteNamespace(), 60_000, 'deleting the namespace'));
+    onCleanup(`delete namespace ${namespace}`, () =>
+      withTimeout(kube.deleteNamespace(), 60_000, 'deleting the namespace'),
+    );
     await kube.createSecret('mongo', { uri: srv.mongoUri });
-    await kube.createSecret('s3', { AWS_ACCESS_KEY_ID: s3Keys.accessKeyId, AWS_SECRET_ACCESS_KEY: s3Keys.secretAccessKey });
+    await kube.createSecret('s3', {
+      AWS_ACCESS_KEY_ID: s3Keys.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s3Keys.secretAccessKey,
+    });
 
     const ledger = new Ledger(path.join(runDir, 'ledger.jsonl'), plans.length, t0);
     onCleanup('close the ledger', () => ledger.close());
-    writer = new Writer({ uri: srv.mongoUri, plans, ledger, rng: rng.fork('writer'), insertRate: o.insertRate, updateRate: o.updateRate, log });
+    writer = new Writer({
+      uri: srv.mongoUri,
+      plans,
+      ledger,
+      rng: rng.fork('writer'),
+      insertRate: o.insertRate,
+      updateRate: o.updateRate,
+      log,
+    });
     const w = writer;
     onCleanup('close the writer', () => w.close());
     await withTimeout(w.prepare(), 60_000, 'creating collections and indexes');
     await withTimeout(w.seed(o.seedPerPolicy, Date.now()), 180_000, 'seeding the backlog');
-    log(`seeded ${ledger.stats.inserted} documents (${ledger.stats.byClass.old} old, ${ledger.stats.byClass.new} new, ${ledger.stats.byClass.bad} without a usable archive field)`);
+    log(
+      `seeded ${ledger.stats.inserted} documents (${ledger.stats.byClass.old} old, ${ledger.stats.byClass.new} new, ${ledger.stats.byClass.bad} without a usable archive field)`,
+    );
 
     checkClient = new MongoClient(srv.mongoUri, { serverSelectionTimeoutMS: 5000, socketTimeoutMS: 60_000 });
     const cc = checkClient;
@@ -162,13 +209,34 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
       // No AWS credentials in the environment: the policies name their Secret.
       AWS_EC2_METADATA_DISABLED: 'true',
     };
-    const opCfg = { repoRoot, kubeconfig: env.kubeconfig, namespace, logDir, leaseDuration: o.leaseDuration, renewInterval: o.renewInterval, env: opEnv, log };
+    const opCfg = {
+      repoRoot,
+      kubeconfig: env.kubeconfig,
+      namespace,
+      logDir,
+      leaseDuration: o.leaseDuration,
+      renewInterval: o.renewInterval,
+      env: opEnv,
+      log,
+    };
     for (const v of volumes) replicas.push(new Replica(v === volumes[0] ? 'r0' : 'r1', v, opCfg));
     onCleanup('stop the operators', async () => {
       await Promise.all(replicas.map((r) => r.stop(25_000).catch(() => r.kill9())));
     });
 
-    const policies = new Policies(kube, plans, { mongoSecret: 'mongo', s3Secret: 's3', bucket, s3Endpoint: srv.s3Endpoint.endpoint, region: srv.s3Endpoint.region }, rng.fork('policies'), async (p) => takeBaseline(p));
+    const policies = new Policies(
+      kube,
+      plans,
+      {
+        mongoSecret: 'mongo',
+        s3Secret: 's3',
+        bucket,
+        s3Endpoint: srv.s3Endpoint.endpoint,
+        region: srv.s3Endpoint.region,
+      },
+      rng.fork('policies'),
+      async (p) => takeBaseline(p),
+    );
 
     /** Waits until no live operator runs a worker for `policy`, then records what exists now. */
     async function takeBaseline(p: PolicyPlan): Promise<Baseline> {
@@ -209,7 +277,9 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
         .policyLeases()
         .then((ls) => {
           const holders: Record<string, string> = {};
-          for (const l of ls) holders[l.metadata?.annotations?.['gochive.io/policy'] ?? l.metadata?.name ?? '?'] = l.spec?.holderIdentity ?? '';
+          for (const l of ls)
+            holders[l.metadata?.annotations?.['gochive.io/policy'] ?? l.metadata?.name ?? '?'] =
+              l.spec?.holderIdentity ?? '';
           leaseSamples.push({ t: Date.now(), holders });
         })
         .catch(() => undefined);
@@ -237,7 +307,10 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
     inj.start();
     log(`fault phase: ${Math.round(o.durationMs / 1000)}s`);
     const progress = setInterval(() => {
-      if (!o.quiet) log(`… +${Math.round((Date.now() - t0) / 1000)}s: ${ledger.stats.inserted} documents written, ${Object.values(inj.counts).reduce((a, b) => a + b, 0)} faults, ${replicas.filter((r) => r.running).length} replica(s) up`);
+      if (!o.quiet)
+        log(
+          `… +${Math.round((Date.now() - t0) / 1000)}s: ${ledger.stats.inserted} documents written, ${Object.values(inj.counts).reduce((a, b) => a + b, 0)} faults, ${replicas.filter((r) => r.running).length} replica(s) up`,
+        );
     }, 15_000);
     await sleep(o.durationMs, abort);
     clearInterval(progress);
@@ -263,9 +336,15 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
     await withTimeout(w.stop(), 120_000, 'stopping the writer');
     const writerStoppedAt = Date.now();
     mark('writer-stopped');
-    log(`quiesce: waiting (at most ${Math.round(o.quiesceTimeoutMs / 1000)}s) for the operators to drain every backlog`);
+    log(
+      `quiesce: waiting (at most ${Math.round(o.quiesceTimeoutMs / 1000)}s) for the operators to drain every backlog`,
+    );
     const drained = await waitForDrain(cc, kube, policies, o.quiesceTimeoutMs, abort, log);
-    if (!drained.ok) runViolations.push({ invariant: 'drain', message: `not drained within ${Math.round(o.quiesceTimeoutMs / 1000)}s: ${drained.detail}` });
+    if (!drained.ok)
+      runViolations.push({
+        invariant: 'drain',
+        message: `not drained within ${Math.round(o.quiesceTimeoutMs / 1000)}s: ${drained.detail}`,
+      });
     mark('drained');
 
     // ---------------------------------------------------------------- stop and read back
@@ -281,7 +360,11 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
         .map(async (r) => {
           await r.stop(40_000);
           const inc = r.current!;
-          if (inc.endedBy !== 'SIGTERM') runViolations.push({ invariant: 'shutdown', message: `operator ${inc.identity} did not exit within 40 s of SIGTERM (grace period 20 s)` });
+          if (inc.endedBy !== 'SIGTERM')
+            runViolations.push({
+              invariant: 'shutdown',
+              message: `operator ${inc.identity} did not exit within 40 s of SIGTERM (grace period 20 s)`,
+            });
         }),
     );
     record();
@@ -290,8 +373,15 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
     for (const [i, p] of plans.entries()) {
       const a = statuses[i]?.status?.totals ?? {};
       const b = after[i]?.status?.totals ?? {};
-      const changed = (Object.keys({ ...a, ...b }) as Array<keyof typeof a>).filter((k) => a[k] !== b[k]).map((k) => `${k} ${a[k]} → ${b[k]}`);
-      if (changed.length) runViolations.push({ invariant: 'status counts', policy: p.name, message: `the operators' graceful shutdown changed status.totals: ${changed.join(', ')} (status written by ${after[i]?.status?.activeReplica ?? '?'}, phase ${after[i]?.status?.phase ?? '?'})` });
+      const changed = (Object.keys({ ...a, ...b }) as Array<keyof typeof a>)
+        .filter((k) => a[k] !== b[k])
+        .map((k) => `${k} ${a[k]} → ${b[k]}`);
+      if (changed.length)
+        runViolations.push({
+          invariant: 'status counts',
+          policy: p.name,
+          message: `the operators' graceful shutdown changed status.totals: ${changed.join(', ')} (status written by ${after[i]?.status?.activeReplica ?? '?'}, phase ${after[i]?.status?.phase ?? '?'})`,
+        });
     }
     const scanAt = Date.now();
     const finals: PolicyFinal[] = [];
@@ -329,9 +419,19 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
       }
     }
     const ours = new Set(incarnations.map((i) => i.identity));
-    for (const h of holders) if (!ours.has(h)) result.violations.push({ invariant: 'I6 single writer', message: `a lease was held by '${h}', which is not one of the campaign's operators` });
-    const twoReplicaKills = inj.records.filter((r) => r.kind === 'operator-kill' && r.detail?.includes('one of two')).length;
-    for (const what of apiAccepted) result.notes.push(`the API server accepted an invalid spec (${what}); the operator refused it (SPEC §3 wants the CRD to refuse it too)`);
+    for (const h of holders)
+      if (!ours.has(h))
+        result.violations.push({
+          invariant: 'I6 single writer',
+          message: `a lease was held by '${h}', which is not one of the campaign's operators`,
+        });
+    const twoReplicaKills = inj.records.filter(
+      (r) => r.kind === 'operator-kill' && r.detail?.includes('one of two'),
+    ).length;
+    for (const what of apiAccepted)
+      result.notes.push(
+        `the API server accepted an invalid spec (${what}); the operator refused it (SPEC §3 wants the CRD to refuse it too)`,
+      );
     succeeded = result.violations.length === 0;
     return {
       options: o,
@@ -348,7 +448,9 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
       leaseHolders: holders.size,
       leaseHandovers: handovers,
       spoolMounted: volumes[0]!.mounted,
-      shutdown: incarnations.filter((i) => i.endedBy === 'SIGTERM' || i.endedBy?.startsWith('SIGTERM')).map((i) => ({ identity: i.identity, ms: i.shutdownMs, endedBy: i.endedBy })),
+      shutdown: incarnations
+        .filter((i) => i.endedBy === 'SIGTERM' || i.endedBy?.startsWith('SIGTERM'))
+        .map((i) => ({ identity: i.identity, ms: i.shutdownMs, endedBy: i.endedBy })),
     };
   } finally {
     if (samplerTimer) clearInterval(samplerTimer);
@@ -364,7 +466,10 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
     rmSync(path.join(runDir, 'run.json'), { force: true });
     // A failed run keeps everything (server data too) as evidence; the servers are stopped.
     if (succeeded && !o.keep) rmSync(runDir, { recursive: true, force: true });
-    else log(`run directory kept: ${runDir} (logs/, ledger.jsonl, faults.jsonl, data/ with the FerretDB and versitygw data)`);
+    else
+      log(
+        `run directory kept: ${runDir} (logs/, ledger.jsonl, faults.jsonl, data/ with the FerretDB and versitygw data)`,
+      );
   }
 }
 
@@ -387,7 +492,14 @@ function loadEnvFile(): void {
  * polled every 2 s (cheap); MongoDB is scanned (projected to the fields eligibility needs) only when
  * every status looks drained, and at most every 10 s — scans are what a busy FerretDB is slow at.
  */
-async function waitForDrain(cc: MongoClient, kube: Kube, policies: Policies, timeoutMs: number, abort: AbortSignal, log: Log): Promise<{ ok: boolean; detail: string }> {
+async function waitForDrain(
+  cc: MongoClient,
+  kube: Kube,
+  policies: Policies,
+  timeoutMs: number,
+  abort: AbortSignal,
+  log: Log,
+): Promise<{ ok: boolean; detail: string }> {
   const deadline = Date.now() + timeoutMs;
   let prevTotals = '';
   let detail = 'not checked yet';
@@ -399,8 +511,12 @@ async function waitForDrain(cc: MongoClient, kube: Kube, policies: Policies, tim
       const items = await kube.listPolicies();
       const totals = JSON.stringify(items.map((p) => [p.metadata.name, p.status?.totals, p.status?.spool]));
       for (const p of items) {
-        if ((p.status?.spool?.documents ?? 0) > 0) pending.push(`${p.metadata.name}: ${p.status?.spool?.documents} spooled`);
-        if (p.status?.observedGeneration !== p.metadata.generation) pending.push(`${p.metadata.name}: status at generation ${p.status?.observedGeneration ?? '-'} of ${p.metadata.generation}`);
+        if ((p.status?.spool?.documents ?? 0) > 0)
+          pending.push(`${p.metadata.name}: ${p.status?.spool?.documents} spooled`);
+        if (p.status?.observedGeneration !== p.metadata.generation)
+          pending.push(
+            `${p.metadata.name}: status at generation ${p.status?.observedGeneration ?? '-'} of ${p.metadata.generation}`,
+          );
       }
       const moving = totals !== prevTotals;
       prevTotals = totals;

@@ -99,7 +99,17 @@ export function check(inp: CheckInput): CheckResult {
     const name = s.plan.name;
     const fin = inp.finals[i]!;
     const recs = byPolicy[i]!;
-    const sum: PolicySummary = { name, written: recs.length, present: 0, deleted: 0, archivedUnique: fin.archived.size, archivedCopies: 0, bundles: fin.bundles.length, duplicates: 0, lost: 0 };
+    const sum: PolicySummary = {
+      name,
+      written: recs.length,
+      present: 0,
+      deleted: 0,
+      archivedUnique: fin.archived.size,
+      archivedCopies: 0,
+      bundles: fin.bundles.length,
+      duplicates: 0,
+      lost: 0,
+    };
     perPolicy.push(sum);
     const known = new Set(recs.map((r) => r.key));
     const MAX_EXAMPLES = 5;
@@ -118,7 +128,10 @@ export function check(inp: CheckInput): CheckResult {
         sum.present++;
         const okHashes = [rec.hash, ...(rec.altHashes ?? [])];
         if (!okHashes.includes(here.hash)) {
-          example('fidelity', `document ${rec.key} in MongoDB is not what the writer last wrote (the archiver must never modify documents)`);
+          example(
+            'fidelity',
+            `document ${rec.key} in MongoDB is not what the writer last wrote (the archiver must never modify documents)`,
+          );
         }
         continue;
       }
@@ -126,7 +139,10 @@ export function check(inp: CheckInput): CheckResult {
       if (copies.length === 0) {
         if (rec.maybeNeverInserted) continue;
         sum.lost++;
-        example('I1/I3 lost', `document ${rec.key} (${rec.cls}, ${rec.updates} updates) is neither in MongoDB nor in any bundle`);
+        example(
+          'I1/I3 lost',
+          `document ${rec.key} (${rec.cls}, ${rec.updates} updates) is neither in MongoDB nor in any bundle`,
+        );
         continue;
       }
       sum.deleted++;
@@ -141,8 +157,16 @@ export function check(inp: CheckInput): CheckResult {
           ferretRaces++;
           if (ferretRaceNotes++ < 5) notes.push(`${name}: ${rec.key}: ${race}`);
         } else {
-          if (staleArchive && s.plan.guard) example('I2 change guard', `document ${rec.key} was deleted but no bundle holds its last content (changed ${rec.updates}×, last at ${iso(rec.lastAckAt)}; guard on rev; archived copies in ${copies.map((c) => c.bundle).join(', ')})`);
-          if (ineligible) example('I2 ineligible deleted', `document ${rec.key} was deleted although its last content (acknowledged at ${iso(rec.lastAckAt)}) was never eligible (${s.plan.dryRun ? 'dryRun policy' : `criteria ${JSON.stringify(s.criteria.map((c) => [c.ageLimitDays, c.filterKind]))}`}); archived copies in ${copies.map((c) => c.bundle).join(', ')}`);
+          if (staleArchive && s.plan.guard)
+            example(
+              'I2 change guard',
+              `document ${rec.key} was deleted but no bundle holds its last content (changed ${rec.updates}×, last at ${iso(rec.lastAckAt)}; guard on rev; archived copies in ${copies.map((c) => c.bundle).join(', ')})`,
+            );
+          if (ineligible)
+            example(
+              'I2 ineligible deleted',
+              `document ${rec.key} was deleted although its last content (acknowledged at ${iso(rec.lastAckAt)}) was never eligible (${s.plan.dryRun ? 'dryRun policy' : `criteria ${JSON.stringify(s.criteria.map((c) => [c.ageLimitDays, c.filterKind]))}`}); archived copies in ${copies.map((c) => c.bundle).join(', ')}`,
+            );
         }
       } else if (staleArchive) staleUnguarded++;
     }
@@ -159,22 +183,50 @@ export function check(inp: CheckInput): CheckResult {
         example('bundle integrity', `bundle ${b.key} has no manifest`);
         continue;
       }
-      if (m.policy.name !== name || m.policy.namespace !== inp.namespace || m.database !== s.plan.database || m.collection !== s.plan.collection) {
-        example('I4 isolation', `bundle ${b.key} under ${name}'s prefix belongs to ${m.policy.namespace}/${m.policy.name} ${m.database}.${m.collection}`);
+      if (
+        m.policy.name !== name ||
+        m.policy.namespace !== inp.namespace ||
+        m.database !== s.plan.database ||
+        m.collection !== s.plan.collection
+      ) {
+        example(
+          'I4 isolation',
+          `bundle ${b.key} under ${name}'s prefix belongs to ${m.policy.namespace}/${m.policy.name} ${m.database}.${m.collection}`,
+        );
       }
-      if (m.documentCount !== b.documents) example('bundle integrity', `bundle ${b.key}: manifest says ${m.documentCount} documents, payload holds ${b.documents}`);
+      if (m.documentCount !== b.documents)
+        example(
+          'bundle integrity',
+          `bundle ${b.key}: manifest says ${m.documentCount} documents, payload holds ${b.documents}`,
+        );
     }
     for (const [key, copies] of fin.archived) {
-      if (!known.has(key)) example('I4 isolation', `bundle ${copies[0]!.bundle} holds ${key}, which the writer never wrote to ${s.plan.collection}`);
+      if (!known.has(key))
+        example(
+          'I4 isolation',
+          `bundle ${copies[0]!.bundle} holds ${key}, which the writer never wrote to ${s.plan.collection}`,
+        );
       sum.archivedCopies += copies.length;
       for (const c of copies) {
         const k = `${key}\u0000${c.hash}`;
         seenCopies.set(k, (seenCopies.get(k) ?? 0) + 1);
         const b = fin.bundles.find((x) => x.key === c.bundle);
         const cutoff = b?.manifest ? Date.parse(b.manifest.cutoff) : NaN;
-        if (c.facts.age === undefined) example('I2 archived ineligible', `bundle ${c.bundle} holds ${key} whose archive field is missing or of a wrong type`);
-        else if (Number.isFinite(cutoff) && !(c.facts.age < cutoff)) example('I2 archived ineligible', `bundle ${c.bundle} holds ${key} aged ${new Date(c.facts.age).toISOString()}, not before the bundle's cutoff ${b!.manifest!.cutoff}`);
-        else if (!s.criteria.some((v) => eligible(c.facts, { ...v, dryRun: false }, inp.scanAt))) example('I2 archived ineligible', `bundle ${c.bundle} holds ${key}, which no filter of the policy selects (status ${JSON.stringify(c.facts.status)})`);
+        if (c.facts.age === undefined)
+          example(
+            'I2 archived ineligible',
+            `bundle ${c.bundle} holds ${key} whose archive field is missing or of a wrong type`,
+          );
+        else if (Number.isFinite(cutoff) && !(c.facts.age < cutoff))
+          example(
+            'I2 archived ineligible',
+            `bundle ${c.bundle} holds ${key} aged ${new Date(c.facts.age).toISOString()}, not before the bundle's cutoff ${b!.manifest!.cutoff}`,
+          );
+        else if (!s.criteria.some((v) => eligible(c.facts, { ...v, dryRun: false }, inp.scanAt)))
+          example(
+            'I2 archived ineligible',
+            `bundle ${c.bundle} holds ${key}, which no filter of the policy selects (status ${JSON.stringify(c.facts.status)})`,
+          );
       }
     }
     let dupExample = '';
@@ -186,14 +238,20 @@ export function check(inp: CheckInput): CheckResult {
         dupExample = `${key} in ${(fin.archived.get(key) ?? []).map((c) => c.bundle).join(' and ')}`;
       }
     }
-    if (sum.duplicates) notes.push(`${name}: ${sum.duplicates} duplicate document copies in S3, e.g. ${dupExample}`);
+    if (sum.duplicates)
+      notes.push(`${name}: ${sum.duplicates} duplicate document copies in S3, e.g. ${dupExample}`);
 
     // ---- drained: nothing eligible under the final spec is left in MongoDB
     const last = s.criteria[s.criteria.length - 1];
     if (last && !last.dryRun) {
       let left = 0;
       for (const d of fin.present.values()) if (eligible(d.facts, last, inp.scanAt)) left++;
-      if (left > 0) add('drain', name, `${left} documents eligible under the final spec are still in MongoDB after the quiesce phase`);
+      if (left > 0)
+        add(
+          'drain',
+          name,
+          `${left} documents eligible under the final spec are still in MongoDB after the quiesce phase`,
+        );
     }
 
     // ---- status counts equal the truth
@@ -204,39 +262,76 @@ export function check(inp: CheckInput): CheckResult {
     } else {
       const t = st.status?.totals ?? {};
       const baseline = s.baseline;
-      const truthDeleted = recs.filter((r) => !fin.present.has(r.key) && (fin.archived.get(r.key)?.length ?? 0) > 0 && !baseline?.absentKeys.has(r.key)).length;
+      const truthDeleted = recs.filter(
+        (r) =>
+          !fin.present.has(r.key) &&
+          (fin.archived.get(r.key)?.length ?? 0) > 0 &&
+          !baseline?.absentKeys.has(r.key),
+      ).length;
       const newBundles = fin.bundles.filter((b) => !baseline?.bundleKeys.has(b.key));
       const truthArchived = newBundles.reduce((n, b) => n + b.documents, 0);
-      const since = baseline ? ` since it was created again at +${Math.round((baseline.at - inp.ledger.t0) / 1000)}s` : '';
+      const since = baseline
+        ? ` since it was created again at +${Math.round((baseline.at - inp.ledger.t0) / 1000)}s`
+        : '';
       const tolerance = recs.filter((r) => r.insertRetried).length;
       if (Math.abs((t.documentsDeleted ?? 0) - truthDeleted) > tolerance) {
-        add('status counts', name, `status.totals.documentsDeleted is ${t.documentsDeleted ?? 0}, but ${truthDeleted} of its documents were deleted${since}`);
+        add(
+          'status counts',
+          name,
+          `status.totals.documentsDeleted is ${t.documentsDeleted ?? 0}, but ${truthDeleted} of its documents were deleted${since}`,
+        );
       }
       if ((t.documentsArchived ?? 0) !== truthArchived) {
-        add('status counts', name, `status.totals.documentsArchived is ${t.documentsArchived ?? 0}, but its bundles in S3${since} hold ${truthArchived} documents`);
+        add(
+          'status counts',
+          name,
+          `status.totals.documentsArchived is ${t.documentsArchived ?? 0}, but its bundles in S3${since} hold ${truthArchived} documents`,
+        );
       }
       if ((t.bundlesUploaded ?? 0) !== newBundles.length) {
-        add('status counts', name, `status.totals.bundlesUploaded is ${t.bundlesUploaded ?? 0}, but S3 holds ${newBundles.length} of its bundles${since}`);
+        add(
+          'status counts',
+          name,
+          `status.totals.bundlesUploaded is ${t.bundlesUploaded ?? 0}, but S3 holds ${newBundles.length} of its bundles${since}`,
+        );
       }
       if ((t.duplicatesUploaded ?? 0) < sum.duplicates && !baseline) {
-        add('status counts', name, `status.totals.duplicatesUploaded is ${t.duplicatesUploaded ?? 0}, but S3 holds ${sum.duplicates} duplicate document copies`);
+        add(
+          'status counts',
+          name,
+          `status.totals.duplicatesUploaded is ${t.duplicatesUploaded ?? 0}, but S3 holds ${sum.duplicates} duplicate document copies`,
+        );
       }
-      if ((st.status?.spool?.documents ?? 0) !== 0) add('drain', name, `status.spool.documents is ${st.status?.spool?.documents} after the quiesce phase`);
+      if ((st.status?.spool?.documents ?? 0) !== 0)
+        add(
+          'drain',
+          name,
+          `status.spool.documents is ${st.status?.spool?.documents} after the quiesce phase`,
+        );
       if (last) {
         let truthIneligible = 0;
-        for (const d of fin.present.values()) if (d.facts.age === undefined && eligibleFilterOnly(last, d.facts)) truthIneligible++;
+        for (const d of fin.present.values())
+          if (d.facts.age === undefined && eligibleFilterOnly(last, d.facts)) truthIneligible++;
         // Whatever the estimate's age, it cannot exceed the documents ever written without a usable field.
         const everBad = recs.filter((r) => r.cls === 'bad').length;
         if ((t.documentsIneligible ?? 0) > everBad) {
-          add('status counts', name, `status.totals.documentsIneligible is ${t.documentsIneligible}, but only ${everBad} documents without a usable archive field were ever written to ${s.plan.collection} (${truthIneligible} are there now)`);
+          add(
+            'status counts',
+            name,
+            `status.totals.documentsIneligible is ${t.documentsIneligible}, but only ${everBad} documents without a usable archive field were ever written to ${s.plan.collection} (${truthIneligible} are there now)`,
+          );
         } else if ((t.documentsIneligible ?? 0) !== truthIneligible) {
           const msg = `status.totals.documentsIneligible is ${t.documentsIneligible ?? 0}, but ${truthIneligible} documents the filter selects have no usable archive field`;
           if (inp.ineligibleGaugeFresh) add('status counts', name, msg);
-          else notes.push(`${name}: ${msg} (not enforced: the estimate may not have refreshed since the writer stopped)`);
+          else
+            notes.push(
+              `${name}: ${msg} (not enforced: the estimate may not have refreshed since the writer stopped)`,
+            );
         }
       }
       const text = JSON.stringify(st.status ?? {});
-      for (const sec of inp.secrets) if (sec && text.includes(sec)) add('I7 secrets', name, 'the status contains a secret value');
+      for (const sec of inp.secrets)
+        if (sec && text.includes(sec)) add('I7 secrets', name, 'the status contains a secret value');
     }
   }
 
@@ -251,8 +346,14 @@ export function check(inp: CheckInput): CheckResult {
         const a = list[j]!;
         const b = list[k]!;
         if (b.start < a.end) {
-          const why = a.stopping ? `; it was asked to stop at ${iso(a.stopping.t)}${a.stopping.reason ? ` (${a.stopping.reason})` : ''} and took ${((a.end - a.stopping.t) / 1000).toFixed(1)}s` : '';
-          add('I6 single writer', policy, `workers overlap: ${a.identity} ran it ${iso(a.start)}–${iso(a.end)}${a.open ? ' (until its process ended)' : ''}, ${b.identity} started it at ${iso(b.start)}${why}`);
+          const why = a.stopping
+            ? `; it was asked to stop at ${iso(a.stopping.t)}${a.stopping.reason ? ` (${a.stopping.reason})` : ''} and took ${((a.end - a.stopping.t) / 1000).toFixed(1)}s`
+            : '';
+          add(
+            'I6 single writer',
+            policy,
+            `workers overlap: ${a.identity} ran it ${iso(a.start)}–${iso(a.end)}${a.open ? ' (until its process ended)' : ''}, ${b.identity} started it at ${iso(b.start)}${why}`,
+          );
         }
       }
     }
@@ -260,21 +361,37 @@ export function check(inp: CheckInput): CheckResult {
 
   // ---- the operator itself: no crash on its own, no fatal log, no secret in logs (I7)
   for (const inc of inp.incarnations) {
-    if (inc.endedBy?.startsWith('unexpected')) add('operator crash', undefined, `operator ${inc.identity} ${inc.endedBy}; see ${inc.logFile}`);
-    for (const f of inc.fatal) add('operator crash', undefined, `operator ${inc.identity} logged fatal: ${f}`);
+    if (inc.endedBy?.startsWith('unexpected'))
+      add('operator crash', undefined, `operator ${inc.identity} ${inc.endedBy}; see ${inc.logFile}`);
+    for (const f of inc.fatal)
+      add('operator crash', undefined, `operator ${inc.identity} logged fatal: ${f}`);
   }
   for (const { identity, text } of inp.logTexts) {
-    for (const sec of inp.secrets) if (sec && text.includes(sec)) add('I7 secrets', undefined, `operator ${identity}'s log contains a secret value`);
+    for (const sec of inp.secrets)
+      if (sec && text.includes(sec))
+        add('I7 secrets', undefined, `operator ${identity}'s log contains a secret value`);
   }
 
   // ---- memory (I5): a ceiling, and no growth over the longest-lived incarnation
   const memory = memoryOf(inp.incarnations);
-  if (memory.peakMb > inp.maxRssMb) add('I5 memory', undefined, `peak RSS ${memory.peakMb} MB (${memory.peakIdentity}) is above the ${inp.maxRssMb} MB ceiling`);
+  if (memory.peakMb > inp.maxRssMb)
+    add(
+      'I5 memory',
+      undefined,
+      `peak RSS ${memory.peakMb} MB (${memory.peakIdentity}) is above the ${inp.maxRssMb} MB ceiling`,
+    );
   if (memory.longest) {
     const { earlyMb, lateMb, identity, lifeS } = memory.longest;
-    if (lateMb > earlyMb * 1.5 + 40) add('I5 memory', undefined, `RSS of ${identity} grew from ${earlyMb} MB to ${lateMb} MB over ${lifeS}s`);
+    if (lateMb > earlyMb * 1.5 + 40)
+      add(
+        'I5 memory',
+        undefined,
+        `RSS of ${identity} grew from ${earlyMb} MB to ${lateMb} MB over ${lifeS}s`,
+      );
   } else {
-    notes.push('memory growth: no operator incarnation lived long enough (60 s) to judge growth; only the ceiling was checked');
+    notes.push(
+      'memory growth: no operator incarnation lived long enough (60 s) to judge growth; only the ceiling was checked',
+    );
   }
 
   const totals = perPolicy.reduce(
@@ -289,7 +406,21 @@ export function check(inp: CheckInput): CheckResult {
       duplicates: a.duplicates + p.duplicates,
       lost: a.lost + p.lost,
     }),
-    { written: 0, present: 0, deleted: 0, archivedUnique: 0, archivedCopies: 0, bundles: 0, duplicates: 0, lost: 0, staleArchivedUnguarded: staleUnguarded, ferretRaces, ambiguous: inp.ledger.stats.ambiguous, workerIntervals: [...intervals.values()].reduce((n, l) => n + l.length, 0), handoversAcrossIncarnations: handovers },
+    {
+      written: 0,
+      present: 0,
+      deleted: 0,
+      archivedUnique: 0,
+      archivedCopies: 0,
+      bundles: 0,
+      duplicates: 0,
+      lost: 0,
+      staleArchivedUnguarded: staleUnguarded,
+      ferretRaces,
+      ambiguous: inp.ledger.stats.ambiguous,
+      workerIntervals: [...intervals.values()].reduce((n, l) => n + l.length, 0),
+      handoversAcrossIncarnations: handovers,
+    },
   );
   return { violations, notes, perPolicy, totals, memory };
 }
@@ -307,7 +438,11 @@ interface DeleteWindows {
 
 function bundleTimesOf(incs: Incarnation[]): Map<string, DeleteWindows> {
   const intervals = workerIntervals(incs);
-  const containing = (policy: string, identity: string, t: number): { start: number; end: number } | undefined =>
+  const containing = (
+    policy: string,
+    identity: string,
+    t: number,
+  ): { start: number; end: number } | undefined =>
     (intervals.get(policy) ?? []).find((i) => i.identity === identity && i.start <= t && t <= i.end);
   const up = new Map<string, { t: number; identity: string; policy: string }>();
   const del = new Map<string, { t: number; identity: string; policy: string }>();
@@ -315,7 +450,8 @@ function bundleTimesOf(incs: Incarnation[]): Map<string, DeleteWindows> {
     for (const e of inc.bundleEvents) {
       const m = e.what === 'uploaded' ? up : del;
       const cur = m.get(e.key);
-      if (!cur || (e.what === 'uploaded' ? e.t < cur.t : e.t > cur.t)) m.set(e.key, { t: e.t, identity: e.identity, policy: e.policy });
+      if (!cur || (e.what === 'uploaded' ? e.t < cur.t : e.t > cur.t))
+        m.set(e.key, { t: e.t, identity: e.identity, policy: e.policy });
     }
   }
   const out = new Map<string, DeleteWindows>();
@@ -349,7 +485,13 @@ function bundleTimesOf(incs: Incarnation[]): Map<string, DeleteWindows> {
  * An engine that ignored the delete predicate would also delete documents changed between their fetch
  * and the upload, which this never excuses.
  */
-function ferretRace(s: PolicyState, rec: DocRecord, copies: Array<{ bundle: string; hash: string }>, times: Map<string, DeleteWindows>, atMs: number): string | undefined {
+function ferretRace(
+  s: PolicyState,
+  rec: DocRecord,
+  copies: Array<{ bundle: string; hash: string }>,
+  times: Map<string, DeleteWindows>,
+  atMs: number,
+): string | undefined {
   const SLACK = 2000;
   for (const c of copies) {
     const t = times.get(c.bundle);
@@ -367,8 +509,15 @@ function ferretRace(s: PolicyState, rec: DocRecord, copies: Array<{ bundle: stri
   return undefined;
 }
 
-function eligibleFilterOnly(v: { filterKind: Parameters<typeof eligible>[1]['filterKind'] }, f: Facts): boolean {
-  return eligible({ age: 0, status: f.status }, { ageLimitDays: 0, filterKind: v.filterKind, dryRun: false }, 1);
+function eligibleFilterOnly(
+  v: { filterKind: Parameters<typeof eligible>[1]['filterKind'] },
+  f: Facts,
+): boolean {
+  return eligible(
+    { age: 0, status: f.status },
+    { ageLimitDays: 0, filterKind: v.filterKind, dryRun: false },
+    1,
+  );
 }
 
 interface Interval {
@@ -389,7 +538,8 @@ export function workerIntervals(incs: Incarnation[]): Map<string, Interval[]> {
     const end = inc.endedAt ?? Date.now();
     for (const e of inc.workerEvents) {
       if (e.what === 'stopping') {
-        if (open.has(e.policy) && !stopping.has(e.policy)) stopping.set(e.policy, { t: e.t, ...(e.reason ? { reason: e.reason } : {}) });
+        if (open.has(e.policy) && !stopping.has(e.policy))
+          stopping.set(e.policy, { t: e.t, ...(e.reason ? { reason: e.reason } : {}) });
         continue;
       }
       if (e.what === 'started') {
@@ -441,7 +591,12 @@ function memoryOf(incs: Incarnation[]): MemorySummary {
     const med = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const early = med(inc.rss.slice(q, 2 * q).map(([, kb]) => kb));
     const late = med(inc.rss.slice(3 * q).map(([, kb]) => kb));
-    longest = { identity: inc.identity, lifeS: Math.round(life / 1000), earlyMb: Math.round(early / 1024), lateMb: Math.round(late / 1024) };
+    longest = {
+      identity: inc.identity,
+      lifeS: Math.round(life / 1000),
+      earlyMb: Math.round(early / 1024),
+      lateMb: Math.round(late / 1024),
+    };
   }
   return { peakMb: Math.round(peakKb / 1024), peakIdentity, ...(longest ? { longest } : {}) };
 }

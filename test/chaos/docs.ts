@@ -3,17 +3,34 @@
 // store; the archive field is sometimes missing or of a wrong type (never eligible, never deleted).
 import { createHash } from 'node:crypto';
 import { BSON, type Document } from 'mongodb';
-import { DAY_MS, NEW_MAX_DAYS, OLD_MAX_DAYS, OLD_MIN_DAYS, STATUSES, filterOf, type FilterKind, type PolicyPlan } from './plan.js';
+import {
+  DAY_MS,
+  NEW_MAX_DAYS,
+  OLD_MAX_DAYS,
+  OLD_MIN_DAYS,
+  STATUSES,
+  filterOf,
+  type FilterKind,
+  type PolicyPlan,
+} from './plan.js';
 import type { Rng } from './rng.js';
 
 export type AgeClass = 'old' | 'new' | 'bad';
 
-const DESERIALIZE = { promoteValues: false, promoteLongs: false, promoteBuffers: false, bsonRegExp: true } as const;
+const DESERIALIZE = {
+  promoteValues: false,
+  promoteLongs: false,
+  promoteBuffers: false,
+  bsonRegExp: true,
+} as const;
 
 /** Canonical content hash: canonical Extended JSON of the document decoded without promotion. */
 export function hashBson(raw: Uint8Array): string {
   const doc = BSON.deserialize(raw, DESERIALIZE);
-  return createHash('sha256').update(BSON.EJSON.stringify(doc, { relaxed: false })).digest('base64').slice(0, 22);
+  return createHash('sha256')
+    .update(BSON.EJSON.stringify(doc, { relaxed: false }))
+    .digest('base64')
+    .slice(0, 22);
 }
 
 export function decode(raw: Uint8Array): Document {
@@ -30,7 +47,9 @@ function oldTime(rng: Rng, now: number): number {
 }
 function newTime(rng: Rng, now: number): number {
   // Mostly recent; some in the future (clock skew of producers).
-  return rng.chance(0.1) ? now + Math.round(rng.float(0, 2) * DAY_MS) : now - Math.round(rng.float(0, NEW_MAX_DAYS) * DAY_MS);
+  return rng.chance(0.1)
+    ? now + Math.round(rng.float(0, 2) * DAY_MS)
+    : now - Math.round(rng.float(0, NEW_MAX_DAYS) * DAY_MS);
 }
 
 /** An ObjectId whose embedded time is `ms` and whose other 8 bytes are random (unique). */
@@ -71,10 +90,25 @@ function ageValue(p: PolicyPlan, cls: AgeClass, rng: Rng, now: number): unknown 
   if (cls === 'bad') {
     switch (p.format) {
       case 'date':
-        return rng.pick<unknown>([undefined, null, '2020-01-01T00:00:00Z', new BSON.Int32(1_600_000_000), [new Date(now - 200 * DAY_MS)], { at: new Date(0) }, true]);
+        return rng.pick<unknown>([
+          undefined,
+          null,
+          '2020-01-01T00:00:00Z',
+          new BSON.Int32(1_600_000_000),
+          [new Date(now - 200 * DAY_MS)],
+          { at: new Date(0) },
+          true,
+        ]);
       case 'epochSeconds':
       case 'epochMillis':
-        return rng.pick<unknown>([undefined, null, '1600000000', new Date(now - 200 * DAY_MS), [new BSON.Int32(5)], new BSON.ObjectId()]);
+        return rng.pick<unknown>([
+          undefined,
+          null,
+          '1600000000',
+          new Date(now - 200 * DAY_MS),
+          [new BSON.Int32(5)],
+          new BSON.ObjectId(),
+        ]);
       default:
         return undefined;
     }
@@ -85,7 +119,11 @@ function ageValue(p: PolicyPlan, cls: AgeClass, rng: Rng, now: number): unknown 
       return new Date(ms);
     case 'epochSeconds': {
       const s = ms / 1000;
-      return rng.pick([() => new BSON.Int32(Math.floor(s)), () => BSON.Long.fromNumber(Math.floor(s)), () => new BSON.Double(s)])();
+      return rng.pick([
+        () => new BSON.Int32(Math.floor(s)),
+        () => BSON.Long.fromNumber(Math.floor(s)),
+        () => new BSON.Double(s),
+      ])();
     }
     case 'epochMillis':
       return rng.chance(0.6) ? BSON.Long.fromNumber(ms) : new BSON.Double(ms + 0.5);
@@ -121,7 +159,10 @@ function payload(rng: Rng, n: number, now: number): Document {
     user: new BSON.Binary(rng.bytes(5), 128),
     re: new BSON.BSONRegExp('^ab+c$', rng.pick(['', 'i', 'ims'])),
     ts: new BSON.Timestamp({ t: rng.int(1, 2 ** 31), i: rng.int(0, 1000) }),
-    o: { a: new BSON.Int32(n % 97), nested: { deep: { deeper: 'x', list: [new BSON.Int32(1), 'two', { three: new BSON.Double(3.5) }] } } },
+    o: {
+      a: new BSON.Int32(n % 97),
+      nested: { deep: { deeper: 'x', list: [new BSON.Int32(1), 'two', { three: new BSON.Double(3.5) }] } },
+    },
     a: [new BSON.Int32(1), 'x', { y: new BSON.Int32(2) }, new Date(now), null, true],
     e: [],
     eo: {},
@@ -150,7 +191,10 @@ export function makeDoc(p: PolicyPlan, cls: AgeClass, rng: Rng, now: number): Ne
   const n = ++seq;
   let id: unknown;
   if (p.format === 'objectId') {
-    id = cls === 'bad' ? rng.pick([() => `s-${n}`, () => new BSON.Int32(n), () => new BSON.UUID()])() : objectIdAt(ageValue(p, cls, rng, now) as number, rng);
+    id =
+      cls === 'bad'
+        ? rng.pick([() => `s-${n}`, () => new BSON.Int32(n), () => new BSON.UUID()])()
+        : objectIdAt(ageValue(p, cls, rng, now) as number, rng);
   } else {
     id = mixedId(rng, n);
   }
@@ -184,7 +228,8 @@ export interface Update {
 /** A change to an existing document. Every change bumps `rev` (the change-guard field). */
 export function makeUpdate(p: PolicyPlan, current: Buffer, rng: Rng, now: number): Update {
   const doc = BSON.deserialize(current, DESERIALIZE);
-  const kinds: UpdateKind[] = p.format === 'objectId' ? ['status', 'touch'] : ['refresh', 'expire', 'status', 'touch'];
+  const kinds: UpdateKind[] =
+    p.format === 'objectId' ? ['status', 'touch'] : ['refresh', 'expire', 'status', 'touch'];
   const kind = rng.pick(kinds);
   const rev = ((doc.rev as BSON.Int32 | undefined)?.value ?? 0) + 1;
   const set: Document = { rev: new BSON.Int32(rev) };
@@ -254,7 +299,13 @@ export function filterMatches(kind: FilterKind, status: unknown): boolean {
 }
 
 /** Eligible for deletion under one spec version at `atMs`. */
-export function eligible(f: Facts, v: { ageLimitDays: number; filterKind: FilterKind; dryRun: boolean }, atMs: number): boolean {
+export function eligible(
+  f: Facts,
+  v: { ageLimitDays: number; filterKind: FilterKind; dryRun: boolean },
+  atMs: number,
+): boolean {
   if (v.dryRun) return false;
-  return f.age !== undefined && f.age < atMs - v.ageLimitDays * DAY_MS && filterMatches(v.filterKind, f.status);
+  return (
+    f.age !== undefined && f.age < atMs - v.ageLimitDays * DAY_MS && filterMatches(v.filterKind, f.status)
+  );
 }

@@ -67,7 +67,13 @@ const WEIGHTS: Record<FaultKind, number> = {
 };
 
 /** The engine's crash hooks (GOCHIVE_TEST_CRASH_AT, operator/archiver/worker.ts). */
-export const CRASH_POINTS = ['after-spool', 'after-seal', 'mid-upload', 'after-upload', 'mid-delete'] as const;
+export const CRASH_POINTS = [
+  'after-spool',
+  'after-seal',
+  'mid-upload',
+  'after-upload',
+  'mid-delete',
+] as const;
 
 export interface FaultContext {
   mongo: ManagedServer;
@@ -118,7 +124,9 @@ export class FaultInjector {
 
   constructor(private readonly c: FaultContext) {
     this.out = createWriteStream(c.logFile, { flags: 'a' });
-    this.weights = Object.fromEntries(Object.entries(WEIGHTS).filter(([k]) => !c.kinds.length || c.kinds.includes(k as FaultKind)));
+    this.weights = Object.fromEntries(
+      Object.entries(WEIGHTS).filter(([k]) => !c.kinds.length || c.kinds.includes(k as FaultKind)),
+    );
   }
 
   start(): void {
@@ -163,7 +171,9 @@ export class FaultInjector {
     switch (kind) {
       case 'operator-kill': {
         const now = Date.now();
-        const cands = c.replicas.filter((r) => r.running && !r.busy && now - (this.lastKill.get(r.slot) ?? 0) >= c.killCooldownMs);
+        const cands = c.replicas.filter(
+          (r) => r.running && !r.busy && now - (this.lastKill.get(r.slot) ?? 0) >= c.killCooldownMs,
+        );
         if (!cands.length) return undefined;
         const r = rng.pick(cands);
         this.lastKill.set(r.slot, now);
@@ -183,7 +193,9 @@ export class FaultInjector {
         // Restart a replica with the engine's crash hook: it kills itself at a precise, dangerous
         // point (after spooling, sealing, mid-upload, after the upload, mid-delete), then comes back.
         const now = Date.now();
-        const cands = c.replicas.filter((r) => r.running && !r.busy && now - (this.lastKill.get(r.slot) ?? 0) >= c.killCooldownMs);
+        const cands = c.replicas.filter(
+          (r) => r.running && !r.busy && now - (this.lastKill.get(r.slot) ?? 0) >= c.killCooldownMs,
+        );
         if (!cands.length) return undefined;
         const r = rng.pick(cands);
         const point = rng.pick(c.crashPoints.length ? c.crashPoints : CRASH_POINTS);
@@ -195,7 +207,9 @@ export class FaultInjector {
             const inc = await r.start(30_000, point);
             const crashed = await r.waitExit(45_000 * c.holdScale, this.stopCtl.signal);
             if (!crashed) await r.kill9();
-            rec.detail = crashed ? `${inc.identity} killed itself at ${point} after ${Date.now() - inc.startedAt} ms` : `${inc.identity} did not reach ${point} in time; killed -9`;
+            rec.detail = crashed
+              ? `${inc.identity} killed itself at ${point} after ${Date.now() - inc.startedAt} ms`
+              : `${inc.identity} did not reach ${point} in time; killed -9`;
             await r.start();
           } finally {
             r.busy = false;
@@ -341,7 +355,11 @@ export class FaultInjector {
             while (Date.now() - t0 < 30_000) {
               const p = await c.kube.getPolicy(s.plan.name).catch(() => undefined);
               const ready = p?.status?.conditions?.find((x) => x.type === 'Ready');
-              if (p?.status?.observedGeneration === generation && p.status.phase === 'Failed' && ready?.reason === 'InvalidSpec') {
+              if (
+                p?.status?.observedGeneration === generation &&
+                p.status.phase === 'Failed' &&
+                ready?.reason === 'InvalidSpec'
+              ) {
                 refused = true;
                 break;
               }
@@ -350,7 +368,8 @@ export class FaultInjector {
           } finally {
             await c.policies.apply(s, s.tuning); // the valid spec again
           }
-          if (refused) rec.detail = `${bad.what}: accepted by the API server, refused by the operator after ${Date.now() - t0} ms`;
+          if (refused)
+            rec.detail = `${bad.what}: accepted by the API server, refused by the operator after ${Date.now() - t0} ms`;
           else {
             const v = `neither the API server nor the operator (within 30 s) refused an invalid spec for ${s.plan.name} (${bad.what})`;
             this.violations.push(v);
@@ -366,7 +385,11 @@ export class FaultInjector {
     return cands.length ? this.c.rng.pick(cands) : undefined;
   }
 
-  private policyFault(kind: FaultKind, s: PolicyState, fn: (rec: FaultRecord) => Promise<void>): Promise<void> {
+  private policyFault(
+    kind: FaultKind,
+    s: PolicyState,
+    fn: (rec: FaultRecord) => Promise<void>,
+  ): Promise<void> {
     s.busy = true;
     return this.track(kind, `policy:${s.plan.name}`, fn).finally(() => {
       s.busy = false;
@@ -402,7 +425,9 @@ export class FaultInjector {
         rec.endT = Date.now() - this.c.t0;
         this.busy.delete(target);
         this.out.write(`${JSON.stringify(rec)}\n`);
-        this.c.log(`fault ${kind.padEnd(14)} ${target.padEnd(14)} ${rec.detail ?? ''}${rec.error ? ` ERROR ${rec.error}` : ''}`);
+        this.c.log(
+          `fault ${kind.padEnd(14)} ${target.padEnd(14)} ${rec.detail ?? ''}${rec.error ? ` ERROR ${rec.error}` : ''}`,
+        );
       }
     })();
   }

@@ -34,7 +34,12 @@ export interface PolicyFinal {
   archived: Map<string, ArchivedCopy[]>;
 }
 
-export function s3Client(s3: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string }): S3Client {
+export function s3Client(s3: {
+  endpoint: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}): S3Client {
   return new S3Client({
     endpoint: s3.endpoint,
     region: s3.region,
@@ -57,8 +62,12 @@ export async function scanMongo(client: MongoClient, p: PolicyPlan): Promise<Map
 /** Facts (age, status) of every document in a collection: only those fields are fetched. */
 export async function scanFacts(client: MongoClient, p: PolicyPlan): Promise<Facts[]> {
   const out: Facts[] = [];
-  const projection = p.format === 'objectId' ? { _id: 1, status: 1 } : { _id: 0, [p.archiveField]: 1, status: 1 };
-  const cursor = client.db(p.database).collection(p.collection).find({}, { projection, raw: true, batchSize: 2000 });
+  const projection =
+    p.format === 'objectId' ? { _id: 1, status: 1 } : { _id: 0, [p.archiveField]: 1, status: 1 };
+  const cursor = client
+    .db(p.database)
+    .collection(p.collection)
+    .find({}, { projection, raw: true, batchSize: 2000 });
   for await (const raw of cursor as unknown as AsyncIterable<Buffer>) out.push(factsOf(p, decode(raw)));
   return out;
 }
@@ -66,23 +75,36 @@ export async function scanFacts(client: MongoClient, p: PolicyPlan): Promise<Fac
 /** _id keys present in a collection (cheap: only the _id is fetched). */
 export async function presentKeys(client: MongoClient, p: PolicyPlan): Promise<Set<string>> {
   const out = new Set<string>();
-  const cursor = client.db(p.database).collection(p.collection).find({}, { projection: { _id: 1 }, raw: true, batchSize: 2000 });
+  const cursor = client
+    .db(p.database)
+    .collection(p.collection)
+    .find({}, { projection: { _id: 1 }, raw: true, batchSize: 2000 });
   for await (const raw of cursor as unknown as AsyncIterable<Buffer>) out.add(idKey(decode(raw)._id));
   return out;
 }
 
-export async function listKeys(s3: S3Client, bucket: string, prefix: string): Promise<Array<{ key: string; size: number }>> {
+export async function listKeys(
+  s3: S3Client,
+  bucket: string,
+  prefix: string,
+): Promise<Array<{ key: string; size: number }>> {
   const out: Array<{ key: string; size: number }> = [];
   let token: string | undefined;
   do {
-    const res = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    const res = await s3.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+    );
     for (const o of res.Contents ?? []) if (o.Key) out.push({ key: o.Key, size: o.Size ?? 0 });
     token = res.IsTruncated ? res.NextContinuationToken : undefined;
   } while (token);
   return out;
 }
 
-export async function scanBundles(s3: S3Client, bucket: string, p: PolicyPlan): Promise<{ bundles: BundleInfo[]; archived: Map<string, ArchivedCopy[]> }> {
+export async function scanBundles(
+  s3: S3Client,
+  bucket: string,
+  p: PolicyPlan,
+): Promise<{ bundles: BundleInfo[]; archived: Map<string, ArchivedCopy[]> }> {
   const bundles: BundleInfo[] = [];
   const archived = new Map<string, ArchivedCopy[]>();
   for (const { key, size } of await listKeys(s3, bucket, prefixOf(p))) {

@@ -4,7 +4,13 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import {
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type V1Lease,
+} from '@kubernetes/client-node';
 import type { ArchivePolicy } from '../../operator/api/schema.js';
 
 const run = promisify(execFile);
@@ -35,8 +41,22 @@ export class Kube {
   /** Installs (or updates) the generated CRD and waits until it is served. Shared; never deleted. */
   async ensureCrd(repoRoot: string): Promise<void> {
     const env = { ...process.env, KUBECONFIG: this.kubeconfigFile, PATH: this.pathEnv };
-    await run('kubectl', ['apply', '--server-side', '--force-conflicts', '-f', path.join(repoRoot, 'crds', 'archivepolicies.gochive.io.yaml')], { env, timeout: 60_000 });
-    await run('kubectl', ['wait', '--for=condition=Established', '--timeout=60s', 'crd/archivepolicies.gochive.io'], { env, timeout: 70_000 });
+    await run(
+      'kubectl',
+      [
+        'apply',
+        '--server-side',
+        '--force-conflicts',
+        '-f',
+        path.join(repoRoot, 'crds', 'archivepolicies.gochive.io.yaml'),
+      ],
+      { env, timeout: 60_000 },
+    );
+    await run(
+      'kubectl',
+      ['wait', '--for=condition=Established', '--timeout=60s', 'crd/archivepolicies.gochive.io'],
+      { env, timeout: 70_000 },
+    );
   }
 
   async createNamespace(labels: Record<string, string>): Promise<void> {
@@ -47,8 +67,16 @@ export class Kube {
   async deleteNamespace(): Promise<void> {
     const ns = this.namespace;
     try {
-      const list = (await this.custom.listNamespacedCustomObject({ ...G, namespace: ns })) as { items: ArchivePolicy[] };
-      await Promise.all(list.items.map((p) => this.custom.deleteNamespacedCustomObject({ ...G, namespace: ns, name: p.metadata.name }).catch(() => undefined)));
+      const list = (await this.custom.listNamespacedCustomObject({ ...G, namespace: ns })) as {
+        items: ArchivePolicy[];
+      };
+      await Promise.all(
+        list.items.map((p) =>
+          this.custom
+            .deleteNamespacedCustomObject({ ...G, namespace: ns, name: p.metadata.name })
+            .catch(() => undefined),
+        ),
+      );
     } catch {
       /* namespace may not exist */
     }
@@ -58,20 +86,40 @@ export class Kube {
   }
 
   async createSecret(name: string, data: Record<string, string>): Promise<void> {
-    await this.core.createNamespacedSecret({ namespace: this.namespace, body: { metadata: { name }, stringData: data } });
+    await this.core.createNamespacedSecret({
+      namespace: this.namespace,
+      body: { metadata: { name }, stringData: data },
+    });
   }
 
-  policyObject(name: string, spec: Record<string, unknown>, labels: Record<string, string> = {}): Record<string, unknown> {
-    return { apiVersion: 'gochive.io/v1alpha1', kind: 'ArchivePolicy', metadata: { name, namespace: this.namespace, labels }, spec };
+  policyObject(
+    name: string,
+    spec: Record<string, unknown>,
+    labels: Record<string, string> = {},
+  ): Record<string, unknown> {
+    return {
+      apiVersion: 'gochive.io/v1alpha1',
+      kind: 'ArchivePolicy',
+      metadata: { name, namespace: this.namespace, labels },
+      spec,
+    };
   }
 
   async createPolicy(name: string, spec: Record<string, unknown>): Promise<ArchivePolicy> {
-    return (await this.custom.createNamespacedCustomObject({ ...G, namespace: this.namespace, body: this.policyObject(name, spec, { 'gochive.io/chaos': 'true' }) })) as ArchivePolicy;
+    return (await this.custom.createNamespacedCustomObject({
+      ...G,
+      namespace: this.namespace,
+      body: this.policyObject(name, spec, { 'gochive.io/chaos': 'true' }),
+    })) as ArchivePolicy;
   }
 
   async getPolicy(name: string): Promise<ArchivePolicy | undefined> {
     try {
-      return (await this.custom.getNamespacedCustomObject({ ...G, namespace: this.namespace, name })) as ArchivePolicy;
+      return (await this.custom.getNamespacedCustomObject({
+        ...G,
+        namespace: this.namespace,
+        name,
+      })) as ArchivePolicy;
     } catch (err) {
       if (statusCode(err) === 404) return undefined;
       throw err;
@@ -79,7 +127,9 @@ export class Kube {
   }
 
   async listPolicies(): Promise<ArchivePolicy[]> {
-    const list = (await this.custom.listNamespacedCustomObject({ ...G, namespace: this.namespace })) as { items: ArchivePolicy[] };
+    const list = (await this.custom.listNamespacedCustomObject({ ...G, namespace: this.namespace })) as {
+      items: ArchivePolicy[];
+    };
     return list.items;
   }
 
@@ -108,11 +158,20 @@ export class Kube {
     const cur = await this.getPolicy(name);
     if (!cur) return 'policy absent';
     try {
-      await this.custom.replaceNamespacedCustomObject({ ...G, namespace: this.namespace, name, body: { ...cur, spec }, dryRun: 'All' });
+      await this.custom.replaceNamespacedCustomObject({
+        ...G,
+        namespace: this.namespace,
+        name,
+        body: { ...cur, spec },
+        dryRun: 'All',
+      });
       return undefined;
     } catch (err) {
       const code = statusCode(err);
-      if (code === 422 || code === 400) return (err as { body?: unknown }).body ? String((err as { body?: unknown }).body).slice(0, 300) : `HTTP ${code}`;
+      if (code === 422 || code === 400)
+        return (err as { body?: unknown }).body
+          ? String((err as { body?: unknown }).body).slice(0, 300)
+          : `HTTP ${code}`;
       throw err;
     }
   }
@@ -126,7 +185,10 @@ export class Kube {
   }
 
   async policyLeases(): Promise<V1Lease[]> {
-    const res = await this.coord.listNamespacedLease({ namespace: this.namespace, labelSelector: 'gochive.io/lease-type=policy' });
+    const res = await this.coord.listNamespacedLease({
+      namespace: this.namespace,
+      labelSelector: 'gochive.io/lease-type=policy',
+    });
     return res.items;
   }
 }

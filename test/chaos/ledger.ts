@@ -82,25 +82,75 @@ export class Ledger {
     return this.docs.get(Ledger.docKey(policy, key));
   }
 
-  inserted(policy: number, d: { id: unknown; key: string; raw: Buffer; hash: string; cls: AgeClass; facts: Facts }, at: number, retried: boolean): void {
-    const rec: DocRecord = { policy, key: d.key, id: d.id, raw: d.raw, hash: d.hash, cls: d.cls, insertedAt: at, lastAckAt: at, history: [{ hash: d.hash, at, facts: d.facts }], updates: 0, ...(retried ? { insertRetried: true } : {}) };
+  inserted(
+    policy: number,
+    d: { id: unknown; key: string; raw: Buffer; hash: string; cls: AgeClass; facts: Facts },
+    at: number,
+    retried: boolean,
+  ): void {
+    const rec: DocRecord = {
+      policy,
+      key: d.key,
+      id: d.id,
+      raw: d.raw,
+      hash: d.hash,
+      cls: d.cls,
+      insertedAt: at,
+      lastAckAt: at,
+      history: [{ hash: d.hash, at, facts: d.facts }],
+      updates: 0,
+      ...(retried ? { insertRetried: true } : {}),
+    };
     this.docs.set(Ledger.docKey(policy, d.key), rec);
     this.present[policy]!.push(d.key);
     this.stats.inserted++;
     this.stats.byClass[d.cls]++;
     if (retried) this.stats.insertRetries++;
-    this.line({ op: 'insert', p: policy, id: d.key, h: d.hash, cls: d.cls, age: d.facts.age, ...(retried ? { retried: true } : {}) }, at);
+    this.line(
+      {
+        op: 'insert',
+        p: policy,
+        id: d.key,
+        h: d.hash,
+        cls: d.cls,
+        age: d.facts.age,
+        ...(retried ? { retried: true } : {}),
+      },
+      at,
+    );
   }
 
   /** An insert whose outcome stayed unknown: the document may or may not exist. */
-  insertUnknown(policy: number, d: { id: unknown; key: string; raw: Buffer; hash: string; cls: AgeClass; facts: Facts }, at: number): void {
-    const rec: DocRecord = { policy, key: d.key, id: d.id, raw: d.raw, hash: d.hash, cls: d.cls, insertedAt: at, lastAckAt: at, history: [{ hash: d.hash, at, facts: d.facts }], updates: 0, maybeNeverInserted: true };
+  insertUnknown(
+    policy: number,
+    d: { id: unknown; key: string; raw: Buffer; hash: string; cls: AgeClass; facts: Facts },
+    at: number,
+  ): void {
+    const rec: DocRecord = {
+      policy,
+      key: d.key,
+      id: d.id,
+      raw: d.raw,
+      hash: d.hash,
+      cls: d.cls,
+      insertedAt: at,
+      lastAckAt: at,
+      history: [{ hash: d.hash, at, facts: d.facts }],
+      updates: 0,
+      maybeNeverInserted: true,
+    };
     this.docs.set(Ledger.docKey(policy, d.key), rec);
     this.stats.ambiguous++;
     this.line({ op: 'insert-unknown', p: policy, id: d.key, h: d.hash }, at);
   }
 
-  updated(rec: DocRecord, u: { kind: UpdateKind; raw: Buffer; hash: string; facts: Facts; set: Record<string, unknown> }, outcome: 'matched' | 'gone', at: number, retried: boolean): void {
+  updated(
+    rec: DocRecord,
+    u: { kind: UpdateKind; raw: Buffer; hash: string; facts: Facts; set: Record<string, unknown> },
+    outcome: 'matched' | 'gone',
+    at: number,
+    retried: boolean,
+  ): void {
     this.stats.updates++;
     this.stats.byUpdateKind[u.kind]++;
     if (retried) this.stats.updateRetries++;
@@ -122,7 +172,19 @@ export class Ledger {
         this.stats.ambiguous++;
       }
     }
-    this.line({ op: 'update', p: rec.policy, id: rec.key, kind: u.kind, set: BSON.EJSON.serialize(u.set, { relaxed: false }), h: u.hash, outcome, ...(retried ? { retried: true } : {}) }, at);
+    this.line(
+      {
+        op: 'update',
+        p: rec.policy,
+        id: rec.key,
+        kind: u.kind,
+        set: BSON.EJSON.serialize(u.set, { relaxed: false }),
+        h: u.hash,
+        outcome,
+        ...(retried ? { retried: true } : {}),
+      },
+      at,
+    );
   }
 
   note(event: Record<string, unknown>, at = Date.now()): void {

@@ -53,7 +53,9 @@ async function main(): Promise<number> {
     if (o.reportFile) writeFileSync(o.reportFile, toJson(result));
     return result.check.violations.length === 0 ? 0 : 1;
   } catch (err) {
-    log(`the campaign could not complete: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    log(
+      `the campaign could not complete: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+    );
     return 3;
   } finally {
     clearTimeout(bound);

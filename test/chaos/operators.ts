@@ -101,8 +101,24 @@ export class Replica {
       '--log-level=info',
     ];
     const env = crashAt ? { ...this.cfg.env, GOCHIVE_TEST_CRASH_AT: crashAt } : this.cfg.env;
-    const child = spawn(process.execPath, args, { cwd: this.cfg.repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const inc: Incarnation = { slot: this.slot, identity, pid: child.pid ?? -1, startedAt: Date.now(), logFile, rss: [], workerEvents: [], bundleEvents: [], errors: 0, fatal: [], ...(crashAt ? { crashAt } : {}) };
+    const child = spawn(process.execPath, args, {
+      cwd: this.cfg.repoRoot,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const inc: Incarnation = {
+      slot: this.slot,
+      identity,
+      pid: child.pid ?? -1,
+      startedAt: Date.now(),
+      logFile,
+      rss: [],
+      workerEvents: [],
+      bundleEvents: [],
+      errors: 0,
+      fatal: [],
+      ...(crashAt ? { crashAt } : {}),
+    };
     this.incarnations.push(inc);
     this.current = inc;
     this.child = child;
@@ -131,7 +147,9 @@ export class Replica {
           inc.endedBy = `crash hook ${inc.crashAt}`;
         } else if (!inc.endedBy) {
           inc.endedBy = `unexpected exit (code ${code}, signal ${signal})`;
-          this.cfg.log(`operator ${identity} exited on its own (code ${code}, signal ${signal}); see ${logFile}`);
+          this.cfg.log(
+            `operator ${identity} exited on its own (code ${code}, signal ${signal}); see ${logFile}`,
+          );
         }
         out.end();
         resolve();
@@ -139,8 +157,10 @@ export class Replica {
     });
     const deadline = Date.now() + timeoutMs;
     while (!ready) {
-      if (inc.endedAt !== undefined) throw new Error(`operator ${identity} exited while starting; see ${logFile}:\n${tail(logFile)}`);
-      if (Date.now() > deadline) throw new Error(`operator ${identity} did not serve /metrics within ${timeoutMs} ms; see ${logFile}`);
+      if (inc.endedAt !== undefined)
+        throw new Error(`operator ${identity} exited while starting; see ${logFile}:\n${tail(logFile)}`);
+      if (Date.now() > deadline)
+        throw new Error(`operator ${identity} did not serve /metrics within ${timeoutMs} ms; see ${logFile}`);
       await sleep(50);
     }
     return inc;
@@ -194,7 +214,16 @@ export class Replica {
 /** Keeps what the checks need from one pino JSON line. */
 function parseLine(inc: Incarnation, line: string): void {
   if (!line.startsWith('{')) return;
-  let o: { level?: number; time?: string; msg?: string; policy?: string; namespace?: string; err?: unknown; key?: string; reason?: string };
+  let o: {
+    level?: number;
+    time?: string;
+    msg?: string;
+    policy?: string;
+    namespace?: string;
+    err?: unknown;
+    key?: string;
+    reason?: string;
+  };
   try {
     o = JSON.parse(line) as typeof o;
   } catch {
@@ -202,11 +231,33 @@ function parseLine(inc: Incarnation, line: string): void {
   }
   if ((o.level ?? 0) >= 50) inc.errors++;
   if ((o.level ?? 0) >= 60) inc.fatal.push(String(o.msg));
-  const what = o.msg === 'worker started' ? 'started' : o.msg === 'stopping worker' ? 'stopping' : o.msg === 'worker stopped' ? 'stopped' : o.msg === 'worker exited on its own' ? 'exited' : undefined;
+  const what =
+    o.msg === 'worker started'
+      ? 'started'
+      : o.msg === 'stopping worker'
+        ? 'stopping'
+        : o.msg === 'worker stopped'
+          ? 'stopped'
+          : o.msg === 'worker exited on its own'
+            ? 'exited'
+            : undefined;
   const t = o.time ? Date.parse(o.time) : Date.now();
-  if (what && o.policy) inc.workerEvents.push({ t, identity: inc.identity, policy: o.policy, what, ...(o.reason ? { reason: String(o.reason) } : {}) });
-  const b = o.msg === 'bundle uploaded and verified' ? 'uploaded' : o.msg === 'archived documents deleted' ? 'deleted' : undefined;
-  if (b && o.policy && o.key) inc.bundleEvents.push({ t, identity: inc.identity, policy: o.policy, key: o.key, what: b });
+  if (what && o.policy)
+    inc.workerEvents.push({
+      t,
+      identity: inc.identity,
+      policy: o.policy,
+      what,
+      ...(o.reason ? { reason: String(o.reason) } : {}),
+    });
+  const b =
+    o.msg === 'bundle uploaded and verified'
+      ? 'uploaded'
+      : o.msg === 'archived documents deleted'
+        ? 'deleted'
+        : undefined;
+  if (b && o.policy && o.key)
+    inc.bundleEvents.push({ t, identity: inc.identity, policy: o.policy, key: o.key, what: b });
 }
 
 function tail(file: string, n = 20): string {

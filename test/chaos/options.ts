@@ -48,8 +48,30 @@ export function preset(mode: 'short' | 'full'): CampaignOptions {
     quiet: false,
   };
   return mode === 'short'
-    ? { ...common, mode, durationMs: 60_000, seedPerPolicy: 100, insertRate: 25, updateRate: 4, meanGapMs: 2500, killCooldownMs: 12_000, holdScale: 0.6, quiesceTimeoutMs: 120_000 }
-    : { ...common, mode, durationMs: 600_000, seedPerPolicy: 300, insertRate: 30, updateRate: 5, meanGapMs: 4000, killCooldownMs: 40_000, holdScale: 1, quiesceTimeoutMs: 300_000 };
+    ? {
+        ...common,
+        mode,
+        durationMs: 60_000,
+        seedPerPolicy: 100,
+        insertRate: 25,
+        updateRate: 4,
+        meanGapMs: 2500,
+        killCooldownMs: 12_000,
+        holdScale: 0.6,
+        quiesceTimeoutMs: 120_000,
+      }
+    : {
+        ...common,
+        mode,
+        durationMs: 600_000,
+        seedPerPolicy: 300,
+        insertRate: 30,
+        updateRate: 5,
+        meanGapMs: 4000,
+        killCooldownMs: 40_000,
+        holdScale: 1,
+        quiesceTimeoutMs: 300_000,
+      };
 }
 
 export const USAGE = `Usage: node dist/test/chaos/main.js [--short | --full] [flags]
@@ -91,7 +113,8 @@ export function parseArgs(argv: string[]): CampaignOptions | { help: true } {
     };
     const int = (min: number, max: number): number => {
       const n = Number(need());
-      if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be a whole number from ${min} to ${max}, got '${value}'`);
+      if (!Number.isInteger(n) || n < min || n > max)
+        throw new Error(`--${name} must be a whole number from ${min} to ${max}, got '${value}'`);
       return n;
     };
     switch (name) {
@@ -125,12 +148,22 @@ export function parseArgs(argv: string[]): CampaignOptions | { help: true } {
         o.maxRssMb = int(64, 65_536);
         break;
       case 'faults':
-        o.faults = need().split(',').map((x) => x.trim()).filter(Boolean);
-        for (const k of o.faults) if (!FAULT_KINDS.includes(k as never)) throw new Error(`--faults: unknown fault kind '${k}'; known: ${FAULT_KINDS.join(', ')}`);
+        o.faults = need()
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean);
+        for (const k of o.faults)
+          if (!FAULT_KINDS.includes(k as never))
+            throw new Error(`--faults: unknown fault kind '${k}'; known: ${FAULT_KINDS.join(', ')}`);
         break;
       case 'crash-points':
-        o.crashPoints = need().split(',').map((x) => x.trim()).filter(Boolean);
-        for (const k of o.crashPoints) if (!CRASH_POINTS.includes(k as never)) throw new Error(`--crash-points: unknown point '${k}'; known: ${CRASH_POINTS.join(', ')}`);
+        o.crashPoints = need()
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean);
+        for (const k of o.crashPoints)
+          if (!CRASH_POINTS.includes(k as never))
+            throw new Error(`--crash-points: unknown point '${k}'; known: ${CRASH_POINTS.join(', ')}`);
         break;
       case 'no-tmpfs':
         o.tmpfs = false;

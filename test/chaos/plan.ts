@@ -102,7 +102,12 @@ export function initialTuning(p: PolicyPlan, rng: Rng): Tuning {
   if (rng.chance(0.3)) t.bundleMaxDocuments = rng.pick([50, 100, 250]);
   if (rng.chance(0.15)) t.bundleMaxBytes = rng.pick(['64Ki', '128Ki']);
   if (rng.chance(0.25)) t.spoolMaxBytes = rng.pick(['128Ki', '256Ki', '1Mi']);
-  if (rng.chance(0.3)) t.compression = rng.pick([{ codec: 'none' as const }, { codec: 'gzip' as const, level: 1 }, { codec: 'gzip' as const, level: 9 }]);
+  if (rng.chance(0.3))
+    t.compression = rng.pick([
+      { codec: 'none' as const },
+      { codec: 'gzip' as const, level: 1 },
+      { codec: 'gzip' as const, level: 9 },
+    ]);
   if (p.index === 5) t.maxDocumentsPerSecond = 150;
   return t;
 }
@@ -165,7 +170,14 @@ export function seconds(v: number | string): number {
 /** A random edit of one tunable (always a valid spec). Returns a short description. */
 export function randomEdit(p: PolicyPlan, t: Tuning, rng: Rng): { tuning: Tuning; what: string } {
   const next: Tuning = { ...t };
-  const choices = ['queryLimit', 'intervals', 'ageLimit', 'bundle', 'compression', ...(p.filterable ? ['filter', 'filter'] : [])];
+  const choices = [
+    'queryLimit',
+    'intervals',
+    'ageLimit',
+    'bundle',
+    'compression',
+    ...(p.filterable ? ['filter', 'filter'] : []),
+  ];
   const what = rng.pick(choices);
   switch (what) {
     case 'queryLimit':
@@ -174,7 +186,10 @@ export function randomEdit(p: PolicyPlan, t: Tuning, rng: Rng): { tuning: Tuning
     case 'intervals': {
       next.archiveCheckInterval = rng.pick([1, 2, '1s']);
       next.uploadInterval = rng.pick([3, 4, 5, 6, '5s']);
-      return { tuning: next, what: `archiveCheckInterval=${next.archiveCheckInterval} uploadInterval=${next.uploadInterval}` };
+      return {
+        tuning: next,
+        what: `archiveCheckInterval=${next.archiveCheckInterval} uploadInterval=${next.uploadInterval}`,
+      };
     }
     case 'ageLimit':
       next.ageLimit = rng.pick(AGE_LIMIT_CHOICES);
@@ -183,7 +198,11 @@ export function randomEdit(p: PolicyPlan, t: Tuning, rng: Rng): { tuning: Tuning
       next.bundleMaxDocuments = rng.pick([undefined, 20, 100, 500]);
       return { tuning: next, what: `bundle.maxDocuments=${next.bundleMaxDocuments ?? 'unset'}` };
     case 'compression':
-      next.compression = rng.pick([undefined, { codec: 'none' as const }, { codec: 'gzip' as const, level: 1 }]);
+      next.compression = rng.pick([
+        undefined,
+        { codec: 'none' as const },
+        { codec: 'gzip' as const, level: 1 },
+      ]);
       return { tuning: next, what: `compression=${JSON.stringify(next.compression ?? 'default')}` };
     default:
       next.filterKind = t.filterKind === 'done' ? 'doneOrClosed' : 'done';
@@ -194,7 +213,10 @@ export function randomEdit(p: PolicyPlan, t: Tuning, rng: Rng): { tuning: Tuning
 /** Specs the API server must refuse (people type the wrong thing). */
 export function badEdits(): Array<{ what: string; mutate: (spec: Record<string, unknown>) => void }> {
   return [
-    { what: 'uploadInterval <= archiveCheckInterval', mutate: (s) => ((s.s3 as Record<string, unknown>).uploadInterval = 1, (s.archiveCheckInterval = 2)) },
+    {
+      what: 'uploadInterval <= archiveCheckInterval',
+      mutate: (s) => (((s.s3 as Record<string, unknown>).uploadInterval = 1), (s.archiveCheckInterval = 2)),
+    },
     { what: 'ageLimit 0d', mutate: (s) => (s.ageLimit = '0d') },
     { what: 'ageLimit "92 days"', mutate: (s) => (s.ageLimit = '92 days') },
     { what: 'queryLimit -1', mutate: (s) => (s.queryLimit = -1) },

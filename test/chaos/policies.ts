@@ -3,7 +3,16 @@
 // whether a deleted document could ever have been eligible. Also the baseline taken when a deleted
 // policy is created again (its status starts from zero then).
 import type { Kube } from './kube.js';
-import { filterOf, initialTuning, randomEdit, specOf, type Connection, type FilterKind, type PolicyPlan, type Tuning } from './plan.js';
+import {
+  filterOf,
+  initialTuning,
+  randomEdit,
+  specOf,
+  type Connection,
+  type FilterKind,
+  type PolicyPlan,
+  type Tuning,
+} from './plan.js';
 import type { Rng } from './rng.js';
 
 export interface Criteria {
@@ -55,7 +64,12 @@ export class Policies {
   }
 
   private record(s: PolicyState): void {
-    s.criteria.push({ t: Date.now(), ageLimitDays: s.tuning.ageLimit.days, filterKind: s.tuning.filterKind, dryRun: s.plan.dryRun });
+    s.criteria.push({
+      t: Date.now(),
+      ageLimitDays: s.tuning.ageLimit.days,
+      filterKind: s.tuning.filterKind,
+      dryRun: s.plan.dryRun,
+    });
   }
 
   async createAll(): Promise<void> {
@@ -102,7 +116,8 @@ export class Policies {
   async recreate(s: PolicyState): Promise<void> {
     // Wait until the old object is really gone (no finalizer is expected; bounded anyway).
     const deadline = Date.now() + 30_000;
-    while ((await this.kube.getPolicy(s.plan.name)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    while ((await this.kube.getPolicy(s.plan.name)) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 200));
     s.baseline = await this.takeBaseline(s.plan);
     await this.kube.createPolicy(s.plan.name, this.spec(s));
     s.exists = true;

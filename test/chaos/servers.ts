@@ -30,11 +30,13 @@ export class ManagedServer {
 
   /** Starts the server and waits for its readiness probe. */
   async start(timeoutMs = this.spec.readyTimeoutMs): Promise<void> {
-    if (this.state !== 'stopped') throw new Error(`${this.name} is ${this.state}; stop it before starting it again`);
+    if (this.state !== 'stopped')
+      throw new Error(`${this.name} is ${this.state}; stop it before starting it again`);
     this.starts++;
     const logFile = path.join(this.logDir, `${this.name}-${this.starts}.log`);
     const proc = startDetached(this.spec.binary, this.spec.args, logFile, this.cwd, this.spec.env);
-    if (proc.pid < 0) throw new Error(`${this.name}: could not spawn ${this.spec.binary}: ${await proc.exited}`);
+    if (proc.pid < 0)
+      throw new Error(`${this.name}: could not spawn ${this.spec.binary}: ${await proc.exited}`);
     this.proc = proc;
     this.pid = proc.pid;
     this.state = 'running';
@@ -104,7 +106,11 @@ export interface PrivateServers {
 }
 
 /** Starts a private FerretDB and versitygw under `dataDir`; logs go to `logDir`. */
-export async function startPrivateServers(dataDir: string, logDir: string, s3Keys: { accessKeyId: string; secretAccessKey: string }): Promise<PrivateServers> {
+export async function startPrivateServers(
+  dataDir: string,
+  logDir: string,
+  s3Keys: { accessKeyId: string; secretAccessKey: string },
+): Promise<PrivateServers> {
   mkdirSync(dataDir, { recursive: true });
   mkdirSync(logDir, { recursive: true });
   const [mongoPort, s3Port] = await freePorts(2);

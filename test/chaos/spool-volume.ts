@@ -24,13 +24,20 @@ export class SpoolVolume {
     mkdirSync(dir, { recursive: true });
     if (tryTmpfs && process.getuid?.() === 0) {
       try {
-        await run('mount', ['-t', 'tmpfs', '-o', `size=${sizeBytes},mode=0700`, 'tmpfs', dir], { timeout: 10_000 });
+        await run('mount', ['-t', 'tmpfs', '-o', `size=${sizeBytes},mode=0700`, 'tmpfs', dir], {
+          timeout: 10_000,
+        });
         return new SpoolVolume(dir, true, sizeBytes);
       } catch (err) {
         return new SpoolVolume(dir, false, sizeBytes, (err as Error).message.split('\n')[0]);
       }
     }
-    return new SpoolVolume(dir, false, sizeBytes, tryTmpfs ? 'not root: cannot mount a tmpfs' : 'tmpfs disabled (--no-tmpfs)');
+    return new SpoolVolume(
+      dir,
+      false,
+      sizeBytes,
+      tryTmpfs ? 'not root: cannot mount a tmpfs' : 'tmpfs disabled (--no-tmpfs)',
+    );
   }
 
   get filled(): boolean {
@@ -85,7 +92,9 @@ export class SpoolVolume {
   async destroy(): Promise<void> {
     await this.unfill().catch(() => undefined);
     if (this.mounted) {
-      await run('umount', [this.dir], { timeout: 10_000 }).catch(() => run('umount', ['-l', this.dir], { timeout: 10_000 }).catch(() => undefined));
+      await run('umount', [this.dir], { timeout: 10_000 }).catch(() =>
+        run('umount', ['-l', this.dir], { timeout: 10_000 }).catch(() => undefined),
+      );
     }
     rmSync(this.dir, { recursive: true, force: true });
   }
@@ -93,5 +102,7 @@ export class SpoolVolume {
 
 /** Unmounts a tmpfs left behind by a crashed campaign (best effort, synchronous-ish). */
 export async function unmountIfMounted(dir: string): Promise<void> {
-  await run('umount', [dir], { timeout: 10_000 }).catch(() => run('umount', ['-l', dir], { timeout: 10_000 }).catch(() => undefined));
+  await run('umount', [dir], { timeout: 10_000 }).catch(() =>
+    run('umount', ['-l', dir], { timeout: 10_000 }).catch(() => undefined),
+  );
 }

@@ -34,7 +34,14 @@ export class Writer {
 
   constructor(private readonly o: WriterOptions) {
     // Short timeouts: a stalled server must fail the attempt (then it is retried), not hang the writer.
-    this.client = new MongoClient(o.uri, { serverSelectionTimeoutMS: 2000, connectTimeoutMS: 2000, socketTimeoutMS: 8000, maxPoolSize: 4, retryWrites: false, retryReads: false });
+    this.client = new MongoClient(o.uri, {
+      serverSelectionTimeoutMS: 2000,
+      connectTimeoutMS: 2000,
+      socketTimeoutMS: 8000,
+      maxPoolSize: 4,
+      retryWrites: false,
+      retryReads: false,
+    });
     this.colls = o.plans.map((p) => this.client.db(p.database).collection(p.collection));
   }
 
@@ -43,7 +50,11 @@ export class Writer {
     await this.client.connect();
     for (const [i, p] of this.o.plans.entries()) {
       if (p.format !== 'objectId') await this.colls[i]!.createIndex({ [p.archiveField]: 1 });
-      else await this.client.db(p.database).createCollection(p.collection).catch(() => undefined);
+      else
+        await this.client
+          .db(p.database)
+          .createCollection(p.collection)
+          .catch(() => undefined);
     }
   }
 
@@ -82,8 +93,14 @@ export class Writer {
     let last = Date.now();
     while (!this.stopped) {
       const now = Date.now();
-      insertCredit = Math.min(insertCredit + ((now - last) / 1000) * this.o.insertRate, this.o.insertRate * 2);
-      updateCredit = Math.min(updateCredit + ((now - last) / 1000) * this.o.updateRate, this.o.updateRate * 2);
+      insertCredit = Math.min(
+        insertCredit + ((now - last) / 1000) * this.o.insertRate,
+        this.o.insertRate * 2,
+      );
+      updateCredit = Math.min(
+        updateCredit + ((now - last) / 1000) * this.o.updateRate,
+        this.o.updateRate * 2,
+      );
       last = now;
       if (insertCredit >= 1) {
         const n = Math.floor(insertCredit);
@@ -120,8 +137,14 @@ export class Writer {
         // Only a server reply listing per-document write errors is definitive. The driver also wraps a
         // network error (server killed mid-insert) in MongoBulkWriteError, with no write errors: then
         // nothing is known and the whole batch is retried (duplicate keys settle what got in).
-        const errs = err instanceof MongoBulkWriteError ? (Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors]).filter(Boolean) : [];
-        if (errs.length > 0 && errs.every((we) => typeof we.code === 'number' && typeof we.index === 'number')) {
+        const errs =
+          err instanceof MongoBulkWriteError
+            ? (Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors]).filter(Boolean)
+            : [];
+        if (
+          errs.length > 0 &&
+          errs.every((we) => typeof we.code === 'number' && typeof we.index === 'number')
+        ) {
           definitive = true;
           for (const we of errs) if (we.code !== DUPLICATE_KEY) failedIdx.add(we.index);
         }

@@ -25,7 +25,13 @@ async function main(): Promise<number> {
   try {
     const coll = client.db(dbName).collection('events');
     await coll.createIndex({ at: 1 });
-    await coll.insertMany(Array.from({ length: 10 }, (_, i) => ({ _id: i, at: new Date(Date.now() - 100 * 86_400_000 + i), status: 'done' })) as never[]);
+    await coll.insertMany(
+      Array.from({ length: 10 }, (_, i) => ({
+        _id: i,
+        at: new Date(Date.now() - 100 * 86_400_000 + i),
+        status: 'done',
+      })) as never[],
+    );
     const base: PolicyConfig = {
       name: 'p',
       namespace: 'ns',
@@ -46,14 +52,27 @@ async function main(): Promise<number> {
     };
     const logger = pino({ level: 'warn' });
     // Run 1: filter done|closed; the 10 documents are spooled into an open bundle, then the worker stops.
-    const w1 = createWorker({ config: { ...base, filter: { status: { $in: ['done', 'closed'] } } }, mongoUri: uri, spoolRoot, logger });
+    const w1 = createWorker({
+      config: { ...base, filter: { status: { $in: ['done', 'closed'] } } },
+      mongoUri: uri,
+      spoolRoot,
+      logger,
+    });
     const r1 = w1.run();
     await new Promise((r) => setTimeout(r, 2500));
     await w1.stop();
     await r1;
-    console.log(`run 1 (filter status in [done, closed]): ${w1.snapshot().spooledDocuments} documents spooled, not uploaded yet`);
+    console.log(
+      `run 1 (filter status in [done, closed]): ${w1.snapshot().spooledDocuments} documents spooled, not uploaded yet`,
+    );
     // Run 2: the filter changed (paging restarts); drain with --once.
-    const w2 = createWorker({ config: { ...base, filter: { status: 'done' } }, mongoUri: uri, spoolRoot, logger, once: true });
+    const w2 = createWorker({
+      config: { ...base, filter: { status: 'done' } },
+      mongoUri: uri,
+      spoolRoot,
+      logger,
+      once: true,
+    });
     await w2.run();
     console.log(`run 2 (filter status = done, once): totals ${JSON.stringify(w2.snapshot().totals)}`);
     let bad = false;
@@ -74,10 +93,17 @@ async function main(): Promise<number> {
       console.log(`bundle ${path.basename(f)}: ${ids.length} documents, ${unique} distinct _ids`);
       if (unique !== ids.length) bad = true;
     }
-    console.log(bad ? 'BUG PRESENT: a bundle holds the same document twice' : 'ok: every bundle holds each document once');
+    console.log(
+      bad
+        ? 'BUG PRESENT: a bundle holds the same document twice'
+        : 'ok: every bundle holds each document once',
+    );
     return bad ? 1 : 0;
   } finally {
-    await client.db(dbName).dropDatabase().catch(() => undefined);
+    await client
+      .db(dbName)
+      .dropDatabase()
+      .catch(() => undefined);
     await client.close();
     rmSync(spoolRoot, { recursive: true, force: true });
     rmSync(dest, { recursive: true, force: true });

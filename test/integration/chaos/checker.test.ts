@@ -43,15 +43,43 @@ function world(): World {
   const t0 = Date.now() - 120_000;
   const ledger = new Ledger(path.join(dir, `ledger-${ledgers.length}.jsonl`), 1, t0);
   ledgers.push(ledger);
-  const state: PolicyState = { plan, tuning: undefined as never, exists: true, criteria: [{ t: t0, ageLimitDays: 30, filterKind: 'none', dryRun: false }], deletions: 0, busy: false };
+  const state: PolicyState = {
+    plan,
+    tuning: undefined as never,
+    exists: true,
+    criteria: [{ t: t0, ageLimitDays: 30, filterKind: 'none', dryRun: false }],
+    deletions: 0,
+    busy: false,
+  };
   const final: PolicyFinal = { present: new Map(), bundles: [], archived: new Map() };
-  const inc: Incarnation = { slot: 'r0', identity: 'r0-1', pid: 1, startedAt: t0, endedAt: t0 + 100_000, endedBy: 'SIGTERM', logFile: '-', rss: [[t0, 100_000]], workerEvents: [], bundleEvents: [], errors: 0, fatal: [] };
+  const inc: Incarnation = {
+    slot: 'r0',
+    identity: 'r0-1',
+    pid: 1,
+    startedAt: t0,
+    endedAt: t0 + 100_000,
+    endedBy: 'SIGTERM',
+    logFile: '-',
+    rss: [[t0, 100_000]],
+    workerEvents: [],
+    bundleEvents: [],
+    errors: 0,
+    fatal: [],
+  };
   const input: CheckInput = {
     namespace: NS,
     states: [state],
     ledger,
     finals: [final],
-    statuses: [{ apiVersion: 'gochive.io/v1alpha1', kind: 'ArchivePolicy', metadata: { name: plan.name, generation: 1 }, spec: {} as never, status: { totals: {}, spool: { documents: 0 } } }],
+    statuses: [
+      {
+        apiVersion: 'gochive.io/v1alpha1',
+        kind: 'ArchivePolicy',
+        metadata: { name: plan.name, generation: 1 },
+        spec: {} as never,
+        status: { totals: {}, spool: { documents: 0 } },
+      },
+    ],
     incarnations: [inc],
     scanAt: Date.now(),
     ineligibleGaugeFresh: true,
@@ -72,7 +100,21 @@ function world(): World {
         key,
         size: 1,
         documents: docs.length,
-        manifest: { formatVersion: 1, bundleId: 'b', policy: { name: plan.name, namespace: NS }, database: plan.database, collection: plan.collection, archiveField: 'at', archiveFieldFormat: 'date', cutoff: new Date(Date.now() - 30 * 86_400_000).toISOString(), documentCount: docs.length, files: [{ path: 'x', bytes: 1, sha256: '0'.repeat(64) }], compression: { codec: 'gzip', level: 6 }, createdAt: new Date().toISOString(), gochiveVersion: 't' },
+        manifest: {
+          formatVersion: 1,
+          bundleId: 'b',
+          policy: { name: plan.name, namespace: NS },
+          database: plan.database,
+          collection: plan.collection,
+          archiveField: 'at',
+          archiveFieldFormat: 'date',
+          cutoff: new Date(Date.now() - 30 * 86_400_000).toISOString(),
+          documentCount: docs.length,
+          files: [{ path: 'x', bytes: 1, sha256: '0'.repeat(64) }],
+          compression: { codec: 'gzip', level: 6 },
+          createdAt: new Date().toISOString(),
+          gochiveVersion: 't',
+        },
       });
       for (const d of docs) {
         const copy: ArchivedCopy = { bundle: key, hash: d.hash, facts: factsOf(plan, decode(d.raw)) };
@@ -130,9 +172,18 @@ test('a deleted document whose last content was never eligible violates I2', () 
   doc.rev = new BSON.Int32(1);
   const raw = Buffer.from(BSON.serialize(doc));
   const rec = w.ledger.get(0, d.key)!;
-  w.ledger.updated(rec, { ...refreshed, raw, hash: 'new-content', facts: factsOf(w.plan, doc) }, 'matched', w.t0 + 2000, false);
+  w.ledger.updated(
+    rec,
+    { ...refreshed, raw, hash: 'new-content', facts: factsOf(w.plan, doc) },
+    'matched',
+    w.t0 + 2000,
+    false,
+  );
   w.bundle('p00/k1', [d]); // the old content was archived, long after the change: no excuse
-  w.input.incarnations[0]!.bundleEvents.push({ t: w.t0 + 60_000, identity: 'r0-1', policy: 'p00', key: 'p00/k1', what: 'uploaded' }, { t: w.t0 + 61_000, identity: 'r0-1', policy: 'p00', key: 'p00/k1', what: 'deleted' });
+  w.input.incarnations[0]!.bundleEvents.push(
+    { t: w.t0 + 60_000, identity: 'r0-1', policy: 'p00', key: 'p00/k1', what: 'uploaded' },
+    { t: w.t0 + 61_000, identity: 'r0-1', policy: 'p00', key: 'p00/k1', what: 'deleted' },
+  );
   setTotals(w, { documentsArchived: 1, documentsDeleted: 1, bundlesUploaded: 1 });
   const inv = invariants(w);
   expect(inv).toContain('I2 ineligible deleted');
@@ -147,9 +198,18 @@ test('a change acknowledged while its bundle was being deleted is put down to th
   doc.rev = new BSON.Int32(1);
   const raw = Buffer.from(BSON.serialize(doc));
   const rec = w.ledger.get(0, d.key)!;
-  w.ledger.updated(rec, { kind: 'refresh', set: {}, raw, hash: 'new-content', facts: factsOf(w.plan, doc) }, 'matched', w.t0 + 60_300, false);
+  w.ledger.updated(
+    rec,
+    { kind: 'refresh', set: {}, raw, hash: 'new-content', facts: factsOf(w.plan, doc) },
+    'matched',
+    w.t0 + 60_300,
+    false,
+  );
   w.bundle('p00/k1', [d]);
-  w.input.incarnations[0]!.bundleEvents.push({ t: w.t0 + 60_000, identity: 'r0-1', policy: 'p00', key: 'p00/k1', what: 'uploaded' }, { t: w.t0 + 60_500, identity: 'r0-1', policy: 'p00', key: 'p00/k1', what: 'deleted' });
+  w.input.incarnations[0]!.bundleEvents.push(
+    { t: w.t0 + 60_000, identity: 'r0-1', policy: 'p00', key: 'p00/k1', what: 'uploaded' },
+    { t: w.t0 + 60_500, identity: 'r0-1', policy: 'p00', key: 'p00/k1', what: 'deleted' },
+  );
   setTotals(w, { documentsArchived: 1, documentsDeleted: 1, bundlesUploaded: 1 });
   const r = check(w.input);
   expect(r.violations).toEqual([]);
@@ -159,8 +219,16 @@ test('a change acknowledged while its bundle was being deleted is put down to th
 test('two incarnations running one policy at the same time violate I6', () => {
   const w = world();
   const [a] = w.input.incarnations;
-  a!.workerEvents.push({ t: w.t0 + 1000, identity: 'r0-1', policy: 'p00', what: 'started' }, { t: w.t0 + 9000, identity: 'r0-1', policy: 'p00', what: 'stopped' });
-  w.input.incarnations.push({ ...a!, identity: 'r1-1', workerEvents: [{ t: w.t0 + 5000, identity: 'r1-1', policy: 'p00', what: 'started' }], bundleEvents: [] });
+  a!.workerEvents.push(
+    { t: w.t0 + 1000, identity: 'r0-1', policy: 'p00', what: 'started' },
+    { t: w.t0 + 9000, identity: 'r0-1', policy: 'p00', what: 'stopped' },
+  );
+  w.input.incarnations.push({
+    ...a!,
+    identity: 'r1-1',
+    workerEvents: [{ t: w.t0 + 5000, identity: 'r1-1', policy: 'p00', what: 'started' }],
+    bundleEvents: [],
+  });
   expect(invariants(w)).toContain('I6 single writer');
 });
 
@@ -192,9 +260,14 @@ test('a foreign document or a bundle of another policy under the prefix violates
 test('memory above the ceiling or growing over a long-lived incarnation violates I5', () => {
   const w = world();
   const inc = w.input.incarnations[0]!;
-  inc.rss = Array.from({ length: 100 }, (_, i) => [w.t0 + i * 1000, (100 + i * 5) * 1024] as [number, number]);
+  inc.rss = Array.from(
+    { length: 100 },
+    (_, i) => [w.t0 + i * 1000, (100 + i * 5) * 1024] as [number, number],
+  );
   w.input.maxRssMb = 300;
-  const msgs = check(w.input).violations.filter((v) => v.invariant === 'I5 memory').map((v) => v.message);
+  const msgs = check(w.input)
+    .violations.filter((v) => v.invariant === 'I5 memory')
+    .map((v) => v.message);
   expect(msgs.some((m) => m.includes('ceiling'))).toBe(true);
   expect(msgs.some((m) => m.includes('grew'))).toBe(true);
 });
