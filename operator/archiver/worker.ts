@@ -69,8 +69,10 @@ export interface WorkerStats {
   documentsFetched: number;
   batches: number;
   bytesSpooled: number;
-  /** Documents counted as already deleted when a delete chunk was redone after a crash. */
+  /** Bundles found in the journal at start (left by an earlier run). */
   recoveredBundles: number;
+  /** Time spent on backlog / oldest-age / ineligible estimates (status, not archiving), seconds. */
+  estimateSeconds: number;
 }
 
 const ALL_ALIASES = TYPE_BRACKETS.flatMap((b) => b.aliases);
@@ -176,6 +178,7 @@ export class Worker implements ArchiveWorker {
     batches: 0,
     bytesSpooled: 0,
     recoveredBundles: 0,
+    estimateSeconds: 0,
   };
 
   constructor(
@@ -707,7 +710,7 @@ export class Worker implements ArchiveWorker {
     if (r.unreadable > 0) {
       this.log.warn(
         { documents: r.unreadable },
-        `documents matched the age query but '${this.cfg.archiveField}' could not be read from them; they are left in place`,
+        `documents matched the age query but '${this.cfg.archiveField}' could not be read from them, or their _id holds a string that is not valid UTF-8 (it cannot be named exactly in a delete); they are left in place`,
       );
     }
     this.log.debug(
@@ -777,6 +780,7 @@ export class Worker implements ArchiveWorker {
       this.coll!.countDocuments(ineligibleQuery(this.target, accepted)),
     );
     this.stats.serverWaitSeconds += (performance.now() - t0) / 1000;
+    this.stats.estimateSeconds += (performance.now() - t0) / 1000;
     this.emitSnapshot();
   }
 
