@@ -56,6 +56,21 @@ function issue(dir: string, name: string, subj: string, exts: string[]): void {
   );
 }
 
+/** Where makePki(dir) puts each file (known before they exist, so the run can be recorded first). */
+export function pkiPaths(dir: string): Pki {
+  const f = (n: string): string => path.join(dir, n);
+  return {
+    caCert: f('ca.crt'),
+    caKey: f('ca.key'),
+    servingCert: f('serving.crt'),
+    servingKey: f('serving.key'),
+    adminCert: f('admin.crt'),
+    adminKey: f('admin.key'),
+    saPub: f('sa.pub'),
+    saKey: f('sa.key'),
+  };
+}
+
 export function makePki(dir: string): Pki {
   openssl(
     [
@@ -98,17 +113,7 @@ export function makePki(dir: string): Pki {
     mode: 0o600,
   });
   writeFileSync(path.join(dir, 'sa.pub'), sa.publicKey.export({ type: 'spki', format: 'pem' }));
-  const f = (n: string): string => path.join(dir, n);
-  return {
-    caCert: f('ca.crt'),
-    caKey: f('ca.key'),
-    servingCert: f('serving.crt'),
-    servingKey: f('serving.key'),
-    adminCert: f('admin.crt'),
-    adminKey: f('admin.key'),
-    saPub: f('sa.pub'),
-    saKey: f('sa.key'),
-  };
+  return pkiPaths(dir);
 }
 
 export function readPem(file: string): string {

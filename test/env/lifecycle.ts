@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import os from 'node:os';
 import path from 'node:path';
 import { ensureAllTools, type Log } from './builder.js';
-import { makePki } from './certs.js';
+import { makePki, pkiPaths } from './certs.js';
 import { envFilePath, kubeconfigPath, lockFilePath, logsDir } from './paths.js';
 import { freePorts } from './ports.js';
 import { isOurs, startDetached, stopPid } from './procs.js';
@@ -112,10 +112,6 @@ async function start(owner: State['owner'], log: Log): Promise<State> {
   const t0 = Date.now();
   ensureStateDir();
   mkdirSync(logsDir, { recursive: true });
-  const dataDir = mkdtempSync(dataDirPrefix);
-  const pkiDir = path.join(dataDir, 'pki');
-  mkdirSync(pkiDir, { mode: 0o700 });
-  const pki = makePki(pkiDir);
   const [etcdClient, etcdPeer, apiserver, mongo, s3] = (await freePorts(5)) as [
     number,
     number,
@@ -124,6 +120,9 @@ async function start(owner: State['owner'], log: Log): Promise<State> {
     number,
   ];
   const ports = { etcdClient, etcdPeer, apiserver, mongo, s3 };
+  const dataDir = mkdtempSync(dataDirPrefix);
+  const pkiDir = path.join(dataDir, 'pki');
+  const pki = pkiPaths(pkiDir);
   const ep = endpointsFor(ports, pki, {
     accessKeyId: `gochive${randomBytes(6).toString('hex')}`,
     secretAccessKey: randomBytes(24).toString('base64url'),
@@ -137,6 +136,7 @@ async function start(owner: State['owner'], log: Log): Promise<State> {
     endpoints: ep,
     ready: false,
   };
+  // Recorded before anything else happens, so a crash from here on leaves nothing untracked.
   writeState(state);
 
   const launch = (spec: ServerSpec): Promise<void> => {
@@ -158,6 +158,8 @@ async function start(owner: State['owner'], log: Log): Promise<State> {
   };
 
   try {
+    mkdirSync(pkiDir, { mode: 0o700 });
+    makePki(pkiDir);
     // etcd first (the apiserver needs it); the rest start side by side.
     await launch(etcdSpec(dataDir, ports, ep));
     const results = await Promise.allSettled([
