@@ -66,6 +66,14 @@ function ageBounds(
   }
 }
 
+function exactId(v: RawValue): unknown {
+  try {
+    return decodeExact(v);
+  } catch {
+    return undefined;
+  }
+}
+
 /** The deleteMany filter for one chunk of id records. */
 export function chunkFilter(
   t: EligibilityTarget,
@@ -97,7 +105,10 @@ export function chunkFilter(
       };
       groups.set(k, grp);
     }
-    grp.ids.push(decodeExact(r.id));
+    // An `_id` that cannot be named exactly (a string that is not valid UTF-8) is left out — never
+    // replaced by a lossy substitute that could match another document; it counts as skipped.
+    const id = exactId(r.id);
+    if (id !== undefined) grp.ids.push(id);
     grp.min = Math.min(grp.min, r.ageMs);
     grp.max = Math.max(grp.max, r.ageMs);
   }
@@ -144,10 +155,9 @@ export async function deleteBundleDocuments(
     const t0 = performance.now();
     if (first) {
       // A crash may have hit after this chunk's delete was applied but before the journal said so.
-      const existing = await coll.countDocuments({
-        _id: { $in: records.map((r) => decodeExact(r.id)) },
-      } as Document);
-      alreadyGone = records.length - existing;
+      const ids = records.map((r) => exactId(r.id)).filter((id) => id !== undefined);
+      const existing = await coll.countDocuments({ _id: { $in: ids } } as Document);
+      alreadyGone = ids.length - existing;
       first = false;
     }
     const res = await coll.deleteMany(chunkFilter(t, bundle.changeGuardFields, records));

@@ -20,8 +20,10 @@ import {
   decodeExact,
   getRawValue,
   TYPE_BRACKETS,
+  T,
   type RawValue,
 } from './raw-bson.js';
+import { smallestValidAbove } from './utf8-bound.js';
 
 export type FetchPosition =
   | { mode: 'range'; lastAge?: string } // base64 of the raw BSON document {v: <age value>}
@@ -107,10 +109,51 @@ export function tieQuery(
     const idDoc = Buffer.from(pos.lastId, 'base64');
     const idRaw = getRawValue(idDoc, 'v')!;
     const later = laterTypeAliases(idRaw.type, supported);
-    const gt = { _id: { $gt: decodeExact(idRaw) } };
-    clauses.push(later.length ? { $or: [gt, { _id: { $type: later } }] } : gt);
+    const gt = idAfter(idRaw);
+    const after = [...(gt ? [gt] : []), ...(later.length ? [{ _id: { $type: later } }] : [])];
+    clauses.push(after.length === 1 ? after[0]! : after.length ? { $or: after } : { _id: { $in: [] } });
   }
   return withFilter(t.filter, clauses);
+}
+
+const TEXT_TYPES = new Set<number>([
+  T.string,
+  T.object,
+  T.array,
+  T.regex,
+  T.dbPointer,
+  T.code,
+  T.symbol,
+  T.codeWithScope,
+]);
+
+/** True when the value can be put into a query exactly (no string in it is invalid UTF-8). */
+export function decodableExactly(v: RawValue): boolean {
+  // Only these types hold strings; the rest (ObjectId, numbers, binary…) always decode.
+  if (!TEXT_TYPES.has(v.type)) return true;
+  try {
+    decodeExact(v);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `_id > v` within v's type bracket. A string that is not valid UTF-8 cannot be sent as it is (nor as a
+ * lossy U+FFFD substitute): `$gte` the smallest valid string above its bytes is exact for every valid
+ * string, and documents with invalid `_id`s are never archived anyway (see Fetcher.meta). Undefined
+ * when nothing of the bracket can follow.
+ */
+function idAfter(v: RawValue): Document | undefined {
+  try {
+    return { _id: { $gt: decodeExact(v) } };
+  } catch (err) {
+    if (v.type !== T.string) throw err;
+    const b = Buffer.from(v.value.buffer, v.value.byteOffset, v.value.length);
+    const bound = smallestValidAbove(b.subarray(4, b.length - 1)); // int32 length, bytes, NUL
+    return bound === undefined ? undefined : { _id: { $gte: bound } };
+  }
 }
 
 function batchSizeFor(queryLimit: number, avgDocBytes: number | undefined): number {
@@ -146,6 +189,9 @@ export class Fetcher {
     const ageRaw = p === '_id' ? id : getRawValue(doc, p);
     const ageMs = ageMillis(opts.target.archiveFieldFormat, ageRaw);
     if (!id || ageMs === undefined) return undefined;
+    // An `_id` holding a string that is not valid UTF-8 cannot be named exactly in the delete query:
+    // the document is left in MongoDB (counted as unreadable) rather than archived and never deleted.
+    if (!decodableExactly(id)) return undefined;
     const guards = opts.changeGuardFields?.length
       ? opts.changeGuardFields.map((f) => {
           const g = getRawValue(doc, f);
@@ -276,6 +322,10 @@ export class Fetcher {
         const meta = this.meta(doc, opts);
         if (!meta) {
           unreadable++;
+          // Page past it (it stays in MongoDB): a batch of nothing else must not stall the tie group.
+          const id = getRawValue(doc, '_id');
+          if (id && (id.type === T.string || decodableExactly(id)))
+            pos = { mode: 'tie', age: position.age, lastId: encodeRaw(id) };
           continue;
         }
         await opts.pace?.();
