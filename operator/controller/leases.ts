@@ -56,6 +56,10 @@ interface Held {
   acquiredAt: number;
   /** Being handed back (worker stopping): no longer counts as held for running work. */
   releasing: boolean;
+  /** The worker of a lease being handed back has stopped: no more renewals, the release PUT follows. */
+  workerStopped?: boolean;
+  /** The renewal in flight, so the release PUT never races it on resourceVersion. */
+  renewing?: Promise<void>;
 }
 
 const LEASES_API = '/apis/coordination.k8s.io/v1';
@@ -171,7 +175,22 @@ export class LeaseManager {
     if (this.fenceTimer) clearInterval(this.fenceTimer);
     if (this.kickTimer) clearTimeout(this.kickTimer);
     while (this.ticking) await new Promise((r) => setTimeout(r, 20));
-    await parallel([...this.held.keys()], MAX_PARALLEL, (k) => this.release(k, 'shutdown'));
+    // Keep renewing while the workers stop (the regular tick is off now): a slow stop must not let a
+    // lease expire and another replica start the policy while this worker still runs (I6).
+    const keepAlive = setInterval(
+      () => {
+        for (const [k, h] of this.held) {
+          if (!h.workerStopped && !h.renewing && this.now() - h.lastRenewOk >= this.o.renewIntervalMs)
+            void this.renew(k);
+        }
+      },
+      Math.max(100, Math.floor(this.o.renewIntervalMs / 2)),
+    );
+    try {
+      await parallel([...this.held.keys()], MAX_PARALLEL, (k) => this.release(k, 'shutdown'));
+    } finally {
+      clearInterval(keepAlive);
+    }
     await this.deleteLease(replicaLeaseName(this.o.identity), this.heartbeat.rv).catch(() => undefined);
     await this.informer.stop();
   }
@@ -189,7 +208,10 @@ export class LeaseManager {
       this.fence();
       const now = this.now();
       const due = [...this.held.entries()]
-        .filter(([, h]) => !h.releasing && now - h.lastRenewOk >= this.o.renewIntervalMs)
+        // Leases being handed back are renewed too until their worker has stopped: a stop that takes
+        // longer than the lease (a worker blocked in a stalled MongoDB or S3 call) must not let another
+        // replica start the policy while the old worker still runs (I6).
+        .filter(([, h]) => !h.workerStopped && now - h.lastRenewOk >= this.o.renewIntervalMs)
         .map(([k]) => k);
       // Renewals and acquisitions run side by side: a new policy does not wait behind 200 renewals.
       await Promise.all([
@@ -325,7 +347,17 @@ export class LeaseManager {
 
   private async renew(key: string): Promise<void> {
     const h = this.held.get(key);
-    if (!h || h.releasing) return;
+    if (!h || h.workerStopped) return;
+    const p = this.renewOnce(key, h);
+    h.renewing = p;
+    try {
+      await p;
+    } finally {
+      if (h.renewing === p) h.renewing = undefined;
+    }
+  }
+
+  private async renewOnce(key: string, h: Held): Promise<void> {
     const prev = this.informer.get(h.name, this.o.namespace);
     const base: V1Lease = prev ?? { metadata: { name: h.name } };
     const body = this.leaseBody(
@@ -343,7 +375,7 @@ export class LeaseManager {
         timeoutMs: Math.max(1000, this.renewDeadlineMs / 2),
       });
       const cur = this.held.get(key);
-      if (cur === h && !h.releasing) {
+      if (cur === h) {
         h.resourceVersion = res.metadata?.resourceVersion ?? h.resourceVersion;
         h.lastRenewOk = this.now();
       }
@@ -379,6 +411,8 @@ export class LeaseManager {
     const [ns, name] = splitKey(key);
     try {
       await this.o.stopWork(key, true);
+      h.workerStopped = true;
+      await h.renewing; // the release PUT below must carry the newest resourceVersion
     } catch (err) {
       this.o.log.warn(
         { policy: name, namespace: ns, err: errorMessage(err) },
