@@ -47,7 +47,14 @@ export const tools = {
     name: 'helm',
     version: 'v3.22.0',
     dir: 'helm',
-    binaries: [{ name: 'helm', pkg: 'helm.sh/helm/v3/cmd/helm' }],
+    // Stamp the version so `helm version` reports v3.22.0 rather than the bare module default.
+    binaries: [
+      {
+        name: 'helm',
+        pkg: 'helm.sh/helm/v3/cmd/helm',
+        ldflags: '-X helm.sh/helm/v3/internal/version.version=v3.22.0',
+      },
+    ],
   },
   kubernetes: {
     name: 'kubernetes',
