@@ -8,7 +8,7 @@
 // kill -9 at any instant resumes exactly. Failures are retried with back-off; nothing is deleted unless
 // its bundle is verified in the store (I1).
 import { Mutex } from 'async-mutex';
-import { BSON, MongoClient, type Collection, type Document } from 'mongodb';
+import { BSON, MongoClient, MongoServerError, type Collection, type Document } from 'mongodb';
 import { Transform, type Readable } from 'node:stream';
 import { newBundleId } from '../bundle/keys.js';
 import { createDestination } from '../storage/factory.js';
@@ -78,8 +78,12 @@ export interface WorkerStats {
 const ALL_ALIASES = TYPE_BRACKETS.flatMap((b) => b.aliases);
 const ESTIMATE_EVERY_MS = 60_000;
 
-/** Blocking server errors: the query itself is refused (bad filter, unsupported operator). */
-const QUERY_REJECTED_CODES = new Set([2, 9, 17287]);
+/**
+ * Server errors that reject the query itself (bad filter, unsupported operator), never transient:
+ * BadValue, FailedToParse, InvalidPipelineOperator, 17287 (unsupported `$type`), 40324 (unknown pipeline
+ * stage), 51091/51108 (invalid regular expression / regex options).
+ */
+const QUERY_REJECTED_CODES = new Set([2, 9, 168, 17287, 40324, 51091, 51108]);
 
 function zeroTotals(): WorkerTotals {
   return {
@@ -391,17 +395,21 @@ export class Worker implements ArchiveWorker {
         if (this.opts.once) this.stopping = true;
         return false;
       }
-      const code = (err as { code?: unknown }).code;
       if (
-        typeof code === 'number' &&
-        QUERY_REJECTED_CODES.has(code) &&
-        (this.stage === 'fetch' || this.stage === 'delete')
+        err instanceof MongoServerError &&
+        typeof err.code === 'number' &&
+        QUERY_REJECTED_CODES.has(err.code)
       ) {
-        this.setState(
-          'Blocked',
-          'QueryRejected',
-          `MongoDB refused the ${this.stage} query: ${errorMessage(err, this.secrets)}`,
-        );
+        // The server refuses the query itself (invalid regex, unknown operator…): the same query fails
+        // the same way on every attempt, so retrying only hides the problem. The worker stops as
+        // Blocked; the operator restarts it with back-off (and at once when the spec changes).
+        const stage = this.stage === 'index' ? 'fetch' : this.stage; // the backlog estimate counts with the fetch query
+        const message = `MongoDB refused the ${stage} query (code ${err.code}): ${errorMessage(err, this.secrets)}; fix the policy's filter`;
+        this.setState('Blocked', 'QueryRejected', message);
+        this.recordError(stage, new Error(message), false);
+        this.stopping = true;
+        this.abort.abort();
+        return false;
       }
       if (this.opts.once) return this.failedAttempt(this.stage, err).then(() => false);
       this.consecutiveFailures++;
