@@ -284,10 +284,14 @@ export interface Facts {
   /** Age instant in ms; undefined when the archive field is missing or of a wrong type. */
   age: number | undefined;
   status: unknown;
+  /** The archive field holds an array (never archived; the engine does not count these as ineligible). */
+  array?: boolean;
 }
 
 export function factsOf(p: PolicyPlan, doc: Document): Facts {
-  return { age: ageMsOf(p, doc), status: doc.status };
+  const f: Facts = { age: ageMsOf(p, doc), status: doc.status };
+  if (p.format !== 'objectId' && Array.isArray(getPath(doc, p.archiveField))) f.array = true;
+  return f;
 }
 
 export function filterMatches(kind: FilterKind, status: unknown): boolean {
