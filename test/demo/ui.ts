@@ -1,10 +1,8 @@
 // What the demo prints: numbered steps, indented detail lines, and a block that is redrawn in place on a
 // terminal (the refreshing status table) or printed only when it changes otherwise (logs, CI).
 const isTty = process.stdout.isTTY === true;
-const bold = (s: string): string => (isTty ? `\x1b[1m${s}\x1b[0m` : s);
-
 export function step(n: number, total: number, msg: string): void {
-  process.stdout.write(`\n${bold(`==> [${n}/${total}] ${msg}`)}\n`);
+  process.stdout.write(`\n==> [${n}/${total}] ${msg}\n`);
 }
 
 export function info(msg: string): void {
