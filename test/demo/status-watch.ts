@@ -78,7 +78,8 @@ export async function watchUntilIdle(opts: {
         if (Date.now() - failingSince > API_DOWN_MS)
           throw new Error(
             `the API server has not answered for ${duration(API_DOWN_MS)}: ${(err as Error).message}`,
-          , { cause: err });
+            { cause: err },
+          );
         await sleep(opts.intervalMs, opts.signal);
         continue;
       }
