@@ -14,6 +14,7 @@ import { agePath, cutoffOperand, withFilter, type EligibilityTarget } from './el
 import type { JournalBundle } from './journal.js';
 import { decodeExact, rawKey, type RawValue } from './raw-bson.js';
 import { readIdRecords, type IdRecord } from './spool.js';
+import { dateRepresentable } from './time-range.js';
 
 export interface DeleteChunkResult {
   /** Offset in the ids file after this chunk (the journal's deleteOffset). */
@@ -53,10 +54,16 @@ function ageBounds(
   format: ArchiveFieldFormat,
   minMs: number,
   maxMs: number,
-): { $gte: unknown; $lte: unknown } | undefined {
+): { $gte?: unknown; $lte?: unknown } | undefined {
   switch (format) {
-    case 'date':
-      return { $gte: new Date(minMs), $lte: new Date(maxMs) };
+    case 'date': {
+      // A BSON date beyond what a JavaScript Date holds cannot be an operand: leave that side open
+      // (the bound only narrows the scan; `_id` and the cutoff decide).
+      const b: { $gte?: unknown; $lte?: unknown } = {};
+      if (dateRepresentable(minMs)) b.$gte = new Date(minMs);
+      if (dateRepresentable(maxMs)) b.$lte = new Date(maxMs);
+      return b.$gte || b.$lte ? b : undefined;
+    }
     case 'epochMillis':
       return { $gte: new BSON.Double(minMs - 1), $lte: new BSON.Double(maxMs + 1) };
     case 'epochSeconds':

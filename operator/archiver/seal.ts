@@ -9,6 +9,7 @@ import { bundleExtension, summarizeSpoolFiles, writeBundleFile } from '../bundle
 import type { PolicyConfig } from './config.js';
 import type { JournalBundle } from './journal.js';
 import type { Spool } from './spool.js';
+import { keyDate } from './time-range.js';
 
 export interface SealedInfo {
   key: string;
@@ -32,8 +33,9 @@ export async function sealBundle(
     );
   }
   const createdAt = new Date();
-  const min = new Date(b.commit.ageMinMs ?? createdAt.getTime());
-  const max = new Date(b.commit.ageMaxMs ?? createdAt.getTime());
+  // Labels only (see time-range.ts): a value beyond the years 0000-9999 is archived as it is.
+  const min = keyDate(b.commit.ageMinMs ?? createdAt.getTime());
+  const max = keyDate(b.commit.ageMaxMs ?? createdAt.getTime());
   const codec = cfg.compression.codec;
   const key = bundleKey(cfg.destination.prefix, {
     archiveFieldMin: min,
@@ -52,7 +54,7 @@ export async function sealBundle(
         collection: b.target.collection,
         archiveField: b.target.archiveField,
         archiveFieldFormat: b.target.archiveFieldFormat,
-        cutoff: new Date(b.cutoffMaxMs ?? createdAt.getTime()).toISOString(),
+        cutoff: keyDate(b.cutoffMaxMs ?? createdAt.getTime()).toISOString(),
         archiveFieldRange: { min: min.toISOString(), max: max.toISOString() },
         createdAt: createdAt.toISOString(),
       },

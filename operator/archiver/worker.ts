@@ -30,6 +30,7 @@ import { Journal, type JournalBundle, type JournalFingerprint } from './journal.
 import { insideWindows, RateLimiter, sleep } from './pacing.js';
 import { getRawValue, TYPE_BRACKETS } from './raw-bson.js';
 import { sealBundle } from './seal.js';
+import { keyDate } from './time-range.js';
 import { EMPTY_COMMIT, Spool, SpoolLockedError, type BundleAppender, type SpoolCommit } from './spool.js';
 import { KeyConflictError, uploadOnce, withRetry } from './upload.js';
 import type {
@@ -902,10 +903,10 @@ export class Worker implements ArchiveWorker {
       documents: b.commit.docs,
       bytes: b.size!,
       ...(b.commit.ageMinMs !== undefined
-        ? { archiveFieldMin: new Date(b.commit.ageMinMs).toISOString() }
+        ? { archiveFieldMin: keyDate(b.commit.ageMinMs).toISOString() }
         : {}),
       ...(b.commit.ageMaxMs !== undefined
-        ? { archiveFieldMax: new Date(b.commit.ageMaxMs).toISOString() }
+        ? { archiveFieldMax: keyDate(b.commit.ageMaxMs).toISOString() }
         : {}),
       uploadedAt: b.uploadedAt,
     };
