@@ -496,6 +496,7 @@ describe('what only the operator can check: refused at runtime, before any datab
   let spool = '';
 
   beforeAll(async () => {
+    assertBuilt('cli/operator', 'controller/reconciler');
     mongo = await new ConnectionCounter('close').start();
     spool = mkdtempSync(path.join(os.tmpdir(), 'gochive-bi-op-'));
     const env = testEnv();
@@ -528,7 +529,6 @@ describe('what only the operator can check: refused at runtime, before any datab
   test.each(runtimeCases)(
     '%s: accepted by the API server, Failed/InvalidSpec in status',
     async (_what, spec, says) => {
-      assertBuilt('cli/operator', 'controller/reconciler');
       const v = validateSpec(spec);
       expect(v.ok).toBe(false);
       const name = nextName();
