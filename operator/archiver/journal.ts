@@ -14,6 +14,7 @@ import path from 'node:path';
 import type { EligibilityTarget } from './eligibility.js';
 import type { FetchPosition } from './fetch.js';
 import { fsyncDir, type SpoolCommit } from './spool.js';
+import type { Counters } from './totals-outbox.js';
 
 export const JOURNAL_VERSION = 1;
 
@@ -66,6 +67,8 @@ export interface JournalData {
   bundles: JournalBundle[];
   /** Documents uploaded more than once because of a crash or retry (restore removes them). */
   duplicates: number;
+  /** Totals counted but not yet acknowledged as written to the policy status (totals-outbox.ts). */
+  unacked?: Partial<Counters>;
 }
 
 export class Journal {
@@ -123,7 +126,37 @@ export class Journal {
     return { journal: new Journal(file, data), fresh: false, positionReset };
   }
 
-  async save(): Promise<void> {
+  private saving: Promise<void> = Promise.resolve();
+
+  /** Saves the current data; saves are serialized (an acknowledgement may save beside a tick). */
+  save(): Promise<void> {
+    const next = this.saving.then(
+      () => this.write(),
+      () => this.write(),
+    );
+    this.saving = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * Sets `unacked` in the journal of a spool no worker holds (the caller holds its lock): the
+   * acknowledgement of a worker that already stopped.
+   */
+  static async setUnacked(dir: string, unacked: Counters): Promise<void> {
+    const file = path.join(dir, 'journal.json');
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    const data = JSON.parse(text) as JournalData;
+    data.unacked = unacked;
+    await new Journal(file, data).save();
+  }
+
+  private async write(): Promise<void> {
     const tmp = `${this.file}.tmp`;
     const fh = await open(tmp, 'w', 0o600);
     try {

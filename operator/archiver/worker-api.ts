@@ -80,4 +80,11 @@ export interface ArchiveWorker {
   /** Stop fetching; finish or safely abandon the bundle in flight; resolves when stopped. */
   stop(): Promise<void>;
   snapshot(): WorkerSnapshot;
+  /**
+   * Optional (added for the totals outbox): the caller wrote `totals` (a value of snapshot().totals)
+   * somewhere durable — the policy status — so the worker need not carry them over a restart. A
+   * restarted worker's snapshot().totals start at what was never acknowledged. Resolves true when the
+   * acknowledgement was persisted.
+   */
+  acknowledgeTotals?(totals: WorkerTotals): Promise<boolean>;
 }

@@ -31,6 +31,7 @@ import { insideWindows, RateLimiter, sleep } from './pacing.js';
 import { getRawValue, TYPE_BRACKETS } from './raw-bson.js';
 import { sealBundle } from './seal.js';
 import { keyDate } from './time-range.js';
+import { acknowledge, carriedTotals, unacknowledged, zeroCounters, type Counters } from './totals-outbox.js';
 import { EMPTY_COMMIT, Spool, SpoolLockedError, type BundleAppender, type SpoolCommit } from './spool.js';
 import { KeyConflictError, uploadOnce, withRetry } from './upload.js';
 import type {
@@ -151,6 +152,9 @@ export class Worker implements ArchiveWorker {
   private reason?: string;
   private message?: string;
   private totals = zeroTotals();
+  /** Totals acknowledged as written to the policy status (totals-outbox.ts). */
+  private acked: Counters = zeroCounters();
+  private shutDown = false;
   private lastBundle?: LastBundle;
   private backlog?: number;
   private oldestAge?: number;
@@ -243,6 +247,42 @@ export class Worker implements ArchiveWorker {
     return snap;
   }
 
+  /**
+   * The operator wrote `written` (a value of snapshot().totals) to the policy status: those totals need
+   * not be carried over a restart any more. Persisted in the journal; after the worker stopped, only if
+   * no newer worker holds the spool (that one carries the remainder). True when persisted.
+   */
+  async acknowledgeTotals(written: WorkerTotals): Promise<boolean> {
+    this.acked = acknowledge(this.acked, written, this.totals);
+    const unacked = unacknowledged(this.totals, this.acked);
+    const j = this.journal;
+    if (!j) return false;
+    if (!this.shutDown) {
+      j.data.unacked = unacked;
+      await j.save();
+      return true;
+    }
+    let spool: Spool;
+    try {
+      spool = await Spool.open(this.opts.spoolRoot, this.cfg.namespace, this.cfg.name);
+    } catch (err) {
+      if (err instanceof SpoolLockedError) return false;
+      throw err;
+    }
+    try {
+      await Journal.setUnacked(spool.dir, unacked);
+      j.data.unacked = unacked;
+      return true;
+    } finally {
+      await spool.unlock();
+    }
+  }
+
+  /** Records the totals not yet acknowledged in the journal; the caller saves it with its transition. */
+  private stageOutbox(): void {
+    this.journal!.data.unacked = unacknowledged(this.totals, this.acked);
+  }
+
   /** Timing and volume figures (for `--statistics`). */
   statistics(): WorkerStats {
     return { ...this.stats, stageSeconds: { ...this.stats.stageSeconds } };
@@ -316,6 +356,8 @@ export class Worker implements ArchiveWorker {
   private async shutdown(): Promise<void> {
     await this.client?.close().catch(() => undefined);
     await this.dest?.close().catch(() => undefined);
+    this.shutDown = true;
+    await this.journal?.save().catch(() => undefined); // let an acknowledgement in flight finish first
     await this.spool?.unlock().catch(() => undefined);
     if (this.state !== 'Failed' && this.state !== 'Blocked') this.setState('Stopped');
     else this.emitSnapshot();
@@ -551,7 +593,10 @@ export class Worker implements ArchiveWorker {
         );
       }
     }
-    this.totals.duplicatesUploaded = journal.data.duplicates;
+    // Totals counted by an earlier run but never acknowledged as written to status (a kill -9 between
+    // a transition and the next status write): this worker reports them again.
+    this.totals = carriedTotals(journal.data.unacked);
+    this.acked = zeroCounters();
     await journal.save();
   }
 
@@ -892,11 +937,12 @@ export class Worker implements ArchiveWorker {
       );
     b.state = 'uploaded';
     b.uploadedAt = new Date(this.now()).toISOString();
-    await this.journal!.save();
     const t = this.totals;
     t.bundlesUploaded++;
     t.documentsArchived += b.commit.docs;
     t.bytesUploaded += b.size!;
+    this.stageOutbox(); // journaled with the transition: a kill -9 right after loses no count
+    await this.journal!.save();
     this.lastUploadTime = b.uploadedAt;
     this.lastBundle = {
       key: b.key!,
@@ -959,6 +1005,7 @@ export class Worker implements ArchiveWorker {
           this.totals.documentsDeleted += r.deleted;
           this.totals.documentsSkipped += r.skipped;
           this.resumedDeletes.delete(b.id);
+          this.stageOutbox();
           await j.save();
           this.emitSnapshot();
         },

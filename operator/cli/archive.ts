@@ -649,6 +649,9 @@ export async function run(argv: string[]): Promise<number> {
         }) + (jobs.length > 1 ? '\n' : ''),
       );
     }
+    // No status to write: the statistics above are this run's report, so nothing is carried into the
+    // next run's figures (totals-outbox.ts). A run killed before this point carries its counts over.
+    await j.worker!.acknowledgeTotals(s.totals).catch(() => undefined);
   }
   return code;
 }
