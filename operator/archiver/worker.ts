@@ -598,6 +598,7 @@ export class Worker implements ArchiveWorker {
     this.totals = carriedTotals(journal.data.unacked);
     this.acked = zeroCounters();
     await journal.save();
+    this.emitSnapshot();
   }
 
   // ------------------------------------------------------------------ fetch tick

@@ -1,7 +1,7 @@
 // The reconcile decisions, driven with an in-memory worker double (the real engine is exercised by the
 // integration tests under test/integration/operator).
 import type { ArchivePolicy, ArchivePolicyStatus } from '../api/schema.js';
-import type { ArchiveWorker, WorkerOptions, WorkerSnapshot } from '../archiver/worker-api.js';
+import type { ArchiveWorker, WorkerOptions, WorkerSnapshot, WorkerTotals } from '../archiver/worker-api.js';
 import { createLogger } from '../util/logger.js';
 import type { EventInput } from './events.js';
 import { OperatorMetrics, zeroTotals } from './metrics.js';
@@ -37,6 +37,46 @@ class FakeWorker implements ArchiveWorker {
   }
 }
 
+/** The journal the real engine keeps in the spool: the totals not yet acknowledged (totals outbox). */
+interface OutboxJournal {
+  unacked: number;
+  holder?: OutboxWorker;
+}
+
+/** A worker double with the totals outbox: counts documentsArchived, carries what was never acknowledged. */
+class OutboxWorker extends FakeWorker {
+  private count: number;
+  private acked = 0;
+  constructor(
+    opts: WorkerOptions,
+    private readonly journal: OutboxJournal,
+  ) {
+    super(opts);
+    this.count = journal.unacked; // a restarted worker reports the remainder
+    journal.holder = this;
+    this.snap = { ...this.snap, totals: { ...zeroTotals(), documentsArchived: this.count } };
+  }
+  override run(): Promise<void> {
+    this.emit({}); // the carried totals, as the engine reports them once its journal is loaded
+    return super.run();
+  }
+  archive(n: number): void {
+    this.count += n;
+    this.journal.unacked = this.count - this.acked; // journaled with the transition
+    this.emit({ state: 'Archiving', totals: { ...zeroTotals(), documentsArchived: this.count } });
+  }
+  override async stop(): Promise<void> {
+    await super.stop();
+    if (this.journal.holder === this) this.journal.holder = undefined;
+  }
+  async acknowledgeTotals(t: WorkerTotals): Promise<boolean> {
+    this.acked = Math.max(this.acked, Math.min(t.documentsArchived, this.count));
+    if (this.journal.holder && this.journal.holder !== this) return false; // a newer worker holds the spool
+    this.journal.unacked = this.count - this.acked;
+    return true;
+  }
+}
+
 const baseSpec = {
   hostAddress: 'db1',
   ageLimit: '30d',
@@ -64,19 +104,20 @@ function policy(
   };
 }
 
-function setup() {
+function setup(journal?: OutboxJournal) {
   const policies = new Map<string, ArchivePolicy>();
   const held = new Set<string>(['team/p1']);
   const created: FakeWorker[] = [];
   const events: EventInput[] = [];
   const computers = new Map<string, StatusComputer>();
+  const onWritten = new Map<string, (s: ArchivePolicyStatus) => void>();
   const written = new Map<string, ArchivePolicyStatus>();
   const requeues: Array<[string, number]> = [];
   let secretData: Record<string, string> | undefined = { username: 'u', password: 'hunter22' };
   const log = createLogger({ level: 'silent' });
   const workers = new WorkerSupervisor({
     createWorker: (o) => {
-      const w = new FakeWorker(o);
+      const w = journal ? new OutboxWorker(o, journal) : new FakeWorker(o);
       created.push(w);
       return w;
     },
@@ -99,7 +140,10 @@ function setup() {
     workers,
     secrets: { use: () => undefined, release: () => undefined, get: async () => secretData },
     status: {
-      request: (key, _ref, _cur, compute) => computers.set(key, compute),
+      request: (key, _ref, _cur, compute, written) => {
+        computers.set(key, compute);
+        if (written) onWritten.set(key, written);
+      },
       flush: async () => undefined,
       forget: (key) => computers.delete(key),
     },
@@ -111,8 +155,12 @@ function setup() {
     restartBackoff: { baseMs: 1000, maxMs: 10_000, jitter: 0 },
   });
   const status = (key = 'team/p1'): ArchivePolicyStatus | undefined => {
+    // Computing the status here stands for writing it; the writer then reports it written.
     const s = computers.get(key)?.(written.get(key));
-    if (s) written.set(key, s);
+    if (s) {
+      written.set(key, s);
+      onWritten.get(key)?.(s);
+    }
     return s;
   };
   return {
@@ -170,6 +218,58 @@ describe('Reconciler', () => {
     expect(t.created[1]!.opts.config.ageLimitMs).toBe(10 * 86_400_000);
     t.created[1]!.emit({ state: 'Idle', totals: { ...zeroTotals(), documentsArchived: 1 } });
     expect(t.status()).toMatchObject({ observedGeneration: 2, totals: { documentsArchived: 108 } });
+  });
+
+  it('totals outbox: a kill -9 between status writes loses nothing, a restart counts nothing twice', async () => {
+    const journal: OutboxJournal = { unacked: 0 };
+    const t = setup(journal);
+    t.policies.set('team/p1', policy({ status: { totals: { documentsArchived: 100 } } }));
+    await t.r.reconcile('team/p1');
+    const a = t.created[0] as OutboxWorker;
+    a.archive(7);
+    expect(t.status()?.totals?.documentsArchived).toBe(107); // written and acknowledged
+    await flush();
+    expect(journal.unacked).toBe(0);
+    a.archive(3); // counted and journaled, but the process dies before the next status write
+    expect(journal.unacked).toBe(3);
+
+    // A new operator process: status said 107; the restarted worker carries the 3.
+    journal.holder = undefined;
+    const t2 = setup(journal);
+    t2.policies.set('team/p1', policy({ status: { totals: { documentsArchived: 107 } } }));
+    await t2.r.reconcile('team/p1');
+    expect(t2.status()?.totals?.documentsArchived).toBe(110);
+    await flush();
+    expect(journal.unacked).toBe(0);
+    const b = t2.created[0] as OutboxWorker;
+    b.archive(5); // not written yet
+
+    // Restart in the same process (new generation): the unacknowledged 5 move to the next worker, once.
+    t2.policies.set(
+      'team/p1',
+      policy({ generation: 2, spec: { ageLimit: '10d' }, status: { totals: { documentsArchived: 110 } } }),
+    );
+    await t2.r.reconcile('team/p1');
+    expect(t2.created).toHaveLength(2);
+    const c = t2.created[1] as OutboxWorker;
+    c.archive(2);
+    expect(t2.status()?.totals?.documentsArchived).toBe(117);
+    await flush();
+    expect(journal.unacked).toBe(0);
+
+    // Suspended: the stopped worker's last counts are written and acknowledged to its journal, so a
+    // later start (here: another process) does not count them again.
+    c.archive(4);
+    t2.policies.set('team/p1', policy({ generation: 3, spec: { suspend: true } }));
+    await t2.r.reconcile('team/p1');
+    expect(t2.status()?.totals?.documentsArchived).toBe(121);
+    await flush();
+    expect(journal.unacked).toBe(0);
+    expect(t2.status()?.totals?.documentsArchived).toBe(121);
+    const t3 = setup(journal);
+    t3.policies.set('team/p1', policy({ status: { totals: { documentsArchived: 121 } } }));
+    await t3.r.reconcile('team/p1');
+    expect(t3.status()?.totals?.documentsArchived).toBe(121);
   });
 
   it('restarts when the credentials Secret changes', async () => {

@@ -37,6 +37,7 @@ export interface ReconcilerDeps {
       ref: { namespace: string; name: string },
       current: ArchivePolicyStatus | undefined,
       compute: StatusComputer,
+      onWritten?: (written: ArchivePolicyStatus) => void,
     ): void;
     flush(key: string): Promise<void>;
     forget(key: string): void;
@@ -75,8 +76,16 @@ interface PolicyState {
   mode: Mode;
   /** Totals of workers that already stopped (plus the status totals found when the policy was taken). */
   totalsBase: WorkerTotals;
-  /** Non-total fields of the last stopped worker (lastBundle, times, lastError…). */
+  /**
+   * The last stopped worker's picture (lastBundle, times, lastError…). Its totals are the part it counted
+   * but the status write acknowledging it has not reached it yet (the totals outbox: that part is still
+   * carried by its journal, and a worker started next reports it again — so it is not in totalsBase).
+   */
   lastSnapshot?: WorkerSnapshot;
+  /** The worker lastSnapshot came from. */
+  lastFrom?: RunningWorker;
+  /** The latest worker started for the policy (whose journal is current) and the totals acknowledged to it. */
+  ack?: { rw: RunningWorker; acked: WorkerTotals };
   restarts: number;
   nextStartAt: number;
   exit?: { message: string; retryInMs: number };
@@ -235,7 +244,7 @@ export class Reconciler {
     const pl = policyLogger(this.d.log, namespace, name);
     this.d.metrics.workerStarted(namespace, name);
     const secrets = conn.secretValues;
-    this.d.workers.start({
+    const started = this.d.workers.start({
       key,
       uid,
       generation,
@@ -286,6 +295,7 @@ export class Reconciler {
         onStageDuration: (stage, seconds) => this.d.metrics.observeStage(namespace, name, stage, seconds),
       },
     });
+    st.ack = { rw: started, acked: zeroOf() };
     this.d.recordEvent(policy, {
       type: 'Normal',
       reason: 'Started',
@@ -301,7 +311,7 @@ export class Reconciler {
     const st = this.states.get(key);
     this.d.workers.remove(key, rw);
     if (!st || st.uid !== rw.uid) return;
-    this.fold(st, rw.snapshot);
+    this.fold(st, rw.snapshot, rw);
     st.restarts++;
     const delay = backoffDelay(st.restarts, this.d.restartBackoff ?? defaultRestartBackoff);
     st.nextStartAt = this.now() + delay;
@@ -343,25 +353,70 @@ export class Reconciler {
     const st = this.states.get(key);
     if (final && st && st.uid === rw.uid && !rw.exited) {
       this.d.metrics.observeSnapshot(rw.namespace, rw.name, final);
-      this.fold(st, final);
+      this.fold(st, final, rw);
     }
   }
 
-  /** Moves a finished worker's totals into the base, keeping its other fields for the status. */
-  private fold(st: PolicyState, s: WorkerSnapshot): void {
-    st.totalsBase = addTotals(st.totalsBase, s.totals);
-    st.lastSnapshot = {
-      ...s,
-      totals: {
-        documentsArchived: 0,
-        documentsDeleted: 0,
-        documentsSkipped: 0,
-        documentsIneligible: 0,
-        bundlesUploaded: 0,
-        bytesUploaded: 0,
-        duplicatesUploaded: 0,
-      },
-    };
+  /**
+   * A worker finished: what was acknowledged to it moves into the base; the rest stays with its last
+   * snapshot (its journal still carries it, and a worker started next reports it again).
+   */
+  private fold(st: PolicyState, s: WorkerSnapshot, rw: RunningWorker): void {
+    // A worker without acknowledgeTotals carries nothing over: all it counted moves into the base.
+    const acked = !rw.worker.acknowledgeTotals ? s.totals : st.ack?.rw === rw ? st.ack.acked : zeroOf();
+    st.totalsBase = addTotals(st.totalsBase, { ...acked, documentsIneligible: s.totals.documentsIneligible });
+    st.lastSnapshot = { ...s, totals: { ...subtractCounters(s.totals, acked), documentsIneligible: 0 } };
+    st.lastFrom = rw;
+  }
+
+  /** Which worker's totals a computed status holds, and their value (for acknowledging them once written). */
+  private readonly included = new WeakMap<object, { rw: RunningWorker; totals: WorkerTotals }>();
+
+  private noteIncluded(st: PolicyState, rw: RunningWorker | undefined, status: object): void {
+    const a = st.ack;
+    if (!a) return;
+    if (st.mode.kind === 'running' && rw && !rw.exited && rw === a.rw) {
+      this.included.set(status, { rw, totals: { ...rw.snapshot.totals } });
+    } else if (st.lastSnapshot && st.lastFrom === a.rw) {
+      this.included.set(status, { rw: a.rw, totals: addCounters(a.acked, st.lastSnapshot.totals) });
+    }
+  }
+
+  /** A status holding these worker totals is on the server: the worker need not carry them any more. */
+  private acknowledgeWritten(st: PolicyState, status: object): void {
+    const inc = this.included.get(status);
+    const a = st.ack;
+    const ack = inc?.rw.worker.acknowledgeTotals?.bind(inc.rw.worker);
+    if (!inc || !a || a.rw !== inc.rw || !ack) return;
+    const { rw, totals } = inc;
+    if (st.lastFrom !== rw) {
+      // Running: status = base + the worker's cumulative totals, so only the worker's carry shrinks.
+      a.acked = maxCounters(a.acked, totals);
+      ack(totals).catch((err: unknown) =>
+        this.d.log.warn(
+          { policy: st.name, namespace: st.namespace, err: errorMessage(err) },
+          'acknowledging totals failed',
+        ),
+      );
+      return;
+    }
+    // Stopped: its journal takes the acknowledgement only if no newer worker holds the spool; then the
+    // acknowledged part moves from its last snapshot into the base.
+    void ack(totals)
+      .catch(() => false)
+      .then((ok) => {
+        if (!ok || st.ack !== a || st.lastFrom !== rw || !st.lastSnapshot) return;
+        const delta = subtractCounters(maxCounters(a.acked, totals), a.acked);
+        a.acked = maxCounters(a.acked, totals);
+        st.totalsBase = addTotals(st.totalsBase, {
+          ...delta,
+          documentsIneligible: st.totalsBase.documentsIneligible,
+        });
+        st.lastSnapshot = {
+          ...st.lastSnapshot,
+          totals: { ...subtractCounters(st.lastSnapshot.totals, delta), documentsIneligible: 0 },
+        };
+      });
   }
 
   /** Forgets a policy on this replica (deleted, re-created, or not ours): stop, write nothing. */
@@ -443,14 +498,25 @@ export class Reconciler {
 
   private requestStatus(key: string, st: PolicyState, policy: ArchivePolicy): void {
     if (!this.d.ownsStatus(key)) return;
-    this.d.status.request(key, { namespace: st.namespace, name: st.name }, policy.status, (prev) => {
-      const cur = this.states.get(key);
-      if (!cur || cur !== st || !this.d.ownsStatus(key)) return undefined;
-      return computeStatus(prev, this.observe(st, this.d.workers.get(key)), {
-        replica: this.d.identity,
-        now: new Date(this.now()),
-      });
-    });
+    this.d.status.request(
+      key,
+      { namespace: st.namespace, name: st.name },
+      policy.status,
+      (prev) => {
+        const cur = this.states.get(key);
+        if (!cur || cur !== st || !this.d.ownsStatus(key)) return undefined;
+        const rw = this.d.workers.get(key);
+        const next = computeStatus(prev, this.observe(st, rw), {
+          replica: this.d.identity,
+          now: new Date(this.now()),
+        });
+        this.noteIncluded(st, rw, next);
+        return next;
+      },
+      (written) => {
+        if (this.states.get(key) === st) this.acknowledgeWritten(st, written);
+      },
+    );
   }
 
   private event(key: string, ev: EventInput): void {
@@ -458,6 +524,25 @@ export class Reconciler {
     if (policy && this.d.ownsStatus(key)) this.d.recordEvent(policy, ev);
   }
 }
+
+const COUNTER_KEYS = [
+  'documentsArchived',
+  'documentsDeleted',
+  'documentsSkipped',
+  'bundlesUploaded',
+  'bytesUploaded',
+  'duplicatesUploaded',
+] as const;
+
+function combine(a: WorkerTotals, b: WorkerTotals, f: (x: number, y: number) => number): WorkerTotals {
+  const out = { ...a, documentsIneligible: 0 };
+  for (const k of COUNTER_KEYS) out[k] = f(a[k], b[k]);
+  return out;
+}
+const addCounters = (a: WorkerTotals, b: WorkerTotals): WorkerTotals => combine(a, b, (x, y) => x + y);
+const maxCounters = (a: WorkerTotals, b: WorkerTotals): WorkerTotals => combine(a, b, Math.max);
+const subtractCounters = (a: WorkerTotals, b: WorkerTotals): WorkerTotals =>
+  combine(a, b, (x, y) => Math.max(0, x - y));
 
 function zeroOf(): WorkerTotals {
   return {

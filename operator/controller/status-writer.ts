@@ -15,6 +15,8 @@ interface Entry {
   namespace: string;
   name: string;
   compute?: StatusComputer;
+  /** Told of every status this writer got onto the server (the totals outbox acknowledges them). */
+  onWritten?: (written: ArchivePolicyStatus) => void;
   last?: ArchivePolicyStatus;
   lastJson?: string;
   lastWriteAt: number;
@@ -72,6 +74,7 @@ export class StatusWriter {
     ref: { namespace: string; name: string },
     current: ArchivePolicyStatus | undefined,
     compute: StatusComputer,
+    onWritten?: (written: ArchivePolicyStatus) => void,
   ): void {
     if (this.closed) return;
     let e = this.entries.get(key);
@@ -84,6 +87,7 @@ export class StatusWriter {
       this.entries.set(key, e);
     }
     e.compute = compute;
+    if (onWritten) e.onWritten = onWritten;
     this.schedule(key, e);
   }
 
@@ -175,6 +179,14 @@ export class StatusWriter {
         e.lastJson = json;
         e.failures = 0;
         this.o.onWrite?.('ok');
+        try {
+          e.onWritten?.(next);
+        } catch (err) {
+          this.o.log.warn(
+            { policy: e.name, namespace: e.namespace, err: errorMessage(err) },
+            'after status write',
+          );
+        }
       } catch (err) {
         if (isNotFound(err)) {
           // The policy is gone; nothing more to write.
