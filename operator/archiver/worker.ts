@@ -178,6 +178,8 @@ export class Worker implements ArchiveWorker {
   private lastEstimate = Number.NEGATIVE_INFINITY;
   private consecutiveFailures = 0;
   private drained = false;
+  /** The last fetch reached the end of the eligible documents without keeping any. */
+  private lastFetchFoundNothing = false;
   private stage: Stage = 'connect';
   private readonly resumedDeletes = new Set<string>();
   private readonly stats: WorkerStats = {
@@ -637,6 +639,7 @@ export class Worker implements ArchiveWorker {
     if (r.reason === 'CollectionNotFound') {
       this.setState('Idle', r.reason, r.message);
       this.drained = true;
+      this.lastFetchFoundNothing = true;
       return false;
     }
     throw new BlockedError(r.reason, r.message);
@@ -708,6 +711,8 @@ export class Worker implements ArchiveWorker {
       await this.seal(b);
       b = undefined;
     }
+    const positionBefore = JSON.stringify(j.data.position);
+    const passCompleteBefore = j.data.passComplete;
     // A finished pass starts over once everything it found is deleted (documents skipped at delete
     // time get another chance). A dry run never starts over: it would archive the same documents again.
     if (j.data.passComplete && !this.cfg.dryRun && !j.bundles.some((x) => x.commit.docs > 0)) {
@@ -758,10 +763,20 @@ export class Worker implements ArchiveWorker {
     }
     j.data.position = r.position;
     if (r.reachedEnd) j.data.passComplete = true;
-    await this.timed('spool', () => j.save());
+    // An idle fetch (nothing kept, position and pass unchanged) changed nothing worth an fsync.
+    const changed =
+      kept > 0 ||
+      JSON.stringify(j.data.position) !== positionBefore ||
+      j.data.passComplete !== passCompleteBefore;
+    if (changed) await this.timed('spool', () => j.save());
     if (kept > 0) crashPoint('after-spool');
     this.lastFetchTime = new Date(this.now()).toISOString();
     this.drained = r.reachedEnd;
+    const foundNothing = r.reachedEnd && kept === 0;
+    // The pass just drained: the estimate (refreshed at most once a minute) would keep showing the
+    // backlog it measured before, so measure again now, once.
+    if (foundNothing && !this.lastFetchFoundNothing) await this.estimate(true);
+    this.lastFetchFoundNothing = foundNothing;
     if (r.unreadable > 0) {
       this.log.warn(
         { documents: r.unreadable },
@@ -801,7 +816,9 @@ export class Worker implements ArchiveWorker {
   private updateActivityState(kept: number): void {
     if (this.state === 'Blocked' && this.indexOk) this.setState('Archiving');
     const pending = this.journal!.bundles.some((b) => b.commit.docs > 0);
-    if (kept > 0 || pending) this.setState('Archiving');
+    // Idle only when the last fetch found nothing eligible and nothing is spooled: an upload that
+    // empties the spool while a backlog remains is still Archiving (no Archiving/Idle flapping).
+    if (kept > 0 || pending || !this.lastFetchFoundNothing) this.setState('Archiving');
     else this.setState('Idle');
   }
 
