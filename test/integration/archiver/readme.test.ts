@@ -10,10 +10,11 @@ import { CLI } from './cli.js';
 import { DAY, insertAll, listKeys, readBundles, sandbox, type Sandbox } from './helpers.js';
 
 function section(): string {
-  const text = readFileSync(path.join(repoRoot, 'operator', 'archiver', 'README-section.md'), 'utf8');
+  const text = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
   const start = text.indexOf('## Archiving without Kubernetes');
-  if (start < 0) throw new Error('no "## Archiving without Kubernetes" section');
-  return text.slice(start);
+  if (start < 0) throw new Error('no "## Archiving without Kubernetes" section in README.md');
+  const next = text.indexOf('\n## ', start + 5);
+  return text.slice(start, next < 0 ? undefined : next);
 }
 
 describe('README: gochive archive', () => {

@@ -1,7 +1,7 @@
 // The "Restoring data" README section's commands, run as written (bucket and MongoDB swapped for the
 // test servers', nothing else), against bundles of the shapes it describes.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BSON, MongoClient } from 'mongodb';
@@ -18,10 +18,7 @@ import {
 } from './helpers.js';
 
 function restoringSection(): string {
-  const own = path.join(repoRoot, 'operator', 'restore', 'README-section.md');
-  const text = existsSync(own)
-    ? readFileSync(own, 'utf8')
-    : readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+  const text = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
   const start = text.indexOf('## Restoring data');
   if (start < 0) throw new Error('no "## Restoring data" section');
   const next = text.indexOf('\n## ', start + 5);
