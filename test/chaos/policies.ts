@@ -28,6 +28,8 @@ export interface Baseline {
   absentKeys: Set<string>;
   /** Bundle keys already under the policy's prefix then. */
   bundleKeys: Set<string>;
+  /** False when the old worker had not stopped when the baseline was taken (counts then only noted). */
+  reliable: boolean;
 }
 
 export interface PolicyState {
