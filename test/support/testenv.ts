@@ -1,10 +1,11 @@
 // How tests find the local servers: process.env (set by jest's globalSetup or by `source .testenv/env`),
 // falling back to the env file that `make testenv-up` writes at the repo root.
 import { readFileSync, existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { repoRoot } from '../env/paths.js';
 
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+// One definition of the repo root (it also works from the compiled copy under dist/).
+export { repoRoot };
 export const envFile = path.join(repoRoot, '.testenv', 'env');
 
 export interface TestEnv {
