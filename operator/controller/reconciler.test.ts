@@ -272,6 +272,18 @@ describe('Reconciler', () => {
     expect(t3.status()?.totals?.documentsArchived).toBe(121);
   });
 
+  it('a stopped worker keeps its last documentsIneligible (a gauge) in status', async () => {
+    const t = setup();
+    t.policies.set('team/p1', policy());
+    await t.r.reconcile('team/p1');
+    t.created[0]!.emit({ state: 'Idle', backlog: 0, totals: { ...zeroTotals(), documentsIneligible: 5 } });
+    expect(t.status()?.totals?.documentsIneligible).toBe(5);
+    t.policies.set('team/p1', policy({ generation: 2, spec: { suspend: true } }));
+    await t.r.reconcile('team/p1');
+    expect(t.created[0]!.stopped).toBe(true);
+    expect(t.status()?.totals?.documentsIneligible).toBe(5);
+  });
+
   it('restarts when the credentials Secret changes', async () => {
     const t = setup();
     t.policies.set('team/p1', policy());

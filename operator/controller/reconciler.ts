@@ -365,7 +365,11 @@ export class Reconciler {
     // A worker without acknowledgeTotals carries nothing over: all it counted moves into the base.
     const acked = !rw.worker.acknowledgeTotals ? s.totals : st.ack?.rw === rw ? st.ack.acked : zeroOf();
     st.totalsBase = addTotals(st.totalsBase, { ...acked, documentsIneligible: s.totals.documentsIneligible });
-    st.lastSnapshot = { ...s, totals: { ...subtractCounters(s.totals, acked), documentsIneligible: 0 } };
+    // documentsIneligible is a gauge: the stopped worker's last measurement stays what status shows.
+    st.lastSnapshot = {
+      ...s,
+      totals: { ...subtractCounters(s.totals, acked), documentsIneligible: s.totals.documentsIneligible },
+    };
     st.lastFrom = rw;
   }
 
@@ -414,7 +418,10 @@ export class Reconciler {
         });
         st.lastSnapshot = {
           ...st.lastSnapshot,
-          totals: { ...subtractCounters(st.lastSnapshot.totals, delta), documentsIneligible: 0 },
+          totals: {
+            ...subtractCounters(st.lastSnapshot.totals, delta),
+            documentsIneligible: st.lastSnapshot.totals.documentsIneligible,
+          },
         };
       });
   }
