@@ -72,6 +72,12 @@ export interface WorkerOptions {
   events?: WorkerEvents;
   /** Exit after the backlog is empty and everything spooled is uploaded and deleted (`--once`). */
   once?: boolean;
+  /**
+   * The caller acknowledges the totals it recorded durably (acknowledgeTotals): totals a previous run
+   * counted but never had acknowledged (kill -9) are then reported again by this run. Without it, a
+   * run's totals start at zero (callers that only read them, such as tests and the benchmark).
+   */
+  carryTotals?: boolean;
 }
 
 export interface ArchiveWorker {

@@ -597,7 +597,7 @@ export class Worker implements ArchiveWorker {
     }
     // Totals counted by an earlier run but never acknowledged as written to status (a kill -9 between
     // a transition and the next status write): this worker reports them again.
-    this.totals = carriedTotals(journal.data.unacked);
+    this.totals = this.opts.carryTotals ? carriedTotals(journal.data.unacked) : zeroTotals();
     this.acked = zeroCounters();
     await journal.save();
     this.emitSnapshot();

@@ -572,7 +572,16 @@ export async function run(argv: string[]): Promise<number> {
 
   for (const j of jobs) {
     const log = policyLogger(logger, j.config.namespace, j.config.name);
-    j.worker = new Worker({ config: j.config, mongoUri: j.uri, spoolRoot, logger: log, once });
+    // carryTotals: a run killed before printing its statistics hands its counts to the next run; a run
+    // that prints them acknowledges them at exit (below).
+    j.worker = new Worker({
+      config: j.config,
+      mongoUri: j.uri,
+      spoolRoot,
+      logger: log,
+      once,
+      carryTotals: true,
+    });
     log.info(
       {
         source: `${redactUri(j.uri)} ${j.config.database}.${j.config.collection}`,
