@@ -2,7 +2,17 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.testenv/**', 'charts/**', 'crds/**'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      '.testenv/**',
+      '.scratch-*/**',
+      '.ci-out/**',
+      'charts/**',
+      'crds/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

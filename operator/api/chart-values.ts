@@ -122,7 +122,8 @@ export const chartValuesSchema = z.looseObject({
             .max(63)
             .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, { error: 'must be a namespace name (a DNS label)' }),
         )
-        .optional().describe('Namespaces to watch; empty means all.'),
+        .optional()
+        .describe('Namespaces to watch; empty means all.'),
       leaseDurationSeconds: z
         .number()
         .int()

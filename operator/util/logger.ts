@@ -10,7 +10,10 @@ export function createLogger(opts: { level?: string; destination?: number | stri
       base: { app: 'gochive' },
       timestamp: pino.stdTimeFunctions.isoTime,
       // Belt and braces for I7: the code never logs these, but a careless `log.info(obj)` would.
-      redact: { paths: ['uri', '*.uri', 'password', '*.password', 'secretAccessKey', '*.secretAccessKey'], censor: '***' },
+      redact: {
+        paths: ['uri', '*.uri', 'password', '*.password', 'secretAccessKey', '*.secretAccessKey'],
+        censor: '***',
+      },
     },
     pino.destination({ dest: opts.destination ?? 2, sync: true }),
   );
