@@ -260,6 +260,8 @@ export class Worker implements ArchiveWorker {
     const j = this.journal;
     if (!j) return false;
     if (!this.shutDown) {
+      // Status is written about once a second: save only when the outbox actually shrank.
+      if (JSON.stringify(j.data.unacked ?? {}) === JSON.stringify(unacked)) return true;
       j.data.unacked = unacked;
       await j.save();
       return true;
