@@ -262,19 +262,26 @@ describe('at run time: the built operator archives as uid 65532 on a read-only r
     // Inside a private mount namespace: "/" bind-remounted read-only, tmpfs on /tmp and on the spool dir
     // (owned by the runtime user, as fsGroup makes the chart's emptyDirs), the kubeconfig copied there,
     // then privileges dropped to 65532:65532 with no supplementary groups before node starts.
+    // The checkout (code, dist/, node_modules) is bind-mounted read-only under the work dir first: it
+    // may itself live under /tmp (a CI clone), which the tmpfs below hides; the kubeconfig (under the
+    // checkout's .testenv/) is copied before that, too.
     const spool = path.join(work, 'spool');
+    const app = path.join(work, 'app');
+    const appMain = path.join(app, path.relative(repoRoot, cliMain));
     const script = [
       'set -e',
-      `mkdir -p ${spool}`,
+      `mkdir -p ${spool} ${app}`,
       'mount --bind / /',
       'mount -o remount,ro,bind /',
-      `mount -t tmpfs -o mode=1777,size=64m tmpfs /tmp`,
+      `mount --bind ${repoRoot} ${app}`,
+      `mount -o remount,ro,bind ${app}`,
       `mount -t tmpfs -o uid=${CHART_UID},gid=${CHART_UID},mode=0700,size=256m tmpfs ${spool}`,
       `cp "$KC_SRC" ${spool}/kubeconfig && chown ${CHART_UID}:${CHART_UID} ${spool}/kubeconfig && chmod 0400 ${spool}/kubeconfig`,
+      `mount -t tmpfs -o mode=1777,size=64m tmpfs /tmp`,
       // Prove the root filesystem really is read-only for the process about to start.
       // (Still root here: only the read-only mount can refuse this.)
       `if touch ${work}/ro-probe 2>/dev/null; then echo "root fs is writable" >&2; exit 97; fi`,
-      `exec setpriv --reuid=${CHART_UID} --regid=${CHART_UID} --clear-groups --no-new-privs ${process.execPath} ${cliMain} operator --kubeconfig=${spool}/kubeconfig --namespaces=${ns} --lease-namespace=${ns} --spool-dir=${spool}/data --metrics-bind-address=127.0.0.1:0 --status-min-interval=200ms`,
+      `exec setpriv --reuid=${CHART_UID} --regid=${CHART_UID} --clear-groups --no-new-privs ${process.execPath} ${appMain} operator --kubeconfig=${spool}/kubeconfig --namespaces=${ns} --lease-namespace=${ns} --spool-dir=${spool}/data --metrics-bind-address=127.0.0.1:0 --status-min-interval=200ms`,
     ].join('\n');
     op = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], {
       cwd: '/',
