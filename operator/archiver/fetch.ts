@@ -16,7 +16,6 @@ import { agePath, ageClauses, ageMillis, withFilter, type EligibilityTarget } fr
 import {
   bracketRank,
   buildRawDocument,
-  copyRaw,
   decodeExact,
   getRawValue,
   TYPE_BRACKETS,
@@ -156,9 +155,13 @@ function idAfter(v: RawValue): Document | undefined {
   }
 }
 
+/**
+ * Documents per server reply: about 4 MB worth, so memory does not scale with queryLimit × document
+ * size (I5). MongoDB caps a reply at 16 MB by itself; FerretDB does not, so this is what bounds it.
+ * Until the document size is known, start small.
+ */
 function batchSizeFor(queryLimit: number, avgDocBytes: number | undefined): number {
-  // Keep one server reply around 8 MB: memory must not scale with queryLimit × document size (I5).
-  const byBytes = avgDocBytes ? Math.max(1, Math.floor((8 * 1024 * 1024) / avgDocBytes)) : 1000;
+  const byBytes = avgDocBytes ? Math.max(1, Math.floor((4 * 1024 * 1024) / avgDocBytes)) : 64;
   return Math.max(1, Math.min(queryLimit, byBytes));
 }
 
@@ -183,6 +186,7 @@ export class Fetcher {
     });
   }
 
+  /** `_id`, age and guard values of a raw document — views into it, valid until the next cursor read. */
   private meta(doc: Uint8Array, opts: FetchOptions): DocMeta | undefined {
     const p = agePath(opts.target);
     const id = getRawValue(doc, '_id');
@@ -193,12 +197,9 @@ export class Fetcher {
     // the document is left in MongoDB (counted as unreadable) rather than archived and never deleted.
     if (!decodableExactly(id)) return undefined;
     const guards = opts.changeGuardFields?.length
-      ? opts.changeGuardFields.map((f) => {
-          const g = getRawValue(doc, f);
-          return g && copyRaw(g);
-        })
+      ? opts.changeGuardFields.map((f) => getRawValue(doc, f))
       : undefined;
-    return { id: copyRaw(id), ageMs, ...(guards ? { guards } : {}) };
+    return { id, ageMs, ...(guards ? { guards } : {}) };
   }
 
   private noteSize(bytes: number, n: number): void {
@@ -214,7 +215,10 @@ export class Fetcher {
     const p = agePath(t);
     const unique = p === '_id';
     const cursor = this.cursor(rangeQuery(t, opts.cutoffMs, position), { [p]: 1 }, opts);
-    let checkpointPos: FetchPosition = position;
+    // Positions are encoded only when returned: nothing is allocated per document here.
+    let checkpointRaw: RawValue | undefined;
+    const checkpointPos = (): FetchPosition =>
+      checkpointRaw ? { mode: 'range', lastAge: encodeRaw(checkpointRaw) } : position;
     let groupMs: number | undefined;
     let groupRaw: RawValue | undefined;
     let checkpointed = false;
@@ -241,7 +245,7 @@ export class Fetcher {
         if (groupMs !== undefined && (unique || meta.ageMs !== groupMs)) {
           // The previous tie group is complete: keep it.
           sink.checkpoint();
-          checkpointPos = { mode: 'range', lastAge: encodeRaw(groupRaw!) };
+          checkpointRaw = groupRaw;
           checkpointed = true;
           kept += pendingKept;
           pendingKept = 0;
@@ -255,7 +259,7 @@ export class Fetcher {
         await sink.append(doc, meta);
         pendingKept++;
         groupMs = meta.ageMs;
-        groupRaw = copyRaw(ageRaw);
+        groupRaw = ageRaw; // a view: keeps at most one reply buffer alive a little longer
       }
     } finally {
       await cursor.close().catch(() => undefined);
@@ -265,9 +269,9 @@ export class Fetcher {
     if (!stoppedEarly && groupMs !== undefined && (!full || unique)) {
       // The batch ended on its own (or values are unique): the last group is complete.
       sink.checkpoint();
-      checkpointPos = { mode: 'range', lastAge: encodeRaw(groupRaw!) };
+      checkpointRaw = groupRaw;
       kept += pendingKept;
-      return { position: checkpointPos, reachedEnd: !full, received, kept, unreadable, serverMs };
+      return { position: checkpointPos(), reachedEnd: !full, received, kept, unreadable, serverMs };
     }
     if (!stoppedEarly && full && !checkpointed && groupRaw) {
       // One age value filled the whole batch: page through it by _id.
@@ -285,7 +289,7 @@ export class Fetcher {
       throw new UnreadableAgeError(t.archiveField);
     }
     return {
-      position: checkpointPos,
+      position: checkpointPos(),
       reachedEnd: !full && !stoppedEarly && groupMs === undefined,
       received,
       kept,
@@ -300,7 +304,7 @@ export class Fetcher {
     opts: FetchOptions,
   ): Promise<FetchResult> {
     const cursor = this.cursor(tieQuery(opts.target, position, opts.supportedTypeAliases), { _id: 1 }, opts);
-    let pos: FetchPosition = position;
+    let lastId: RawValue | undefined;
     let received = 0;
     let kept = 0;
     let unreadable = 0;
@@ -324,15 +328,14 @@ export class Fetcher {
           unreadable++;
           // Page past it (it stays in MongoDB): a batch of nothing else must not stall the tie group.
           const id = getRawValue(doc, '_id');
-          if (id && (id.type === T.string || decodableExactly(id)))
-            pos = { mode: 'tie', age: position.age, lastId: encodeRaw(id) };
+          if (id && (id.type === T.string || decodableExactly(id))) lastId = id;
           continue;
         }
         await opts.pace?.();
         await sink.append(doc, meta);
         sink.checkpoint();
         kept++;
-        pos = { mode: 'tie', age: position.age, lastId: encodeRaw(meta.id) };
+        lastId = meta.id;
       }
     } finally {
       await cursor.close().catch(() => undefined);
@@ -349,6 +352,9 @@ export class Fetcher {
         serverMs,
       };
     }
+    const pos: FetchPosition = lastId
+      ? { mode: 'tie', age: position.age, lastId: encodeRaw(lastId) }
+      : position;
     return { position: pos, reachedEnd: false, received, kept, unreadable, serverMs };
   }
 }

@@ -115,19 +115,52 @@ export function forEachElement(doc: Uint8Array, visit: (name: string, v: RawValu
   }
 }
 
+/** The element named `name` (UTF-8 bytes) at the top level of `doc`, compared byte-wise (no strings made). */
+function findElement(doc: Uint8Array, name: Uint8Array): RawValue | undefined {
+  const total = int32At(doc, 0);
+  if (total > doc.length || total < 5)
+    throw new RawBsonError(`document length ${total} does not match ${doc.length} bytes`);
+  const end = total - 1;
+  let off = 4;
+  while (off < end) {
+    const type = doc[off]!;
+    const nameEnd = cstringEnd(doc, off + 1, end);
+    const vStart = nameEnd + 1;
+    const size = valueSize(doc, type, vStart, end);
+    if (vStart + size > end) throw new RawBsonError(`an element overruns its document at byte ${off}`);
+    if (nameEnd - off - 1 === name.length) {
+      let same = true;
+      for (let k = 0; k < name.length; k++) {
+        if (doc[off + 1 + k] !== name[k]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return { type, value: doc.subarray(vStart, vStart + size) };
+    }
+    off = vStart + size;
+  }
+  return undefined;
+}
+
+const pathCache = new Map<string, Uint8Array[]>();
+
+function pathBytes(path: string | readonly string[]): Uint8Array[] {
+  const key = typeof path === 'string' ? path : path.join('.');
+  let parts = pathCache.get(key);
+  if (!parts) {
+    parts = (typeof path === 'string' ? path.split('.') : path).map((p) => Buffer.from(p, 'utf8'));
+    if (pathCache.size < 1024) pathCache.set(key, parts);
+  }
+  return parts;
+}
+
 /** The value at a dotted path (`a.b.c`, through embedded documents only), or undefined if absent. */
 export function getRawValue(doc: Uint8Array, path: string | readonly string[]): RawValue | undefined {
-  const parts = typeof path === 'string' ? path.split('.') : path;
+  const parts = pathBytes(path);
   let current: Uint8Array = doc;
   for (let i = 0; i < parts.length; i++) {
-    let found: RawValue | undefined;
-    forEachElement(current, (name, v) => {
-      if (name === parts[i]) {
-        found = v;
-        return true;
-      }
-      return false;
-    });
+    const found = findElement(current, parts[i]!);
     if (!found) return undefined;
     if (i === parts.length - 1) return found;
     if (found.type !== T.object) return undefined;

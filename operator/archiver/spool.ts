@@ -178,9 +178,13 @@ async function openTruncated(file: string, length: number): Promise<FileHandle> 
   return fh;
 }
 
+/**
+ * Appends through one fixed 1 MiB buffer: bytes are copied in, so appending allocates nothing per
+ * document (a long run creates little garbage, which keeps the process's RSS flat).
+ */
 class BufferedFile {
-  private parts: Uint8Array[] = [];
-  private buffered = 0;
+  private readonly buf = Buffer.allocUnsafe(WRITE_BUFFER);
+  private used = 0;
   /** Bytes written to the file (position of the next write). */
   written: number;
 
@@ -192,29 +196,43 @@ class BufferedFile {
   }
 
   get length(): number {
-    return this.written + this.buffered;
+    return this.written + this.used;
   }
 
   async append(b: Uint8Array): Promise<void> {
-    this.parts.push(b);
-    this.buffered += b.length;
-    if (this.buffered >= WRITE_BUFFER) await this.flush();
+    if (b.length > WRITE_BUFFER - this.used) await this.flush();
+    if (b.length >= WRITE_BUFFER) {
+      await this.writeAt(b, this.written);
+      this.written += b.length;
+      return;
+    }
+    this.buf.set(b, this.used);
+    this.used += b.length;
+  }
+
+  /** `n` bytes of buffer space to fill in place (n ≤ 1 MiB), appended. */
+  async reserve(n: number): Promise<Buffer> {
+    if (n > WRITE_BUFFER) throw new RangeError(`record of ${n} bytes is larger than the write buffer`);
+    if (n > WRITE_BUFFER - this.used) await this.flush();
+    const out = this.buf.subarray(this.used, this.used + n);
+    this.used += n;
+    return out;
+  }
+
+  private async writeAt(b: Uint8Array, position: number): Promise<void> {
+    let off = 0;
+    while (off < b.length) {
+      const { bytesWritten } = await this.fh.write(b, off, b.length - off, position + off);
+      off += bytesWritten;
+    }
   }
 
   async flush(): Promise<void> {
-    if (!this.buffered) return;
-    const parts = this.parts;
-    const n = this.buffered;
-    this.parts = [];
-    this.buffered = 0;
+    if (!this.used) return;
     // Write at an explicit position: appends stay exact after a truncate.
-    const buf = parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
-    let off = 0;
-    while (off < n) {
-      const { bytesWritten } = await this.fh.write(buf, off, n - off, this.written + off);
-      off += bytesWritten;
-    }
-    this.written += n;
+    await this.writeAt(this.buf.subarray(0, this.used), this.written);
+    this.written += this.used;
+    this.used = 0;
   }
 
   /** Drops everything past `length` (buffered or written). */
@@ -268,9 +286,11 @@ export class BundleAppender {
   }
 
   async append(doc: Uint8Array, meta: DocMeta): Promise<void> {
-    // Copy: raw cursor documents may be views into a reply buffer that is reused.
-    await this.docs.append(Buffer.from(doc));
-    await this.ids.append(idRecord(meta, this.cMs));
+    // Both are copied into the write buffers here: the cursor's views are not kept.
+    await this.docs.append(doc);
+    const size = idRecordSize(meta);
+    if (size <= WRITE_BUFFER) writeIdRecord(await this.ids.reserve(size), meta, this.cMs.value);
+    else await this.ids.append(idRecord(meta, this.cMs));
     const p = this.pending;
     p.docs++;
     p.docsBytes = this.docs.length;
@@ -280,7 +300,7 @@ export class BundleAppender {
   }
 
   checkpoint(): void {
-    this.committed = { ...this.pending };
+    Object.assign(this.committed, this.pending);
   }
 
   /** Cuts off everything after the last checkpoint and makes the rest durable. */
@@ -312,6 +332,61 @@ const doubleValue = (d: number): RawValue => {
   b.writeDoubleLE(d, 0);
   return { type: T.double, value: b };
 };
+
+const NAME_ID = Buffer.from('_id\0');
+const NAME_C = Buffer.from('c\0');
+const NAME_A = Buffer.from('a\0');
+const NAME_G = Buffer.from('g\0');
+
+function guardsSize(guards: (RawValue | undefined)[]): number {
+  let n = 5;
+  guards.forEach((v, i) => {
+    if (v) n += 1 + String(i).length + 1 + v.value.length;
+  });
+  return n;
+}
+
+/** Bytes of the id record of `meta` (see idRecord). */
+export function idRecordSize(meta: DocMeta): number {
+  let n = 4 + (1 + 4 + meta.id.value.length) + 2 * (1 + 2 + 8) + 1;
+  if (meta.guards) n += 1 + 2 + guardsSize(meta.guards);
+  return n;
+}
+
+/** Writes the id record of `meta` into `dst` (exactly idRecordSize bytes), allocating nothing. */
+export function writeIdRecord(dst: Buffer, meta: DocMeta, cutoffMs: number): void {
+  let o = 0;
+  dst.writeInt32LE(dst.length, o);
+  o += 4;
+  dst[o++] = meta.id.type;
+  o += NAME_ID.copy(dst, o);
+  dst.set(meta.id.value, o);
+  o += meta.id.value.length;
+  dst[o++] = T.double;
+  o += NAME_C.copy(dst, o);
+  o = dst.writeDoubleLE(cutoffMs, o);
+  dst[o++] = T.double;
+  o += NAME_A.copy(dst, o);
+  o = dst.writeDoubleLE(meta.ageMs, o);
+  if (meta.guards) {
+    dst[o++] = T.object;
+    o += NAME_G.copy(dst, o);
+    const gStart = o;
+    dst.writeInt32LE(guardsSize(meta.guards), o);
+    o += 4;
+    meta.guards.forEach((v, i) => {
+      if (!v) return;
+      dst[o++] = v.type;
+      o += dst.write(`${i}\0`, o, 'utf8');
+      dst.set(v.value, o);
+      o += v.value.length;
+    });
+    dst[o++] = 0;
+    if (o - gStart !== guardsSize(meta.guards)) throw new Error('id record guard size mismatch');
+  }
+  dst[o++] = 0;
+  if (o !== dst.length) throw new Error(`id record size mismatch: wrote ${o} of ${dst.length}`);
+}
 
 /** `{_id, c, a, g}` as raw BSON: `_id` bytes copied verbatim so its exact type survives. */
 export function idRecord(meta: DocMeta, cutoff: BSON.Double): Buffer {
