@@ -127,3 +127,73 @@ describe('usage errors', () => {
     expect(stderr).not.toContain('Hunter2Secret');
   });
 });
+
+describe('progress and statistics output', () => {
+  test('a progress line shows documents, bundles, rate, backlog and spool', async () => {
+    const { progressLine } = await import('./progress.js');
+    const line = progressLine(
+      'orders',
+      {
+        state: 'Archiving',
+        totals: {
+          documentsArchived: 12345,
+          documentsDeleted: 12000,
+          documentsSkipped: 2,
+          documentsIneligible: 0,
+          bundlesUploaded: 3,
+          bytesUploaded: 3 * 1024 * 1024,
+          duplicatesUploaded: 0,
+        },
+        spooledDocuments: 500,
+        spooledBytes: 1,
+        backlog: 45000,
+      },
+      1234.4,
+    );
+    expect(line).toBe(
+      'orders | Archiving | archived 12,345 | deleted 12,000 | bundles 3 (3.0 MB) | 1,234 docs/s | backlog ~45,000 | spool 500 docs | skipped 2',
+    );
+  });
+
+  test('statistics list counts, time per stage and the rate', async () => {
+    const { formatStatistics } = await import('./statistics.js');
+    const text = formatStatistics({
+      label: 'default/orders',
+      source: 'mongodb://***@h/ shop.orders',
+      destination: 's3://b/p/',
+      startedAt: new Date(0),
+      endedAt: new Date(10_000),
+      snapshot: {
+        state: 'Stopped',
+        totals: {
+          documentsArchived: 1000,
+          documentsDeleted: 998,
+          documentsSkipped: 2,
+          documentsIneligible: 5,
+          bundlesUploaded: 1,
+          bytesUploaded: 2048,
+          duplicatesUploaded: 0,
+        },
+        spooledDocuments: 0,
+        spooledBytes: 0,
+        backlog: 0,
+      },
+      stats: {
+        stageSeconds: { fetch: 4, delete: 3 },
+        serverWaitSeconds: 6,
+        documentsFetched: 1000,
+        batches: 2,
+        bytesSpooled: 0,
+        recoveredBundles: 0,
+        estimateSeconds: 1,
+      },
+    });
+    expect(text).toMatch(/^DELETED {5}998$/m);
+    expect(text).toMatch(/^SKIPPED {5}2 /m);
+    expect(text).toMatch(/^INELIGIBLE {2}5 /m);
+    expect(text).toMatch(/^fetch +4\.000 +40\.00%$/m);
+    expect(text).toMatch(/^other +3\.000 +30\.00%$/m);
+    expect(text).toMatch(/^Rate +100\.0 documents\/s archived$/m);
+    expect(text).not.toContain('undefined');
+  });
+});

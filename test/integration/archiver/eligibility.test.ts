@@ -111,6 +111,9 @@ describe('archiver: eligibility', () => {
       .map((d) => d._id)
       .sort((a, b) => a - b);
     expect(left).toEqual([1, 2]);
+    // The two skipped documents no longer qualify, so nothing eligible is left.
+    expect(snap.backlog).toBe(0);
+    expect(snap.oldestEligibleAgeSeconds).toBeUndefined();
   });
 
   test('changeGuardFields: a document whose guarded field changed since fetch is skipped', async () => {
@@ -224,6 +227,9 @@ describe('archiver: eligibility', () => {
     const first = await runOnce(cfg, sb.spoolRoot);
     expect(first.worker.snapshot().totals.documentsArchived).toBe(25);
     expect(first.worker.snapshot().totals.documentsDeleted).toBe(0);
+    // Nothing deleted: the backlog estimate still sees all of them, the oldest ~200 days old.
+    expect(first.worker.snapshot().backlog).toBe(25);
+    expect(first.worker.snapshot().oldestEligibleAgeSeconds).toBeGreaterThan(199 * 86_400);
     expect(await sb.db.collection(coll).countDocuments()).toBe(25);
     const second = await runOnce(cfg, sb.spoolRoot);
     expect(second.worker.snapshot().totals.documentsArchived).toBe(0);
