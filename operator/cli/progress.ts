@@ -71,7 +71,9 @@ export class ProgressView {
 
   private render(): void {
     const now = performance.now();
-    const width = Math.max(40, (this.out.columns ?? 120) - 1);
+    // Lines longer than the terminal would wrap and break the redraw; an unknown or tiny width is not trusted.
+    const cols = this.out.columns;
+    const width = cols && cols >= 60 ? cols - 1 : Number.POSITIVE_INFINITY;
     const lines = this.sources.map((src) => {
       const n = src.fetched();
       const prev = this.last.get(src.label);
