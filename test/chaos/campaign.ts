@@ -7,7 +7,6 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
-import { MongoClient } from 'mongodb';
 import { adminKubeConfig } from '../support/kube.js';
 import { testEnv } from '../support/testenv.js';
 import { acquire, release } from '../env/lifecycle.js';
@@ -16,6 +15,7 @@ import { parseEnvFile } from '../env/envfile.js';
 import { check, workerIntervals, type CheckResult, type Violation } from './checker.js';
 import { FaultInjector, type FaultKind } from './faults.js';
 import {
+  CheckMongo,
   listKeys,
   presentKeys,
   s3Client,
@@ -101,7 +101,6 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
   let samplerTimer: NodeJS.Timeout | undefined;
   let leaseTimer: NodeJS.Timeout | undefined;
   const leaseSamples: LeaseSample[] = [];
-  let checkClient: MongoClient | undefined;
   let s3: S3Client | undefined;
   let succeeded = false;
 
@@ -198,9 +197,7 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
       `seeded ${ledger.stats.inserted} documents (${ledger.stats.byClass.old} old, ${ledger.stats.byClass.new} new, ${ledger.stats.byClass.bad} without a usable archive field)`,
     );
 
-    checkClient = new MongoClient(srv.mongoUri, { serverSelectionTimeoutMS: 5000, socketTimeoutMS: 60_000 });
-    const cc = checkClient;
-    onCleanup('close the checker client', () => cc.close());
+    const cc = new CheckMongo(srv.mongoUri);
     const s3c = s3;
 
     const opEnv: Record<string, string> = {
@@ -262,7 +259,7 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
         try {
           const at = Date.now();
           const keysBefore = [...ledger.docs.values()].filter((r) => r.policy === p.index).map((r) => r.key);
-          const present = await presentKeys(cc, p);
+          const present = await cc.use((c) => presentKeys(c, p));
           const bundleKeys = new Set((await listKeys(s3c, bucket, `${p.name}/`)).map((b) => b.key));
           return { at, absentKeys: new Set(keysBefore.filter((k) => !present.has(k))), bundleKeys, reliable };
         } catch (err) {
@@ -320,7 +317,7 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
     const progress = setInterval(() => {
       if (!o.quiet)
         log(
-          `… +${Math.round((Date.now() - t0) / 1000)}s: ${ledger.stats.inserted} documents written, ${Object.values(inj.counts).reduce((a, b) => a + b, 0)} faults, ${replicas.filter((r) => r.running).length} replica(s) up`,
+          `… +${Math.round((Date.now() - t0) / 1000)}s: ${ledger.stats.inserted} documents written, ${Object.values(inj.counts).reduce((a, b) => a + b, 0)} faults, ${replicas.filter((r) => r.running).length} replica(s) up, writer errors ${w.errors}${w.reconnects ? ` (${w.reconnects} reconnects)` : ''}`,
         );
     }, 15_000);
     await sleep(o.durationMs, abort);
@@ -397,7 +394,7 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
     const scanAt = Date.now();
     const finals: PolicyFinal[] = [];
     for (const p of plans) {
-      const present = await scanMongo(cc, p);
+      const present = await cc.retry((c) => scanMongo(c, p), 180_000);
       const { bundles, archived } = await scanBundles(s3c, bucket, p);
       finals.push({ present, bundles, archived });
     }
@@ -504,7 +501,7 @@ function loadEnvFile(): void {
  * every status looks drained, and at most every 10 s — scans are what a busy FerretDB is slow at.
  */
 async function waitForDrain(
-  cc: MongoClient,
+  cc: CheckMongo,
   kube: Kube,
   policies: Policies,
   timeoutMs: number,
@@ -534,12 +531,14 @@ async function waitForDrain(
       if (pending.length === 0 && Date.now() - lastScan >= 10_000) {
         const t0 = Date.now();
         lastScan = t0;
-        for (const s of policies.states) {
-          const last = s.criteria[s.criteria.length - 1]!;
-          if (last.dryRun) continue;
-          const left = (await scanFacts(cc, s.plan)).filter((f) => eligible(f, last, t0)).length;
-          if (left) pending.push(`${s.plan.name}: ${left} eligible left`);
-        }
+        await cc.use(async (c) => {
+          for (const s of policies.states) {
+            const last = s.criteria[s.criteria.length - 1]!;
+            if (last.dryRun) continue;
+            const left = (await scanFacts(c, s.plan)).filter((f) => eligible(f, last, t0)).length;
+            if (left) pending.push(`${s.plan.name}: ${left} eligible left`);
+          }
+        });
         if (pending.length === 0 && !moving) return { ok: true, detail: '' };
         if (pending.length === 0) pending.push('totals still moving');
         pending.push(`(MongoDB scanned in ${((Date.now() - t0) / 1000).toFixed(1)}s)`);

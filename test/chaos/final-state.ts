@@ -1,7 +1,7 @@
 // What is really there at the end: every document in MongoDB and every bundle in S3 (each one read
 // through the bundle reader, which verifies its checksums), reduced to what the checker needs.
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import type { MongoClient } from 'mongodb';
+import { MongoClient } from 'mongodb';
 import type { Readable } from 'node:stream';
 import { openBundle } from '../../operator/bundle/reader.js';
 import type { BundleManifest } from '../../operator/bundle/manifest.js';
@@ -127,4 +127,38 @@ export async function scanBundles(
     }
   }
   return { bundles, archived };
+}
+
+/**
+ * MongoDB reads for the checker with a fresh client per call: a pooled connection broken by a server
+ * kill must never stick to the checker (it once failed every read for minutes while the server ran).
+ */
+export class CheckMongo {
+  constructor(private readonly uri: string) {}
+
+  async use<T>(fn: (c: MongoClient) => Promise<T>): Promise<T> {
+    const c = new MongoClient(this.uri, {
+      serverSelectionTimeoutMS: 5000,
+      socketTimeoutMS: 60_000,
+      maxPoolSize: 2,
+    });
+    try {
+      return await fn(c);
+    } finally {
+      await c.close().catch(() => undefined);
+    }
+  }
+
+  /** `use`, retried every second until it succeeds or `timeoutMs` has passed. */
+  async retry<T>(fn: (c: MongoClient) => Promise<T>, timeoutMs: number): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return await this.use(fn);
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
 }

@@ -30,11 +30,18 @@ export class Writer {
   private loop?: Promise<void>;
   private readonly abort = new AbortController();
   errors = 0;
+  reconnects = 0;
+  private failuresInRow = 0;
   lastError?: string;
 
   constructor(private readonly o: WriterOptions) {
-    // Short timeouts: a stalled server must fail the attempt (then it is retried), not hang the writer.
-    this.client = new MongoClient(o.uri, {
+    this.client = Writer.connect(o.uri);
+    this.colls = o.plans.map((p) => this.client.db(p.database).collection(p.collection));
+  }
+
+  // Short timeouts: a stalled server must fail the attempt (then it is retried), not hang the writer.
+  private static connect(uri: string): MongoClient {
+    return new MongoClient(uri, {
       serverSelectionTimeoutMS: 2000,
       connectTimeoutMS: 2000,
       socketTimeoutMS: 8000,
@@ -42,7 +49,17 @@ export class Writer {
       retryWrites: false,
       retryReads: false,
     });
-    this.colls = o.plans.map((p) => this.client.db(p.database).collection(p.collection));
+  }
+
+  /** After many failures in a row, start over with a new client (a broken pool must not stick). */
+  private async reconnectIfStuck(): Promise<void> {
+    if (this.failuresInRow < 10) return;
+    this.failuresInRow = 0;
+    const old = this.client;
+    this.client = Writer.connect(this.o.uri);
+    this.colls = this.o.plans.map((p) => this.client.db(p.database).collection(p.collection));
+    this.reconnects++;
+    await old.close().catch(() => undefined);
   }
 
   /** Creates the archive-field indexes (the policies are Blocked without them). */
@@ -131,6 +148,7 @@ export class Writer {
         );
         for (const d of pending) this.o.ledger.inserted(policy, d, Date.now(), attempt > 1);
         pending = [];
+        this.failuresInRow = 0;
       } catch (err) {
         const failedIdx = new Set<number>();
         let definitive = false;
@@ -155,6 +173,7 @@ export class Writer {
             for (const d of pending) this.o.ledger.insertUnknown(policy, d, Date.now());
             return;
           }
+          await this.reconnectIfStuck();
           await sleep(Math.min(2000, 200 * attempt));
           continue;
         }
@@ -188,6 +207,7 @@ export class Writer {
       try {
         const r = await this.colls[policy]!.updateOne({ _id: rec.id } as Document, { $set: u.set });
         this.o.ledger.updated(rec, u, r.matchedCount === 1 ? 'matched' : 'gone', Date.now(), attempt > 1);
+        this.failuresInRow = 0;
         return;
       } catch (err) {
         this.noteError(err);
@@ -199,6 +219,7 @@ export class Writer {
           this.o.ledger.note({ op: 'update-unknown', p: policy, id: rec.key, h: u.hash });
           return;
         }
+        await this.reconnectIfStuck();
         await sleep(Math.min(2000, 200 * attempt));
       }
     }
@@ -206,6 +227,7 @@ export class Writer {
 
   private noteError(err: unknown): void {
     this.errors++;
+    this.failuresInRow++;
     this.lastError = err instanceof Error ? err.message : String(err);
   }
 }
