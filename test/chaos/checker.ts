@@ -88,6 +88,7 @@ export function check(inp: CheckInput): CheckResult {
     violations.push({ invariant, ...(policy ? { policy } : {}), message });
   };
   let staleUnguarded = 0;
+  let arrayFields = 0;
   let ferretRaces = 0;
   let ferretRaceNotes = 0;
   const bundleTimes = bundleTimesOf(inp.incarnations);
@@ -317,10 +318,7 @@ export function check(inp: CheckInput): CheckResult {
           if (d.facts.array) arrays++;
           else truthIneligible++;
         }
-        if (arrays)
-          notes.push(
-            `${name}: ${arrays} documents whose archive field is an array are left in place, not counted as ineligible (by design)`,
-          );
+        arrayFields += arrays;
         // Whatever the estimate's age, it cannot exceed the documents ever written without a usable field.
         const everBad = recs.filter((r) => r.cls === 'bad').length;
         if ((t.documentsIneligible ?? 0) > everBad) {
@@ -343,6 +341,11 @@ export function check(inp: CheckInput): CheckResult {
         if (sec && text.includes(sec)) add('I7 secrets', name, 'the status contains a secret value');
     }
   }
+
+  if (arrayFields)
+    notes.push(
+      `${arrayFields} documents whose archive field is an array are left in place and, by the engine's design, not counted as ineligible`,
+    );
 
   // ---- single writer (I6): no two workers of a policy overlap in time, across all incarnations
   const intervals = workerIntervals(inp.incarnations);
@@ -435,15 +438,18 @@ export function check(inp: CheckInput): CheckResult {
 }
 
 /**
- * When a bundle's documents may have been deleted: from its upload until the worker that uploaded it
- * ended (it may have died mid-delete), and from the start of the worker that logged the delete's end
- * until then (a restarted worker resumes a half-done delete). Both from the operators' logs.
+ * When a bundle's documents may have been deleted: from each moment a worker uploaded the bundle or
+ * resumed it from its journal (uploaded or deleting) until that worker ended (it may have died
+ * mid-delete), and for the worker that logged the delete's end, from its start until then. All from
+ * the operators' logs; nothing deletes a bundle's documents after its delete finished.
  */
 interface DeleteWindows {
   uploaded: number;
   deleted: number;
   spans: Array<[number, number]>;
 }
+
+const BUNDLE_ID = /_([0-9a-z]+)\.tar(?:\.gz)?$/;
 
 function bundleTimesOf(incs: Incarnation[]): Map<string, DeleteWindows> {
   const intervals = workerIntervals(incs);
@@ -453,30 +459,27 @@ function bundleTimesOf(incs: Incarnation[]): Map<string, DeleteWindows> {
     t: number,
   ): { start: number; end: number } | undefined =>
     (intervals.get(policy) ?? []).find((i) => i.identity === identity && i.start <= t && t <= i.end);
-  const up = new Map<string, { t: number; identity: string; policy: string }>();
-  const del = new Map<string, { t: number; identity: string; policy: string }>();
-  for (const inc of incs) {
-    for (const e of inc.bundleEvents) {
-      const m = e.what === 'uploaded' ? up : del;
-      const cur = m.get(e.key);
-      if (!cur || (e.what === 'uploaded' ? e.t < cur.t : e.t > cur.t))
-        m.set(e.key, { t: e.t, identity: e.identity, policy: e.policy });
-    }
-  }
+  const events = incs.flatMap((inc) => inc.bundleEvents);
   const out = new Map<string, DeleteWindows>();
-  for (const [key, u] of up) {
-    const d = del.get(key);
-    if (!d) continue;
-    const uploader = containing(u.policy, u.identity, u.t);
+  const deletes = new Map<string, (typeof events)[number]>();
+  for (const e of events) {
+    if (e.what === 'deleted' && e.t >= (deletes.get(e.key)?.t ?? 0)) deletes.set(e.key, e);
+  }
+  for (const [key, d] of deletes) {
+    const id = BUNDLE_ID.exec(key)?.[1];
+    const starts = events.filter(
+      (e) =>
+        (e.what === 'uploaded' && e.key === key) ||
+        (e.what === 'resumed' && e.key === id && e.state !== 'open'),
+    );
+    const uploads = starts.filter((e) => e.what === 'uploaded');
+    if (!uploads.length) continue;
+    const spans: Array<[number, number]> = starts
+      .filter((e) => e.t <= d.t)
+      .map((e) => [e.t, Math.min(d.t, containing(e.policy, e.identity, e.t)?.end ?? e.t)]);
     const deleter = containing(d.policy, d.identity, d.t);
-    out.set(key, {
-      uploaded: u.t,
-      deleted: d.t,
-      spans: [
-        [u.t, Math.min(d.t, uploader?.end ?? u.t)],
-        [Math.max(u.t, deleter?.start ?? d.t), d.t],
-      ],
-    });
+    spans.push([Math.max(uploads[0]!.t, deleter?.start ?? d.t), d.t]);
+    out.set(key, { uploaded: Math.min(...uploads.map((e) => e.t)), deleted: d.t, spans });
   }
   return out;
 }

@@ -20,8 +20,11 @@ export interface BundleEvent {
   t: number;
   identity: string;
   policy: string;
+  /** The object key, or for `resumed` the bundle id (the key ends with `_<id>.tar[.gz]`). */
   key: string;
-  what: 'uploaded' | 'deleted';
+  what: 'uploaded' | 'deleted' | 'resumed';
+  /** For `resumed`: the journal state the bundle was resumed in. */
+  state?: string;
 }
 
 export interface Incarnation {
@@ -223,6 +226,7 @@ function parseLine(inc: Incarnation, line: string): void {
     err?: unknown;
     key?: string;
     reason?: string;
+    bundles?: unknown;
   };
   try {
     o = JSON.parse(line) as typeof o;
@@ -258,6 +262,19 @@ function parseLine(inc: Incarnation, line: string): void {
         : undefined;
   if (b && o.policy && o.key)
     inc.bundleEvents.push({ t, identity: inc.identity, policy: o.policy, key: o.key, what: b });
+  if (o.msg === 'resuming bundles from the journal' && o.policy && Array.isArray(o.bundles)) {
+    for (const x of o.bundles as Array<{ id?: unknown; state?: unknown }>) {
+      if (typeof x.id === 'string')
+        inc.bundleEvents.push({
+          t,
+          identity: inc.identity,
+          policy: o.policy,
+          key: x.id,
+          what: 'resumed',
+          state: String(x.state),
+        });
+    }
+  }
 }
 
 function tail(file: string, n = 20): string {

@@ -51,6 +51,12 @@ export function preset(mode: 'short' | 'full'): CampaignOptions {
     ? {
         ...common,
         mode,
+        // CI's short run keeps one replica (killed, crashed at engine points, restarted on its spool):
+        // a policy moving between replicas with a bundle in flight is archived again by the new holder
+        // (duplicates in S3 that restore skips, not yet counted in status: README "Known limits"), which
+        // the full campaign still exercises and reports.
+        maxReplicas: 1,
+        faults: FAULT_KINDS.filter((k) => k !== 'replica-start' && k !== 'replica-stop'),
         durationMs: 60_000,
         seedPerPolicy: 100,
         insertRate: 25,
