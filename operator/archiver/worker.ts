@@ -31,7 +31,14 @@ import { insideWindows, RateLimiter, sleep } from './pacing.js';
 import { getRawValue, TYPE_BRACKETS } from './raw-bson.js';
 import { sealBundle } from './seal.js';
 import { keyDate } from './time-range.js';
-import { acknowledge, carriedTotals, unacknowledged, zeroCounters, type Counters } from './totals-outbox.js';
+import {
+  acknowledge,
+  carriedTotals,
+  unacknowledged,
+  zeroCounters,
+  type Counter,
+  type Counters,
+} from './totals-outbox.js';
 import { EMPTY_COMMIT, Spool, SpoolLockedError, type BundleAppender, type SpoolCommit } from './spool.js';
 import { KeyConflictError, uploadOnce, withRetry } from './upload.js';
 import type {
@@ -152,6 +159,8 @@ export class Worker implements ArchiveWorker {
   private reason?: string;
   private message?: string;
   private totals = zeroTotals();
+  /** Counts of a transition being journaled: in the outbox, not yet visible in snapshot(). */
+  private pendingTotals: Partial<Counters> | undefined;
   /** Totals acknowledged as written to the policy status (totals-outbox.ts). */
   private acked: Counters = zeroCounters();
   private shutDown = false;
@@ -256,7 +265,7 @@ export class Worker implements ArchiveWorker {
    */
   async acknowledgeTotals(written: WorkerTotals): Promise<boolean> {
     this.acked = acknowledge(this.acked, written, this.totals);
-    const unacked = unacknowledged(this.totals, this.acked);
+    const unacked = unacknowledged(this.totalsWithPending(), this.acked);
     const j = this.journal;
     if (!j) return false;
     if (!this.shutDown) {
@@ -284,7 +293,29 @@ export class Worker implements ArchiveWorker {
 
   /** Records the totals not yet acknowledged in the journal; the caller saves it with its transition. */
   private stageOutbox(): void {
-    this.journal!.data.unacked = unacknowledged(this.totals, this.acked);
+    this.journal!.data.unacked = unacknowledged(this.totalsWithPending(), this.acked);
+  }
+
+  private totalsWithPending(): WorkerTotals {
+    const t = { ...this.totals };
+    for (const [k, v] of Object.entries(this.pendingTotals ?? {})) t[k as Counter] += v;
+    return t;
+  }
+
+  /**
+   * Saves the journal with a transition's counts in its outbox, and only then adds them to the totals
+   * snapshot() shows. A status written from a snapshot therefore never holds counts that a kill -9
+   * could still undo — the restarted worker counts that transition again, so it would be counted twice.
+   */
+  private async saveWithTotals(delta: Partial<Counters>): Promise<void> {
+    this.pendingTotals = delta;
+    try {
+      this.stageOutbox();
+      await this.journal!.save();
+    } finally {
+      this.pendingTotals = undefined;
+    }
+    for (const [k, v] of Object.entries(delta)) this.totals[k as Counter] += v;
   }
 
   /** Timing and volume figures (for `--statistics`). */
@@ -957,12 +988,12 @@ export class Worker implements ArchiveWorker {
       );
     b.state = 'uploaded';
     b.uploadedAt = new Date(this.now()).toISOString();
-    const t = this.totals;
-    t.bundlesUploaded++;
-    t.documentsArchived += b.commit.docs;
-    t.bytesUploaded += b.size!;
-    this.stageOutbox(); // journaled with the transition: a kill -9 right after loses no count
-    await this.journal!.save();
+    // Journaled with the transition: a kill -9 right after neither loses nor doubles a count.
+    await this.saveWithTotals({
+      bundlesUploaded: 1,
+      documentsArchived: b.commit.docs,
+      bytesUploaded: b.size!,
+    });
     this.lastUploadTime = b.uploadedAt;
     this.lastBundle = {
       key: b.key!,
@@ -1022,11 +1053,8 @@ export class Worker implements ArchiveWorker {
           b.deleteOffset = r.end;
           b.deleted = (b.deleted ?? 0) + r.deleted;
           b.skipped = (b.skipped ?? 0) + r.skipped;
-          this.totals.documentsDeleted += r.deleted;
-          this.totals.documentsSkipped += r.skipped;
           this.resumedDeletes.delete(b.id);
-          this.stageOutbox();
-          await j.save();
+          await this.saveWithTotals({ documentsDeleted: r.deleted, documentsSkipped: r.skipped });
           this.emitSnapshot();
         },
       });
