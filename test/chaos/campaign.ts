@@ -82,8 +82,6 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
     `campaign ${runId}: seed ${o.seed} (replay with --seed=${o.seed}), ${o.mode} mode, ${o.policies} policies, ${Math.round(o.durationMs / 1000)}s of faults; run dir ${runDir}`,
   );
 
-  for (const m of await reapLeftovers()) log(m);
-
   // Everything to undo, newest first.
   const cleanups: Array<{ what: string; fn: () => Promise<unknown> }> = [];
   const onCleanup = (what: string, fn: () => Promise<unknown>): void => {
@@ -131,6 +129,10 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
     onCleanup('release the shared test environment', () => release(process.pid, log));
     loadEnvFile();
     const env = testEnv();
+    for (const m of await reapLeftovers((ns) =>
+      new Kube(adminKubeConfig(), env.kubeconfig, ns, env.path).deleteNamespace(),
+    ))
+      log(m);
     const s3Keys = {
       accessKeyId: `chaos${randomBytes(6).toString('hex')}`,
       secretAccessKey: randomBytes(24).toString('base64url'),

@@ -1,7 +1,8 @@
 // What a campaign leaves behind if it is itself killed: its run.json names the processes and mounts it
 // owns, so the next campaign stops those (only after checking each pid still runs the program we
-// started) and unmounts the spool volumes. The run directory itself (logs, ledger) is kept.
-import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+// started) and unmounts the spool volumes. The run directory itself (logs, ledger) is kept, and
+// pruned once it is two days old.
+import { existsSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { isAlive, isOurs } from '../env/procs.js';
@@ -35,14 +36,23 @@ function isOurOperator(pid: number, namespace: string): boolean {
 }
 
 /** Cleans up after campaigns whose owner process is gone. Returns what it did, for the log. */
-export async function reapLeftovers(): Promise<string[]> {
+export async function reapLeftovers(
+  deleteNamespace?: (namespace: string) => Promise<void>,
+): Promise<string[]> {
   const done: string[] = [];
   const tmp = os.tmpdir();
   for (const name of readdirSync(tmp)) {
     if (!name.startsWith(RUN_DIR_PREFIX)) continue;
     const dir = path.join(tmp, name);
     const file = path.join(dir, 'run.json');
-    if (!existsSync(file)) continue;
+    if (!existsSync(file)) {
+      // A finished run kept for inspection: pruned after two days.
+      if (Date.now() - statSync(dir).mtimeMs > 2 * 86_400_000) {
+        rmSync(dir, { recursive: true, force: true });
+        done.push(`removed ${dir}, a kept run directory older than two days`);
+      }
+      continue;
+    }
     let rec: RunRecord;
     try {
       rec = JSON.parse(readFileSync(file, 'utf8')) as RunRecord;
@@ -71,6 +81,7 @@ export async function reapLeftovers(): Promise<string[]> {
       }
     }
     for (const m of rec.mounts) await unmountIfMounted(m);
+    await deleteNamespace?.(rec.namespace).catch(() => undefined);
     rmSync(file, { force: true });
     done.push(`cleaned up after an interrupted campaign in ${dir} (namespace ${rec.namespace})`);
   }
