@@ -527,7 +527,7 @@ export class Worker implements ArchiveWorker {
       }
       if ((this.state as WorkerState) === 'Blocked' || (this.state as WorkerState) === 'Failed') return;
       if (this.drained && this.journal!.bundles.length === 0) {
-        await this.guarded(() => this.estimate(true));
+        await this.guarded(() => this.estimate(true, true));
         this.setState(
           'Idle',
           'Drained',
@@ -856,7 +856,11 @@ export class Worker implements ArchiveWorker {
   }
 
   /** Backlog, oldest eligible age and ineligible count; at most once per estimate interval. */
-  private async estimate(force: boolean): Promise<void> {
+  /**
+   * `countOnly` (the end of a `once` run): the backlog count alone, plus the oldest age only if
+   * something is left — the ineligible count was measured at the start and scans on FerretDB.
+   */
+  private async estimate(force: boolean, countOnly = false): Promise<void> {
     const every = this.tuning.estimateIntervalMs ?? ESTIMATE_EVERY_MS;
     if (!force && this.now() - this.lastEstimate < every) return;
     this.lastEstimate = this.now();
@@ -871,7 +875,10 @@ export class Worker implements ArchiveWorker {
           .reduce((n, b) => n + b.commit.docs, 0);
     this.backlog = Math.max(0, count - inDb);
     const p = agePath(this.target);
-    const oldest = await this.coll!.findOne(q, { sort: { [p]: 1 }, projection: { [p]: 1 }, raw: true });
+    const oldest =
+      countOnly && count === 0
+        ? null
+        : await this.coll!.findOne(q, { sort: { [p]: 1 }, projection: { [p]: 1 }, raw: true });
     const ageMs = oldest
       ? ageMillis(this.target.archiveFieldFormat, getRawValue(oldest as unknown as Uint8Array, p))
       : undefined;
@@ -881,9 +888,11 @@ export class Worker implements ArchiveWorker {
       this.cfg.archiveFieldFormat === 'epochSeconds' || this.cfg.archiveFieldFormat === 'epochMillis'
         ? ['number']
         : undefined;
-    this.totals.documentsIneligible = await this.withAliasFallback(() =>
-      this.coll!.countDocuments(ineligibleQuery(this.target, accepted)),
-    );
+    if (!countOnly) {
+      this.totals.documentsIneligible = await this.withAliasFallback(() =>
+        this.coll!.countDocuments(ineligibleQuery(this.target, accepted)),
+      );
+    }
     this.stats.serverWaitSeconds += (performance.now() - t0) / 1000;
     this.stats.estimateSeconds += (performance.now() - t0) / 1000;
     this.emitSnapshot();

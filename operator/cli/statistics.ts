@@ -60,7 +60,10 @@ export function formatStatistics(s: StatisticsInput): string {
       .padStart(9)} ${((Math.max(0, seconds - accounted) / seconds) * 100).toFixed(2).padStart(8)}%`,
   );
   lines.push(
-    `${'(server wait)'.padEnd(12)} ${s.stats.serverWaitSeconds.toFixed(3).padStart(9)} ${((s.stats.serverWaitSeconds / seconds) * 100).toFixed(2).padStart(8)}%  waiting for MongoDB replies, within the stages above`,
+    `${'(estimates)'.padEnd(12)} ${s.stats.estimateSeconds.toFixed(3).padStart(9)} ${((s.stats.estimateSeconds / seconds) * 100).toFixed(2).padStart(8)}%  backlog/oldest/ineligible counts for status, within "other"`,
+  );
+  lines.push(
+    `${'(server wait)'.padEnd(12)} ${s.stats.serverWaitSeconds.toFixed(3).padStart(9)} ${((s.stats.serverWaitSeconds / seconds) * 100).toFixed(2).padStart(8)}%  waiting for MongoDB replies (within the stages and estimates above)`,
   );
   lines.push('', `Rate        ${(t.documentsArchived / seconds).toFixed(1)} documents/s archived`);
   if (s.snapshot.lastError)

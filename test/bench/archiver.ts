@@ -279,7 +279,7 @@ async function main(): Promise<void> {
       `(a) gochive: ${fmt(aDocs)} docs archived+deleted in ${fmt(a.seconds, 1)} s = ${fmt(aDocs / a.seconds)} docs/s, ${fmt(dataMB / a.seconds, 2)} MB/s; ${fmt(a.snapshot.totals.bundlesUploaded)} bundles, ${fmt(a.snapshot.totals.bytesUploaded / MB, 1)} MB uploaded`,
     );
     log(
-      `    waiting on MongoDB (FerretDB): ${fmt(a.stats.serverWaitSeconds, 1)} s = ${fmt((a.stats.serverWaitSeconds / a.seconds) * 100)}% of the run; stages: ${stageLine(a.stats, a.seconds)}`,
+      `    waiting on MongoDB (FerretDB): ${fmt(a.stats.serverWaitSeconds, 1)} s = ${fmt((a.stats.serverWaitSeconds / a.seconds) * 100)}% of the run, of which ${fmt(a.stats.estimateSeconds, 1)} s for the backlog/oldest/ineligible estimates (status); stages: ${stageLine(a.stats, a.seconds)}`,
     );
     log(
       `    peak RSS ${fmt(a.maxRssBytes / MB)} MB; state ${a.snapshot.state}${a.snapshot.lastError ? `, last error ${a.snapshot.lastError.message}` : ''}`,
