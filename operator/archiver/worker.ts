@@ -92,6 +92,15 @@ const ESTIMATE_EVERY_MS = 60_000;
  * BadValue, FailedToParse, InvalidPipelineOperator, 17287 (unsupported `$type`), 40324 (unknown pipeline
  * stage), 51091/51108 (invalid regular expression / regex options).
  */
+/** Driver errors that mean "cannot talk to the server" (as opposed to the server refusing something). */
+const MONGO_CONNECTIVITY_ERRORS = new Set([
+  'MongoNetworkError',
+  'MongoNetworkTimeoutError',
+  'MongoServerSelectionError',
+  'MongoTopologyClosedError',
+  'MongoPoolClearedError',
+]);
+
 const QUERY_REJECTED_CODES = new Set([2, 9, 168, 17287, 40324, 51091, 51108]);
 
 function zeroTotals(): WorkerTotals {
@@ -186,6 +195,7 @@ export class Worker implements ArchiveWorker {
   private lastUploadTick = 0;
   private lastEstimate = Number.NEGATIVE_INFINITY;
   private consecutiveFailures = 0;
+  private connectivityFailures = 0;
   private drained = false;
   /** The last fetch reached the end of the eligible documents without keeping any. */
   private lastFetchFoundNothing = false;
@@ -349,6 +359,39 @@ export class Worker implements ArchiveWorker {
     );
   }
 
+  /** A connected client (a new one after dropMongo()). */
+  private async ensureMongo(): Promise<void> {
+    if (this.client) return;
+    // Options written in the URI win over these defaults.
+    const client = new MongoClient(this.opts.mongoUri, {
+      appName: 'gochive',
+      maxPoolSize: 4,
+      ...(/[?&]serverSelectionTimeoutMS=/i.test(this.opts.mongoUri)
+        ? {}
+        : { serverSelectionTimeoutMS: 15_000 }),
+    });
+    await client.connect();
+    this.client = client;
+    this.coll = client.db(this.cfg.database).collection(this.cfg.collection);
+    this.fetcher = new Fetcher(this.coll);
+  }
+
+  /**
+   * Throws the client away after repeated connectivity failures. The driver normally recovers by
+   * itself, but a client whose server was killed and restarted under load has been seen failing every
+   * operation with the same stale "connection closed" error for minutes (chaos runs against FerretDB);
+   * a fresh client costs one handshake.
+   */
+  private async dropMongo(): Promise<void> {
+    const old = this.client;
+    this.client = undefined;
+    this.coll = undefined;
+    this.fetcher = undefined;
+    this.connectivityFailures = 0;
+    if (old) await Promise.race([old.close(true).catch(() => undefined), sleep(5000)]);
+    this.log.warn('MongoDB unreachable on several attempts in a row: reconnecting with a new client');
+  }
+
   /** Connects, locks the spool, loads and recovers the journal. False when the worker must not go on. */
   private async startUp(): Promise<boolean> {
     this.setState('Starting');
@@ -358,20 +401,7 @@ export class Worker implements ArchiveWorker {
         this.stage = 'connect';
         if (!this.spool)
           this.spool = await Spool.open(this.opts.spoolRoot, this.cfg.namespace, this.cfg.name);
-        if (!this.client) {
-          // Options written in the URI win over these defaults.
-          const client = new MongoClient(this.opts.mongoUri, {
-            appName: 'gochive',
-            maxPoolSize: 4,
-            ...(/[?&]serverSelectionTimeoutMS=/i.test(this.opts.mongoUri)
-              ? {}
-              : { serverSelectionTimeoutMS: 15_000 }),
-          });
-          await client.connect();
-          this.client = client;
-          this.coll = client.db(this.cfg.database).collection(this.cfg.collection);
-          this.fetcher = new Fetcher(this.coll);
-        }
+        await this.ensureMongo();
         this.dest ??= this.tuning.destination ?? createDestination(this.cfg.destination, this.log);
         this.stage = 'recover';
         await this.recover();
@@ -459,10 +489,14 @@ export class Worker implements ArchiveWorker {
   /** Runs a tick; a failure is recorded (and backed off in once mode) instead of thrown. */
   private async guarded(fn: () => Promise<void>): Promise<boolean> {
     try {
+      await this.ensureMongo();
       await fn();
       this.consecutiveFailures = 0;
+      this.connectivityFailures = 0;
       return true;
     } catch (err) {
+      if (MONGO_CONNECTIVITY_ERRORS.has((err as Error).name) && ++this.connectivityFailures >= 2)
+        await this.dropMongo();
       if (this.stopping) {
         this.log.info({ stage: this.stage, err: errorMessage(err, this.secrets) }, 'interrupted by stop');
         return false;
