@@ -87,7 +87,7 @@ describe('archiver: MongoDB killed and restarted under a running worker', () => 
   test('kill -9, stall and restart: I1 holds, then archiving resumes', async () => {
     const uri = `mongodb://127.0.0.1:${port}/?serverSelectionTimeoutMS=3000&connectTimeoutMS=3000`;
     const mongo = await new MongoClient(uri).connect();
-    const coll = mongo.db('shop').collection('orders');
+    const coll = mongo.db('shop').collection<{ _id: number; createdAt: Date }>('orders');
     const old = (from: number, n: number) =>
       Array.from({ length: n }, (_, i) => ({
         _id: from + i,
@@ -133,7 +133,10 @@ describe('archiver: MongoDB killed and restarted under a running worker', () => 
       const check = await new MongoClient(uri).connect();
       try {
         // New work after the outages must be picked up too.
-        await check.db('shop').collection('orders').insertMany(old(1000, 50));
+        await check
+          .db('shop')
+          .collection<{ _id: number; createdAt: Date }>('orders')
+          .insertMany(old(1000, 50));
         await until(
           'backlog drained after the restart',
           async () => (await check.db('shop').collection('orders').countDocuments()) === 0,
