@@ -26,6 +26,8 @@ export const PLURAL = 'archivepolicies';
 export const SINGULAR = 'archivepolicy';
 export const SHORT_NAMES = ['ap'];
 export const CATEGORIES = ['gochive'];
+/** status.totalsCheckpoints keeps this many journals (the most recently written). */
+export const MAX_TOTALS_CHECKPOINTS = 32;
 
 /** A Kubernetes CEL validation rule as it appears in `x-kubernetes-validations`. */
 export interface CelRule {
@@ -724,10 +726,10 @@ export const archivePolicyStatusSchema = z
         documentsArchived: count('Documents uploaded in verified bundles.'),
         documentsDeleted: count('Documents deleted from MongoDB after their bundle was verified.'),
         documentsSkipped: count(
-          'Documents left in MongoDB because they changed after being fetched (changeGuardFields).',
+          'Documents left in MongoDB because at delete time they had changed (changeGuardFields) or no longer matched the age cutoff or filter.',
         ),
         documentsIneligible: count(
-          'Documents left in MongoDB because at delete time they no longer matched the age cutoff or filter.',
+          'Documents the filter selects whose archiveField is missing or of the wrong type, at the latest estimate (never archived).',
         ),
         bundlesUploaded: count('Bundles uploaded and verified.'),
         bytesUploaded: count('Compressed bytes uploaded.'),
@@ -736,7 +738,27 @@ export const archivePolicyStatusSchema = z
         ),
       })
       .optional()
-      .describe('Running totals since the policy was created (carried over operator restarts).'),
+      .describe('Running totals since the policy was created (exact across operator restarts and failovers).'),
+    totalsCheckpoints: z
+      .array(
+        z.object({
+          journal: z.string().min(1).max(64).describe('Id of a worker journal (one per replica spool).'),
+          documentsArchived: count('Journal count of documentsArchived already in totals.'),
+          documentsDeleted: count('Journal count of documentsDeleted already in totals.'),
+          documentsSkipped: count('Journal count of documentsSkipped already in totals.'),
+          bundlesUploaded: count('Journal count of bundlesUploaded already in totals.'),
+          bytesUploaded: count('Journal count of bytesUploaded already in totals.'),
+          duplicatesUploaded: count('Journal count of duplicatesUploaded already in totals.'),
+        }),
+      )
+      .max(MAX_TOTALS_CHECKPOINTS)
+      .optional()
+      .meta({
+        description:
+          'Bookkeeping written with totals: for each worker journal, the counts totals already include, so a crash or a second replica never adds a count twice. Most recent first.',
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['journal'],
+      }),
     lastBundle: z
       .object({
         key: z.string().max(1024).optional().describe('Object key of the bundle.'),

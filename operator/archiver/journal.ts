@@ -9,12 +9,13 @@
 //   uploaded  object verified in the store; delete may start
 //   deleting  deleting in chunks; `deleteOffset` is the ids-file offset of the next chunk
 //   deleted   all deletes done (or dryRun); spool files may be removed, then the entry is dropped
+import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { EligibilityTarget } from './eligibility.js';
 import type { FetchPosition } from './fetch.js';
 import { fsyncDir, type SpoolCommit } from './spool.js';
-import type { Counters } from './totals-outbox.js';
+import { readCounters, zeroCounters, type Counters } from './counters.js';
 
 export const JOURNAL_VERSION = 1;
 
@@ -67,7 +68,15 @@ export interface JournalData {
   bundles: JournalBundle[];
   /** Documents uploaded more than once because of a crash or retry (restore removes them). */
   duplicates: number;
-  /** Totals counted but not yet acknowledged as written to the policy status (totals-outbox.ts). */
+  /** Random id, new with every journal (and when the policy is re-created): names its counters. */
+  id?: string;
+  /** metadata.uid of the ArchivePolicy whose counts `lifetime` holds (the operator sets it). */
+  uid?: string;
+  /** Everything this journal's workers counted for the policy (counters.ts); only ever grows. */
+  lifetime?: Counters;
+  /** `gochive archive`: the lifetime value its statistics already reported at a clean exit. */
+  reported?: Counters;
+  /** Written by journals before counters.ts (counts not yet in the status): read as `lifetime`. */
   unacked?: Partial<Counters>;
 }
 
@@ -80,6 +89,7 @@ export class Journal {
   static async load(
     dir: string,
     fingerprint: JournalFingerprint,
+    uid?: string,
   ): Promise<{ journal: Journal; fresh: boolean; positionReset: boolean }> {
     const file = path.join(dir, 'journal.json');
     await rm(`${file}.tmp`, { force: true });
@@ -96,6 +106,10 @@ export class Journal {
         position: { mode: 'range' },
         bundles: [],
         duplicates: 0,
+        id: newJournalId(),
+        ...(uid ? { uid } : {}),
+        lifetime: zeroCounters(),
+        reported: zeroCounters(),
       });
       return { journal: j, fresh: true, positionReset: false };
     }
@@ -113,6 +127,21 @@ export class Journal {
     if (data.version !== JOURNAL_VERSION)
       throw new Error(`journal ${file} has version ${data.version}; this gochive reads ${JOURNAL_VERSION}`);
     data.duplicates ??= 0;
+    const idRead = data.id;
+    data.id ??= newJournalId();
+    data.lifetime = readCounters(data.lifetime ?? data.unacked);
+    data.reported = readCounters(data.reported);
+    delete data.unacked;
+    if (uid && data.uid !== uid) {
+      // Counted for another policy object (deleted, then created again with this name): those counts
+      // belong to the old object. A new id keeps any checkpoint of the old counts from applying.
+      if (data.uid) {
+        data.id = newJournalId();
+        data.lifetime = zeroCounters();
+        data.reported = zeroCounters();
+      }
+      data.uid = uid;
+    }
     let positionReset = false;
     if (JSON.stringify(data.fingerprint) !== JSON.stringify(fingerprint)) {
       // The policy now selects differently: the old position means nothing. Pending bundles keep
@@ -123,10 +152,14 @@ export class Journal {
       if (data.bundles.some((b) => b.commit.docs > 0)) data.finishPendingBeforeFetch = true;
       positionReset = true;
     }
-    return { journal: new Journal(file, data), fresh: false, positionReset };
+    const journal = new Journal(file, data);
+    if (data.id === idRead) journal.savedLifetime = { ...data.lifetime };
+    return { journal, fresh: false, positionReset };
   }
 
   private saving: Promise<void> = Promise.resolve();
+  /** `lifetime` as last written durably (what a worker may show: a kill -9 cannot undo it). */
+  savedLifetime: Counters = zeroCounters();
 
   /** Saves the current data; saves are serialized (an acknowledgement may save beside a tick). */
   save(): Promise<void> {
@@ -138,35 +171,20 @@ export class Journal {
     return next;
   }
 
-  /**
-   * Sets `unacked` in the journal of a spool no worker holds (the caller holds its lock): the
-   * acknowledgement of a worker that already stopped.
-   */
-  static async setUnacked(dir: string, unacked: Counters): Promise<void> {
-    const file = path.join(dir, 'journal.json');
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
-    const data = JSON.parse(text) as JournalData;
-    data.unacked = unacked;
-    await new Journal(file, data).save();
-  }
-
   private async write(): Promise<void> {
     const tmp = `${this.file}.tmp`;
+    const lifetime = { ...this.lifetime };
+    const text = JSON.stringify(this.data, null, 1);
     const fh = await open(tmp, 'w', 0o600);
     try {
-      await fh.writeFile(JSON.stringify(this.data, null, 1));
+      await fh.writeFile(text);
       await fh.sync();
     } finally {
       await fh.close();
     }
     await rename(tmp, this.file);
     await fsyncDir(path.dirname(this.file));
+    this.savedLifetime = lifetime;
   }
 
   get bundles(): JournalBundle[] {
@@ -177,7 +195,19 @@ export class Journal {
     return this.data.bundles.find((b) => b.state === 'open');
   }
 
+  get id(): string {
+    return this.data.id!;
+  }
+
+  get lifetime(): Counters {
+    return this.data.lifetime!;
+  }
+
   remove(id: string): void {
     this.data.bundles = this.data.bundles.filter((b) => b.id !== id);
   }
+}
+
+function newJournalId(): string {
+  return randomBytes(8).toString('hex');
 }

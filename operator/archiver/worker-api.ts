@@ -2,6 +2,7 @@
 // The operator maps WorkerSnapshot onto ArchivePolicy.status; the CLI onto progress and statistics.
 import type { Logger } from '../util/logger.js';
 import type { PolicyConfig } from './config.js';
+import type { Counters } from './counters.js';
 
 export type WorkerState =
   | 'Starting' // connecting, checking the index, recovering the journal
@@ -50,6 +51,11 @@ export interface WorkerSnapshot {
   lastUploadTime?: string;
   lastSuccessTime?: string;
   lastError?: { time: string; stage: Stage; message: string };
+  /**
+   * The journal's id and every count it holds for this policy (counters.ts): the operator adds to the
+   * status totals what it has not included yet, exactly once, across crashes and replicas.
+   */
+  counters?: { journal: string; lifetime: Counters };
 }
 
 export interface WorkerEvents {
@@ -73,11 +79,12 @@ export interface WorkerOptions {
   /** Exit after the backlog is empty and everything spooled is uploaded and deleted (`--once`). */
   once?: boolean;
   /**
-   * The caller acknowledges the totals it recorded durably (acknowledgeTotals): totals a previous run
-   * counted but never had acknowledged (kill -9) are then reported again by this run. Without it, a
-   * run's totals start at zero (callers that only read them, such as tests and the benchmark).
+   * totals start at what earlier runs counted but never reported (markReported); without it, at zero.
+   * For `gochive archive`, whose printed statistics are its report.
    */
   carryTotals?: boolean;
+  /** metadata.uid of the ArchivePolicy: a journal counted for another uid starts its counts anew. */
+  policyUid?: string;
 }
 
 export interface ArchiveWorker {
@@ -86,11 +93,4 @@ export interface ArchiveWorker {
   /** Stop fetching; finish or safely abandon the bundle in flight; resolves when stopped. */
   stop(): Promise<void>;
   snapshot(): WorkerSnapshot;
-  /**
-   * Optional (added for the totals outbox): the caller wrote `totals` (a value of snapshot().totals)
-   * somewhere durable — the policy status — so the worker need not carry them over a restart. A
-   * restarted worker's snapshot().totals start at what was never acknowledged. Resolves true when the
-   * acknowledgement was persisted.
-   */
-  acknowledgeTotals?(totals: WorkerTotals): Promise<boolean>;
 }

@@ -31,14 +31,7 @@ import { insideWindows, RateLimiter, sleep } from './pacing.js';
 import { getRawValue, TYPE_BRACKETS } from './raw-bson.js';
 import { sealBundle } from './seal.js';
 import { keyDate } from './time-range.js';
-import {
-  acknowledge,
-  carriedTotals,
-  unacknowledged,
-  zeroCounters,
-  type Counter,
-  type Counters,
-} from './totals-outbox.js';
+import { addCounters, countersSince, zeroCounters, type Counters } from './counters.js';
 import { EMPTY_COMMIT, Spool, SpoolLockedError, type BundleAppender, type SpoolCommit } from './spool.js';
 import { KeyConflictError, uploadOnce, withRetry } from './upload.js';
 import type {
@@ -103,18 +96,6 @@ const MONGO_CONNECTIVITY_ERRORS = new Set([
 
 const QUERY_REJECTED_CODES = new Set([2, 9, 168, 17287, 40324, 51091, 51108]);
 
-function zeroTotals(): WorkerTotals {
-  return {
-    documentsArchived: 0,
-    documentsDeleted: 0,
-    documentsSkipped: 0,
-    documentsIneligible: 0,
-    bundlesUploaded: 0,
-    bytesUploaded: 0,
-    duplicatesUploaded: 0,
-  };
-}
-
 /** The password of a MongoDB URI (raw and decoded), so error messages can be scrubbed of it (I7). */
 function uriSecrets(uri: string): string[] {
   const m = /^[a-z0-9+.-]+:\/\/([^@/]*)@/i.exec(uri);
@@ -167,12 +148,10 @@ export class Worker implements ArchiveWorker {
   private state: WorkerState = 'Starting';
   private reason?: string;
   private message?: string;
-  private totals = zeroTotals();
-  /** Counts of a transition being journaled: in the outbox, not yet visible in snapshot(). */
-  private pendingTotals: Partial<Counters> | undefined;
-  /** Totals acknowledged as written to the policy status (totals-outbox.ts). */
-  private acked: Counters = zeroCounters();
-  private shutDown = false;
+  /** The latest count of ineligible documents (a gauge, from the estimate). */
+  private ineligible = 0;
+  /** Lifetime counters at start: totals() are what the journal counted since (see counters.ts). */
+  private countBase?: Counters;
   private lastBundle?: LastBundle;
   private backlog?: number;
   private oldestAge?: number;
@@ -252,7 +231,7 @@ export class Worker implements ArchiveWorker {
     const pending = this.journal?.bundles.filter((b) => b.state !== 'deleted') ?? [];
     const snap: WorkerSnapshot = {
       state: this.state,
-      totals: { ...this.totals },
+      totals: this.currentTotals(),
       spooledDocuments: pending.reduce((n, b) => n + b.commit.docs, 0),
       spooledBytes: pending.reduce((n, b) => n + b.commit.docsBytes, 0),
     };
@@ -265,67 +244,38 @@ export class Worker implements ArchiveWorker {
     if (this.lastUploadTime) snap.lastUploadTime = this.lastUploadTime;
     if (this.lastSuccessTime) snap.lastSuccessTime = this.lastSuccessTime;
     if (this.lastError) snap.lastError = { ...this.lastError };
+    if (this.journal)
+      snap.counters = { journal: this.journal.id, lifetime: { ...this.journal.savedLifetime } };
     return snap;
   }
 
   /**
-   * The operator wrote `written` (a value of snapshot().totals) to the policy status: those totals need
-   * not be carried over a restart any more. Persisted in the journal; after the worker stopped, only if
-   * no newer worker holds the spool (that one carries the remainder). True when persisted.
+   * `gochive archive` printed its statistics: what this journal counted so far is reported, so the next
+   * run starts from zero (a run killed before printing hands its counts to the next run instead).
    */
-  async acknowledgeTotals(written: WorkerTotals): Promise<boolean> {
-    this.acked = acknowledge(this.acked, written, this.totals);
-    const unacked = unacknowledged(this.totalsWithPending(), this.acked);
+  async markReported(): Promise<void> {
     const j = this.journal;
-    if (!j) return false;
-    if (!this.shutDown) {
-      // Status is written about once a second: save only when the outbox actually shrank.
-      if (JSON.stringify(j.data.unacked ?? {}) === JSON.stringify(unacked)) return true;
-      j.data.unacked = unacked;
-      await j.save();
-      return true;
-    }
-    let spool: Spool;
-    try {
-      spool = await Spool.open(this.opts.spoolRoot, this.cfg.namespace, this.cfg.name);
-    } catch (err) {
-      if (err instanceof SpoolLockedError) return false;
-      throw err;
-    }
-    try {
-      await Journal.setUnacked(spool.dir, unacked);
-      j.data.unacked = unacked;
-      return true;
-    } finally {
-      await spool.unlock();
-    }
+    if (!j) return;
+    j.data.reported = { ...j.lifetime };
+    await j.save();
   }
 
-  /** Records the totals not yet acknowledged in the journal; the caller saves it with its transition. */
-  private stageOutbox(): void {
-    this.journal!.data.unacked = unacknowledged(this.totalsWithPending(), this.acked);
-  }
-
-  private totalsWithPending(): WorkerTotals {
-    const t = { ...this.totals };
-    for (const [k, v] of Object.entries(this.pendingTotals ?? {})) t[k as Counter] += v;
-    return t;
+  /** Counts since this run started (or, with carryTotals, since the last markReported()). */
+  private currentTotals(): WorkerTotals {
+    const saved = this.journal?.savedLifetime;
+    const counted = saved && this.countBase ? countersSince(saved, this.countBase) : zeroCounters();
+    return { ...counted, documentsIneligible: this.ineligible };
   }
 
   /**
-   * Saves the journal with a transition's counts in its outbox, and only then adds them to the totals
-   * snapshot() shows. A status written from a snapshot therefore never holds counts that a kill -9
-   * could still undo — the restarted worker counts that transition again, so it would be counted twice.
+   * Adds a transition's counts to the journal's lifetime counters and saves it with the transition.
+   * snapshot() shows only saved counts, so a status never holds a count that a kill -9 could still undo
+   * (the restarted worker would count that transition again).
    */
   private async saveWithTotals(delta: Partial<Counters>): Promise<void> {
-    this.pendingTotals = delta;
-    try {
-      this.stageOutbox();
-      await this.journal!.save();
-    } finally {
-      this.pendingTotals = undefined;
-    }
-    for (const [k, v] of Object.entries(delta)) this.totals[k as Counter] += v;
+    const j = this.journal!;
+    j.data.lifetime = addCounters(j.lifetime, delta);
+    await j.save();
   }
 
   /** Timing and volume figures (for `--statistics`). */
@@ -421,8 +371,6 @@ export class Worker implements ArchiveWorker {
   private async shutdown(): Promise<void> {
     await this.client?.close().catch(() => undefined);
     await this.dest?.close().catch(() => undefined);
-    this.shutDown = true;
-    await this.journal?.save().catch(() => undefined); // let an acknowledgement in flight finish first
     await this.spool?.unlock().catch(() => undefined);
     if (this.state !== 'Failed' && this.state !== 'Blocked') this.setState('Stopped');
     else this.emitSnapshot();
@@ -611,7 +559,7 @@ export class Worker implements ArchiveWorker {
         ? { filterEJSON: BSON.EJSON.stringify(this.target.filter, { relaxed: false }) }
         : {}),
     };
-    const { journal, fresh, positionReset } = await Journal.load(spool.dir, fingerprint);
+    const { journal, fresh, positionReset } = await Journal.load(spool.dir, fingerprint, this.opts.policyUid);
     this.journal = journal;
     if (positionReset)
       this.log.info('policy selection changed since the last run: paging restarts from the oldest document');
@@ -662,10 +610,8 @@ export class Worker implements ArchiveWorker {
         );
       }
     }
-    // Totals counted by an earlier run but never acknowledged as written to status (a kill -9 between
-    // a transition and the next status write): this worker reports them again.
-    this.totals = this.opts.carryTotals ? carriedTotals(journal.data.unacked) : zeroTotals();
-    this.acked = zeroCounters();
+    // Without carryTotals a run counts from zero; with it, from what the last clean exit reported.
+    this.countBase = this.opts.carryTotals ? { ...journal.data.reported! } : { ...journal.savedLifetime };
     await journal.save();
     this.emitSnapshot();
   }
@@ -923,7 +869,7 @@ export class Worker implements ArchiveWorker {
         ? ['number']
         : undefined;
     if (!countOnly) {
-      this.totals.documentsIneligible = await this.withAliasFallback(() =>
+      this.ineligible = await this.withAliasFallback(() =>
         this.coll!.countDocuments(ineligibleQuery(this.target, accepted)),
       );
     }

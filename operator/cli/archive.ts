@@ -573,7 +573,7 @@ export async function run(argv: string[]): Promise<number> {
   for (const j of jobs) {
     const log = policyLogger(logger, j.config.namespace, j.config.name);
     // carryTotals: a run killed before printing its statistics hands its counts to the next run; a run
-    // that prints them acknowledges them at exit (below).
+    // that prints them marks them reported at exit (below).
     j.worker = new Worker({
       config: j.config,
       mongoUri: j.uri,
@@ -659,8 +659,8 @@ export async function run(argv: string[]): Promise<number> {
       );
     }
     // No status to write: the statistics above are this run's report, so nothing is carried into the
-    // next run's figures (totals-outbox.ts). A run killed before this point carries its counts over.
-    await j.worker!.acknowledgeTotals(s.totals).catch(() => undefined);
+    // next run's figures (counters.ts). A run killed before this point carries its counts over.
+    await j.worker!.markReported().catch(() => undefined);
   }
   return code;
 }

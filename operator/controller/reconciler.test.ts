@@ -1,7 +1,8 @@
 // The reconcile decisions, driven with an in-memory worker double (the real engine is exercised by the
 // integration tests under test/integration/operator).
 import type { ArchivePolicy, ArchivePolicyStatus } from '../api/schema.js';
-import type { ArchiveWorker, WorkerOptions, WorkerSnapshot, WorkerTotals } from '../archiver/worker-api.js';
+import { zeroCounters } from '../archiver/counters.js';
+import type { ArchiveWorker, WorkerOptions, WorkerSnapshot } from '../archiver/worker-api.js';
 import { createLogger } from '../util/logger.js';
 import type { EventInput } from './events.js';
 import { OperatorMetrics, zeroTotals } from './metrics.js';
@@ -37,43 +38,35 @@ class FakeWorker implements ArchiveWorker {
   }
 }
 
-/** The journal the real engine keeps in the spool: the totals not yet acknowledged (totals outbox). */
-interface OutboxJournal {
-  unacked: number;
-  holder?: OutboxWorker;
+/** The journal a replica's spool holds for the policy: its id and lifetime counts (archiver/counters.ts). */
+interface FakeJournal {
+  id: string;
+  archived: number;
 }
 
-/** A worker double with the totals outbox: counts documentsArchived, carries what was never acknowledged. */
-class OutboxWorker extends FakeWorker {
-  private count: number;
-  private acked = 0;
+/** A worker double that counts documentsArchived in its replica's journal, as the engine does. */
+class CountingWorker extends FakeWorker {
   constructor(
     opts: WorkerOptions,
-    private readonly journal: OutboxJournal,
+    private readonly journal: FakeJournal,
   ) {
     super(opts);
-    this.count = journal.unacked; // a restarted worker reports the remainder
-    journal.holder = this;
-    this.snap = { ...this.snap, totals: { ...zeroTotals(), documentsArchived: this.count } };
+    this.snap = { ...this.snap, counters: this.counters() };
+  }
+  private counters(): WorkerSnapshot['counters'] {
+    return {
+      journal: this.journal.id,
+      lifetime: { ...zeroCounters(), documentsArchived: this.journal.archived },
+    };
   }
   override run(): Promise<void> {
-    this.emit({}); // the carried totals, as the engine reports them once its journal is loaded
+    this.emit({}); // the journal's counts, as the engine reports them once its journal is loaded
     return super.run();
   }
+  /** Counts n documents: journaled first, then shown. */
   archive(n: number): void {
-    this.count += n;
-    this.journal.unacked = this.count - this.acked; // journaled with the transition
-    this.emit({ state: 'Archiving', totals: { ...zeroTotals(), documentsArchived: this.count } });
-  }
-  override async stop(): Promise<void> {
-    await super.stop();
-    if (this.journal.holder === this) this.journal.holder = undefined;
-  }
-  async acknowledgeTotals(t: WorkerTotals): Promise<boolean> {
-    this.acked = Math.max(this.acked, Math.min(t.documentsArchived, this.count));
-    if (this.journal.holder && this.journal.holder !== this) return false; // a newer worker holds the spool
-    this.journal.unacked = this.count - this.acked;
-    return true;
+    this.journal.archived += n;
+    this.emit({ state: 'Archiving', counters: this.counters() });
   }
 }
 
@@ -104,20 +97,26 @@ function policy(
   };
 }
 
-function setup(journal?: OutboxJournal) {
+/**
+ * `server` stands for the API server's copy of the status (shared by "replicas" and "processes");
+ * `journal` for the replica's spool.
+ */
+function setup(
+  journal: FakeJournal = { id: 'j-a', archived: 0 },
+  server = new Map<string, ArchivePolicyStatus>(),
+  identity = 'replica-a',
+) {
   const policies = new Map<string, ArchivePolicy>();
   const held = new Set<string>(['team/p1']);
   const created: FakeWorker[] = [];
   const events: EventInput[] = [];
   const computers = new Map<string, StatusComputer>();
-  const onWritten = new Map<string, (s: ArchivePolicyStatus) => void>();
-  const written = new Map<string, ArchivePolicyStatus>();
   const requeues: Array<[string, number]> = [];
   let secretData: Record<string, string> | undefined = { username: 'u', password: 'hunter22' };
   const log = createLogger({ level: 'silent' });
   const workers = new WorkerSupervisor({
     createWorker: (o) => {
-      const w = journal ? new OutboxWorker(o, journal) : new FakeWorker(o);
+      const w = new CountingWorker(o, journal);
       created.push(w);
       return w;
     },
@@ -126,7 +125,7 @@ function setup(journal?: OutboxJournal) {
     onExit: (key, rw) => r.handleExit(key, rw),
   });
   const r = new Reconciler({
-    identity: 'replica-a',
+    identity,
     log,
     settings: {
       uriTemplate: 'mongodb://{username}:{password}@{host}:27017/',
@@ -140,9 +139,8 @@ function setup(journal?: OutboxJournal) {
     workers,
     secrets: { use: () => undefined, release: () => undefined, get: async () => secretData },
     status: {
-      request: (key, _ref, _cur, compute, written) => {
+      request: (key, _ref, _cur, _rv, compute) => {
         computers.set(key, compute);
-        if (written) onWritten.set(key, written);
       },
       flush: async () => undefined,
       forget: (key) => computers.delete(key),
@@ -155,19 +153,16 @@ function setup(journal?: OutboxJournal) {
     restartBackoff: { baseMs: 1000, maxMs: 10_000, jitter: 0 },
   });
   const status = (key = 'team/p1'): ArchivePolicyStatus | undefined => {
-    // Computing the status here stands for writing it; the writer then reports it written.
-    const s = computers.get(key)?.(written.get(key));
-    if (s) {
-      written.set(key, s);
-      onWritten.get(key)?.(s);
-    }
+    // Computing the status from the server's copy and storing it stands for a (conditional) write.
+    const s = computers.get(key)?.(server.get(key));
+    if (s) server.set(key, s);
     return s;
   };
   return {
     r,
     policies,
     held,
-    created,
+    created: created as CountingWorker[],
     events,
     status,
     requeues,
@@ -197,7 +192,8 @@ describe('Reconciler', () => {
     expect(t.status()).toMatchObject({ phase: 'Pending', observedGeneration: 1, activeReplica: 'replica-a' });
     w.emit({ state: 'Archiving', backlog: 10 });
     expect(t.status()?.phase).toBe('Archiving');
-    w.emit({ state: 'Idle', backlog: 0, totals: { ...zeroTotals(), documentsArchived: 10 } });
+    w.archive(10);
+    w.emit({ state: 'Idle', backlog: 0 });
     expect(t.status()).toMatchObject({ phase: 'Idle', totals: { documentsArchived: 10 } });
     expect(t.events.map((e) => e.reason)).toContain('Started');
     // Level-based: reconciling again with nothing changed keeps the same worker.
@@ -206,70 +202,88 @@ describe('Reconciler', () => {
   });
 
   it('restarts on a new generation and carries the totals over', async () => {
-    const t = setup();
-    t.policies.set('team/p1', policy({ status: { totals: { documentsArchived: 100 } } }));
+    const server = new Map<string, ArchivePolicyStatus>([
+      ['team/p1', { totals: { documentsArchived: 100 } }],
+    ]);
+    const t = setup(undefined, server);
+    t.policies.set('team/p1', policy());
     await t.r.reconcile('team/p1');
-    t.created[0]!.emit({ state: 'Idle', totals: { ...zeroTotals(), documentsArchived: 7 } });
+    t.created[0]!.archive(7);
     expect(t.status()?.totals?.documentsArchived).toBe(107);
     t.policies.set('team/p1', policy({ generation: 2, spec: { ageLimit: '10d' } }));
     await t.r.reconcile('team/p1');
     expect(t.created).toHaveLength(2);
     expect(t.created[0]!.stopped).toBe(true);
     expect(t.created[1]!.opts.config.ageLimitMs).toBe(10 * 86_400_000);
-    t.created[1]!.emit({ state: 'Idle', totals: { ...zeroTotals(), documentsArchived: 1 } });
+    t.created[1]!.archive(1);
     expect(t.status()).toMatchObject({ observedGeneration: 2, totals: { documentsArchived: 108 } });
   });
 
-  it('totals outbox: a kill -9 between status writes loses nothing, a restart counts nothing twice', async () => {
-    const journal: OutboxJournal = { unacked: 0 };
-    const t = setup(journal);
-    t.policies.set('team/p1', policy({ status: { totals: { documentsArchived: 100 } } }));
+  it('totals are exact across kill -9 at any moment: journal counts beyond the checkpoint, once', async () => {
+    const journal: FakeJournal = { id: 'j-a', archived: 0 };
+    const server = new Map<string, ArchivePolicyStatus>([
+      ['team/p1', { totals: { documentsArchived: 100 } }],
+    ]);
+    const t = setup(journal, server);
+    t.policies.set('team/p1', policy());
     await t.r.reconcile('team/p1');
-    const a = t.created[0] as OutboxWorker;
-    a.archive(7);
-    expect(t.status()?.totals?.documentsArchived).toBe(107); // written and acknowledged
-    await flush();
-    expect(journal.unacked).toBe(0);
-    a.archive(3); // counted and journaled, but the process dies before the next status write
-    expect(journal.unacked).toBe(3);
-
-    // A new operator process: status said 107; the restarted worker carries the 3.
-    journal.holder = undefined;
-    const t2 = setup(journal);
-    t2.policies.set('team/p1', policy({ status: { totals: { documentsArchived: 107 } } }));
+    t.created[0]!.archive(7);
+    expect(t.status()?.totals?.documentsArchived).toBe(107);
+    // Killed right after that write (the old outbox would have carried the 7 again): a new process
+    // with a restarted worker on the same journal adds nothing.
+    t.created[0]!.archive(3); // journaled, never written: the next process includes it
+    const t2 = setup(journal, server);
+    t2.policies.set('team/p1', policy());
     await t2.r.reconcile('team/p1');
     expect(t2.status()?.totals?.documentsArchived).toBe(110);
-    await flush();
-    expect(journal.unacked).toBe(0);
-    const b = t2.created[0] as OutboxWorker;
-    b.archive(5); // not written yet
-
-    // Restart in the same process (new generation): the unacknowledged 5 move to the next worker, once.
-    t2.policies.set(
-      'team/p1',
-      policy({ generation: 2, spec: { ageLimit: '10d' }, status: { totals: { documentsArchived: 110 } } }),
-    );
+    expect(t2.status()?.totals?.documentsArchived).toBe(110);
+    t2.created[0]!.archive(5);
+    // A restart in the same process (new generation) and a suspend: nothing counted twice.
+    t2.policies.set('team/p1', policy({ generation: 2, spec: { ageLimit: '10d' } }));
     await t2.r.reconcile('team/p1');
-    expect(t2.created).toHaveLength(2);
-    const c = t2.created[1] as OutboxWorker;
-    c.archive(2);
+    t2.created[1]!.archive(2);
     expect(t2.status()?.totals?.documentsArchived).toBe(117);
-    await flush();
-    expect(journal.unacked).toBe(0);
-
-    // Suspended: the stopped worker's last counts are written and acknowledged to its journal, so a
-    // later start (here: another process) does not count them again.
-    c.archive(4);
+    t2.created[1]!.archive(4);
     t2.policies.set('team/p1', policy({ generation: 3, spec: { suspend: true } }));
     await t2.r.reconcile('team/p1');
     expect(t2.status()?.totals?.documentsArchived).toBe(121);
-    await flush();
-    expect(journal.unacked).toBe(0);
-    expect(t2.status()?.totals?.documentsArchived).toBe(121);
-    const t3 = setup(journal);
-    t3.policies.set('team/p1', policy({ status: { totals: { documentsArchived: 121 } } }));
+    const t3 = setup(journal, server);
+    t3.policies.set('team/p1', policy());
     await t3.r.reconcile('team/p1');
     expect(t3.status()?.totals?.documentsArchived).toBe(121);
+    expect(server.get('team/p1')?.totalsCheckpoints).toEqual([
+      { journal: 'j-a', ...zeroCounters(), documentsArchived: 21 },
+    ]);
+  });
+
+  it('two replicas with their own journals add up exactly, whatever order they write in', async () => {
+    const server = new Map<string, ArchivePolicyStatus>();
+    const a = setup({ id: 'j-a', archived: 0 }, server, 'replica-a');
+    const b = setup({ id: 'j-b', archived: 0 }, server, 'replica-b');
+    a.policies.set('team/p1', policy());
+    b.policies.set('team/p1', policy());
+    await a.r.reconcile('team/p1');
+    a.created[0]!.archive(10);
+    a.status();
+    // The lease moves to b while a's last 4 are journaled but unwritten (a lost the lease: it writes nothing).
+    a.created[0]!.archive(4);
+    a.held.delete('team/p1');
+    await a.r.reconcile('team/p1');
+    await b.r.reconcile('team/p1');
+    b.created[0]!.archive(6);
+    expect(b.status()?.totals?.documentsArchived).toBe(16);
+    b.status();
+    // Back to a: a new worker on a's journal reports the 4 it never wrote, and nothing else again.
+    b.held.delete('team/p1');
+    await b.r.reconcile('team/p1');
+    a.held.add('team/p1');
+    await a.r.reconcile('team/p1');
+    expect(a.status()?.totals?.documentsArchived).toBe(20);
+    expect(a.status()?.totals?.documentsArchived).toBe(20);
+    expect(server.get('team/p1')?.totalsCheckpoints?.map((c) => [c.journal, c.documentsArchived])).toEqual([
+      ['j-a', 14],
+      ['j-b', 6],
+    ]);
   });
 
   it('a stopped worker keeps its last documentsIneligible (a gauge) in status', async () => {
@@ -277,6 +291,7 @@ describe('Reconciler', () => {
     t.policies.set('team/p1', policy());
     await t.r.reconcile('team/p1');
     t.created[0]!.emit({ state: 'Idle', backlog: 0, totals: { ...zeroTotals(), documentsIneligible: 5 } });
+    t.created[0]!.archive(1);
     expect(t.status()?.totals?.documentsIneligible).toBe(5);
     t.policies.set('team/p1', policy({ generation: 2, spec: { suspend: true } }));
     await t.r.reconcile('team/p1');

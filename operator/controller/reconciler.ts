@@ -6,13 +6,15 @@ import type { ArchivePolicy, ArchivePolicyStatus } from '../api/schema.js';
 import { API_VERSION, KIND } from '../api/schema.js';
 import { formatSpecErrors, resolvePolicy, validateSpec } from '../api/resolve.js';
 import type { Stage, WorkerSnapshot, WorkerTotals } from '../archiver/worker-api.js';
+import { zeroCounters } from '../archiver/counters.js';
 import { policyLogger, type Logger } from '../util/logger.js';
 import { errorMessage } from '../util/redact.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { resolveConnection, secretRefsOf, type ConnectionSettings, type SecretRef } from './connection.js';
 import type { EventInput } from './events.js';
 import type { ReconcileResult } from './workqueue.js';
-import { addTotals, computeStatus, totalsFromStatus, type Observation } from './status.js';
+import { computeStatus, type Observation } from './status.js';
+import type { CounterSource } from './status-totals.js';
 import type { StatusComputer } from './status-writer.js';
 import type { RunningWorker, WorkerSupervisor } from './workers.js';
 
@@ -36,8 +38,8 @@ export interface ReconcilerDeps {
       key: string,
       ref: { namespace: string; name: string },
       current: ArchivePolicyStatus | undefined,
+      resourceVersion: string | undefined,
       compute: StatusComputer,
-      onWritten?: (written: ArchivePolicyStatus) => void,
     ): void;
     flush(key: string): Promise<void>;
     forget(key: string): void;
@@ -74,18 +76,13 @@ interface PolicyState {
   name: string;
   generation: number;
   mode: Mode;
-  /** Totals of workers that already stopped (plus the status totals found when the policy was taken). */
-  totalsBase: WorkerTotals;
-  /**
-   * The last stopped worker's picture (lastBundle, times, lastError…). Its totals are the part it counted
-   * but the status write acknowledging it has not reached it yet (the totals outbox: that part is still
-   * carried by its journal, and a worker started next reports it again — so it is not in totalsBase).
-   */
+  /** The last stopped worker's picture (lastBundle, times, lastError…). */
   lastSnapshot?: WorkerSnapshot;
-  /** The worker lastSnapshot came from. */
-  lastFrom?: RunningWorker;
-  /** The latest worker started for the policy (whose journal is current) and the totals acknowledged to it. */
-  ack?: { rw: RunningWorker; acked: WorkerTotals };
+  /**
+   * The newest counts of the journal this replica's workers keep for the policy: each status write adds
+   * what the status does not include yet (status-totals.ts), whether a worker runs or not.
+   */
+  counters?: CounterSource;
   restarts: number;
   nextStartAt: number;
   exit?: { message: string; retryInMs: number };
@@ -135,7 +132,6 @@ export class Reconciler {
         name,
         generation,
         mode: { kind: 'pending' },
-        totalsBase: totalsFromStatus(policy.status),
         restarts: 0,
         nextStartAt: 0,
         secretValues: [],
@@ -295,7 +291,6 @@ export class Reconciler {
         onStageDuration: (stage, seconds) => this.d.metrics.observeStage(namespace, name, stage, seconds),
       },
     });
-    st.ack = { rw: started, acked: zeroOf() };
     this.d.recordEvent(policy, {
       type: 'Normal',
       reason: 'Started',
@@ -311,7 +306,7 @@ export class Reconciler {
     const st = this.states.get(key);
     this.d.workers.remove(key, rw);
     if (!st || st.uid !== rw.uid) return;
-    this.fold(st, rw.snapshot, rw);
+    this.fold(st, rw.snapshot);
     st.restarts++;
     const delay = backoffDelay(st.restarts, this.d.restartBackoff ?? defaultRestartBackoff);
     st.nextStartAt = this.now() + delay;
@@ -353,77 +348,14 @@ export class Reconciler {
     const st = this.states.get(key);
     if (final && st && st.uid === rw.uid && !rw.exited) {
       this.d.metrics.observeSnapshot(rw.namespace, rw.name, final);
-      this.fold(st, final, rw);
+      this.fold(st, final);
     }
   }
 
-  /**
-   * A worker finished: what was acknowledged to it moves into the base; the rest stays with its last
-   * snapshot (its journal still carries it, and a worker started next reports it again).
-   */
-  private fold(st: PolicyState, s: WorkerSnapshot, rw: RunningWorker): void {
-    // A worker without acknowledgeTotals carries nothing over: all it counted moves into the base.
-    const acked = !rw.worker.acknowledgeTotals ? s.totals : st.ack?.rw === rw ? st.ack.acked : zeroOf();
-    st.totalsBase = addTotals(st.totalsBase, { ...acked, documentsIneligible: s.totals.documentsIneligible });
-    // documentsIneligible is a gauge: the stopped worker's last measurement stays what status shows.
-    st.lastSnapshot = {
-      ...s,
-      totals: { ...subtractCounters(s.totals, acked), documentsIneligible: s.totals.documentsIneligible },
-    };
-    st.lastFrom = rw;
-  }
-
-  /** Which worker's totals a computed status holds, and their value (for acknowledging them once written). */
-  private readonly included = new WeakMap<object, { rw: RunningWorker; totals: WorkerTotals }>();
-
-  private noteIncluded(st: PolicyState, rw: RunningWorker | undefined, status: object): void {
-    const a = st.ack;
-    if (!a) return;
-    if (st.mode.kind === 'running' && rw && !rw.exited && rw === a.rw) {
-      this.included.set(status, { rw, totals: { ...rw.snapshot.totals } });
-    } else if (st.lastSnapshot && st.lastFrom === a.rw) {
-      this.included.set(status, { rw: a.rw, totals: addCounters(a.acked, st.lastSnapshot.totals) });
-    }
-  }
-
-  /** A status holding these worker totals is on the server: the worker need not carry them any more. */
-  private acknowledgeWritten(st: PolicyState, status: object): void {
-    const inc = this.included.get(status);
-    const a = st.ack;
-    const ack = inc?.rw.worker.acknowledgeTotals?.bind(inc.rw.worker);
-    if (!inc || !a || a.rw !== inc.rw || !ack) return;
-    const { rw, totals } = inc;
-    if (st.lastFrom !== rw) {
-      // Running: status = base + the worker's cumulative totals, so only the worker's carry shrinks.
-      a.acked = maxCounters(a.acked, totals);
-      ack(totals).catch((err: unknown) =>
-        this.d.log.warn(
-          { policy: st.name, namespace: st.namespace, err: errorMessage(err) },
-          'acknowledging totals failed',
-        ),
-      );
-      return;
-    }
-    // Stopped: its journal takes the acknowledgement only if no newer worker holds the spool; then the
-    // acknowledged part moves from its last snapshot into the base.
-    void ack(totals)
-      .catch(() => false)
-      .then((ok) => {
-        if (!ok || st.ack !== a || st.lastFrom !== rw || !st.lastSnapshot) return;
-        const delta = subtractCounters(maxCounters(a.acked, totals), a.acked);
-        a.acked = maxCounters(a.acked, totals);
-        st.totalsBase = addTotals(st.totalsBase, {
-          ...delta,
-          documentsIneligible: st.totalsBase.documentsIneligible,
-        });
-        st.lastSnapshot = {
-          ...st.lastSnapshot,
-          totals: {
-            ...subtractCounters(st.lastSnapshot.totals, delta),
-            documentsIneligible: st.lastSnapshot.totals.documentsIneligible,
-          },
-        };
-      });
+  /** A worker finished: remember its last picture; its counts stay until a status write includes them. */
+  private fold(st: PolicyState, s: WorkerSnapshot): void {
+    st.lastSnapshot = s;
+    noteCounters(st, s);
   }
 
   /** Forgets a policy on this replica (deleted, re-created, or not ours): stop, write nothing. */
@@ -450,9 +382,9 @@ export class Reconciler {
   }
 
   private observe(st: PolicyState, rw: RunningWorker | undefined): Observation {
-    const remembered = st.lastSnapshot
-      ? { snapshot: st.lastSnapshot, totalsBase: st.totalsBase }
-      : { totalsBase: st.totalsBase };
+    if (rw && !rw.exited) noteCounters(st, rw.snapshot);
+    const counters = st.counters ? { counters: st.counters } : {};
+    const remembered = st.lastSnapshot ? { snapshot: st.lastSnapshot, ...counters } : counters;
     const g = st.generation;
     switch (st.mode.kind) {
       case 'pending':
@@ -480,18 +412,18 @@ export class Reconciler {
             kind: 'running',
             generation: rw.generation,
             snapshot: rw.snapshot,
-            totalsBase: st.totalsBase,
+            ...counters,
           };
         return {
           kind: 'running',
           generation: g,
           snapshot: st.lastSnapshot ?? {
             state: 'Starting',
-            totals: zeroOf(),
+            totals: { ...zeroCounters(), documentsIneligible: 0 },
             spooledDocuments: 0,
             spooledBytes: 0,
           },
-          totalsBase: st.totalsBase,
+          ...counters,
           ...(st.exit ? { exited: st.exit } : {}),
         };
     }
@@ -509,6 +441,7 @@ export class Reconciler {
       key,
       { namespace: st.namespace, name: st.name },
       policy.status,
+      policy.metadata.resourceVersion,
       (prev) => {
         const cur = this.states.get(key);
         if (!cur || cur !== st || !this.d.ownsStatus(key)) return undefined;
@@ -517,11 +450,7 @@ export class Reconciler {
           replica: this.d.identity,
           now: new Date(this.now()),
         });
-        this.noteIncluded(st, rw, next);
         return next;
-      },
-      (written) => {
-        if (this.states.get(key) === st) this.acknowledgeWritten(st, written);
       },
     );
   }
@@ -532,35 +461,17 @@ export class Reconciler {
   }
 }
 
-const COUNTER_KEYS = [
-  'documentsArchived',
-  'documentsDeleted',
-  'documentsSkipped',
-  'bundlesUploaded',
-  'bytesUploaded',
-  'duplicatesUploaded',
-] as const;
-
-function combine(a: WorkerTotals, b: WorkerTotals, f: (x: number, y: number) => number): WorkerTotals {
-  const out = { ...a, documentsIneligible: 0 };
-  for (const k of COUNTER_KEYS) out[k] = f(a[k], b[k]);
-  return out;
-}
-const addCounters = (a: WorkerTotals, b: WorkerTotals): WorkerTotals => combine(a, b, (x, y) => x + y);
-const maxCounters = (a: WorkerTotals, b: WorkerTotals): WorkerTotals => combine(a, b, Math.max);
-const subtractCounters = (a: WorkerTotals, b: WorkerTotals): WorkerTotals =>
-  combine(a, b, (x, y) => Math.max(0, x - y));
-
-function zeroOf(): WorkerTotals {
-  return {
-    documentsArchived: 0,
-    documentsDeleted: 0,
-    documentsSkipped: 0,
-    documentsIneligible: 0,
-    bundlesUploaded: 0,
-    bytesUploaded: 0,
-    duplicatesUploaded: 0,
-  };
+/** Keeps the newest counts of the replica's journal for the policy (they only grow). */
+function noteCounters(st: PolicyState, s: WorkerSnapshot): void {
+  const c = s.counters;
+  if (!c) return;
+  const known = st.counters;
+  if (!known || known.journal !== c.journal) {
+    st.counters = { journal: c.journal, lifetime: { ...c.lifetime } };
+    return;
+  }
+  for (const k of Object.keys(known.lifetime) as Array<keyof typeof known.lifetime>)
+    known.lifetime[k] = Math.max(known.lifetime[k], c.lifetime[k]);
 }
 
 /** The regarding reference of an event about a policy. */

@@ -21,7 +21,7 @@ describe('StatusWriter', () => {
     const rest = new FakeRest();
     const w = new StatusWriter({ rest, log, minIntervalMs: 100 });
     let cur: ArchivePolicyStatus = { phase: 'Pending' };
-    const req = () => w.request('ns/p', { namespace: 'ns', name: 'p' }, undefined, () => cur);
+    const req = () => w.request('ns/p', { namespace: 'ns', name: 'p' }, undefined, undefined, () => cur);
     req();
     await wait(5);
     expect(rest.calls).toHaveLength(1);
@@ -53,7 +53,7 @@ describe('StatusWriter', () => {
     const rest = new FakeRest();
     const w = new StatusWriter({ rest, log, minIntervalMs: 50, volatileIntervalMs: 400 });
     let cur: ArchivePolicyStatus = { phase: 'Idle', lastFetchTime: 't0' };
-    const req = () => w.request('ns/p', { namespace: 'ns', name: 'p' }, undefined, () => cur);
+    const req = () => w.request('ns/p', { namespace: 'ns', name: 'p' }, undefined, undefined, () => cur);
     req();
     await wait(5);
     expect(rest.calls).toHaveLength(1);
@@ -76,15 +76,62 @@ describe('StatusWriter', () => {
     const rest = new FakeRest();
     const w = new StatusWriter({ rest, log, minIntervalMs: 10 });
     rest.fail = new KubeApiError(404, 'NotFound', 'gone');
-    w.request('ns/p', { namespace: 'ns', name: 'p' }, undefined, () => ({ phase: 'Idle' }));
+    w.request('ns/p', { namespace: 'ns', name: 'p' }, undefined, undefined, () => ({ phase: 'Idle' }));
     await wait(20);
     expect(w.last('ns/p')).toBeUndefined();
     rest.fail = new KubeApiError(500, 'InternalError', 'oops');
-    w.request('ns/q', { namespace: 'ns', name: 'q' }, undefined, () => ({ phase: 'Idle' }));
+    w.request('ns/q', { namespace: 'ns', name: 'q' }, undefined, undefined, () => ({ phase: 'Idle' }));
     await wait(20);
     rest.fail = undefined;
     await wait(1400);
     expect(w.last('ns/q')).toEqual({ phase: 'Idle' });
+  });
+});
+
+/** An API server's view of one object: PATCHes carrying a stale resourceVersion get 409 Conflict. */
+class ConditionalRest implements KubeClient {
+  calls: KubeRequest[] = [];
+  constructor(
+    public rv: number,
+    public status: ArchivePolicyStatus,
+  ) {}
+  async request<T>(req: KubeRequest): Promise<T> {
+    this.calls.push(req);
+    if (req.method === 'GET')
+      return { metadata: { resourceVersion: String(this.rv) }, status: this.status } as T;
+    const body = req.body as { metadata?: { resourceVersion?: string }; status: ArchivePolicyStatus };
+    const want = body.metadata?.resourceVersion;
+    if (want !== undefined && want !== String(this.rv))
+      throw new KubeApiError(409, 'Conflict', 'the object has been modified');
+    this.status = { ...this.status, ...body.status };
+    this.rv++;
+    return { metadata: { resourceVersion: String(this.rv) }, status: this.status } as T;
+  }
+}
+
+describe('StatusWriter conditional writes', () => {
+  it('computes from a stale base, gets 409, re-reads and computes again from what is on the server', async () => {
+    // Another replica wrote totals 50 at rv 7; this writer still believes 10 at rv 3 (informer lag).
+    const rest = new ConditionalRest(7, { totals: { documentsArchived: 50 } });
+    const w = new StatusWriter({ rest, log, minIntervalMs: 10 });
+    const addOne = (prev: ArchivePolicyStatus | undefined): ArchivePolicyStatus => ({
+      ...prev,
+      totals: { documentsArchived: (prev?.totals?.documentsArchived ?? 0) + 1 },
+    });
+    w.request('ns/p', { namespace: 'ns', name: 'p' }, { totals: { documentsArchived: 10 } }, '3', addOne);
+    await wait(60);
+    expect(rest.calls.map((c) => c.method)).toEqual(['PATCH', 'GET', 'PATCH']);
+    expect(rest.calls[2]!.body).toMatchObject({ metadata: { resourceVersion: '7' } });
+    expect(rest.status.totals?.documentsArchived).toBe(51);
+    expect(w.last('ns/p')?.totals?.documentsArchived).toBe(51);
+    // The next write is conditional on the version its own write produced.
+    w.request('ns/p', { namespace: 'ns', name: 'p' }, undefined, undefined, (prev) => ({
+      ...prev,
+      phase: 'Idle',
+    }));
+    await wait(40);
+    expect(rest.calls.at(-1)!.body).toMatchObject({ metadata: { resourceVersion: '8' } });
+    expect(rest.status).toMatchObject({ phase: 'Idle', totals: { documentsArchived: 51 } });
   });
 });
 

@@ -1,13 +1,16 @@
 // Writes ArchivePolicy status through the /status subresource with a JSON merge patch, at most once per
 // `minIntervalMs` per policy — except that a phase change is written at once. The status is computed
 // lazily at write time, so a burst of worker snapshots collapses into one write of the newest picture,
-// and nothing is written when the picture did not change.
+// and nothing is written when the picture did not change. Every write is conditional on the
+// resourceVersion its base status came from: the totals are computed from that base (status-totals.ts),
+// so a base that is stale (another replica wrote since, or the informer lagged) is re-read on a 409
+// Conflict and the status computed again, never overwritten blindly.
 import type { ArchivePolicyStatus } from '../api/schema.js';
 import { GROUP, PLURAL, VERSION } from '../api/schema.js';
 import type { Logger } from '../util/logger.js';
 import { errorMessage } from '../util/redact.js';
 import { backoffDelay } from './backoff.js';
-import { isNotFound, type KubeClient } from './kube-rest.js';
+import { isConflict, isNotFound, type KubeClient } from './kube-rest.js';
 
 export type StatusComputer = (prev: ArchivePolicyStatus | undefined) => ArchivePolicyStatus | undefined;
 
@@ -15,9 +18,9 @@ interface Entry {
   namespace: string;
   name: string;
   compute?: StatusComputer;
-  /** Told of every status this writer got onto the server (the totals outbox acknowledges them). */
-  onWritten?: (written: ArchivePolicyStatus) => void;
+  /** The status on the server as far as this writer knows, and the resourceVersion it was read or written at. */
   last?: ArchivePolicyStatus;
+  resourceVersion?: string;
   lastJson?: string;
   lastWriteAt: number;
   writing?: Promise<void>;
@@ -37,7 +40,7 @@ export interface StatusWriterOptions {
    */
   volatileFields?: string[];
   volatileIntervalMs?: number;
-  onWrite?: (result: 'ok' | 'error' | 'gone') => void;
+  onWrite?: (result: 'ok' | 'error' | 'gone' | 'conflict') => void;
   now?: () => number;
 }
 
@@ -67,14 +70,14 @@ export class StatusWriter {
 
   /**
    * Asks for the policy's status to be brought up to date. `current` is the status as last seen on the
-   * server (used until this writer has written one itself).
+   * server, at `resourceVersion` (used until this writer has written one itself).
    */
   request(
     key: string,
     ref: { namespace: string; name: string },
     current: ArchivePolicyStatus | undefined,
+    resourceVersion: string | undefined,
     compute: StatusComputer,
-    onWritten?: (written: ArchivePolicyStatus) => void,
   ): void {
     if (this.closed) return;
     let e = this.entries.get(key);
@@ -84,10 +87,10 @@ export class StatusWriter {
         e.last = current;
         e.lastJson = JSON.stringify(current);
       }
+      if (resourceVersion) e.resourceVersion = resourceVersion;
       this.entries.set(key, e);
     }
     e.compute = compute;
-    if (onWritten) e.onWritten = onWritten;
     this.schedule(key, e);
   }
 
@@ -157,6 +160,31 @@ export class StatusWriter {
     e.timer.unref();
   }
 
+  private path(e: Entry): string {
+    return `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(e.namespace)}/${PLURAL}/${encodeURIComponent(e.name)}/status`;
+  }
+
+  /** Reads the object's current status and resourceVersion as the new base. False if that failed. */
+  private async reread(key: string, e: Entry): Promise<boolean> {
+    try {
+      const obj = await this.o.rest.request<{
+        metadata?: { resourceVersion?: string };
+        status?: ArchivePolicyStatus;
+      }>({ method: 'GET', path: this.path(e) });
+      if (this.entries.get(key) !== e) return true;
+      e.last = obj?.status;
+      e.lastJson = obj?.status ? JSON.stringify(obj.status) : undefined;
+      e.resourceVersion = obj?.metadata?.resourceVersion;
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) {
+        if (this.entries.get(key) === e) this.entries.delete(key);
+        return true;
+      }
+      return false;
+    }
+  }
+
   private write(key: string, e: Entry): Promise<void> {
     if (e.writing) {
       e.again = true;
@@ -169,29 +197,32 @@ export class StatusWriter {
       if (json === e.lastJson) return;
       e.lastWriteAt = this.now();
       try {
-        await this.o.rest.request({
+        const written = await this.o.rest.request<{ metadata?: { resourceVersion?: string } }>({
           method: 'PATCH',
-          path: `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(e.namespace)}/${PLURAL}/${encodeURIComponent(e.name)}/status`,
+          path: this.path(e),
           contentType: 'application/merge-patch+json',
-          body: { status: next },
+          body: {
+            ...(e.resourceVersion ? { metadata: { resourceVersion: e.resourceVersion } } : {}),
+            status: next,
+          },
         });
         e.last = next;
         e.lastJson = json;
+        e.resourceVersion = written?.metadata?.resourceVersion;
         e.failures = 0;
         this.o.onWrite?.('ok');
-        try {
-          e.onWritten?.(next);
-        } catch (err) {
-          this.o.log.warn(
-            { policy: e.name, namespace: e.namespace, err: errorMessage(err) },
-            'after status write',
-          );
-        }
       } catch (err) {
         if (isNotFound(err)) {
           // The policy is gone; nothing more to write.
           this.o.onWrite?.('gone');
           if (this.entries.get(key) === e) this.entries.delete(key);
+          return;
+        }
+        if (isConflict(err) && (await this.reread(key, e))) {
+          // Someone else changed the object since our base: compute again from what is there now.
+          this.o.onWrite?.('conflict');
+          e.again = true;
+          e.lastWriteAt = 0;
           return;
         }
         e.failures++;

@@ -1,5 +1,6 @@
 import type { WorkerSnapshot } from '../archiver/worker-api.js';
-import { computeStatus, totalsFromStatus } from './status.js';
+import { zeroCounters } from '../archiver/counters.js';
+import { computeStatus } from './status.js';
 import { zeroTotals } from './metrics.js';
 
 const ctx = (iso: string) => ({ replica: 'r1', now: new Date(iso) });
@@ -15,7 +16,6 @@ const cond = (s: ReturnType<typeof computeStatus>, type: string) =>
 
 describe('computeStatus', () => {
   it('maps worker states to phases and conditions', () => {
-    const base = zeroTotals();
     const cases: Array<[WorkerSnapshot['state'], string, string]> = [
       ['Starting', 'Pending', 'Unknown'],
       ['Archiving', 'Archiving', 'True'],
@@ -30,7 +30,6 @@ describe('computeStatus', () => {
           kind: 'running',
           generation: 3,
           snapshot: snap({ state, reason: state === 'Blocked' ? 'NoIndex' : undefined }),
-          totalsBase: base,
         },
         ctx('2025-01-01T00:00:00Z'),
       );
@@ -46,7 +45,6 @@ describe('computeStatus', () => {
         kind: 'running',
         generation: 1,
         snapshot: snap({ state: 'Blocked', reason: 'NoIndex', message: 'create index {createdAt: 1}' }),
-        totalsBase: base,
       },
       ctx('2025-01-01T00:00:00Z'),
     );
@@ -56,22 +54,24 @@ describe('computeStatus', () => {
     });
   });
 
-  it('adds the carried-over totals to the running worker totals and copies the progress fields', () => {
+  it('adds the journal counts to the status totals once and copies the progress fields', () => {
     const s = computeStatus(
       { totals: { documentsArchived: 100, bundlesUploaded: 2 } },
       {
         kind: 'running',
         generation: 2,
-        totalsBase: totalsFromStatus({ totals: { documentsArchived: 100, bundlesUploaded: 2 } }),
-        snapshot: snap({
-          state: 'Archiving',
-          totals: {
-            ...zeroTotals(),
+        counters: {
+          journal: 'j1',
+          lifetime: {
+            ...zeroCounters(),
             documentsArchived: 5,
             documentsDeleted: 5,
             bundlesUploaded: 1,
             bytesUploaded: 77,
           },
+        },
+        snapshot: snap({
+          state: 'Archiving',
           lastBundle: { key: 'k/1', documents: 5, bytes: 77, uploadedAt: '2025-01-01T00:00:00Z' },
           spooledDocuments: 3,
           spooledBytes: 300,
@@ -87,6 +87,16 @@ describe('computeStatus', () => {
       bundlesUploaded: 3,
       bytesUploaded: 77,
     });
+    expect(s.totalsCheckpoints).toEqual([
+      {
+        journal: 'j1',
+        ...zeroCounters(),
+        documentsArchived: 5,
+        documentsDeleted: 5,
+        bundlesUploaded: 1,
+        bytesUploaded: 77,
+      },
+    ]);
     expect(s.lastBundle).toMatchObject({ key: 'k/1', documents: 5 });
     expect(s.spool).toEqual({ documents: 3, bytes: 300 });
     expect(s.backlog).toBe(42);
@@ -95,19 +105,20 @@ describe('computeStatus', () => {
   });
 
   it('reports documentsIneligible as the current count, not a sum over worker restarts', () => {
-    const base = { ...zeroTotals(), documentsIneligible: 7, documentsArchived: 3 };
+    const prev = { totals: { documentsIneligible: 7, documentsArchived: 3 } };
+    const counters = { journal: 'j1', lifetime: { ...zeroCounters(), documentsArchived: 1 } };
     const fresh = computeStatus(
-      undefined,
-      { kind: 'running', generation: 1, totalsBase: base, snapshot: snap({ state: 'Starting' }) },
+      prev,
+      { kind: 'running', generation: 1, snapshot: snap({ state: 'Starting' }) },
       ctx('2025-01-01T00:00:00Z'),
     );
     expect(fresh.totals).toMatchObject({ documentsIneligible: 7, documentsArchived: 3 });
     const measured = computeStatus(
-      undefined,
+      prev,
       {
         kind: 'running',
         generation: 1,
-        totalsBase: base,
+        counters,
         snapshot: snap({
           state: 'Idle',
           backlog: 0,
@@ -117,6 +128,13 @@ describe('computeStatus', () => {
       ctx('2025-01-01T00:00:00Z'),
     );
     expect(measured.totals).toMatchObject({ documentsIneligible: 8, documentsArchived: 4 });
+    // The same journal counts again (next write, or a restarted process): nothing is added twice.
+    const again = computeStatus(
+      measured,
+      { kind: 'running', generation: 1, counters, snapshot: snap({ state: 'Idle' }) },
+      ctx('2025-01-01T00:00:01Z'),
+    );
+    expect(again.totals).toMatchObject({ documentsIneligible: 8, documentsArchived: 4 });
   });
 
   it('moves lastTransitionTime only when a condition status flips', () => {
@@ -124,7 +142,6 @@ describe('computeStatus', () => {
       kind: 'running' as const,
       generation: 1,
       snapshot: snap({ state }),
-      totalsBase: zeroTotals(),
     });
     const a = computeStatus(undefined, obs('Archiving'), ctx('2025-01-01T00:00:00Z'));
     const b = computeStatus(a, obs('Archiving'), ctx('2025-01-01T00:05:00Z'));
@@ -143,7 +160,6 @@ describe('computeStatus', () => {
         kind: 'running',
         generation: 1,
         snapshot: snap({ state: 'Idle', lastFetchTime: '2025-01-01T00:00:05Z', lastError: err }),
-        totalsBase: zeroTotals(),
       },
       ctx('2025-01-01T00:00:11Z'),
     );
@@ -156,7 +172,6 @@ describe('computeStatus', () => {
         kind: 'running',
         generation: 1,
         snapshot: snap({ state: 'Idle', lastFetchTime: '2025-01-01T00:00:20Z', lastError: err }),
-        totalsBase: zeroTotals(),
       },
       ctx('2025-01-01T00:00:21Z'),
     );
@@ -172,7 +187,6 @@ describe('computeStatus', () => {
         kind: 'running',
         generation: 1,
         snapshot: snap({ state: 'Starting' }),
-        totalsBase: zeroTotals(),
         exited: { message: 'boom', retryInMs: 4000 },
       },
       ctx('2025-01-01T00:00:00Z'),
@@ -211,7 +225,7 @@ describe('computeStatus', () => {
       {
         kind: 'suspended',
         generation: 5,
-        totalsBase: { ...zeroTotals(), documentsArchived: 9 },
+        counters: { journal: 'j1', lifetime: { ...zeroCounters(), documentsArchived: 9 } },
         snapshot: snap({}),
       },
       t,
@@ -226,7 +240,6 @@ describe('computeStatus', () => {
         kind: 'running',
         generation: 1,
         snapshot: snap({ state: 'Blocked', reason: 'no index!' }),
-        totalsBase: zeroTotals(),
       },
       ctx('2025-01-01T00:00:00Z'),
     );

@@ -2,16 +2,17 @@
 // so it is unit-tested exhaustively). Conditions follow the Kubernetes API conventions: CamelCase
 // reasons, observedGeneration, and lastTransitionTime that moves only when a condition's status flips.
 import type { ArchivePolicyCondition, ArchivePolicyPhase, ArchivePolicyStatus } from '../api/schema.js';
-import type { WorkerSnapshot, WorkerTotals } from '../archiver/worker-api.js';
+import type { WorkerSnapshot } from '../archiver/worker-api.js';
 import { rfc3339 } from './microtime.js';
+import { mergeTotals, type CounterSource } from './status-totals.js';
 
 /**
- * The last worker picture of a policy whose worker is not running (any more): totals already folded
- * into `totalsBase`, so the snapshot's own totals are zero.
+ * The last worker picture of a policy whose worker is not running (any more), and the newest counts of
+ * the journal this replica's workers use for it (included in totals exactly once, status-totals.ts).
  */
 interface Remembered {
   snapshot?: WorkerSnapshot;
-  totalsBase?: WorkerTotals;
+  counters?: CounterSource;
 }
 
 /** What the controller knows about a policy at the moment the status is computed. */
@@ -25,7 +26,7 @@ export type Observation =
       kind: 'running';
       generation: number;
       snapshot: WorkerSnapshot;
-      totalsBase: WorkerTotals;
+      counters?: CounterSource;
       /** The worker exited on its own and is restarted after `retryInMs` (crash, or Blocked/Failed). */
       exited?: { message: string; retryInMs: number };
     };
@@ -57,8 +58,17 @@ export function computeStatus(
   let archiving: Cond;
   let degraded: Cond = { status: 'False', reason: 'AsExpected', message: 'no recent errors' };
 
-  if (obs.kind !== 'running' && obs.snapshot && obs.totalsBase)
-    applySnapshot(out, obs.snapshot, obs.totalsBase);
+  const snap = obs.snapshot;
+  // documentsIneligible is a gauge: a worker's figure replaces the previous one once it has estimated.
+  Object.assign(
+    out,
+    mergeTotals(
+      prev,
+      obs.counters,
+      snap?.backlog !== undefined ? snap.totals.documentsIneligible : undefined,
+    ),
+  );
+  if (obs.kind !== 'running' && snap) applySnapshot(out, snap);
   switch (obs.kind) {
     case 'pending':
       phase = 'Pending';
@@ -94,7 +104,7 @@ export function computeStatus(
       break;
     case 'running': {
       const s = obs.snapshot;
-      applySnapshot(out, s, obs.totalsBase);
+      applySnapshot(out, s);
       const err = s.lastError;
       const lastProgress = Math.max(time(s.lastFetchTime), time(s.lastUploadTime), time(s.lastSuccessTime));
       const erroring = !!err && time(err.time) > lastProgress;
@@ -186,18 +196,7 @@ export function computeStatus(
   return out;
 }
 
-function applySnapshot(out: ArchivePolicyStatus, s: WorkerSnapshot, base: WorkerTotals): void {
-  out.totals = {
-    documentsArchived: base.documentsArchived + s.totals.documentsArchived,
-    documentsDeleted: base.documentsDeleted + s.totals.documentsDeleted,
-    documentsSkipped: base.documentsSkipped + s.totals.documentsSkipped,
-    // Not a running total: the engine counts the ineligible documents present now (at each estimate).
-    // Keep the previous figure until this worker has made its first estimate.
-    documentsIneligible: s.backlog !== undefined ? s.totals.documentsIneligible : base.documentsIneligible,
-    bundlesUploaded: base.bundlesUploaded + s.totals.bundlesUploaded,
-    bytesUploaded: base.bytesUploaded + s.totals.bytesUploaded,
-    duplicatesUploaded: base.duplicatesUploaded + s.totals.duplicatesUploaded,
-  };
+function applySnapshot(out: ArchivePolicyStatus, s: WorkerSnapshot): void {
   if (s.lastBundle) {
     out.lastBundle = {
       key: s.lastBundle.key,
@@ -221,33 +220,6 @@ function applySnapshot(out: ArchivePolicyStatus, s: WorkerSnapshot, base: Worker
       stage: s.lastError.stage,
       message: truncate(s.lastError.message),
     };
-}
-
-/** Totals recorded in a status (for carrying them over a worker restart or a failover). */
-export function totalsFromStatus(status: ArchivePolicyStatus | undefined): WorkerTotals {
-  const t = status?.totals ?? {};
-  return {
-    documentsArchived: t.documentsArchived ?? 0,
-    documentsDeleted: t.documentsDeleted ?? 0,
-    documentsSkipped: t.documentsSkipped ?? 0,
-    documentsIneligible: t.documentsIneligible ?? 0,
-    bundlesUploaded: t.bundlesUploaded ?? 0,
-    bytesUploaded: t.bytesUploaded ?? 0,
-    duplicatesUploaded: t.duplicatesUploaded ?? 0,
-  };
-}
-
-export function addTotals(a: WorkerTotals, b: WorkerTotals): WorkerTotals {
-  return {
-    documentsArchived: a.documentsArchived + b.documentsArchived,
-    documentsDeleted: a.documentsDeleted + b.documentsDeleted,
-    documentsSkipped: a.documentsSkipped + b.documentsSkipped,
-    // A current count, not a running total: the later figure wins (when it was measured at all).
-    documentsIneligible: b.documentsIneligible || a.documentsIneligible,
-    bundlesUploaded: a.bundlesUploaded + b.bundlesUploaded,
-    bytesUploaded: a.bytesUploaded + b.bytesUploaded,
-    duplicatesUploaded: a.duplicatesUploaded + b.duplicatesUploaded,
-  };
 }
 
 function condition(

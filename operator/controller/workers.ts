@@ -102,7 +102,7 @@ export class WorkerSupervisor {
       spoolRoot: this.o.spoolRoot,
       logger: p.logger,
       events,
-      carryTotals: true, // the reconciler acknowledges after each status write (totals outbox)
+      policyUid: p.uid, // a journal left by a deleted policy of the same name counts anew
     });
     this.workers.set(p.key, rw);
     this.o.log.info({ policy: name, namespace, generation: p.generation }, 'worker started');
