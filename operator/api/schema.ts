@@ -738,7 +738,9 @@ export const archivePolicyStatusSchema = z
         ),
       })
       .optional()
-      .describe('Running totals since the policy was created (exact across operator restarts and failovers).'),
+      .describe(
+        'Running totals since the policy was created (exact across operator restarts and failovers).',
+      ),
     totalsCheckpoints: z
       .array(
         z.object({

@@ -21,6 +21,8 @@ export interface DeleteChunkResult {
   end: number;
   deleted: number;
   skipped: number;
+  /** With countGone: documents already absent before the chunk's delete (not counted as deleted). */
+  gone: number;
 }
 
 export interface DeleteOptions {
@@ -28,6 +30,11 @@ export interface DeleteOptions {
   chunkBytes: number;
   /** The first chunk may have been deleted (partly) by a run that crashed: count what is already gone. */
   resumed: boolean;
+  /**
+   * Count, in every chunk after a resumed first one, the documents already gone before the delete
+   * (another replica archived and deleted them: the worker counts them as duplicates).
+   */
+  countGone?: boolean;
   /** Called after each acknowledged chunk (the worker journals progress here). */
   onChunk(result: DeleteChunkResult): Promise<void>;
   shouldStop(): boolean;
@@ -158,22 +165,25 @@ export async function deleteBundleDocuments(
     chunk = [];
     chunkBytes = 0;
     let alreadyGone = 0;
+    let gone = 0;
     await opts.beforeChunk?.(records.length);
     const t0 = performance.now();
-    if (first) {
-      // A crash may have hit after this chunk's delete was applied but before the journal said so.
+    if (first || opts.countGone) {
+      // first: a crash may have hit after this chunk's delete was applied but before the journal said
+      // so — what is gone was deleted by that run. Otherwise someone else removed it.
       const ids = records.map((r) => exactId(r.id)).filter((id) => id !== undefined);
-      const existing = await coll.countDocuments({ _id: { $in: ids } } as Document);
-      alreadyGone = ids.length - existing;
+      const absent = ids.length - (await coll.countDocuments({ _id: { $in: ids } } as Document));
+      if (first) alreadyGone = absent;
+      else gone = absent;
       first = false;
     }
     const res = await coll.deleteMany(chunkFilter(t, bundle.changeGuardFields, records));
     opts.onServerMs?.(performance.now() - t0);
     const d = res.deletedCount + alreadyGone;
-    const s = records.length - d;
+    const s = records.length - d - gone;
     deleted += d;
     skipped += s;
-    await opts.onChunk({ end: records[records.length - 1]!.end, deleted: d, skipped: s });
+    await opts.onChunk({ end: records[records.length - 1]!.end, deleted: d, skipped: s, gone });
   };
 
   for await (const r of readIdRecords(idsFile, start, bundle.commit.idsBytes)) {

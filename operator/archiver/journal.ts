@@ -39,6 +39,11 @@ export interface JournalBundle {
   // uploaded:
   uploadedAt?: string;
   // deleting:
+  /**
+   * Another replica worked on the policy since this bundle was uploaded (worker.dropSupersededBundles):
+   * its documents already gone at delete time were archived again there (duplicates).
+   */
+  superseded?: boolean;
   deleteOffset?: number;
   deleted?: number;
   skipped?: number;

@@ -85,6 +85,12 @@ export interface WorkerOptions {
   carryTotals?: boolean;
   /** metadata.uid of the ArchivePolicy: a journal counted for another uid starts its counts anew. */
   policyUid?: string;
+  /**
+   * True when another replica's journal counted for the policy after this journal did (the operator
+   * reads the order of status.totalsCheckpoints): the worker then drops its bundles not uploaded yet
+   * rather than upload documents the other replica may have archived already.
+   */
+  journalSuperseded?: (journalId: string) => boolean;
 }
 
 export interface ArchiveWorker {

@@ -596,6 +596,8 @@ export class Worker implements ArchiveWorker {
           break;
       }
     }
+    if (!fresh && journal.bundles.length && this.opts.journalSuperseded?.(journal.id))
+      await this.dropSupersededBundles();
     // At most one bundle may be open; a second one (not expected) is sealed first.
     const opens = journal.bundles.filter((b) => b.state === 'open');
     for (const extra of opens.slice(0, -1)) await this.seal(extra);
@@ -614,6 +616,37 @@ export class Worker implements ArchiveWorker {
     this.countBase = this.opts.carryTotals ? { ...journal.data.reported! } : { ...journal.savedLifetime };
     await journal.save();
     this.emitSnapshot();
+  }
+
+  /**
+   * Another replica counted for this policy after this journal did: it may have archived (and deleted)
+   * what this spool still holds. Bundles not uploaded yet are dropped — their documents were never
+   * deleted, so whatever is still eligible is fetched again from the start — instead of being uploaded
+   * as duplicates. Uploaded bundles still finish their deletes; documents already gone from MongoDB at
+   * that point were archived again by the other replica and are counted as duplicates (I3).
+   */
+  private async dropSupersededBundles(): Promise<void> {
+    const j = this.journal!;
+    const dropped: string[] = [];
+    for (const b of [...j.bundles]) {
+      if (b.state === 'open' || (b.state === 'sealed' && !(await this.dest!.headObject(b.key!)))) {
+        await this.spool!.removeBundle(b.id);
+        j.remove(b.id);
+        dropped.push(`${b.id} (${b.state}, ${b.commit.docs} documents)`);
+      } else if (b.state !== 'deleted') {
+        b.superseded = true;
+      }
+    }
+    if (dropped.length) {
+      j.data.position = { mode: 'range' };
+      j.data.passComplete = false;
+      if (j.bundles.some((b) => b.commit.docs > 0)) j.data.finishPendingBeforeFetch = true;
+    }
+    await j.save();
+    this.log.info(
+      { dropped, finishing: j.bundles.filter((b) => b.superseded).map((b) => b.id) },
+      'another replica worked on this policy since this spool was last used: bundles not uploaded yet are dropped (their documents are fetched again)',
+    );
   }
 
   // ------------------------------------------------------------------ fetch tick
@@ -1034,6 +1067,7 @@ export class Worker implements ArchiveWorker {
           this.tuning.deleteChunkDocuments ?? Math.min(10_000, Math.max(1000, this.cfg.queryLimit)),
         chunkBytes: this.tuning.deleteChunkBytes ?? 4 << 20,
         resumed: this.resumedDeletes.has(b.id),
+        countGone: b.superseded === true,
         shouldStop: () => this.stopping,
         ...(this.limiter ? { beforeChunk: (n: number) => this.limiter!.take(n) } : {}),
         onServerMs: (ms) => (this.stats.serverWaitSeconds += ms / 1000),
@@ -1043,7 +1077,12 @@ export class Worker implements ArchiveWorker {
           b.deleted = (b.deleted ?? 0) + r.deleted;
           b.skipped = (b.skipped ?? 0) + r.skipped;
           this.resumedDeletes.delete(b.id);
-          await this.saveWithTotals({ documentsDeleted: r.deleted, documentsSkipped: r.skipped });
+          if (r.gone) j.data.duplicates += r.gone;
+          await this.saveWithTotals({
+            documentsDeleted: r.deleted,
+            documentsSkipped: r.skipped,
+            ...(r.gone ? { duplicatesUploaded: r.gone } : {}),
+          });
           this.emitSnapshot();
         },
       });

@@ -43,6 +43,8 @@ export interface ReconcilerDeps {
     ): void;
     flush(key: string): Promise<void>;
     forget(key: string): void;
+    /** The status as this replica last wrote or read it. */
+    last?(key: string): ArchivePolicyStatus | undefined;
   };
   recordEvent(policy: ArchivePolicy, ev: EventInput): void;
   forgetEvents(namespace: string, name: string): void;
@@ -249,6 +251,7 @@ export class Reconciler {
       mongoUri: conn.mongoUri,
       secretValues: secrets,
       logger: pl,
+      journalSuperseded: (journal) => this.journalSuperseded(key, journal),
       events: {
         onSnapshot: (s) => {
           this.d.metrics.observeSnapshot(namespace, name, s);
@@ -299,6 +302,19 @@ export class Reconciler {
     });
     st.lastEvent = undefined;
     this.requestStatus(key, st, policy);
+  }
+
+  /**
+   * Whether another journal counted for the policy after `journal` (the most recently written checkpoint
+   * comes first). Either copy of the status may lag: asking both errs towards yes, which only costs a
+   * re-fetch of documents that were never deleted.
+   */
+  private journalSuperseded(key: string, journal: string): boolean {
+    const copies = [this.d.status.last?.(key), this.d.getPolicy(key)?.status];
+    return copies.some((s) => {
+      const front = s?.totalsCheckpoints?.[0]?.journal;
+      return front !== undefined && front !== journal;
+    });
   }
 
   /** A worker's run() settled without being asked to stop: record why and restart it after back-off. */

@@ -44,6 +44,8 @@ export interface StartParams {
   secretValues: string[];
   logger: Logger;
   events: WorkerEvents;
+  /** See WorkerOptions.journalSuperseded. */
+  journalSuperseded?: (journalId: string) => boolean;
 }
 
 export interface WorkerSupervisorOptions {
@@ -103,6 +105,7 @@ export class WorkerSupervisor {
       logger: p.logger,
       events,
       policyUid: p.uid, // a journal left by a deleted policy of the same name counts anew
+      ...(p.journalSuperseded ? { journalSuperseded: p.journalSuperseded } : {}),
     });
     this.workers.set(p.key, rw);
     this.o.log.info({ policy: name, namespace, generation: p.generation }, 'worker started');

@@ -1,0 +1,149 @@
+// A policy moves to another replica (own spool, own journal) and back. Chaos finding 4: the first
+// replica used to upload, on its return, the bundles it had spooled before the move — documents the
+// other replica had archived meanwhile — as duplicates nobody counted. Now a worker told that another
+// journal counted after its own (the operator reads status.totalsCheckpoints) drops its bundles not
+// uploaded yet (their documents were never deleted), and counts as duplicates the documents of its
+// uploaded bundle that the other replica archived again before it could delete them.
+import type { PolicyConfig } from '../../../operator/archiver/config.js';
+import { Worker } from '../../../operator/archiver/worker.js';
+import type { WorkerTuning } from '../../../operator/archiver/worker.js';
+import { testEnv } from '../../support/testenv.js';
+import {
+  DAY,
+  idKey,
+  insertAll,
+  policy,
+  readBundles,
+  runOnce,
+  sandbox,
+  testLogger,
+  type Sandbox,
+} from './helpers.js';
+import path from 'node:path';
+
+const N = 40;
+
+async function seedDocs(sb: Sandbox): Promise<void> {
+  const at = Date.now() - 100 * DAY;
+  await insertAll(
+    sb.db,
+    'events',
+    Array.from({ length: N }, (_, i) => ({ _id: i, createdAt: new Date(at + i), payload: `doc ${i}` })),
+  );
+  await sb.db.collection('events').createIndex({ createdAt: 1 });
+}
+
+async function copiesInS3(sb: Sandbox): Promise<Map<string, number>> {
+  const seen = new Map<string, number>();
+  for (const b of await readBundles(sb.s3, sb.bucket, 'archive/'))
+    for (const d of b.docs) seen.set(idKey(d), (seen.get(idKey(d)) ?? 0) + 1);
+  return seen;
+}
+
+/** Replica A comes back: a once-mode worker on its own spool, told that another journal counted since. */
+async function replicaReturns(config: PolicyConfig, spoolRoot: string): Promise<Worker> {
+  const w = new Worker(
+    {
+      config,
+      mongoUri: testEnv().mongoUri,
+      spoolRoot,
+      logger: testLogger(),
+      once: true,
+      journalSuperseded: () => true,
+    },
+    { estimateIntervalMs: 3_600_000 },
+  );
+  await w.run();
+  return w;
+}
+
+async function until(cond: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('archiver: a policy that moved to another replica and back', () => {
+  let sb: Sandbox;
+  beforeEach(async () => {
+    sb = await sandbox('arch_failover');
+  });
+  afterEach(async () => {
+    await sb?.cleanup();
+  });
+
+  test('bundles spooled before the move are dropped, not uploaded again', async () => {
+    await seedDocs(sb);
+    const spoolA = path.join(sb.spoolRoot, 'replica-a');
+    const spoolB = path.join(sb.spoolRoot, 'replica-b');
+    // A spools everything into an open bundle (uploads every hour), then loses the policy.
+    const a1 = new Worker({
+      config: policy(sb, { s3: { uploadInterval: 3600 }, archiveCheckInterval: 1800 }),
+      mongoUri: testEnv().mongoUri,
+      spoolRoot: spoolA,
+      logger: testLogger(),
+    });
+    const ran = a1.run();
+    await until(() => a1.snapshot().spooledDocuments === N, 'replica A to spool every document');
+    await a1.stop();
+    await ran;
+
+    // B archives and deletes everything.
+    const b = await runOnce(policy(sb, {}), spoolB);
+    expect(b.errors).toEqual([]);
+    expect(b.worker.snapshot().totals).toMatchObject({ documentsArchived: N, documentsDeleted: N });
+
+    // A returns: nothing of its old spool reaches S3.
+    const a2 = await replicaReturns(policy(sb, {}), spoolA);
+    expect(a2.snapshot().totals).toMatchObject({ documentsArchived: 0, bundlesUploaded: 0 });
+    expect(a2.snapshot().spooledDocuments).toBe(0);
+    const seen = await copiesInS3(sb);
+    expect(seen.size).toBe(N);
+    expect([...seen.values()].filter((n) => n > 1)).toEqual([]);
+  }, 240_000);
+
+  test('an uploaded bundle the other replica archived again: its duplicates are counted', async () => {
+    await seedDocs(sb);
+    const spoolA = path.join(sb.spoolRoot, 'replica-a');
+    const spoolB = path.join(sb.spoolRoot, 'replica-b');
+    // A uploads its bundle and is stopped just before deleting (the policy moves away).
+    let a1: Worker | undefined;
+    const tuning: WorkerTuning = {
+      estimateIntervalMs: 3_600_000,
+      beforeDelete: async () => {
+        void a1!.stop();
+        throw new Error('replica A stops before deleting');
+      },
+    };
+    a1 = new Worker(
+      {
+        config: policy(sb, {}),
+        mongoUri: testEnv().mongoUri,
+        spoolRoot: spoolA,
+        logger: testLogger(),
+        once: true,
+      },
+      tuning,
+    );
+    await a1.run();
+    expect(a1.snapshot().totals).toMatchObject({ documentsArchived: N, documentsDeleted: 0 });
+    expect(await sb.db.collection('events').countDocuments()).toBe(N);
+
+    // B archives the same documents again (they are still in MongoDB) and deletes them.
+    const b = await runOnce(policy(sb, {}), spoolB);
+    expect(b.worker.snapshot().totals).toMatchObject({ documentsArchived: N, documentsDeleted: N });
+
+    // A returns and finishes its bundle: nothing left to delete; every copy B made is a counted duplicate.
+    const a2 = await replicaReturns(policy(sb, {}), spoolA);
+    expect(a2.snapshot().totals).toMatchObject({
+      documentsDeleted: 0,
+      documentsSkipped: 0,
+      duplicatesUploaded: N,
+    });
+    const seen = await copiesInS3(sb);
+    const duplicates = [...seen.values()].reduce((n, c) => n + c - 1, 0);
+    expect(duplicates).toBe(a2.snapshot().totals.duplicatesUploaded);
+  }, 240_000);
+});
