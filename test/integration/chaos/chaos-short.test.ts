@@ -108,13 +108,8 @@ test(
     // Exit 1 means violations; anything else (2, 3, a signal) means the campaign itself broke.
     if (code !== 0 && code !== 1) throw new Error(`the chaos campaign failed:\n${summary}`);
     expect(parsed?.check?.totals?.lost).toBe(0);
-    // Open issue (README "Known limits", issue #7): status totals are not yet exact across kill -9 and
-    // policy re-creation — they are reported, and `make chaos` still fails on them. Every safety
-    // invariant (I1-I7, drain, integrity, fidelity, validation) must hold here.
-    const safety = (parsed?.check?.violations ?? []).filter(
-      (v) => (v as { invariant?: string }).invariant !== 'status counts',
-    );
-    expect(safety).toEqual([]);
+    // Every invariant, the status counts included (exact since the journal counters and checkpoints).
+    expect(parsed?.check?.violations ?? []).toEqual([]);
   },
   16 * 60_000,
 );
