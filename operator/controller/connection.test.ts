@@ -104,6 +104,29 @@ describe('resolveConnection', () => {
     expect(r5).toMatchObject({ ok: false, reason: 'NoCredentialsSecret' });
   });
 
+  it('refuses a URI the driver cannot parse (Blocked, not a worker failing forever), naming its source', async () => {
+    const bad = await resolveConnection(
+      spec({ uriSecretRef: { name: 'uri', key: 'k' } }),
+      'team',
+      settings,
+      async () => ({ k: 'mongodb://admin:s3cr3t@db:notaport/' }),
+    );
+    expect(bad).toMatchObject({ ok: false, reason: 'InvalidURI' });
+    expect(!bad.ok && bad.message).toContain("key 'k' in Secret team/uri");
+    expect(!bad.ok && bad.message).not.toContain('s3cr3t');
+    // A password with an unencoded '@', and an option the driver does not know.
+    for (const uri of ['mongodb://admin:p@ss@db/', 'mongodb://db:27017/?retryWritez=true']) {
+      const r = await resolveConnection(
+        spec({ uriSecretRef: { name: 'uri', key: 'k' } }),
+        'team',
+        settings,
+        async () => ({ k: uri }),
+      );
+      expect(r).toMatchObject({ ok: false, reason: 'InvalidURI' });
+      expect(!r.ok && r.message).not.toContain('p@ss');
+    }
+  });
+
   it('needs no Secret when the template has no credentials', async () => {
     const c = await resolveConnection(
       spec({ hostAddress: '127.0.0.1' }),

@@ -2,6 +2,7 @@
 // through the operator's URI template and credentials Secret, or a full URI from uriSecretRef) and the
 // optional S3 keys. The result's fingerprint changes whenever a secret value changes, which is what
 // restarts a worker after a rotation; the fingerprint is a hash, never the values.
+import { MongoClient } from 'mongodb';
 import { createHash } from 'node:crypto';
 import type { ArchivePolicySpec } from '../api/schema.js';
 import { renderUriTemplate } from '../api/resolve.js';
@@ -184,10 +185,34 @@ export async function resolveConnection(
     }
   }
 
+  // A URI the driver cannot parse would make the worker fail and restart forever while the policy
+  // looks Pending: refuse it here, naming where it came from (the value itself is a secret).
+  const parseError = uriParseError(mongoUri);
+  if (parseError) {
+    const source = spec.uriSecretRef
+      ? `the value of key '${spec.uriSecretRef.key}' in Secret ${namespace}/${spec.uriSecretRef.name} (spec.uriSecretRef)`
+      : `the URI built from the operator's --mongodb-uri-template, spec.hostAddress and the credentials Secret`;
+    return {
+      ok: false,
+      reason: 'InvalidURI',
+      message: `${source} is not a valid MongoDB URI: ${errorMessage(parseError, [...secretValues, mongoUri])}; fix it (percent-encode special characters in the user name and password)`,
+    };
+  }
+
   const fingerprint = createHash('sha256')
     .update(JSON.stringify([mongoUri, s3Credentials ?? null]))
     .digest('hex');
   return { ok: true, mongoUri, ...(s3Credentials ? { s3Credentials } : {}), secretValues, fingerprint };
+}
+
+/** Why the driver refuses the URI, or undefined. Parsing only: nothing connects. */
+function uriParseError(uri: string): string | undefined {
+  try {
+    new MongoClient(uri, { serverSelectionTimeoutMS: 1 });
+    return undefined;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
 }
 
 /** The password (raw and decoded) inside a URI's userinfo, so it is redacted wherever it shows up. */
