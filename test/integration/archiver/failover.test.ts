@@ -18,6 +18,7 @@ import {
   sandbox,
   testLogger,
   type Sandbox,
+  until,
 } from './helpers.js';
 import path from 'node:path';
 
@@ -57,14 +58,6 @@ async function replicaReturns(config: PolicyConfig, spoolRoot: string): Promise<
   return w;
 }
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 describe('archiver: a policy that moved to another replica and back', () => {
   let sb: Sandbox;
   beforeEach(async () => {
@@ -86,7 +79,7 @@ describe('archiver: a policy that moved to another replica and back', () => {
       logger: testLogger(),
     });
     const ran = a1.run();
-    await until(() => a1.snapshot().spooledDocuments === N, 'replica A to spool every document');
+    await until('replica A to spool every document', () => a1.snapshot().spooledDocuments === N);
     await a1.stop();
     await ran;
 
@@ -109,15 +102,14 @@ describe('archiver: a policy that moved to another replica and back', () => {
     const spoolA = path.join(sb.spoolRoot, 'replica-a');
     const spoolB = path.join(sb.spoolRoot, 'replica-b');
     // A uploads its bundle and is stopped just before deleting (the policy moves away).
-    let a1: Worker | undefined;
     const tuning: WorkerTuning = {
       estimateIntervalMs: 3_600_000,
       beforeDelete: async () => {
-        void a1!.stop();
+        void a1.stop();
         throw new Error('replica A stops before deleting');
       },
     };
-    a1 = new Worker(
+    const a1: Worker = new Worker(
       {
         config: policy(sb, {}),
         mongoUri: testEnv().mongoUri,

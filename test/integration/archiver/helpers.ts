@@ -227,3 +227,16 @@ export async function insertAll(db: Db, coll: string, docs: Document[], batch = 
   for (let i = 0; i < docs.length; i += batch)
     await db.collection(coll).insertMany(docs.slice(i, i + batch), { ordered: false });
 }
+
+/** Polls `cond` until it holds; fails naming `what` after `timeoutMs` (bounded, never hangs a suite). */
+export async function until(
+  what: string,
+  cond: () => Promise<boolean> | boolean,
+  timeoutMs = 120_000,
+): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -16,15 +16,8 @@ import {
   sandbox,
   testLogger,
   type Sandbox,
+  until,
 } from './helpers.js';
-
-async function until(what: string, cond: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('archiver: pacing and limits', () => {
   let sb: Sandbox;

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { Worker } from '../../../operator/archiver/worker.js';
 import { binaryPath, tools } from '../../env/tools.js';
-import { DAY, idKey, policy, readBundles, sandbox, testLogger, type Sandbox } from './helpers.js';
+import { DAY, idKey, policy, readBundles, sandbox, testLogger, type Sandbox, until } from './helpers.js';
 
 async function freePort(): Promise<number> {
   const srv = net.createServer();
@@ -18,18 +18,6 @@ async function freePort(): Promise<number> {
   const { port } = srv.address() as net.AddressInfo;
   await new Promise<void>((r) => srv.close(() => r()));
   return port;
-}
-
-async function until(
-  what: string,
-  cond: () => Promise<boolean> | boolean,
-  timeoutMs = 120_000,
-): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 describe('archiver: MongoDB killed and restarted under a running worker', () => {

@@ -14,19 +14,8 @@ import {
   sandbox,
   testLogger,
   type Sandbox,
+  until,
 } from './helpers.js';
-
-async function until(
-  what: string,
-  cond: () => Promise<boolean> | boolean,
-  timeoutMs = 90_000,
-): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 describe('archiver: S3 faults', () => {
   let sb: Sandbox;
