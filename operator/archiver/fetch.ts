@@ -11,7 +11,7 @@
 //   canonical type order, so the `$type` clause carries the paging across brackets.
 // When the age field is `_id` itself (objectId format) values are unique and every document is a
 // boundary. The position returned always describes exactly the documents checkpointed into the spool.
-import type { Collection, Document } from 'mongodb';
+import type { Collection, Document, FindCursor } from 'mongodb';
 import { agePath, ageClauses, ageMillis, withFilter, type EligibilityTarget } from './eligibility.js';
 import {
   bracketRank,
@@ -177,13 +177,15 @@ export class Fetcher {
       : this.fetchRange(position, sink, opts);
   }
 
-  private cursor(filter: Document, sort: Document, opts: FetchOptions) {
-    return this.coll.find(filter, {
-      raw: true,
-      sort,
-      limit: opts.queryLimit,
-      batchSize: batchSizeFor(opts.queryLimit, this.avgDocBytes),
-    });
+  private cursor(filter: Document, sort: Document, opts: FetchOptions): TimedCursor {
+    return new TimedCursor(
+      this.coll.find(filter, {
+        raw: true,
+        sort,
+        limit: opts.queryLimit,
+        batchSize: batchSizeFor(opts.queryLimit, this.avgDocBytes),
+      }),
+    );
   }
 
   /** `_id`, age and guard values of a raw document — views into it, valid until the next cursor read. */
@@ -202,8 +204,10 @@ export class Fetcher {
     return { id, ageMs, ...(guards ? { guards } : {}) };
   }
 
-  private noteSize(bytes: number, n: number): void {
-    if (n > 0) this.avgDocBytes = bytes / n;
+  /** Closes the cursor and learns the batch's average document size (for the next batch size). */
+  private async done(c: TimedCursor): Promise<void> {
+    await c.close();
+    if (c.received > 0) this.avgDocBytes = c.bytes / c.received;
   }
 
   private async fetchRange(
@@ -222,21 +226,14 @@ export class Fetcher {
     let groupMs: number | undefined;
     let groupRaw: RawValue | undefined;
     let checkpointed = false;
-    let received = 0;
     let kept = 0;
     let pendingKept = 0;
     let unreadable = 0;
-    let bytes = 0;
-    let serverMs = 0;
     let stoppedEarly = false;
     try {
       for (;;) {
-        const t0 = performance.now();
-        const doc = (await cursor.next()) as Uint8Array | null;
-        serverMs += performance.now() - t0;
+        const doc = await cursor.next();
         if (!doc) break;
-        received++;
-        bytes += doc.length;
         const meta = this.meta(doc, opts);
         if (!meta) {
           unreadable++;
@@ -262,9 +259,9 @@ export class Fetcher {
         groupRaw = ageRaw; // a view: keeps at most one reply buffer alive a little longer
       }
     } finally {
-      await cursor.close().catch(() => undefined);
+      await this.done(cursor);
     }
-    this.noteSize(bytes, received);
+    const { received, serverMs } = cursor;
     const full = received >= opts.queryLimit;
     if (!stoppedEarly && groupMs !== undefined && (!full || unique)) {
       // The batch ended on its own (or values are unique): the last group is complete.
@@ -305,11 +302,8 @@ export class Fetcher {
   ): Promise<FetchResult> {
     const cursor = this.cursor(tieQuery(opts.target, position, opts.supportedTypeAliases), { _id: 1 }, opts);
     let lastId: RawValue | undefined;
-    let received = 0;
     let kept = 0;
     let unreadable = 0;
-    let bytes = 0;
-    let serverMs = 0;
     let stoppedEarly = false;
     try {
       for (;;) {
@@ -317,12 +311,8 @@ export class Fetcher {
           stoppedEarly = true;
           break;
         }
-        const t0 = performance.now();
-        const doc = (await cursor.next()) as Uint8Array | null;
-        serverMs += performance.now() - t0;
+        const doc = await cursor.next();
         if (!doc) break;
-        received++;
-        bytes += doc.length;
         const meta = this.meta(doc, opts);
         if (!meta) {
           unreadable++;
@@ -338,9 +328,9 @@ export class Fetcher {
         lastId = meta.id;
       }
     } finally {
-      await cursor.close().catch(() => undefined);
+      await this.done(cursor);
     }
-    this.noteSize(bytes, received);
+    const { received, serverMs } = cursor;
     if (!stoppedEarly && received < opts.queryLimit) {
       // The tie group is exhausted: continue after its value in range mode.
       return {
@@ -356,6 +346,29 @@ export class Fetcher {
       ? { mode: 'tie', age: position.age, lastId: encodeRaw(lastId) }
       : position;
     return { position: pos, reachedEnd: false, received, kept, unreadable, serverMs };
+  }
+}
+
+/** A raw find cursor that times each wait for the server and counts documents and bytes. */
+class TimedCursor {
+  received = 0;
+  bytes = 0;
+  serverMs = 0;
+  constructor(private readonly cursor: FindCursor) {}
+
+  async next(): Promise<Uint8Array | null> {
+    const t0 = performance.now();
+    const doc = (await this.cursor.next()) as Uint8Array | null;
+    this.serverMs += performance.now() - t0;
+    if (doc) {
+      this.received++;
+      this.bytes += doc.length;
+    }
+    return doc;
+  }
+
+  close(): Promise<void> {
+    return this.cursor.close().catch(() => undefined);
   }
 }
 
