@@ -30,6 +30,37 @@ function meta(doc: Uint8Array, ageMs = 1000): DocMeta {
 const doc = (i: number) => Buffer.from(BSON.serialize({ _id: new BSON.Int32(i), v: 'x'.repeat(i % 7) }));
 
 describe('Spool', () => {
+  test('cutToCommitted drops what a crash wrote past the journal, so the bundle seals without a fetch', async () => {
+    const spool = await Spool.open(root, 'ns', 'p');
+    const a = await spool.openAppender('b1', EMPTY_COMMIT, 5000);
+    await a.append(doc(1), meta(doc(1), 10));
+    a.checkpoint();
+    const c = await a.finish();
+    await a.append(doc(2), meta(doc(2), 20)); // appended after the journal save: a crash leaves it
+    await a.close();
+    await writeFile(
+      spool.idsFile('b1'),
+      Buffer.concat([await readFile(spool.idsFile('b1')), Buffer.from('x')]),
+    );
+    await spool.cutToCommitted('b1', c);
+    expect((await stat(spool.docsFile('b1'))).size).toBe(c.docsBytes);
+    expect((await stat(spool.idsFile('b1'))).size).toBe(c.idsBytes);
+    const b: JournalBundle = {
+      id: 'b1',
+      state: 'open',
+      createdAt: new Date().toISOString(),
+      target: { database: 'd', collection: 'c', archiveField: 'at', archiveFieldFormat: 'date' },
+      commit: c,
+    };
+    const cfg = {
+      name: 'p',
+      namespace: 'ns',
+      compression: { codec: 'gzip', level: 6 },
+      destination: { kind: 'file', root, prefix: 'pre/' },
+    } as Pick<PolicyConfig, 'name' | 'namespace' | 'compression' | 'destination'>;
+    await expect(sealBundle(spool, b, cfg, undefined)).resolves.toMatchObject({ size: expect.any(Number) });
+  });
+
   test('keeps only checkpointed documents; a reopen truncates to the committed length', async () => {
     const spool = await Spool.open(root, 'ns', 'p');
     const a = await spool.openAppender('b1', EMPTY_COMMIT, 5000);

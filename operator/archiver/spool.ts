@@ -143,6 +143,24 @@ export class Spool {
     return new BundleAppender(docs, ids, committed, cutoffMs);
   }
 
+  /**
+   * Cuts an open bundle's files back to their journaled lengths (what a crash mid-append left past them)
+   * at recovery, so the bundle can be sealed before any fetch reopens it.
+   */
+  async cutToCommitted(id: string, committed: SpoolCommit): Promise<void> {
+    for (const [file, length] of [
+      [this.docsFile(id), committed.docsBytes],
+      [this.idsFile(id), committed.idsBytes],
+    ] as const) {
+      const fh = await openTruncated(file, length);
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    }
+  }
+
   async removeBundle(id: string): Promise<void> {
     await rm(this.bundleDir(id), { recursive: true, force: true });
   }

@@ -574,6 +574,10 @@ export class Worker implements ArchiveWorker {
           if (b.commit.docs === 0) {
             await spool.removeBundle(b.id);
             journal.remove(b.id);
+          } else {
+            // Chaos finding 9: a half-written tail used to stay until the next fetch reopened the
+            // bundle, so an upload tick that came first (MongoDB down) could not seal it.
+            await spool.cutToCommitted(b.id, b.commit);
           }
           break;
         case 'sealed': {
