@@ -19,6 +19,7 @@ import { SecretWatcher } from './secret-watcher.js';
 import { StatusWriter } from './status-writer.js';
 import { WorkerSupervisor, type CreateWorker } from './workers.js';
 import { WorkQueue } from './workqueue.js';
+import { JournalReporter } from './journal-reporter.js';
 
 export interface OperatorDeps {
   options: OperatorOptions;
@@ -28,6 +29,9 @@ export interface OperatorDeps {
   secrets: SecretSet;
   createWorker: CreateWorker;
 }
+
+/** How often journals of stopped workers are checked for counts the status lacks. */
+const JOURNAL_REPORT_INTERVAL_MS = 30_000;
 
 const policyKey = (p: ArchivePolicy): string => `${p.metadata.namespace ?? ''}/${p.metadata.name}`;
 
@@ -45,6 +49,8 @@ export class Operator {
   /** Last generation/uid seen per key: status-only updates do not need a reconcile. */
   private readonly seen = new Map<string, string>();
   private resyncTimer: NodeJS.Timeout | undefined;
+  private readonly journalReporter: JournalReporter;
+  private reportTimer: NodeJS.Timeout | undefined;
   private started = false;
   private shuttingDown = false;
   private policiesSynced = false;
@@ -136,6 +142,14 @@ export class Operator {
       addSecrets: (values) => d.secrets.add(values),
       requeueAfter: (key, ms) => this.queue.addAfter(key, ms),
     });
+    this.journalReporter = new JournalReporter({
+      spoolRoot: o.spoolDir,
+      rest: d.rest,
+      log,
+      getPolicy: (key) => this.getPolicy(key),
+      busy: (key) => this.workers.get(key) !== undefined || this.shuttingDown,
+      onReport: (r) => this.metrics.statusWrites.inc({ result: r }),
+    });
     this.health = new HealthServer({
       metrics: async () => {
         this.metrics.leasesHeld.set(this.leases.heldKeys().length);
@@ -193,6 +207,11 @@ export class Operator {
       for (const k of new Set([...this.allKeys(), ...this.reconciler.trackedKeys()])) this.queue.add(k);
     }, o.resyncPeriodMs);
     this.resyncTimer.unref();
+    // Counts a worker of this replica journaled but never wrote (killed, then the policy moved on).
+    const report = (): void => void this.journalReporter.sweep().catch(() => undefined);
+    report();
+    this.reportTimer = setInterval(report, JOURNAL_REPORT_INTERVAL_MS);
+    this.reportTimer.unref();
     this.d.log.info(
       {
         namespaces: o.namespaces.length ? o.namespaces : 'all',
@@ -214,6 +233,7 @@ export class Operator {
     const log = this.d.log;
     log.info({ workers: this.workers.size }, 'shutting down: stopping workers');
     if (this.resyncTimer) clearInterval(this.resyncTimer);
+    if (this.reportTimer) clearInterval(this.reportTimer);
     await Promise.all([...this.policyInformers.values()].map((i) => i.stop()));
     await this.queue.shutdown();
     await this.reconciler.stopAll();

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import type { ArchivePolicy, ArchivePolicyStatus } from '../api/schema.js';
 import { API_VERSION, KIND } from '../api/schema.js';
 import { formatSpecErrors, resolvePolicy, validateSpec } from '../api/resolve.js';
-import type { Stage, WorkerSnapshot, WorkerTotals } from '../archiver/worker-api.js';
+import type { Stage, WorkerSnapshot } from '../archiver/worker-api.js';
 import { zeroCounters } from '../archiver/counters.js';
 import { policyLogger, type Logger } from '../util/logger.js';
 import { errorMessage } from '../util/redact.js';
@@ -242,7 +242,7 @@ export class Reconciler {
     const pl = policyLogger(this.d.log, namespace, name);
     this.d.metrics.workerStarted(namespace, name);
     const secrets = conn.secretValues;
-    const started = this.d.workers.start({
+    this.d.workers.start({
       key,
       uid,
       generation,

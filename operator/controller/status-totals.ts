@@ -18,12 +18,15 @@ type Checkpoint = NonNullable<ArchivePolicyStatus['totalsCheckpoints']>[number];
 
 /**
  * The totals and checkpoints after including `source` into `prev`. `ineligible` is a gauge (the latest
- * estimate) and replaces the previous figure when given.
+ * estimate) and replaces the previous figure when given. The first checkpoint names the journal that
+ * worked on the policy last (workers read it, worker.journalSuperseded); `asWorker: false` reports
+ * counts of a journal whose worker no longer runs without claiming that place.
  */
 export function mergeTotals(
   prev: ArchivePolicyStatus | undefined,
   source: CounterSource | undefined,
   ineligible: number | undefined,
+  asWorker = true,
 ): { totals: Required<Totals>; totalsCheckpoints?: Checkpoint[] } {
   let counts = readCounters(prev?.totals);
   let checkpoints = prev?.totalsCheckpoints ? [...prev.totalsCheckpoints] : undefined;
@@ -31,12 +34,15 @@ export function mergeTotals(
     const i = checkpoints?.findIndex((c) => c.journal === source.journal) ?? -1;
     const included = readCounters(i >= 0 ? checkpoints![i] : undefined);
     const delta = countersSince(source.lifetime, included);
-    if (i !== 0 || COUNTERS.some((k) => delta[k] > 0)) {
+    const changed = COUNTERS.some((k) => delta[k] > 0);
+    if (changed || (asWorker && i !== 0) || i < 0) {
       counts = addCounters(counts, delta);
       const entry: Checkpoint = { journal: source.journal, ...addCounters(included, delta) };
       const others = (checkpoints ?? []).filter((c) => c.journal !== source.journal);
-      // Most recent first; the oldest drop out (journals of replicas long gone).
-      checkpoints = [entry, ...others].slice(0, MAX_TOTALS_CHECKPOINTS);
+      // Most recent worker first; the oldest drop out (journals of replicas long gone).
+      const at = asWorker ? 0 : i >= 0 ? i : Math.min(1, others.length);
+      others.splice(at, 0, entry);
+      checkpoints = others.slice(0, MAX_TOTALS_CHECKPOINTS);
     }
   }
   const totals: Required<Totals> = {

@@ -1,0 +1,109 @@
+// Counts left in a journal whose worker no longer runs here. A replica killed right after an upload
+// keeps that bundle's counts in its spool journal; if another replica holds the policy from then on,
+// no worker on this replica reads that journal again, and the status would never include them. This
+// sweep reads such journals (read-only: no worker holds them) and adds what the status lacks, with
+// the same checkpoint arithmetic and resourceVersion-guarded merge patch as the status writer, so a
+// count lands exactly once however the two writers interleave. It patches only the totals.
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { ArchivePolicy, ArchivePolicyStatus } from '../api/schema.js';
+import { GROUP, PLURAL, VERSION } from '../api/schema.js';
+import { COUNTERS, countersSince, readCounters } from '../archiver/counters.js';
+import type { JournalData } from '../archiver/journal.js';
+import type { Logger } from '../util/logger.js';
+import { errorMessage } from '../util/redact.js';
+import { isConflict, isNotFound, type KubeClient } from './kube-rest.js';
+import { mergeTotals, type CounterSource } from './status-totals.js';
+
+export interface JournalReporterOptions {
+  spoolRoot: string;
+  rest: KubeClient;
+  log: Logger;
+  getPolicy(key: string): ArchivePolicy | undefined;
+  /** A worker runs (or may run) here for the policy: its own status writes report its journal. */
+  busy(key: string): boolean;
+  onReport?: (result: 'ok' | 'conflict' | 'error') => void;
+}
+
+export class JournalReporter {
+  constructor(private readonly o: JournalReporterOptions) {}
+
+  /** One pass over the spool root; returns the keys whose counts were reported. */
+  async sweep(): Promise<string[]> {
+    const reported: string[] = [];
+    for (const ns of await dirs(this.o.spoolRoot)) {
+      for (const name of await dirs(path.join(this.o.spoolRoot, ns))) {
+        const key = `${ns}/${name}`;
+        if (this.o.busy(key)) continue;
+        try {
+          if (await this.report(key, path.join(this.o.spoolRoot, ns, name, 'journal.json')))
+            reported.push(key);
+        } catch (err) {
+          this.o.onReport?.('error');
+          this.o.log.warn({ key, err: errorMessage(err) }, 'reporting counts of a stopped worker failed');
+        }
+      }
+    }
+    return reported;
+  }
+
+  private async report(key: string, file: string): Promise<boolean> {
+    const journal = await readJournal(file);
+    const policy = this.o.getPolicy(key);
+    // Counts of a deleted policy (or one created again under the name since) belong to nobody.
+    if (!journal?.id || !journal.uid || !policy || policy.metadata.uid !== journal.uid) return false;
+    const source: CounterSource = { journal: journal.id, lifetime: readCounters(journal.lifetime) };
+    if (!owes(policy.status, source)) return false;
+    const [ns, name] = [key.slice(0, key.indexOf('/')), key.slice(key.indexOf('/') + 1)];
+    const p = `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(ns)}/${PLURAL}/${encodeURIComponent(name)}/status`;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      let current: ArchivePolicy;
+      try {
+        current = await this.o.rest.request<ArchivePolicy>({ method: 'GET', path: p });
+      } catch (err) {
+        if (isNotFound(err)) return false;
+        throw err;
+      }
+      if (current.metadata.uid !== journal.uid || !owes(current.status, source)) return false;
+      const merged = mergeTotals(current.status, source, undefined, false);
+      try {
+        await this.o.rest.request({
+          method: 'PATCH',
+          path: p,
+          contentType: 'application/merge-patch+json',
+          body: { metadata: { resourceVersion: current.metadata.resourceVersion }, status: merged },
+        });
+        this.o.onReport?.('ok');
+        this.o.log.info(
+          { key, journal: source.journal, totals: merged.totals },
+          'reported the counts of a worker that stopped on this replica',
+        );
+        return true;
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+        this.o.onReport?.('conflict');
+      }
+    }
+    return false;
+  }
+}
+
+/** Whether the status lacks some of the journal's counts. */
+function owes(status: ArchivePolicyStatus | undefined, source: CounterSource): boolean {
+  const cp = status?.totalsCheckpoints?.find((c) => c.journal === source.journal);
+  const delta = countersSince(source.lifetime, readCounters(cp));
+  return COUNTERS.some((k) => delta[k] > 0);
+}
+
+async function readJournal(file: string): Promise<JournalData | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as JournalData;
+  } catch {
+    return undefined; // absent, or being replaced this instant: the next sweep reads it
+  }
+}
+
+async function dirs(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  return entries.filter((e) => e.isDirectory()).map((e) => e.name);
+}
