@@ -28,7 +28,10 @@ export interface DeleteChunkResult {
 export interface DeleteOptions {
   chunkDocuments: number;
   chunkBytes: number;
-  /** The first chunk may have been deleted (partly) by a run that crashed: count what is already gone. */
+  /**
+   * The first chunk's delete was sent by a run that crashed (it may have been applied): what is already
+   * gone from it was deleted by this bundle.
+   */
   resumed: boolean;
   /**
    * Count, in every chunk after a resumed first one, the documents already gone before the delete
@@ -40,6 +43,11 @@ export interface DeleteOptions {
   shouldStop(): boolean;
   /** Called before each chunk with its size (rate limiting). */
   beforeChunk?(documents: number): Promise<void>;
+  /**
+   * Called right before a chunk's delete is sent, with the chunk's end offset (the worker journals it:
+   * after a crash, what is gone from a chunk never sent was not deleted by this bundle).
+   */
+  beforeIssue?(end: number): Promise<void>;
   /** Time spent waiting on the server, for statistics. */
   onServerMs?(ms: number): void;
 }
@@ -175,8 +183,9 @@ export async function deleteBundleDocuments(
       const absent = ids.length - (await coll.countDocuments({ _id: { $in: ids } } as Document));
       if (first) alreadyGone = absent;
       else gone = absent;
-      first = false;
     }
+    first = false;
+    await opts.beforeIssue?.(records[records.length - 1]!.end);
     const res = await coll.deleteMany(chunkFilter(t, bundle.changeGuardFields, records));
     opts.onServerMs?.(performance.now() - t0);
     const d = res.deletedCount + alreadyGone;

@@ -45,6 +45,8 @@ export interface JournalBundle {
    */
   superseded?: boolean;
   deleteOffset?: number;
+  /** ids-file end offset of the last chunk whose delete was sent (saved just before sending it). */
+  deleteIssued?: number;
   deleted?: number;
   skipped?: number;
 }
@@ -95,7 +97,7 @@ export class Journal {
     dir: string,
     fingerprint: JournalFingerprint,
     uid?: string,
-  ): Promise<{ journal: Journal; fresh: boolean; positionReset: boolean }> {
+  ): Promise<{ journal: Journal; fresh: boolean; positionReset: boolean; uidChanged?: boolean }> {
     const file = path.join(dir, 'journal.json');
     await rm(`${file}.tmp`, { force: true });
     let text: string | undefined;
@@ -137,6 +139,7 @@ export class Journal {
     data.lifetime = readCounters(data.lifetime ?? data.unacked);
     data.reported = readCounters(data.reported);
     delete data.unacked;
+    let uidChanged = false;
     if (uid && data.uid !== uid) {
       // Counted for another policy object (deleted, then created again with this name): those counts
       // belong to the old object. A new id keeps any checkpoint of the old counts from applying.
@@ -144,6 +147,7 @@ export class Journal {
         data.id = newJournalId();
         data.lifetime = zeroCounters();
         data.reported = zeroCounters();
+        uidChanged = true;
       }
       data.uid = uid;
     }
@@ -159,7 +163,7 @@ export class Journal {
     }
     const journal = new Journal(file, data);
     if (data.id === idRead) journal.savedLifetime = { ...data.lifetime };
-    return { journal, fresh: false, positionReset };
+    return { journal, fresh: false, positionReset, uidChanged };
   }
 
   private saving: Promise<void> = Promise.resolve();

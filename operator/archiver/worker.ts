@@ -58,6 +58,8 @@ export interface WorkerTuning {
   maxBackoffMs?: number;
   /** Test hook: awaited after a bundle is verified in the store and before its documents are deleted. */
   beforeDelete?: (bundle: { key: string; documents: number }) => Promise<void>;
+  /** Test hook: awaited when a delete chunk is about to be sent, before that is journaled. */
+  beforeDeleteIssue?: () => Promise<void>;
   /** Injected destination (tests); default: created from the policy. */
   destination?: Destination;
   now?: () => number;
@@ -559,7 +561,11 @@ export class Worker implements ArchiveWorker {
         ? { filterEJSON: BSON.EJSON.stringify(this.target.filter, { relaxed: false }) }
         : {}),
     };
-    const { journal, fresh, positionReset } = await Journal.load(spool.dir, fingerprint, this.opts.policyUid);
+    const { journal, fresh, positionReset, uidChanged } = await Journal.load(
+      spool.dir,
+      fingerprint,
+      this.opts.policyUid,
+    );
     this.journal = journal;
     if (positionReset)
       this.log.info('policy selection changed since the last run: paging restarts from the oldest document');
@@ -600,8 +606,9 @@ export class Worker implements ArchiveWorker {
           break;
       }
     }
-    if (!fresh && journal.bundles.length && this.opts.journalSuperseded?.(journal.id))
-      await this.dropSupersededBundles();
+    if (uidChanged && journal.bundles.length) await this.dropSupersededBundles('re-created');
+    else if (!fresh && journal.bundles.length && this.opts.journalSuperseded?.(journal.id))
+      await this.dropSupersededBundles('other-replica');
     // At most one bundle may be open; a second one (not expected) is sealed first.
     const opens = journal.bundles.filter((b) => b.state === 'open');
     for (const extra of opens.slice(0, -1)) await this.seal(extra);
@@ -623,13 +630,15 @@ export class Worker implements ArchiveWorker {
   }
 
   /**
-   * Another replica counted for this policy after this journal did: it may have archived (and deleted)
-   * what this spool still holds. Bundles not uploaded yet are dropped — their documents were never
-   * deleted, so whatever is still eligible is fetched again from the start — instead of being uploaded
-   * as duplicates. Uploaded bundles still finish their deletes; documents already gone from MongoDB at
-   * that point were archived again by the other replica and are counted as duplicates (I3).
+   * Another replica counted for this policy after this journal did ('other-replica'), or the policy was
+   * deleted and created again under its name ('re-created'): whatever this spool holds may have been
+   * archived (and deleted) since by someone else. Bundles not uploaded yet are dropped — their
+   * documents were never deleted, so whatever is still eligible is fetched again from the start —
+   * instead of being uploaded as duplicates. Uploaded bundles still finish their deletes; with another
+   * replica, documents already gone from MongoDB by then were archived again there and are counted as
+   * duplicates (I3); for a re-created policy, deletes sent before it existed are not its own.
    */
-  private async dropSupersededBundles(): Promise<void> {
+  private async dropSupersededBundles(why: 'other-replica' | 're-created'): Promise<void> {
     const j = this.journal!;
     const dropped: string[] = [];
     for (const b of [...j.bundles]) {
@@ -638,7 +647,8 @@ export class Worker implements ArchiveWorker {
         j.remove(b.id);
         dropped.push(`${b.id} (${b.state}, ${b.commit.docs} documents)`);
       } else if (b.state !== 'deleted') {
-        b.superseded = true;
+        if (why === 'other-replica') b.superseded = true;
+        else if (b.state === 'deleting') b.deleteIssued = b.deleteOffset ?? 0;
       }
     }
     if (dropped.length) {
@@ -648,8 +658,10 @@ export class Worker implements ArchiveWorker {
     }
     await j.save();
     this.log.info(
-      { dropped, finishing: j.bundles.filter((b) => b.superseded).map((b) => b.id) },
-      'another replica worked on this policy since this spool was last used: bundles not uploaded yet are dropped (their documents are fetched again)',
+      { dropped, finishing: j.bundles.map((b) => b.id) },
+      why === 'other-replica'
+        ? 'another replica worked on this policy since this spool was last used: bundles not uploaded yet are dropped (their documents are fetched again)'
+        : 'the policy was created again under this name: bundles not uploaded yet for the old one are dropped (their documents are fetched again)',
     );
   }
 
@@ -1057,6 +1069,7 @@ export class Worker implements ArchiveWorker {
         await this.tuning.beforeDelete?.({ key: b.key!, documents: b.commit.docs });
         b.state = 'deleting';
         b.deleteOffset = 0;
+        b.deleteIssued = 0;
         b.deleted = 0;
         b.skipped = 0;
         await j.save();
@@ -1070,8 +1083,18 @@ export class Worker implements ArchiveWorker {
         chunkDocuments:
           this.tuning.deleteChunkDocuments ?? Math.min(10_000, Math.max(1000, this.cfg.queryLimit)),
         chunkBytes: this.tuning.deleteChunkBytes ?? 4 << 20,
-        resumed: this.resumedDeletes.has(b.id),
+        // A chunk whose delete was never sent (deleteIssued not past deleteOffset) deleted nothing:
+        // what is gone from it went elsewhere (journals before deleteIssued: assume sent).
+        resumed:
+          this.resumedDeletes.has(b.id) &&
+          (b.deleteIssued === undefined || b.deleteIssued > (b.deleteOffset ?? 0)),
         countGone: b.superseded === true,
+        beforeIssue: async (end) => {
+          crashPoint('before-delete');
+          await this.tuning.beforeDeleteIssue?.();
+          b.deleteIssued = end;
+          await j.save();
+        },
         shouldStop: () => this.stopping,
         ...(this.limiter ? { beforeChunk: (n: number) => this.limiter!.take(n) } : {}),
         onServerMs: (ms) => (this.stats.serverWaitSeconds += ms / 1000),

@@ -72,6 +72,7 @@ export const CRASH_POINTS = [
   'after-seal',
   'mid-upload',
   'after-upload',
+  'before-delete',
   'mid-delete',
 ] as const;
 

@@ -98,7 +98,7 @@ every safety invariant (SPEC §5) against the writer's ledger. Exits non-zero on
   --max-rss-mb=N       memory ceiling per operator process (default 512)
   --faults=K,K          inject only these fault kinds (e.g. crash-point,operator-kill); see faults.ts
   --crash-points=P,P    crash points for crash-point faults: after-spool, after-seal, mid-upload,
-                       after-upload, mid-delete
+                       after-upload, before-delete, mid-delete
   --no-tmpfs           do not mount size-limited spool volumes (spool-fill faults are then skipped)
   --keep               keep the run directory (logs, ledger, server data) even on success
   --report=FILE        also write the result as JSON to FILE

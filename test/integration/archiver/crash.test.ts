@@ -5,6 +5,7 @@
 //   after-seal    the bundle file is written and journaled, not uploaded
 //   mid-upload    the multipart upload is past its first part
 //   after-upload  the bundle is verified in S3, nothing deleted yet
+//   before-delete the bundle is marked deleting, its first chunk's delete not yet sent
 //   mid-delete    a deleteMany chunk was applied but not yet journaled
 import { randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
@@ -14,7 +15,14 @@ import { testEnv } from '../../support/testenv.js';
 import { cliEnv, runCli } from './cli.js';
 import { DAY, idKey, insertAll, readBundles, sandbox, snapshotRaw, type Sandbox } from './helpers.js';
 
-const POINTS = ['after-spool', 'after-seal', 'mid-upload', 'after-upload', 'mid-delete'] as const;
+const POINTS = [
+  'after-spool',
+  'after-seal',
+  'mid-upload',
+  'after-upload',
+  'before-delete',
+  'mid-delete',
+] as const;
 const N = 3000;
 
 describe('archiver: kill -9 at each stage boundary', () => {

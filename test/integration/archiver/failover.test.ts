@@ -138,4 +138,73 @@ describe('archiver: a policy that moved to another replica and back', () => {
     const duplicates = [...seen.values()].reduce((n, c) => n + c - 1, 0);
     expect(duplicates).toBe(a2.snapshot().totals.duplicatesUploaded);
   }, 240_000);
+
+  test('a delete never sent before the move: what is gone was archived elsewhere, not deleted here', async () => {
+    await seedDocs(sb);
+    const spoolA = path.join(sb.spoolRoot, 'replica-a');
+    const spoolB = path.join(sb.spoolRoot, 'replica-b');
+    // A uploads, marks the bundle deleting, and stops before its first delete chunk is sent.
+    const a1: Worker = new Worker(
+      {
+        config: policy(sb, {}),
+        mongoUri: testEnv().mongoUri,
+        spoolRoot: spoolA,
+        logger: testLogger(),
+        once: true,
+      },
+      {
+        estimateIntervalMs: 3_600_000,
+        beforeDeleteIssue: async () => {
+          void a1.stop();
+          throw new Error('replica A stops before sending the delete');
+        },
+      },
+    );
+    await a1.run();
+    expect(await sb.db.collection('events').countDocuments()).toBe(N);
+
+    const b = await runOnce(policy(sb, {}), spoolB);
+    expect(b.worker.snapshot().totals).toMatchObject({ documentsArchived: N, documentsDeleted: N });
+
+    // Before deleteIssued, A counted the documents gone from its resumed chunk as its own deletes.
+    const a2 = await replicaReturns(policy(sb, {}), spoolA);
+    expect(a2.snapshot().totals).toMatchObject({ documentsDeleted: 0, duplicatesUploaded: N });
+  }, 240_000);
+
+  test('a policy deleted and created again: bundles spooled for the old object are dropped', async () => {
+    await seedDocs(sb);
+    const spoolA = path.join(sb.spoolRoot, 'replica-a');
+    const spoolB = path.join(sb.spoolRoot, 'replica-b');
+    const a1 = new Worker({
+      config: policy(sb, { s3: { uploadInterval: 3600 }, archiveCheckInterval: 1800 }),
+      mongoUri: testEnv().mongoUri,
+      spoolRoot: spoolA,
+      logger: testLogger(),
+      policyUid: 'uid-1',
+    });
+    const ran = a1.run();
+    await until('replica A to spool every document', () => a1.snapshot().spooledDocuments === N);
+    await a1.stop();
+    await ran;
+    const b = await runOnce(policy(sb, {}), spoolB);
+    expect(b.worker.snapshot().totals).toMatchObject({ documentsArchived: N, documentsDeleted: N });
+
+    // The policy is created again (new uid, empty status: nothing says another replica worked on it).
+    const a2 = new Worker(
+      {
+        config: policy(sb, {}),
+        mongoUri: testEnv().mongoUri,
+        spoolRoot: spoolA,
+        logger: testLogger(),
+        once: true,
+        policyUid: 'uid-2',
+        journalSuperseded: () => false,
+      },
+      { estimateIntervalMs: 3_600_000 },
+    );
+    await a2.run();
+    expect(a2.snapshot().totals).toMatchObject({ documentsArchived: 0, bundlesUploaded: 0 });
+    const seen = await copiesInS3(sb);
+    expect([...seen.values()].filter((n) => n > 1)).toEqual([]);
+  }, 240_000);
 });
