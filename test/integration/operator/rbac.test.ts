@@ -90,6 +90,15 @@ describe('operator RBAC: exactly the chart rules', () => {
       500,
     );
     expect(condition(p, 'Ready')?.status).toBe('True');
+    // A spec edit moves the resourceVersion under the status writer: its next conditional write gets
+    // 409 and must re-read the status (get on archivepolicies/status) — it used to retry forever.
+    await apply(policyManifest(sb.namespace, 'rbac-policy', policySpec(sb, { queryLimit: 50 })));
+    await waitFor(
+      'the status of generation 2 after a conflicting write',
+      async () => (await getPolicy(sb.namespace, 'rbac-policy'))?.status?.observedGeneration === 2,
+      60_000,
+      500,
+    );
     const events = await kubectl([
       'get',
       'events.v1.events.k8s.io',
