@@ -58,6 +58,21 @@ async function replicaReturns(config: PolicyConfig, spoolRoot: string): Promise<
   return w;
 }
 
+/** Replica A spools every document into an open bundle (it uploads only hourly), then stops. */
+async function spoolEverything(sb: Sandbox, spoolRoot: string, policyUid?: string): Promise<void> {
+  const w = new Worker({
+    config: policy(sb, { s3: { uploadInterval: 3600 }, archiveCheckInterval: 1800 }),
+    mongoUri: testEnv().mongoUri,
+    spoolRoot,
+    logger: testLogger(),
+    ...(policyUid ? { policyUid } : {}),
+  });
+  const ran = w.run();
+  await until('replica A to spool every document', () => w.snapshot().spooledDocuments === N);
+  await w.stop();
+  await ran;
+}
+
 describe('archiver: a policy that moved to another replica and back', () => {
   let sb: Sandbox;
   beforeEach(async () => {
@@ -71,17 +86,8 @@ describe('archiver: a policy that moved to another replica and back', () => {
     await seedDocs(sb);
     const spoolA = path.join(sb.spoolRoot, 'replica-a');
     const spoolB = path.join(sb.spoolRoot, 'replica-b');
-    // A spools everything into an open bundle (uploads every hour), then loses the policy.
-    const a1 = new Worker({
-      config: policy(sb, { s3: { uploadInterval: 3600 }, archiveCheckInterval: 1800 }),
-      mongoUri: testEnv().mongoUri,
-      spoolRoot: spoolA,
-      logger: testLogger(),
-    });
-    const ran = a1.run();
-    await until('replica A to spool every document', () => a1.snapshot().spooledDocuments === N);
-    await a1.stop();
-    await ran;
+    // A spools everything into an open bundle, then loses the policy.
+    await spoolEverything(sb, spoolA);
 
     // B archives and deletes everything.
     const b = await runOnce(policy(sb, {}), spoolB);
@@ -175,17 +181,7 @@ describe('archiver: a policy that moved to another replica and back', () => {
     await seedDocs(sb);
     const spoolA = path.join(sb.spoolRoot, 'replica-a');
     const spoolB = path.join(sb.spoolRoot, 'replica-b');
-    const a1 = new Worker({
-      config: policy(sb, { s3: { uploadInterval: 3600 }, archiveCheckInterval: 1800 }),
-      mongoUri: testEnv().mongoUri,
-      spoolRoot: spoolA,
-      logger: testLogger(),
-      policyUid: 'uid-1',
-    });
-    const ran = a1.run();
-    await until('replica A to spool every document', () => a1.snapshot().spooledDocuments === N);
-    await a1.stop();
-    await ran;
+    await spoolEverything(sb, spoolA, 'uid-1');
     const b = await runOnce(policy(sb, {}), spoolB);
     expect(b.worker.snapshot().totals).toMatchObject({ documentsArchived: N, documentsDeleted: N });
 
