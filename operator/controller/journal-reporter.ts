@@ -7,13 +7,13 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ArchivePolicy, ArchivePolicyStatus } from '../api/schema.js';
-import { GROUP, PLURAL, VERSION } from '../api/schema.js';
 import { COUNTERS, countersSince, readCounters } from '../archiver/counters.js';
 import type { JournalData } from '../archiver/journal.js';
 import type { Logger } from '../util/logger.js';
 import { errorMessage } from '../util/redact.js';
 import { isConflict, isNotFound, type KubeClient } from './kube-rest.js';
 import { mergeTotals, type CounterSource } from './status-totals.js';
+import { policyStatusPath } from './status-writer.js';
 
 export interface JournalReporterOptions {
   spoolRoot: string;
@@ -54,8 +54,7 @@ export class JournalReporter {
     if (!journal?.id || !journal.uid || !policy || policy.metadata.uid !== journal.uid) return false;
     const source: CounterSource = { journal: journal.id, lifetime: readCounters(journal.lifetime) };
     if (!owes(policy.status, source)) return false;
-    const [ns, name] = [key.slice(0, key.indexOf('/')), key.slice(key.indexOf('/') + 1)];
-    const p = `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(ns)}/${PLURAL}/${encodeURIComponent(name)}/status`;
+    const p = policyStatusPath(key.slice(0, key.indexOf('/')), key.slice(key.indexOf('/') + 1));
     for (let attempt = 0; attempt < 5; attempt++) {
       let current: ArchivePolicy;
       try {

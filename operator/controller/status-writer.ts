@@ -10,7 +10,7 @@ import { GROUP, PLURAL, VERSION } from '../api/schema.js';
 import type { Logger } from '../util/logger.js';
 import { errorMessage } from '../util/redact.js';
 import { backoffDelay } from './backoff.js';
-import { isConflict, isNotFound, type KubeClient } from './kube-rest.js';
+import { isConflict, isNotFound, resourcePath, type KubeClient } from './kube-rest.js';
 
 export type StatusComputer = (prev: ArchivePolicyStatus | undefined) => ArchivePolicyStatus | undefined;
 
@@ -161,7 +161,7 @@ export class StatusWriter {
   }
 
   private path(e: Entry): string {
-    return `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(e.namespace)}/${PLURAL}/${encodeURIComponent(e.name)}/status`;
+    return policyStatusPath(e.namespace, e.name);
   }
 
   /** Reads the object's current status and resourceVersion as the new base. False if that failed. */
@@ -243,4 +243,16 @@ export class StatusWriter {
     });
     return e.writing;
   }
+}
+
+/** The /status subresource of an ArchivePolicy. */
+export function policyStatusPath(namespace: string, name: string): string {
+  return resourcePath({
+    group: GROUP,
+    version: VERSION,
+    plural: PLURAL,
+    namespace,
+    name,
+    subresource: 'status',
+  });
 }
