@@ -206,3 +206,30 @@ export async function deleteBundleDocuments(
   await flush();
   return { deleted, skipped, complete: true };
 }
+
+/**
+ * What the chunk [deleteOffset, deleteIssued) of `bundle` did, when its delete was sent by a worker that
+ * was killed before journaling the answer — found out read-only. Documents of the chunk now absent were
+ * deleted by it (the same reading as a worker resuming the chunk); present ones that its filter no
+ * longer matches were skipped. 'not-applied' when nothing is gone and the filter still matches: the
+ * delete never reached MongoDB, and the chunk counts as never sent.
+ */
+export async function settleSentChunk(
+  coll: Collection,
+  bundle: JournalBundle,
+  idsFile: string,
+): Promise<{ deleted: number; skipped: number } | 'not-applied'> {
+  const records: IdRecord[] = [];
+  for await (const r of readIdRecords(idsFile, bundle.deleteOffset ?? 0, bundle.deleteIssued ?? 0))
+    records.push(r);
+  const ids = records.map((r) => exactId(r.id)).filter((id) => id !== undefined);
+  const present = ids.length ? await coll.countDocuments({ _id: { $in: ids } } as Document) : 0;
+  const gone = ids.length - present;
+  if (gone === 0 && present > 0) {
+    const matching = await coll.countDocuments(
+      chunkFilter(targetOf(bundle), bundle.changeGuardFields, records),
+    );
+    if (matching > 0) return 'not-applied';
+  }
+  return { deleted: gone, skipped: records.length - gone };
+}

@@ -166,6 +166,18 @@ export class Journal {
     return { journal, fresh: false, positionReset, uidChanged };
   }
 
+  /** The journal exactly as stored (undefined when there is none), for a reader that does not run the policy. */
+  static async read(dir: string): Promise<Journal | undefined> {
+    let data: JournalData;
+    try {
+      data = JSON.parse(await readFile(path.join(dir, 'journal.json'), 'utf8')) as JournalData;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    return (await Journal.load(dir, data.fingerprint)).journal;
+  }
+
   private saving: Promise<void> = Promise.resolve();
   /** `lifetime` as last written durably (what a worker may show: a kill -9 cannot undo it). */
   savedLifetime: Counters = zeroCounters();

@@ -123,6 +123,21 @@ describe('Spool', () => {
     await again.unlock();
   });
 
+  test('a brief hold (the journal sweep) makes a worker of this process wait, not refuse; a worker makes the sweep refuse', async () => {
+    const brief = await Spool.open(root, 'ns', 'p', true);
+    let opened = false;
+    const worker = Spool.open(root, 'ns', 'p').then((s) => {
+      opened = true;
+      return s;
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(opened).toBe(false);
+    await brief.unlock();
+    const held = await worker;
+    await expect(Spool.open(root, 'ns', 'p', true)).rejects.toBeInstanceOf(SpoolLockedError);
+    await held.unlock();
+  });
+
   test('rejects names that would escape the spool root', async () => {
     await expect(Spool.open(root, '..', 'p')).rejects.toThrow(/cannot be used as a spool directory/);
     await expect(Spool.open(root, 'ns', 'a/b')).rejects.toThrow(/cannot be used as a spool directory/);

@@ -73,12 +73,18 @@ export async function fsyncDir(dir: string): Promise<void> {
 
 /** Spool directories locked by this process (the pid in a lock file cannot tell two workers of one process apart). */
 const heldLocks = new Set<string>();
+/** Spool directories this process holds only for a moment (the operator's journal sweep): when they are free again. */
+const briefHolds = new Map<string, Promise<void>>();
 
 export class Spool {
   private constructor(readonly dir: string) {}
 
-  /** Creates (if needed) and locks `<root>/<namespace>/<name>/`. */
-  static async open(root: string, namespace: string, name: string): Promise<Spool> {
+  /**
+   * Creates (if needed) and locks `<root>/<namespace>/<name>/`. `brief`: the holder only reads and
+   * rewrites the journal (a few server round trips), so a worker of this process opening the spool
+   * meanwhile waits for it instead of refusing.
+   */
+  static async open(root: string, namespace: string, name: string, brief = false): Promise<Spool> {
     const dir = path.join(
       path.resolve(root),
       pathSegment(namespace, 'namespace'),
@@ -86,20 +92,24 @@ export class Spool {
     );
     await mkdir(path.join(dir, 'bundles'), { recursive: true, mode: 0o700 });
     const spool = new Spool(dir);
-    await spool.lock();
+    await spool.lock(brief);
     return spool;
   }
+
+  private releaseBrief?: () => void;
 
   private get lockFile(): string {
     return path.join(this.dir, 'lock');
   }
 
-  private async lock(): Promise<void> {
+  private async lock(brief: boolean): Promise<void> {
+    for (let hold = briefHolds.get(this.dir); hold; hold = briefHolds.get(this.dir)) await hold;
     if (heldLocks.has(this.dir)) throw new SpoolLockedError(this.dir, process.pid);
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         await writeFile(this.lockFile, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
         heldLocks.add(this.dir);
+        if (brief) briefHolds.set(this.dir, new Promise((resolve) => (this.releaseBrief = resolve)));
         return;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -118,6 +128,11 @@ export class Spool {
     if (!heldLocks.has(this.dir)) return;
     heldLocks.delete(this.dir);
     if (pid === process.pid) await rm(this.lockFile, { force: true });
+    if (this.releaseBrief) {
+      briefHolds.delete(this.dir);
+      this.releaseBrief();
+      this.releaseBrief = undefined;
+    }
   }
 
   bundleDir(id: string): string {

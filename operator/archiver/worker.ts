@@ -8,7 +8,7 @@
 // kill -9 at any instant resumes exactly. Failures are retried with back-off; nothing is deleted unless
 // its bundle is verified in the store (I1).
 import { Mutex } from 'async-mutex';
-import { BSON, MongoClient, MongoServerError, type Collection, type Document } from 'mongodb';
+import { BSON, MongoServerError, type MongoClient, type Collection, type Document } from 'mongodb';
 import { Transform, type Readable } from 'node:stream';
 import { newBundleId } from '../bundle/keys.js';
 import { createDestination } from '../storage/factory.js';
@@ -32,6 +32,7 @@ import { getRawValue, TYPE_BRACKETS } from './raw-bson.js';
 import { sealBundle } from './seal.js';
 import { keyDate } from './time-range.js';
 import { addCounters, countersSince, zeroCounters, type Counters } from './counters.js';
+import { newMongoClient } from './mongo-client.js';
 import { EMPTY_COMMIT, Spool, SpoolLockedError, type BundleAppender, type SpoolCommit } from './spool.js';
 import { KeyConflictError, uploadOnce, withRetry } from './upload.js';
 import type {
@@ -314,14 +315,7 @@ export class Worker implements ArchiveWorker {
   /** A connected client (a new one after dropMongo()). */
   private async ensureMongo(): Promise<void> {
     if (this.client) return;
-    // Options written in the URI win over these defaults.
-    const client = new MongoClient(this.opts.mongoUri, {
-      appName: 'gochive',
-      maxPoolSize: 4,
-      ...(/[?&]serverSelectionTimeoutMS=/i.test(this.opts.mongoUri)
-        ? {}
-        : { serverSelectionTimeoutMS: 15_000 }),
-    });
+    const client = newMongoClient(this.opts.mongoUri);
     await client.connect();
     this.client = client;
     this.coll = client.db(this.cfg.database).collection(this.cfg.collection);

@@ -2,6 +2,9 @@
 // policies whose Leases this replica holds, and the status writer, event recorder, metrics and health
 // server report on them. Also owns the orderly shutdown (SIGTERM) sequence.
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { MongoClient } from 'mongodb';
+import { validateSpec } from '../api/resolve.js';
+import { newMongoClient } from '../archiver/mongo-client.js';
 import type { ArchivePolicy } from '../api/schema.js';
 import { GROUP, PLURAL, VERSION } from '../api/schema.js';
 import type { Logger } from '../util/logger.js';
@@ -15,7 +18,8 @@ import { OperatorMetrics } from './metrics.js';
 import type { OperatorOptions } from './options.js';
 import { Reconciler, regardingOf } from './reconciler.js';
 import type { SecretSet } from './scrub.js';
-import { SecretWatcher } from './secret-watcher.js';
+import { readSecret, SecretWatcher } from './secret-watcher.js';
+import { resolveConnection, type ConnectionSettings } from './connection.js';
 import { StatusWriter } from './status-writer.js';
 import { WorkerSupervisor, type CreateWorker } from './workers.js';
 import { WorkQueue } from './workqueue.js';
@@ -43,6 +47,7 @@ export class Operator {
   private readonly reconciler: Reconciler;
   private readonly workers: WorkerSupervisor;
   private readonly secretWatcher: SecretWatcher;
+  private readonly connectionSettings: ConnectionSettings;
   private readonly statusWriter: StatusWriter;
   private readonly events: EventRecorder;
   private readonly health: HealthServer;
@@ -121,15 +126,16 @@ export class Operator {
       onWrite: (op) => this.metrics.leaseWrites.inc({ op }),
       inScope: (key) => o.namespaces.length === 0 || o.namespaces.includes(key.slice(0, key.indexOf('/'))),
     });
+    this.connectionSettings = {
+      ...(o.mongodbUriTemplate ? { uriTemplate: o.mongodbUriTemplate } : {}),
+      ...(o.credentialsSecret ? { credentialsSecret: o.credentialsSecret } : {}),
+      usernameKey: o.credentialsUsernameKey,
+      passwordKey: o.credentialsPasswordKey,
+    };
     this.reconciler = new Reconciler({
       identity: o.identity,
       log,
-      settings: {
-        ...(o.mongodbUriTemplate ? { uriTemplate: o.mongodbUriTemplate } : {}),
-        ...(o.credentialsSecret ? { credentialsSecret: o.credentialsSecret } : {}),
-        usernameKey: o.credentialsUsernameKey,
-        passwordKey: o.credentialsPasswordKey,
-      },
+      settings: this.connectionSettings,
       getPolicy: (key) => this.getPolicy(key),
       isHeld: (key) => this.leases.isHeld(key),
       ownsStatus: (key) => this.leases.ownsStatus(key),
@@ -148,6 +154,8 @@ export class Operator {
       log,
       getPolicy: (key) => this.getPolicy(key),
       busy: (key) => this.workers.get(key) !== undefined || this.shuttingDown,
+      heldHere: (key) => this.leases.isHeld(key),
+      connect: (policy) => this.connectForSweep(policy),
       onReport: (r) => this.metrics.statusWrites.inc({ result: r }),
     });
     this.health = new HealthServer({
@@ -248,6 +256,27 @@ export class Operator {
 
   get workerCount(): number {
     return this.workers.size;
+  }
+
+  /** A connected MongoDB client for a policy this replica does not run (the journal sweep's reads). */
+  private async connectForSweep(policy: ArchivePolicy): Promise<MongoClient | undefined> {
+    const v = validateSpec(policy.spec);
+    if (!v.ok) return undefined;
+    const conn = await resolveConnection(
+      v.spec,
+      policy.metadata.namespace ?? '',
+      this.connectionSettings,
+      (ns, name) => readSecret(this.d.rest, ns, name),
+    );
+    if (!conn.ok) return undefined;
+    this.d.secrets.add(conn.secretValues);
+    const client = newMongoClient(conn.mongoUri);
+    try {
+      return await client.connect();
+    } catch (err) {
+      await client.close().catch(() => undefined);
+      throw err;
+    }
   }
 
   private getPolicy(key: string): ArchivePolicy | undefined {

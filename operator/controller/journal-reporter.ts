@@ -4,10 +4,17 @@
 // sweep reads such journals (read-only: no worker holds them) and adds what the status lacks, with
 // the same checkpoint arithmetic and resourceVersion-guarded merge patch as the status writer, so a
 // count lands exactly once however the two writers interleave. It patches only the totals.
+//
+// A worker killed between sending a delete chunk and journaling its answer left a count only MongoDB
+// knows. When the policy is not held here (so no worker of this replica will resume that bundle), the
+// sweep settles such chunks first (archiver/settle-deletes.ts: read-only counts, journal rewritten
+// under the spool lock) and then reports them like any other journaled count.
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ArchivePolicy, ArchivePolicyStatus } from '../api/schema.js';
+import type { MongoClient } from 'mongodb';
 import { COUNTERS, countersSince, readCounters } from '../archiver/counters.js';
+import { sentNotJournaled, settleSentDeletes } from '../archiver/settle-deletes.js';
 import type { JournalData } from '../archiver/journal.js';
 import type { Logger } from '../util/logger.js';
 import { errorMessage } from '../util/redact.js';
@@ -22,6 +29,10 @@ export interface JournalReporterOptions {
   getPolicy(key: string): ArchivePolicy | undefined;
   /** A worker runs (or may run) here for the policy: its own status writes report its journal. */
   busy(key: string): boolean;
+  /** This replica holds the policy's lease (its next worker settles the journal's sent deletes itself). */
+  heldHere(key: string): boolean;
+  /** A client for the policy's MongoDB (undefined when its connection cannot be resolved now). */
+  connect(policy: ArchivePolicy): Promise<MongoClient | undefined>;
   onReport?: (result: 'ok' | 'conflict' | 'error') => void;
 }
 
@@ -36,8 +47,7 @@ export class JournalReporter {
         const key = `${ns}/${name}`;
         if (this.o.busy(key)) continue;
         try {
-          if (await this.report(key, path.join(this.o.spoolRoot, ns, name, 'journal.json')))
-            reported.push(key);
+          if (await this.report(key, ns, name)) reported.push(key);
         } catch (err) {
           this.o.onReport?.('error');
           this.o.log.warn({ key, err: errorMessage(err) }, 'reporting counts of a stopped worker failed');
@@ -47,11 +57,23 @@ export class JournalReporter {
     return reported;
   }
 
-  private async report(key: string, file: string): Promise<boolean> {
-    const journal = await readJournal(file);
+  private async report(key: string, ns: string, name: string): Promise<boolean> {
+    const file = path.join(this.o.spoolRoot, ns, name, 'journal.json');
+    let journal = await readJournal(file);
     const policy = this.o.getPolicy(key);
     // Counts of a deleted policy (or one created again under the name since) belong to nobody.
     if (!journal?.id || !journal.uid || !policy || policy.metadata.uid !== journal.uid) return false;
+    if (journal.bundles.some(sentNotJournaled) && !this.o.heldHere(key)) {
+      // Counts already journaled are reported even when MongoDB cannot be asked now.
+      await this.settle(key, ns, name, journal.id, policy).catch((err: unknown) =>
+        this.o.log.warn(
+          { key, err: errorMessage(err) },
+          'could not settle a delete a stopped worker sent; the next sweep tries again',
+        ),
+      );
+      journal = await readJournal(file);
+      if (!journal?.id || journal.uid !== policy.metadata.uid) return false;
+    }
     const source: CounterSource = { journal: journal.id, lifetime: readCounters(journal.lifetime) };
     if (!owes(policy.status, source)) return false;
     const p = policyStatusPath(key.slice(0, key.indexOf('/')), key.slice(key.indexOf('/') + 1));
@@ -84,6 +106,22 @@ export class JournalReporter {
       }
     }
     return false;
+  }
+
+  private async settle(key: string, ns: string, name: string, journalId: string, policy: ArchivePolicy) {
+    let client: MongoClient | undefined;
+    const settled = await settleSentDeletes(this.o.spoolRoot, ns, name, journalId, async () => {
+      client = await this.o.connect(policy);
+      if (!client) throw new Error('the policy has no usable MongoDB connection now');
+      return client;
+    });
+    for (const s of settled)
+      this.o.log.info(
+        { key, bundle: s.bundle, ...(s.result === 'not-applied' ? { applied: false } : s.result) },
+        s.result === 'not-applied'
+          ? 'a delete sent by a stopped worker never reached MongoDB: the chunk will be sent again'
+          : 'counted a delete chunk a stopped worker sent but never journaled',
+      );
   }
 }
 

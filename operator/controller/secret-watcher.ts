@@ -4,7 +4,34 @@
 import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from '../util/logger.js';
 import { ResourceInformer } from './informer.js';
-import type { KubeClient } from './kube-rest.js';
+import { isNotFound, type KubeClient } from './kube-rest.js';
+
+/** A Secret's values, decoded. */
+function secretData(secret: V1Secret): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(secret.data ?? {})) out[k] = Buffer.from(v, 'base64').toString('utf8');
+  for (const [k, v] of Object.entries(secret.stringData ?? {})) out[k] = v;
+  return out;
+}
+
+/** One read of a Secret that nothing watches here (undefined when absent). */
+export async function readSecret(
+  rest: KubeClient,
+  namespace: string,
+  name: string,
+): Promise<Record<string, string> | undefined> {
+  try {
+    return secretData(
+      await rest.request<V1Secret>({
+        method: 'GET',
+        path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`,
+      }),
+    );
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
 
 export const secretKey = (namespace: string, name: string): string => `${namespace}/${name}`;
 
@@ -59,12 +86,7 @@ export class SecretWatcher {
       );
     }
     const secret = w.informer.get(name, namespace);
-    if (!secret) return undefined;
-    const out: Record<string, string> = {};
-    for (const [k, v] of Object.entries(secret.data ?? {}))
-      out[k] = Buffer.from(v, 'base64').toString('utf8');
-    for (const [k, v] of Object.entries(secret.stringData ?? {})) out[k] = v;
-    return out;
+    return secret && secretData(secret);
   }
 
   /** resourceVersion of a watched Secret (part of a worker's fingerprint), '' when absent. */

@@ -130,6 +130,8 @@ describe('status totals on the API server', () => {
         log,
         getPolicy: (key) => (key === `${ns}/orphan` ? policy : undefined),
         busy: () => busy,
+        heldHere: () => false,
+        connect: () => Promise.resolve(undefined),
       });
       expect(await reporter.sweep()).toEqual([]); // a worker runs here: it reports its own journal
       busy = false;
@@ -146,6 +148,8 @@ describe('status totals on the API server', () => {
         log,
         getPolicy: () => fresh,
         busy: () => false,
+        heldHere: () => false,
+        connect: () => Promise.resolve(undefined),
       });
       expect(await again.sweep()).toEqual([]);
       // The holder writes again from its stale base: 409, re-read, and the reported counts stay.
