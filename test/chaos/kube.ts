@@ -155,24 +155,28 @@ export class Kube {
 
   /** Tries to store an invalid spec; returns the API server's refusal message, or undefined if it was accepted. */
   async tryInvalidSpec(name: string, spec: Record<string, unknown>): Promise<string | undefined> {
-    const cur = await this.getPolicy(name);
-    if (!cur) return 'policy absent';
-    try {
-      await this.custom.replaceNamespacedCustomObject({
-        ...G,
-        namespace: this.namespace,
-        name,
-        body: { ...cur, spec },
-        dryRun: 'All',
-      });
-      return undefined;
-    } catch (err) {
-      const code = statusCode(err);
-      if (code === 422 || code === 400)
-        return (err as { body?: unknown }).body
-          ? String((err as { body?: unknown }).body).slice(0, 300)
-          : `HTTP ${code}`;
-      throw err;
+    // Retried on conflicts: the operator's status writes move the resourceVersion between GET and PUT.
+    for (let attempt = 1; ; attempt++) {
+      const cur = await this.getPolicy(name);
+      if (!cur) return 'policy absent';
+      try {
+        await this.custom.replaceNamespacedCustomObject({
+          ...G,
+          namespace: this.namespace,
+          name,
+          body: { ...cur, spec },
+          dryRun: 'All',
+        });
+        return undefined;
+      } catch (err) {
+        const code = statusCode(err);
+        if (code === 409 && attempt < 10) continue;
+        if (code === 422 || code === 400)
+          return (err as { body?: unknown }).body
+            ? String((err as { body?: unknown }).body).slice(0, 300)
+            : `HTTP ${code}`;
+        throw err;
+      }
     }
   }
 
