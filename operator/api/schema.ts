@@ -698,6 +698,9 @@ export const conditionSchema = z
   })
   .describe('A condition in the Kubernetes API conventions (metav1.Condition).');
 
+/** Longest encoded value a dryRunPosition field holds (a longer _id or age value is not shared). */
+export const DRY_RUN_POSITION_MAX_CHARS = 4096;
+
 export const archivePolicyStatusSchema = z
   .object({
     observedGeneration: z
@@ -761,6 +764,35 @@ export const archivePolicyStatusSchema = z
         'x-kubernetes-list-type': 'map',
         'x-kubernetes-list-map-keys': ['journal'],
       }),
+    dryRunPosition: z
+      .object({
+        selection: z
+          .string()
+          .max(64)
+          .describe(
+            'sha256 of database, collection, archiveField, archiveFieldFormat and filter: the position applies to that selection only.',
+          ),
+        mode: z.enum(['range', 'tie']).describe('Paging mode at the position.'),
+        lastAge: z
+          .string()
+          .max(DRY_RUN_POSITION_MAX_CHARS)
+          .optional()
+          .describe('range: last archiveField value passed (base64 of raw BSON).'),
+        age: z
+          .string()
+          .max(DRY_RUN_POSITION_MAX_CHARS)
+          .optional()
+          .describe('tie: the archiveField value being paged by _id (base64 of raw BSON).'),
+        lastId: z
+          .string()
+          .max(DRY_RUN_POSITION_MAX_CHARS)
+          .optional()
+          .describe('tie: last _id passed (base64 of raw BSON).'),
+      })
+      .optional()
+      .describe(
+        'dryRun only: how far uploaded bundles reach in the pass over eligible documents, so a replica that takes the policy over continues there instead of uploading the same documents again.',
+      ),
     lastBundle: z
       .object({
         key: z.string().max(1024).optional().describe('Object key of the bundle.'),

@@ -31,6 +31,8 @@ export interface JournalBundle {
   commit: SpoolCommit;
   /** Latest fetch cutoff among the bundle's documents (ms). */
   cutoffMaxMs?: number;
+  /** dryRun: the fetch position when the bundle was sealed (its documents all lie before it). */
+  positionAfter?: FetchPosition;
   // sealed:
   key?: string;
   file?: string;
@@ -64,6 +66,8 @@ export interface JournalData {
   version: number;
   fingerprint: JournalFingerprint;
   position: FetchPosition;
+  /** dryRun: positionAfter of the last uploaded bundle (published in the status, dry-run-position.ts). */
+  uploadedPosition?: FetchPosition;
   /** Set when a pass reached the end of the eligible documents. */
   passComplete?: boolean;
   /**

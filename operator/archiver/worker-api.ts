@@ -3,6 +3,7 @@
 import type { Logger } from '../util/logger.js';
 import type { PolicyConfig } from './config.js';
 import type { Counters } from './counters.js';
+import type { DryRunPosition } from './dry-run-position.js';
 
 export type WorkerState =
   | 'Starting' // connecting, checking the index, recovering the journal
@@ -56,6 +57,8 @@ export interface WorkerSnapshot {
    * status totals what it has not included yet, exactly once, across crashes and replicas.
    */
   counters?: { journal: string; lifetime: Counters };
+  /** dryRun: how far its uploaded bundles reach (status.dryRunPosition). */
+  dryRunPosition?: DryRunPosition;
 }
 
 export interface WorkerEvents {
@@ -91,6 +94,11 @@ export interface WorkerOptions {
    * rather than upload documents the other replica may have archived already.
    */
   journalSuperseded?: (journalId: string) => boolean;
+  /**
+   * dryRun: the position another replica's uploads reached (status.dryRunPosition), read when this
+   * worker has no position of its own (fresh spool, or a superseded journal).
+   */
+  dryRunPosition?: () => DryRunPosition | undefined;
 }
 
 export interface ArchiveWorker {

@@ -32,6 +32,7 @@ import { getRawValue, TYPE_BRACKETS } from './raw-bson.js';
 import { sealBundle } from './seal.js';
 import { keyDate } from './time-range.js';
 import { addCounters, countersSince, zeroCounters, type Counters } from './counters.js';
+import { continueFrom, publishPosition } from './dry-run-position.js';
 import { newMongoClient } from './mongo-client.js';
 import { EMPTY_COMMIT, Spool, SpoolLockedError, type BundleAppender, type SpoolCommit } from './spool.js';
 import { KeyConflictError, uploadOnce, withRetry } from './upload.js';
@@ -249,6 +250,9 @@ export class Worker implements ArchiveWorker {
     if (this.lastError) snap.lastError = { ...this.lastError };
     if (this.journal)
       snap.counters = { journal: this.journal.id, lifetime: { ...this.journal.savedLifetime } };
+    const uploaded = this.cfg.dryRun ? this.journal?.data.uploadedPosition : undefined;
+    const published = uploaded && publishPosition(this.journal!.data.fingerprint, uploaded);
+    if (published) snap.dryRunPosition = published;
     return snap;
   }
 
@@ -600,12 +604,13 @@ export class Worker implements ArchiveWorker {
           break;
       }
     }
+    const superseded = !fresh && !uidChanged && this.opts.journalSuperseded?.(journal.id) === true;
     if (uidChanged && journal.bundles.length) await this.dropSupersededBundles('re-created');
-    else if (!fresh && journal.bundles.length && this.opts.journalSuperseded?.(journal.id))
-      await this.dropSupersededBundles('other-replica');
+    else if (superseded && journal.bundles.length) await this.dropSupersededBundles('other-replica');
+    if (this.cfg.dryRun && (fresh || superseded || uidChanged)) this.continueDryRun(fingerprint);
     // At most one bundle may be open; a second one (not expected) is sealed first.
     const opens = journal.bundles.filter((b) => b.state === 'open');
-    for (const extra of opens.slice(0, -1)) await this.seal(extra);
+    for (const extra of opens.slice(0, -1)) await this.seal(extra, false);
 
     if (!fresh) {
       const pending = journal.bundles.filter((b) => b.state !== 'open');
@@ -621,6 +626,25 @@ export class Worker implements ArchiveWorker {
     this.countBase = this.opts.carryTotals ? { ...journal.data.reported! } : { ...journal.savedLifetime };
     await journal.save();
     this.emitSnapshot();
+  }
+
+  /**
+   * A dry run without a position of its own continues where the uploads of the policy's previous
+   * worker (another replica) reached, rather than uploading the same documents again. Never with
+   * pending bundles: their documents lie after the position they were fetched from.
+   */
+  private continueDryRun(fingerprint: JournalFingerprint): void {
+    const j = this.journal!;
+    if (j.bundles.some((b) => b.commit.docs > 0)) return;
+    const from = continueFrom(fingerprint, this.opts.dryRunPosition?.());
+    if (!from) return;
+    j.data.position = from;
+    j.data.uploadedPosition = from;
+    j.data.passComplete = false;
+    this.log.info(
+      { position: from.mode },
+      'dry run: continuing where the uploads of the previous worker (another replica) reached',
+    );
   }
 
   /**
@@ -923,8 +947,13 @@ export class Worker implements ArchiveWorker {
 
   // ------------------------------------------------------------------ upload tick
 
-  private async seal(b: JournalBundle): Promise<void> {
+  /**
+   * `atPosition`: the journal's fetch position is just past this bundle's documents (false when
+   * recovery seals an older, second open bundle: a newer one holds documents before the position).
+   */
+  private async seal(b: JournalBundle, atPosition = true): Promise<void> {
     if (b.commit.docs === 0) return;
+    if (this.cfg.dryRun && atPosition) b.positionAfter = { ...this.journal!.data.position };
     const info = await this.timed('bundle', () => sealBundle(this.spool!, b, this.cfg, this.indexes));
     b.state = 'sealed';
     b.key = info.key;
@@ -1020,6 +1049,8 @@ export class Worker implements ArchiveWorker {
       );
     b.state = 'uploaded';
     b.uploadedAt = new Date(this.now()).toISOString();
+    // Bundles upload in journal order, so every document before this one's position is in S3 now.
+    if (this.cfg.dryRun && b.positionAfter) this.journal!.data.uploadedPosition = b.positionAfter;
     // Journaled with the transition: a kill -9 right after neither loses nor doubles a count.
     await this.saveWithTotals({
       bundlesUploaded: 1,

@@ -13,6 +13,7 @@ import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { resolveConnection, secretRefsOf, type ConnectionSettings, type SecretRef } from './connection.js';
 import type { EventInput } from './events.js';
 import type { ReconcileResult } from './workqueue.js';
+import type { DryRunPosition } from '../archiver/dry-run-position.js';
 import { computeStatus, type Observation } from './status.js';
 import type { CounterSource } from './status-totals.js';
 import type { StatusComputer } from './status-writer.js';
@@ -252,6 +253,7 @@ export class Reconciler {
       secretValues: secrets,
       logger: pl,
       journalSuperseded: (journal) => this.journalSuperseded(key, journal),
+      dryRunPosition: () => this.dryRunPosition(key),
       events: {
         onSnapshot: (s) => {
           this.d.metrics.observeSnapshot(namespace, name, s);
@@ -315,6 +317,14 @@ export class Reconciler {
       const front = s?.totalsCheckpoints?.[0]?.journal;
       return front !== undefined && front !== journal;
     });
+  }
+
+  /**
+   * Where the previous holder's dry-run uploads reached. Another replica's writes reach this one through
+   * the informer, so its copy comes first; this replica's last write is the fallback.
+   */
+  private dryRunPosition(key: string): DryRunPosition | undefined {
+    return this.d.getPolicy(key)?.status?.dryRunPosition ?? this.d.status.last?.(key)?.dryRunPosition;
   }
 
   /** A worker's run() settled without being asked to stop: record why and restart it after back-off. */

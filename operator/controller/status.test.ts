@@ -54,6 +54,22 @@ describe('computeStatus', () => {
     });
   });
 
+  it("publishes a dry run's position, and keeps the last one while a new worker has none yet", () => {
+    const position = { selection: 'abc', mode: 'range' as const, lastAge: 'AAAA' };
+    const first = computeStatus(
+      undefined,
+      { kind: 'running', generation: 1, snapshot: snap({ dryRunPosition: position }) },
+      ctx('2025-01-01T00:00:00Z'),
+    );
+    expect(first.dryRunPosition).toEqual(position);
+    const next = computeStatus(
+      first,
+      { kind: 'running', generation: 1, snapshot: snap({ state: 'Starting' }) },
+      ctx('2025-01-01T00:00:01Z'),
+    );
+    expect(next.dryRunPosition).toEqual(position);
+  });
+
   it('adds the journal counts to the status totals once and copies the progress fields', () => {
     const s = computeStatus(
       { totals: { documentsArchived: 100, bundlesUploaded: 2 } },

@@ -208,6 +208,7 @@ function applySnapshot(out: ArchivePolicyStatus, s: WorkerSnapshot): void {
     };
   }
   out.spool = { documents: s.spooledDocuments, bytes: s.spooledBytes };
+  if (s.dryRunPosition) out.dryRunPosition = { ...s.dryRunPosition };
   if (s.backlog !== undefined) out.backlog = Math.max(0, Math.round(s.backlog));
   if (s.oldestEligibleAgeSeconds !== undefined)
     out.oldestEligibleAgeSeconds = Math.max(0, Math.round(s.oldestEligibleAgeSeconds));

@@ -9,6 +9,7 @@ import type {
   WorkerTotals,
 } from '../archiver/worker-api.js';
 import type { PolicyConfig } from '../archiver/config.js';
+import type { DryRunPosition } from '../archiver/dry-run-position.js';
 import type { Logger } from '../util/logger.js';
 import { errorMessage } from '../util/redact.js';
 
@@ -46,6 +47,8 @@ export interface StartParams {
   events: WorkerEvents;
   /** See WorkerOptions.journalSuperseded. */
   journalSuperseded?: (journalId: string) => boolean;
+  /** See WorkerOptions.dryRunPosition. */
+  dryRunPosition?: () => DryRunPosition | undefined;
 }
 
 export interface WorkerSupervisorOptions {
@@ -106,6 +109,7 @@ export class WorkerSupervisor {
       events,
       policyUid: p.uid, // a journal left by a deleted policy of the same name counts anew
       ...(p.journalSuperseded ? { journalSuperseded: p.journalSuperseded } : {}),
+      ...(p.dryRunPosition ? { dryRunPosition: p.dryRunPosition } : {}),
     });
     this.workers.set(p.key, rw);
     this.o.log.info({ policy: name, namespace, generation: p.generation }, 'worker started');

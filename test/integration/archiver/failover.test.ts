@@ -203,4 +203,72 @@ describe('archiver: a policy that moved to another replica and back', () => {
     const seen = await copiesInS3(sb);
     expect([...seen.values()].filter((n) => n > 1)).toEqual([]);
   }, 240_000);
+
+  test('a dry run continues where the other replica uploads reached, in both directions', async () => {
+    await seedDocs(sb);
+    const spoolA = path.join(sb.spoolRoot, 'replica-a');
+    const spoolB = path.join(sb.spoolRoot, 'replica-b');
+    const dry = policy(sb, { dryRun: true, queryLimit: 15 });
+    const a1 = await runOnce(dry, spoolA);
+    expect(a1.worker.snapshot().totals.documentsArchived).toBe(N);
+    const fromA = a1.worker.snapshot().dryRunPosition;
+    expect(fromA?.mode).toBeDefined();
+
+    // Newer old documents arrive; the policy moves to B, which has no spool of its own yet.
+    const at = Date.now() - 99 * DAY;
+    await insertAll(
+      sb.db,
+      'events',
+      Array.from({ length: 10 }, (_, i) => ({ _id: N + i, createdAt: new Date(at + i), payload: 'late' })),
+    );
+    const b = new Worker(
+      {
+        config: dry,
+        mongoUri: testEnv().mongoUri,
+        spoolRoot: spoolB,
+        logger: testLogger(),
+        once: true,
+        dryRunPosition: () => fromA,
+      },
+      { estimateIntervalMs: 3_600_000 },
+    );
+    await b.run();
+    expect(b.snapshot().totals.documentsArchived).toBe(10);
+
+    // Back to A: its journal was superseded; it continues from B's position (before: from its own).
+    await insertAll(sb.db, 'events', [{ _id: N + 10, createdAt: new Date(at + 100), payload: 'later' }]);
+    const a2 = new Worker(
+      {
+        config: dry,
+        mongoUri: testEnv().mongoUri,
+        spoolRoot: spoolA,
+        logger: testLogger(),
+        once: true,
+        journalSuperseded: () => true,
+        dryRunPosition: () => b.snapshot().dryRunPosition,
+      },
+      { estimateIntervalMs: 3_600_000 },
+    );
+    await a2.run();
+    expect(a2.snapshot().totals.documentsArchived).toBe(1);
+    const seen = await copiesInS3(sb);
+    expect(seen.size).toBe(N + 11);
+    expect([...seen.values()].filter((n) => n > 1)).toEqual([]);
+    expect(await sb.db.collection('events').countDocuments()).toBe(N + 11);
+
+    // A position published for another selection (the filter changed) is ignored: the pass starts over.
+    const c = new Worker(
+      {
+        config: policy(sb, { dryRun: true, filter: { payload: { $ne: 'none' } } }),
+        mongoUri: testEnv().mongoUri,
+        spoolRoot: path.join(sb.spoolRoot, 'replica-c'),
+        logger: testLogger(),
+        once: true,
+        dryRunPosition: () => fromA,
+      },
+      { estimateIntervalMs: 3_600_000 },
+    );
+    await c.run();
+    expect(c.snapshot().totals.documentsArchived).toBe(N + 11);
+  }, 240_000);
 });
