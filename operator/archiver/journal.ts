@@ -49,6 +49,8 @@ export interface JournalBundle {
   deleteOffset?: number;
   /** ids-file end offset of the last chunk whose delete was sent (saved just before sending it). */
   deleteIssued?: number;
+  /** When `deleteIssued` was saved (ms): a sweep leaves a chunk alone while its delete may still run. */
+  deleteIssuedAt?: number;
   deleted?: number;
   skipped?: number;
 }

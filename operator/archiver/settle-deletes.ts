@@ -10,9 +10,24 @@ import { settleSentChunk } from './delete.js';
 import { Journal, type JournalBundle } from './journal.js';
 import { Spool, SpoolLockedError } from './spool.js';
 
-/** A chunk's delete was sent (journaled just before sending) and its answer never journaled. */
-export function sentNotJournaled(b: JournalBundle): boolean {
-  return b.state === 'deleting' && b.deleteIssued !== undefined && b.deleteIssued > (b.deleteOffset ?? 0);
+/**
+ * How long after it was sent a chunk is left alone. The server may still be executing a delete whose
+ * client was killed (FerretDB under load took seconds in the chaos campaign): counting before it lands
+ * would call its documents skipped, or the delete unsent.
+ */
+export const SETTLE_AFTER_MS = 30_000;
+
+/**
+ * A chunk's delete was sent (journaled just before sending) and its answer never journaled, at least
+ * `minAgeMs` ago (chunks journaled before deleteIssuedAt existed count as old).
+ */
+export function sentNotJournaled(b: JournalBundle, now = Date.now(), minAgeMs = SETTLE_AFTER_MS): boolean {
+  return (
+    b.state === 'deleting' &&
+    b.deleteIssued !== undefined &&
+    b.deleteIssued > (b.deleteOffset ?? 0) &&
+    now - (b.deleteIssuedAt ?? 0) >= minAgeMs
+  );
 }
 
 export interface SettledChunk {
@@ -32,6 +47,7 @@ export async function settleSentDeletes(
   /** The journal the caller read (settled only if the spool still holds that one). */
   journalId: string,
   connect: () => Promise<MongoClient>,
+  minAgeMs = SETTLE_AFTER_MS,
 ): Promise<SettledChunk[]> {
   let spool: Spool;
   try {
@@ -44,7 +60,9 @@ export async function settleSentDeletes(
   try {
     // Read again under the lock: a worker may have run in between.
     const journal = await Journal.read(spool.dir);
-    const pending = journal?.id === journalId ? journal.bundles.filter(sentNotJournaled) : [];
+    const now = Date.now();
+    const pending =
+      journal?.id === journalId ? journal.bundles.filter((b) => sentNotJournaled(b, now, minAgeMs)) : [];
     if (!journal || !pending.length) return [];
     client = await connect();
     const settled: SettledChunk[] = [];

@@ -1118,6 +1118,7 @@ export class Worker implements ArchiveWorker {
           crashPoint('before-delete');
           await this.tuning.beforeDeleteIssue?.();
           b.deleteIssued = end;
+          b.deleteIssuedAt = this.now();
           await j.save();
         },
         shouldStop: () => this.stopping,

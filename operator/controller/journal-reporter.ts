@@ -63,7 +63,7 @@ export class JournalReporter {
     const policy = this.o.getPolicy(key);
     // Counts of a deleted policy (or one created again under the name since) belong to nobody.
     if (!journal?.id || !journal.uid || !policy || policy.metadata.uid !== journal.uid) return false;
-    if (journal.bundles.some(sentNotJournaled) && !this.o.heldHere(key)) {
+    if (journal.bundles.some((b) => sentNotJournaled(b)) && !this.o.heldHere(key)) {
       // Counts already journaled are reported even when MongoDB cannot be asked now.
       await this.settle(key, ns, name, journal.id, policy).catch((err: unknown) =>
         this.o.log.warn(

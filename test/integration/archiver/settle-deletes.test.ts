@@ -2,7 +2,8 @@
 // against FerretDB: the chunk's documents now gone count as deleted and the present ones its filter no
 // longer matches as skipped, exactly once (a worker resuming the journal afterwards adds nothing); a
 // delete that never reached MongoDB makes the chunk count as not sent, so the resuming worker sends it
-// and counts it; a spool a worker holds is left to that worker.
+// and counts it; a spool a worker holds is left to that worker, and a chunk sent moments ago (its delete
+// may still be running on the server) waits.
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { MongoClient } from 'mongodb';
@@ -120,9 +121,17 @@ describe('archiver: settling a sent but unjournaled delete chunk', () => {
       await held.unlock();
     }
     expect(await settleSentDeletes(sb.spoolRoot, 'test', 'p', 'another-journal', connect)).toEqual([]);
+    // A delete sent moments ago may still be running on the server: left alone until it is old enough.
+    const j2 = await readJournal();
+    j2.bundles[0]!.deleteIssuedAt = Date.now();
+    await writeFile(journalFile(), JSON.stringify(j2));
+    expect(await settleSentDeletes(sb.spoolRoot, 'test', 'p', j.id!, connect)).toEqual([]);
     expect((await readJournal()).bundles[0]).toMatchObject({
       deleteOffset: 0,
       deleteIssued: j.bundles[0]!.deleteIssued,
     });
+    expect(await settleSentDeletes(sb.spoolRoot, 'test', 'p', j.id!, connect, 0)).toEqual([
+      { bundle: j.bundles[0]!.id, result: 'not-applied' },
+    ]);
   }, 120_000);
 });

@@ -3,7 +3,8 @@
 // applied, and before the fix only the worker resuming the bundle asked it — on the killed replica, which
 // never ran the policy again — so the status never counted those deletes. Now the restarted replica's
 // journal sweep resolves the chunk itself (read-only counts on the chunk's ids, under the spool lock) and
-// reports it: the status's documentsDeleted equals what was deleted, exactly once.
+// reports it (once the delete is old enough not to be still running): the status's documentsDeleted
+// equals what was deleted, exactly once.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { JournalData } from '../../../operator/archiver/journal.js';
@@ -68,7 +69,7 @@ describe('operator: a delete chunk sent by a killed replica, never journaled', (
         const cur = await getPolicy(sb.namespace, 'p');
         return (cur?.status?.totals?.documentsDeleted ?? 0) >= N && cur;
       },
-      60_000,
+      100_000,
     );
     expect(p.status?.totals?.documentsDeleted).toBe(N);
     expect(p.status?.totals?.documentsArchived).toBe(N);
