@@ -176,7 +176,8 @@ export async function deleteBundleDocuments(
     let gone = 0;
     await opts.beforeChunk?.(records.length);
     const t0 = performance.now();
-    if (first || opts.countGone) {
+    const counting = first || opts.countGone;
+    if (counting) {
       // first: a crash may have hit after this chunk's delete was applied but before the journal said
       // so — what is gone was deleted by that run. Otherwise someone else removed it.
       const ids = records.map((r) => exactId(r.id)).filter((id) => id !== undefined);
@@ -185,7 +186,12 @@ export async function deleteBundleDocuments(
       else gone = absent;
     }
     first = false;
-    await opts.beforeIssue?.(records[records.length - 1]!.end);
+    if (opts.beforeIssue) {
+      // Journal the chunk as sent only right after the server answered: a delete queued in the driver
+      // while the server is unreachable is never sent, yet would read as sent after a kill -9.
+      if (!counting) await coll.db.command({ ping: 1 });
+      await opts.beforeIssue(records[records.length - 1]!.end);
+    }
     const res = await coll.deleteMany(chunkFilter(t, bundle.changeGuardFields, records));
     opts.onServerMs?.(performance.now() - t0);
     const d = res.deletedCount + alreadyGone;

@@ -124,6 +124,7 @@ export class Operator {
       onChange: (key) => this.queue.add(key),
       stopWork: (key, handover) => this.reconciler.stopForLease(key, handover),
       onWrite: (op) => this.metrics.leaseWrites.inc({ op }),
+      unfinished: () => this.journalReporter.unfinished,
       inScope: (key) => o.namespaces.length === 0 || o.namespaces.includes(key.slice(0, key.indexOf('/'))),
     });
     this.connectionSettings = {

@@ -15,7 +15,7 @@ import type { ArchivePolicy, ArchivePolicyStatus } from '../api/schema.js';
 import type { MongoClient } from 'mongodb';
 import { COUNTERS, countersSince, readCounters } from '../archiver/counters.js';
 import { sentNotJournaled, settleSentDeletes } from '../archiver/settle-deletes.js';
-import type { JournalData } from '../archiver/journal.js';
+import type { JournalBundle, JournalData } from '../archiver/journal.js';
 import type { Logger } from '../util/logger.js';
 import { errorMessage } from '../util/redact.js';
 import { isConflict, isNotFound, type KubeClient } from './kube-rest.js';
@@ -37,14 +37,29 @@ export interface JournalReporterOptions {
 }
 
 export class JournalReporter {
+  private unfinishedKeys: ReadonlySet<string> = new Set();
+
   constructor(private readonly o: JournalReporterOptions) {}
+
+  /**
+   * Policies whose journal here, at the last sweep, held uploaded bundles not yet deleted (the lease
+   * manager asks for those policies back: only this spool can finish them).
+   */
+  get unfinished(): ReadonlySet<string> {
+    return this.unfinishedKeys;
+  }
 
   /** One pass over the spool root; returns the keys whose counts were reported. */
   async sweep(): Promise<string[]> {
     const reported: string[] = [];
+    const unfinished = new Set<string>();
     for (const ns of await dirs(this.o.spoolRoot)) {
       for (const name of await dirs(path.join(this.o.spoolRoot, ns))) {
         const key = `${ns}/${name}`;
+        const journal = await readJournal(path.join(this.o.spoolRoot, ns, name, 'journal.json'));
+        const policy = this.o.getPolicy(key);
+        if (journal && policy?.metadata.uid === journal.uid && journal.bundles.some(awaitsDelete))
+          unfinished.add(key);
         if (this.o.busy(key)) continue;
         try {
           if (await this.report(key, ns, name)) reported.push(key);
@@ -54,6 +69,7 @@ export class JournalReporter {
         }
       }
     }
+    this.unfinishedKeys = unfinished;
     return reported;
   }
 
@@ -123,6 +139,11 @@ export class JournalReporter {
           : 'counted a delete chunk a stopped worker sent but never journaled',
       );
   }
+}
+
+/** Uploaded and verified, its documents not all deleted yet (or not yet counted, for a dry run). */
+function awaitsDelete(b: JournalBundle): boolean {
+  return b.state === 'uploaded' || b.state === 'deleting';
 }
 
 /** Whether the status lacks some of the journal's counts. */

@@ -12,6 +12,7 @@ import { settleSentDeletes } from '../../../operator/archiver/settle-deletes.js'
 import { Spool } from '../../../operator/archiver/spool.js';
 import { Worker } from '../../../operator/archiver/worker.js';
 import { testEnv } from '../../support/testenv.js';
+import { ArchiverFaultProxy } from './fault-proxy.js';
 import { DAY, insertAll, policy, runOnce, sandbox, testLogger, type Sandbox } from './helpers.js';
 
 const N = 30;
@@ -133,5 +134,40 @@ describe('archiver: settling a sent but unjournaled delete chunk', () => {
     expect(await settleSentDeletes(sb.spoolRoot, 'test', 'p', j.id!, connect, 0)).toEqual([
       { bundle: j.bundles[0]!.id, result: 'not-applied' },
     ]);
+  }, 120_000);
+
+  test('a chunk is journaled as sent only once the server answers: one queued while it is down is not', async () => {
+    const up = new URL(testEnv().mongoUri);
+    const proxy = new ArchiverFaultProxy(new URL(`http://${up.host}`));
+    const proxied = new URL(await proxy.start());
+    const uri = testEnv().mongoUri.replace(up.host, proxied.host);
+    const sep = uri.includes('?') ? '&' : '?';
+    try {
+      const w: Worker = new Worker(
+        {
+          config: policy(sb, {}),
+          mongoUri: `${uri}${sep}serverSelectionTimeoutMS=1500`,
+          spoolRoot: sb.spoolRoot,
+          logger: testLogger('silent'),
+          once: true,
+        },
+        {
+          estimateIntervalMs: 3_600_000,
+          onceMaxFailures: 1,
+          // MongoDB becomes unreachable just as the bundle's deletes begin.
+          beforeDelete: () => {
+            proxy.setMode('down');
+            return Promise.resolve();
+          },
+        },
+      );
+      await w.run();
+    } finally {
+      await proxy.stop();
+    }
+    const b = (await readJournal()).bundles[0]!;
+    expect(b.state).toBe('deleting');
+    expect(b.deleteIssued ?? 0).toBe(b.deleteOffset ?? 0);
+    expect(await sb.db.collection('events').countDocuments()).toBe(N);
   }, 120_000);
 });

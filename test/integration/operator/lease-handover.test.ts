@@ -74,4 +74,65 @@ describe('lease hand-over', () => {
     const after = await rest.request<LeaseDoc>({ method: 'GET', path: leasePath(name) });
     expect(after.spec?.holderIdentity).toBeUndefined();
   }, 60_000);
+
+  test('affinity: the holder hands a policy to the replica whose spool holds its uploaded bundles, unless its own does', async () => {
+    const keys = [`${ns}/p1`, `${ns}/p2`];
+    const claims: Record<string, Set<string>> = { 'replica-a': new Set(), 'replica-b': new Set() };
+    const stops: string[] = [];
+    const manager = (identity: string) =>
+      new LeaseManager({
+        kc,
+        rest,
+        namespace: ns,
+        identity,
+        leaseDurationMs: 3000,
+        renewIntervalMs: 500,
+        log,
+        onChange: () => undefined,
+        stopWork: (k) => {
+          stops.push(`${identity} ${k}`);
+          return Promise.resolve();
+        },
+        inScope: () => true,
+        unfinished: () => claims[identity]!,
+      });
+    const a = manager('replica-a');
+    const b = manager('replica-b');
+    await Promise.all([a.start(), b.start()]);
+    a.setDesired(keys);
+    b.setDesired(keys);
+    try {
+      // The fair share: one policy each.
+      await waitFor(
+        'one lease each',
+        () => keys.every((k) => a.isHeld(k) !== b.isHeld(k)) && a.heldKeys().length === 1,
+        20_000,
+      );
+      const key = a.heldKeys()[0]!;
+      const [holder, claimer] = [a, b];
+      stops.length = 0; // hand-overs while the share settled
+      // Both spools hold uploaded bundles of `key`: the holder keeps it.
+      claims['replica-a'] = new Set([key]);
+      claims['replica-b'] = new Set([key]);
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(holder.isHeld(key)).toBe(true);
+      expect(stops).toEqual([]);
+      // Only the claimer's spool does: the policy moves to it (and the other one back, for the share).
+      claims['replica-a'] = new Set();
+      await waitFor(
+        'the claimer to hold the policy',
+        () => claimer.isHeld(key) && !holder.isHeld(key),
+        20_000,
+      );
+      expect(stops).toContain(`replica-a ${key}`);
+      await waitFor(
+        'the share to even out again',
+        () => holder.heldKeys().length === 1 && claimer.heldKeys().length === 1,
+        20_000,
+      );
+      expect(claimer.isHeld(key)).toBe(true);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  }, 90_000);
 });
