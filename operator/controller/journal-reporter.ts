@@ -58,7 +58,7 @@ export class JournalReporter {
         const key = `${ns}/${name}`;
         const journal = await readJournal(path.join(this.o.spoolRoot, ns, name, 'journal.json'));
         const policy = this.o.getPolicy(key);
-        if (journal && policy?.metadata.uid === journal.uid && journal.bundles.some(awaitsDelete))
+        if (journal && policy?.metadata.uid === journal.uid && journal.bundles?.some(awaitsDelete))
           unfinished.add(key);
         if (this.o.busy(key)) continue;
         try {

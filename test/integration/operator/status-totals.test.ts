@@ -123,12 +123,15 @@ describe('status totals on the API server', () => {
         path.join(root, ns, 'p', 'journal.json'),
         JSON.stringify(journal('stale', 'old-uid', 99)),
       );
+      // A journal cut short (no bundles list) is skipped without stopping the sweep.
+      await mkdir(path.join(root, ns, 'damaged'), { recursive: true });
+      await writeFile(path.join(root, ns, 'damaged', 'journal.json'), JSON.stringify({ version: 1, uid }));
       let busy = true;
       const reporter = new JournalReporter({
         spoolRoot: root,
         rest,
         log,
-        getPolicy: (key) => (key === `${ns}/orphan` ? policy : undefined),
+        getPolicy: (key) => (key === `${ns}/orphan` || key === `${ns}/damaged` ? policy : undefined),
         busy: () => busy,
         heldHere: () => false,
         connect: () => Promise.resolve(undefined),
