@@ -96,6 +96,13 @@ function exactId(v: RawValue): unknown {
   }
 }
 
+/** How many of the records' documents (those an `_id` can name exactly) are absent from MongoDB. */
+async function countGone(coll: Collection, records: IdRecord[]): Promise<number> {
+  const ids = records.map((r) => exactId(r.id)).filter((id) => id !== undefined);
+  if (!ids.length) return 0;
+  return ids.length - (await coll.countDocuments({ _id: { $in: ids } } as Document));
+}
+
 /** The deleteMany filter for one chunk of id records. */
 export function chunkFilter(
   t: EligibilityTarget,
@@ -180,8 +187,7 @@ export async function deleteBundleDocuments(
     if (counting) {
       // first: a crash may have hit after this chunk's delete was applied but before the journal said
       // so — what is gone was deleted by that run. Otherwise someone else removed it.
-      const ids = records.map((r) => exactId(r.id)).filter((id) => id !== undefined);
-      const absent = ids.length - (await coll.countDocuments({ _id: { $in: ids } } as Document));
+      const absent = await countGone(coll, records);
       if (first) alreadyGone = absent;
       else gone = absent;
     }
@@ -228,10 +234,8 @@ export async function settleSentChunk(
   const records: IdRecord[] = [];
   for await (const r of readIdRecords(idsFile, bundle.deleteOffset ?? 0, bundle.deleteIssued ?? 0))
     records.push(r);
-  const ids = records.map((r) => exactId(r.id)).filter((id) => id !== undefined);
-  const present = ids.length ? await coll.countDocuments({ _id: { $in: ids } } as Document) : 0;
-  const gone = ids.length - present;
-  if (gone === 0 && present > 0) {
+  const gone = await countGone(coll, records);
+  if (gone === 0 && records.some((r) => exactId(r.id) !== undefined)) {
     const matching = await coll.countDocuments(
       chunkFilter(targetOf(bundle), bundle.changeGuardFields, records),
     );

@@ -58,11 +58,12 @@ export class JournalReporter {
         const key = `${ns}/${name}`;
         const journal = await readJournal(path.join(this.o.spoolRoot, ns, name, 'journal.json'));
         const policy = this.o.getPolicy(key);
-        if (journal && policy?.metadata.uid === journal.uid && journal.bundles?.some(awaitsDelete))
-          unfinished.add(key);
+        // Counts of a deleted policy (or one created again under the name since) belong to nobody.
+        if (!journal?.id || !journal.uid || !policy || policy.metadata.uid !== journal.uid) continue;
+        if (journal.bundles?.some(awaitsDelete)) unfinished.add(key);
         if (this.o.busy(key)) continue;
         try {
-          if (await this.report(key, ns, name)) reported.push(key);
+          if (await this.report(key, ns, name, journal, policy)) reported.push(key);
         } catch (err) {
           this.o.onReport?.('error');
           this.o.log.warn({ key, err: errorMessage(err) }, 'reporting counts of a stopped worker failed');
@@ -73,26 +74,29 @@ export class JournalReporter {
     return reported;
   }
 
-  private async report(key: string, ns: string, name: string): Promise<boolean> {
-    const file = path.join(this.o.spoolRoot, ns, name, 'journal.json');
-    let journal = await readJournal(file);
-    const policy = this.o.getPolicy(key);
-    // Counts of a deleted policy (or one created again under the name since) belong to nobody.
-    if (!journal?.id || !journal.uid || !policy || policy.metadata.uid !== journal.uid) return false;
+  private async report(
+    key: string,
+    ns: string,
+    name: string,
+    read: JournalData,
+    policy: ArchivePolicy,
+  ): Promise<boolean> {
+    const id = read.id!; // the sweep passes only journals with an id
+    let journal: JournalData | undefined = read;
     if (journal.bundles.some((b) => sentNotJournaled(b)) && !this.o.heldHere(key)) {
       // Counts already journaled are reported even when MongoDB cannot be asked now.
-      await this.settle(key, ns, name, journal.id, policy).catch((err: unknown) =>
+      await this.settle(key, ns, name, id, policy).catch((err: unknown) =>
         this.o.log.warn(
           { key, err: errorMessage(err) },
           'could not settle a delete a stopped worker sent; the next sweep tries again',
         ),
       );
-      journal = await readJournal(file);
-      if (!journal?.id || journal.uid !== policy.metadata.uid) return false;
+      journal = await readJournal(path.join(this.o.spoolRoot, ns, name, 'journal.json'));
+      if (journal?.id !== id) return false;
     }
-    const source: CounterSource = { journal: journal.id, lifetime: readCounters(journal.lifetime) };
+    const source: CounterSource = { journal: id, lifetime: readCounters(journal.lifetime) };
     if (!owes(policy.status, source)) return false;
-    const p = policyStatusPath(key.slice(0, key.indexOf('/')), key.slice(key.indexOf('/') + 1));
+    const p = policyStatusPath(ns, name);
     for (let attempt = 0; attempt < 5; attempt++) {
       let current: ArchivePolicy;
       try {

@@ -6,7 +6,6 @@
 // uploaded bundle that the other replica archived again before it could delete them.
 import type { PolicyConfig } from '../../../operator/archiver/config.js';
 import { Worker } from '../../../operator/archiver/worker.js';
-import type { WorkerTuning } from '../../../operator/archiver/worker.js';
 import { testEnv } from '../../support/testenv.js';
 import {
   DAY,
@@ -15,6 +14,8 @@ import {
   policy,
   readBundles,
   runOnce,
+  runUntilDelete,
+  runWorker,
   sandbox,
   testLogger,
   type Sandbox,
@@ -42,20 +43,8 @@ async function copiesInS3(sb: Sandbox): Promise<Map<string, number>> {
 }
 
 /** Replica A comes back: a once-mode worker on its own spool, told that another journal counted since. */
-async function replicaReturns(config: PolicyConfig, spoolRoot: string): Promise<Worker> {
-  const w = new Worker(
-    {
-      config,
-      mongoUri: testEnv().mongoUri,
-      spoolRoot,
-      logger: testLogger(),
-      once: true,
-      journalSuperseded: () => true,
-    },
-    { estimateIntervalMs: 3_600_000 },
-  );
-  await w.run();
-  return w;
+function replicaReturns(config: PolicyConfig, spoolRoot: string): Promise<Worker> {
+  return runWorker({ config, spoolRoot, journalSuperseded: () => true });
 }
 
 /** Replica A spools every document into an open bundle (it uploads only hourly), then stops. */
@@ -108,24 +97,7 @@ describe('archiver: a policy that moved to another replica and back', () => {
     const spoolA = path.join(sb.spoolRoot, 'replica-a');
     const spoolB = path.join(sb.spoolRoot, 'replica-b');
     // A uploads its bundle and is stopped just before deleting (the policy moves away).
-    const tuning: WorkerTuning = {
-      estimateIntervalMs: 3_600_000,
-      beforeDelete: async () => {
-        void a1.stop();
-        throw new Error('replica A stops before deleting');
-      },
-    };
-    const a1: Worker = new Worker(
-      {
-        config: policy(sb, {}),
-        mongoUri: testEnv().mongoUri,
-        spoolRoot: spoolA,
-        logger: testLogger(),
-        once: true,
-      },
-      tuning,
-    );
-    await a1.run();
+    const a1 = await runUntilDelete({ config: policy(sb, {}), spoolRoot: spoolA });
     expect(a1.snapshot().totals).toMatchObject({ documentsArchived: N, documentsDeleted: 0 });
     expect(await sb.db.collection('events').countDocuments()).toBe(N);
 
@@ -150,23 +122,7 @@ describe('archiver: a policy that moved to another replica and back', () => {
     const spoolA = path.join(sb.spoolRoot, 'replica-a');
     const spoolB = path.join(sb.spoolRoot, 'replica-b');
     // A uploads, marks the bundle deleting, and stops before its first delete chunk is sent.
-    const a1: Worker = new Worker(
-      {
-        config: policy(sb, {}),
-        mongoUri: testEnv().mongoUri,
-        spoolRoot: spoolA,
-        logger: testLogger(),
-        once: true,
-      },
-      {
-        estimateIntervalMs: 3_600_000,
-        beforeDeleteIssue: async () => {
-          void a1.stop();
-          throw new Error('replica A stops before sending the delete');
-        },
-      },
-    );
-    await a1.run();
+    await runUntilDelete({ config: policy(sb, {}), spoolRoot: spoolA }, 'beforeDeleteIssue');
     expect(await sb.db.collection('events').countDocuments()).toBe(N);
 
     const b = await runOnce(policy(sb, {}), spoolB);
@@ -186,19 +142,12 @@ describe('archiver: a policy that moved to another replica and back', () => {
     expect(b.worker.snapshot().totals).toMatchObject({ documentsArchived: N, documentsDeleted: N });
 
     // The policy is created again (new uid, empty status: nothing says another replica worked on it).
-    const a2 = new Worker(
-      {
-        config: policy(sb, {}),
-        mongoUri: testEnv().mongoUri,
-        spoolRoot: spoolA,
-        logger: testLogger(),
-        once: true,
-        policyUid: 'uid-2',
-        journalSuperseded: () => false,
-      },
-      { estimateIntervalMs: 3_600_000 },
-    );
-    await a2.run();
+    const a2 = await runWorker({
+      config: policy(sb, {}),
+      spoolRoot: spoolA,
+      policyUid: 'uid-2',
+      journalSuperseded: () => false,
+    });
     expect(a2.snapshot().totals).toMatchObject({ documentsArchived: 0, bundlesUploaded: 0 });
     const seen = await copiesInS3(sb);
     expect([...seen.values()].filter((n) => n > 1)).toEqual([]);
@@ -221,35 +170,17 @@ describe('archiver: a policy that moved to another replica and back', () => {
       'events',
       Array.from({ length: 10 }, (_, i) => ({ _id: N + i, createdAt: new Date(at + i), payload: 'late' })),
     );
-    const b = new Worker(
-      {
-        config: dry,
-        mongoUri: testEnv().mongoUri,
-        spoolRoot: spoolB,
-        logger: testLogger(),
-        once: true,
-        dryRunPosition: () => fromA,
-      },
-      { estimateIntervalMs: 3_600_000 },
-    );
-    await b.run();
+    const b = await runWorker({ config: dry, spoolRoot: spoolB, dryRunPosition: () => fromA });
     expect(b.snapshot().totals.documentsArchived).toBe(10);
 
     // Back to A: its journal was superseded; it continues from B's position (before: from its own).
     await insertAll(sb.db, 'events', [{ _id: N + 10, createdAt: new Date(at + 100), payload: 'later' }]);
-    const a2 = new Worker(
-      {
-        config: dry,
-        mongoUri: testEnv().mongoUri,
-        spoolRoot: spoolA,
-        logger: testLogger(),
-        once: true,
-        journalSuperseded: () => true,
-        dryRunPosition: () => b.snapshot().dryRunPosition,
-      },
-      { estimateIntervalMs: 3_600_000 },
-    );
-    await a2.run();
+    const a2 = await runWorker({
+      config: dry,
+      spoolRoot: spoolA,
+      journalSuperseded: () => true,
+      dryRunPosition: () => b.snapshot().dryRunPosition,
+    });
     expect(a2.snapshot().totals.documentsArchived).toBe(1);
     const seen = await copiesInS3(sb);
     expect(seen.size).toBe(N + 11);
@@ -257,18 +188,11 @@ describe('archiver: a policy that moved to another replica and back', () => {
     expect(await sb.db.collection('events').countDocuments()).toBe(N + 11);
 
     // A position published for another selection (the filter changed) is ignored: the pass starts over.
-    const c = new Worker(
-      {
-        config: policy(sb, { dryRun: true, filter: { payload: { $ne: 'none' } } }),
-        mongoUri: testEnv().mongoUri,
-        spoolRoot: path.join(sb.spoolRoot, 'replica-c'),
-        logger: testLogger(),
-        once: true,
-        dryRunPosition: () => fromA,
-      },
-      { estimateIntervalMs: 3_600_000 },
-    );
-    await c.run();
+    const c = await runWorker({
+      config: policy(sb, { dryRun: true, filter: { payload: { $ne: 'none' } } }),
+      spoolRoot: path.join(sb.spoolRoot, 'replica-c'),
+      dryRunPosition: () => fromA,
+    });
     expect(c.snapshot().totals.documentsArchived).toBe(N + 11);
   }, 240_000);
 });

@@ -17,7 +17,7 @@ import { pino } from 'pino';
 import { resolvePolicy, validateSpec } from '../../../operator/api/resolve.js';
 import type { PolicyConfig } from '../../../operator/archiver/config.js';
 import { Worker, type WorkerTuning } from '../../../operator/archiver/worker.js';
-import type { WorkerEvents } from '../../../operator/archiver/worker-api.js';
+import type { WorkerEvents, WorkerOptions } from '../../../operator/archiver/worker-api.js';
 import { openBundle } from '../../../operator/bundle/reader.js';
 import type { BundleManifest } from '../../../operator/bundle/manifest.js';
 import { testEnv, uniqueName } from '../../support/testenv.js';
@@ -239,4 +239,39 @@ export async function until(
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+export type OnceOptions = Omit<WorkerOptions, 'mongoUri' | 'logger' | 'once'> & Partial<WorkerOptions>;
+
+/** A once-mode worker on the test MongoDB (as another replica, with the operator's hooks), run to its end. */
+export async function runWorker(o: OnceOptions, tuning: WorkerTuning = {}): Promise<Worker> {
+  const w = new Worker(
+    { mongoUri: testEnv().mongoUri, logger: testLogger(), ...o, once: true },
+    { estimateIntervalMs: 3_600_000, ...tuning },
+  );
+  await w.run();
+  return w;
+}
+
+/**
+ * A replica that uploads its bundle and stops at the start of its deletes — the policy moves away, or
+ * the process dies: 'beforeDelete' leaves the bundle uploaded, 'beforeDeleteIssue' marks it deleting
+ * with its first chunk not sent.
+ */
+export async function runUntilDelete(
+  o: OnceOptions,
+  at: 'beforeDelete' | 'beforeDeleteIssue' = 'beforeDelete',
+): Promise<Worker> {
+  const w: Worker = new Worker(
+    { mongoUri: testEnv().mongoUri, logger: testLogger(), ...o, once: true },
+    {
+      estimateIntervalMs: 3_600_000,
+      [at]: () => {
+        void w.stop();
+        return Promise.reject(new Error(`the replica stops at ${at}`));
+      },
+    },
+  );
+  await w.run();
+  return w;
 }

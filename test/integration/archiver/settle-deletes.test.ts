@@ -10,10 +10,19 @@ import { MongoClient } from 'mongodb';
 import type { JournalData } from '../../../operator/archiver/journal.js';
 import { settleSentDeletes } from '../../../operator/archiver/settle-deletes.js';
 import { Spool } from '../../../operator/archiver/spool.js';
-import { Worker } from '../../../operator/archiver/worker.js';
 import { testEnv } from '../../support/testenv.js';
 import { ArchiverFaultProxy } from './fault-proxy.js';
-import { DAY, insertAll, policy, runOnce, sandbox, testLogger, type Sandbox } from './helpers.js';
+import {
+  DAY,
+  insertAll,
+  policy,
+  runOnce,
+  runUntilDelete,
+  runWorker,
+  sandbox,
+  testLogger,
+  type Sandbox,
+} from './helpers.js';
 
 const N = 30;
 
@@ -39,23 +48,7 @@ describe('archiver: settling a sent but unjournaled delete chunk', () => {
 
   /** A worker uploads the one bundle and is "killed" after journaling its only delete chunk as sent. */
   async function uploadThenSend(): Promise<JournalData> {
-    const w: Worker = new Worker(
-      {
-        config: policy(sb, {}),
-        mongoUri: testEnv().mongoUri,
-        spoolRoot: sb.spoolRoot,
-        logger: testLogger(),
-        once: true,
-      },
-      {
-        estimateIntervalMs: 3_600_000,
-        beforeDelete: async () => {
-          void w.stop();
-          throw new Error('stopped before deleting');
-        },
-      },
-    );
-    await w.run();
+    await runUntilDelete({ config: policy(sb, {}), spoolRoot: sb.spoolRoot });
     const j = await readJournal();
     expect(j.bundles.map((b) => b.state)).toEqual(['uploaded']);
     const b = j.bundles[0]!;
@@ -143,16 +136,14 @@ describe('archiver: settling a sent but unjournaled delete chunk', () => {
     const uri = testEnv().mongoUri.replace(up.host, proxied.host);
     const sep = uri.includes('?') ? '&' : '?';
     try {
-      const w: Worker = new Worker(
+      await runWorker(
         {
           config: policy(sb, {}),
           mongoUri: `${uri}${sep}serverSelectionTimeoutMS=1500`,
           spoolRoot: sb.spoolRoot,
           logger: testLogger('silent'),
-          once: true,
         },
         {
-          estimateIntervalMs: 3_600_000,
           onceMaxFailures: 1,
           // MongoDB becomes unreachable just as the bundle's deletes begin.
           beforeDelete: () => {
@@ -161,7 +152,6 @@ describe('archiver: settling a sent but unjournaled delete chunk', () => {
           },
         },
       );
-      await w.run();
     } finally {
       await proxy.stop();
     }

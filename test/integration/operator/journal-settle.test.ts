@@ -7,12 +7,11 @@ import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
 import type { JournalData } from '../../../operator/archiver/journal.js';
-import { Worker } from '../../../operator/archiver/worker.js';
 import { JournalReporter } from '../../../operator/controller/journal-reporter.js';
 import { KubeRest } from '../../../operator/controller/kube-rest.js';
 import { adminKubeConfig } from '../../support/kube.js';
 import { testEnv } from '../../support/testenv.js';
-import { DAY, insertAll, policy, sandbox, testLogger, type Sandbox } from '../archiver/helpers.js';
+import { DAY, insertAll, policy, runUntilDelete, sandbox, type Sandbox } from '../archiver/helpers.js';
 import { apply, createNamespace, deleteNamespace, ensureCrd, getPolicy } from './harness.js';
 import { policyManifest } from './fixtures.js';
 
@@ -56,24 +55,11 @@ describe('journal sweep: a sent but unjournaled delete chunk of a stopped worker
     const uid = (await getPolicy(ns, 'p'))!.metadata.uid!;
 
     // This replica's worker uploads the bundle and is killed after sending its only delete chunk.
-    const w: Worker = new Worker(
-      {
-        config: { ...policy(sb, {}), namespace: ns, name: 'p' },
-        mongoUri: testEnv().mongoUri,
-        spoolRoot: sb.spoolRoot,
-        logger: testLogger(),
-        once: true,
-        policyUid: uid,
-      },
-      {
-        estimateIntervalMs: 3_600_000,
-        beforeDelete: async () => {
-          void w.stop();
-          throw new Error('killed before deleting');
-        },
-      },
-    );
-    await w.run();
+    await runUntilDelete({
+      config: { ...policy(sb, {}), namespace: ns, name: 'p' },
+      spoolRoot: sb.spoolRoot,
+      policyUid: uid,
+    });
     const file = path.join(sb.spoolRoot, ns, 'p', 'journal.json');
     const j = JSON.parse(await readFile(file, 'utf8')) as JournalData;
     Object.assign(j.bundles[0]!, {
