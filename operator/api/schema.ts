@@ -26,8 +26,8 @@ export const PLURAL = 'archivepolicies';
 export const SINGULAR = 'archivepolicy';
 export const SHORT_NAMES = ['ap'];
 export const CATEGORIES = ['gochive'];
-/** status.totalsCheckpoints keeps this many journals (the most recently written). */
-export const MAX_TOTALS_CHECKPOINTS = 32;
+/** status.ledger holds at most this many bundles in flight (the worker waits for room before sealing). */
+export const MAX_LEDGER_BUNDLES = 16;
 
 /** A Kubernetes CEL validation rule as it appears in `x-kubernetes-validations`. */
 export interface CelRule {
@@ -701,6 +701,66 @@ export const conditionSchema = z
 /** Longest encoded value a dryRunPosition field holds (a longer _id or age value is not shared). */
 export const DRY_RUN_POSITION_MAX_CHARS = 4096;
 
+const dryRunPositionSchema = z.object({
+  selection: z
+    .string()
+    .max(64)
+    .describe(
+      'sha256 of database, collection, archiveField, archiveFieldFormat and filter: the position applies to that selection only.',
+    ),
+  mode: z.enum(['range', 'tie']).describe('Paging mode at the position.'),
+  lastAge: z
+    .string()
+    .max(DRY_RUN_POSITION_MAX_CHARS)
+    .optional()
+    .describe('range: last archiveField value passed (base64 of raw BSON).'),
+  age: z
+    .string()
+    .max(DRY_RUN_POSITION_MAX_CHARS)
+    .optional()
+    .describe('tie: the archiveField value being paged by _id (base64 of raw BSON).'),
+  lastId: z
+    .string()
+    .max(DRY_RUN_POSITION_MAX_CHARS)
+    .optional()
+    .describe('tie: last _id passed (base64 of raw BSON).'),
+});
+
+/** One bundle in flight (status.ledger.bundles): what a successor needs to finish it. */
+const ledgerBundleSchema = z.object({
+  id: z.string().min(1).max(64).describe('Bundle id (also in its key and manifest).'),
+  key: z.string().min(1).max(1024).describe('Object key, chosen before the upload started.'),
+  state: z
+    .enum(['uploading', 'uploaded'])
+    .describe('uploading: the put may or may not have happened; uploaded: verified in the store, deletes pending.'),
+  documents: count('Documents in the bundle.'),
+  bytes: count('Size of the bundle object in bytes.'),
+  sha256: z.string().max(64).describe('SHA-256 of the object (base64), checked against the store.'),
+  database: z.string().max(64).describe('Database the documents were fetched from.'),
+  collection: z.string().max(255).describe('Collection the documents were fetched from.'),
+  archiveField: z.string().max(1024).describe('Archive field at fetch time.'),
+  archiveFieldFormat: z.enum(ARCHIVE_FIELD_FORMATS).describe('Archive field format at fetch time.'),
+  cutoffMs: z
+    .number()
+    .int()
+    .meta({ description: 'Latest age cutoff the documents were fetched with (epoch ms), re-checked at delete time.', format: 'int64' }),
+  filter: z
+    .string()
+    .max(2 * 1024 * 1024)
+    .optional()
+    .describe('The policy filter at fetch time, as canonical Extended JSON (re-checked at delete time).'),
+  changeGuardFields: z
+    .array(z.string().max(1024))
+    .max(64)
+    .optional()
+    .describe('Fields whose fetch-time values (read back from the bundle) a delete requires unchanged.'),
+  archiveFieldMin: z.string().max(64).optional().describe('Oldest archive-field value (RFC 3339).'),
+  archiveFieldMax: z.string().max(64).optional().describe('Newest archive-field value (RFC 3339).'),
+  positionAfter: dryRunPositionSchema
+    .optional()
+    .describe('dryRun: the fetch position just past this bundle (status.dryRunPosition once uploaded).'),
+});
+
 export const archivePolicyStatusSchema = z
   .object({
     observedGeneration: z
@@ -744,51 +804,28 @@ export const archivePolicyStatusSchema = z
       .describe(
         'Running totals since the policy was created (exact across operator restarts and failovers).',
       ),
-    totalsCheckpoints: z
-      .array(
-        z.object({
-          journal: z.string().min(1).max(64).describe('Id of a worker journal (one per replica spool).'),
-          documentsArchived: count('Journal count of documentsArchived already in totals.'),
-          documentsDeleted: count('Journal count of documentsDeleted already in totals.'),
-          documentsSkipped: count('Journal count of documentsSkipped already in totals.'),
-          bundlesUploaded: count('Journal count of bundlesUploaded already in totals.'),
-          bytesUploaded: count('Journal count of bytesUploaded already in totals.'),
-          duplicatesUploaded: count('Journal count of duplicatesUploaded already in totals.'),
-        }),
-      )
-      .max(MAX_TOTALS_CHECKPOINTS)
-      .optional()
-      .meta({
-        description:
-          'Bookkeeping written with totals: for each worker journal, the counts totals already include, so a crash or a second replica never adds a count twice. Most recent first.',
-        'x-kubernetes-list-type': 'map',
-        'x-kubernetes-list-map-keys': ['journal'],
-      }),
-    dryRunPosition: z
+    ledger: z
       .object({
-        selection: z
+        epoch: z
           .string()
           .max(64)
-          .describe(
-            'sha256 of database, collection, archiveField, archiveFieldFormat and filter: the position applies to that selection only.',
-          ),
-        mode: z.enum(['range', 'tie']).describe('Paging mode at the position.'),
-        lastAge: z
-          .string()
-          .max(DRY_RUN_POSITION_MAX_CHARS)
           .optional()
-          .describe('range: last archiveField value passed (base64 of raw BSON).'),
-        age: z
-          .string()
-          .max(DRY_RUN_POSITION_MAX_CHARS)
+          .describe('Names the worker run that last took the policy over (new at every worker start).'),
+        bundles: z
+          .array(ledgerBundleSchema)
+          .max(MAX_LEDGER_BUNDLES)
           .optional()
-          .describe('tie: the archiveField value being paged by _id (base64 of raw BSON).'),
-        lastId: z
-          .string()
-          .max(DRY_RUN_POSITION_MAX_CHARS)
-          .optional()
-          .describe('tie: last _id passed (base64 of raw BSON).'),
+          .meta({
+            description: 'Bundles in flight, oldest first.',
+            'x-kubernetes-list-type': 'map',
+            'x-kubernetes-list-map-keys': ['id'],
+          }),
       })
+      .optional()
+      .describe(
+        'The durable record of bundles in flight: a replica that takes the policy over (even with an empty spool) finishes them from here and from the bucket. Written by the worker with resourceVersion preconditions, together with the totals each step adds.',
+      ),
+    dryRunPosition: dryRunPositionSchema
       .optional()
       .describe(
         'dryRun only: how far uploaded bundles reach in the pass over eligible documents, so a replica that takes the policy over continues there instead of uploading the same documents again.',

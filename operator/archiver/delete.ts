@@ -2,7 +2,13 @@
 // re-checking eligibility at delete time (I2): the `_id`, the age cutoff used when the document was
 // fetched, the policy filter, and — when changeGuardFields are set — every guard field still equal to
 // its value at fetch time. A document that no longer qualifies is left alone and counted as skipped.
-// `_id`s are read back from the spool's ids file, never held for a whole bundle in memory.
+// `_id`s stream in from the spool's ids file, or — for a bundle taken over from the ledger — from the
+// bundle object itself (bundle-ids.ts); they are never held for a whole bundle in memory.
+//
+// Counting: normally a chunk's deletedCount is what it deleted. When an earlier attempt may already
+// have sent deletes for the bundle (a retry, or a bundle taken over from the ledger after a crash),
+// each chunk instead counts which of its documents are still present after its delete: those were
+// skipped, the rest are gone from MongoDB and counted as deleted — exact whoever sent the delete.
 //
 // Each clause also bounds the age field to the range the chunk's documents had at fetch time, and
 // puts that range first: MongoDB can serve it from the age index as well as `_id`, and FerretDB (which
@@ -11,56 +17,34 @@
 import { BSON, type Collection, type Document } from 'mongodb';
 import type { ArchiveFieldFormat } from './config.js';
 import { agePath, cutoffOperand, withFilter, type EligibilityTarget } from './eligibility.js';
-import type { JournalBundle } from './journal.js';
+import type { LedgerBundle } from './ledger.js';
 import { decodeExact, rawKey, type RawValue } from './raw-bson.js';
-import { readIdRecords, type IdRecord } from './spool.js';
+import type { IdRecord } from './spool.js';
 import { dateRepresentable } from './time-range.js';
-
-export interface DeleteChunkResult {
-  /** Offset in the ids file after this chunk (the journal's deleteOffset). */
-  end: number;
-  deleted: number;
-  skipped: number;
-  /** With countGone: documents already absent before the chunk's delete (not counted as deleted). */
-  gone: number;
-}
 
 export interface DeleteOptions {
   chunkDocuments: number;
   chunkBytes: number;
-  /**
-   * The first chunk's delete was sent by a run that crashed (it may have been applied): what is already
-   * gone from it was deleted by this bundle.
-   */
-  resumed: boolean;
-  /**
-   * Count, in every chunk after a resumed first one, the documents already gone before the delete
-   * (another replica archived and deleted them: the worker counts them as duplicates).
-   */
-  countGone?: boolean;
-  /** Called after each acknowledged chunk (the worker journals progress here). */
-  onChunk(result: DeleteChunkResult): Promise<void>;
+  /** An earlier attempt may have sent deletes for this bundle: count what remains after each chunk. */
+  recount: boolean;
   shouldStop(): boolean;
   /** Called before each chunk with its size (rate limiting). */
   beforeChunk?(documents: number): Promise<void>;
-  /**
-   * Called right before a chunk's delete is sent, with the chunk's end offset (the worker journals it:
-   * after a crash, what is gone from a chunk never sent was not deleted by this bundle).
-   */
-  beforeIssue?(end: number): Promise<void>;
+  /** Called right before a chunk's delete is sent, and after it was answered (test crash points). */
+  beforeIssue?(): Promise<void>;
+  afterChunk?(): Promise<void>;
   /** Time spent waiting on the server, for statistics. */
   onServerMs?(ms: number): void;
 }
 
-export function targetOf(b: JournalBundle): EligibilityTarget {
+/** The eligibility target a bundle was fetched with, from its ledger entry. */
+export function targetOf(b: LedgerBundle): EligibilityTarget {
   return {
-    database: b.target.database,
-    collection: b.target.collection,
-    archiveField: b.target.archiveField,
-    archiveFieldFormat: b.target.archiveFieldFormat,
-    ...(b.target.filterEJSON
-      ? { filter: BSON.EJSON.parse(b.target.filterEJSON, { relaxed: false }) as Document }
-      : {}),
+    database: b.database,
+    collection: b.collection,
+    archiveField: b.archiveField,
+    archiveFieldFormat: b.archiveFieldFormat,
+    ...(b.filter ? { filter: BSON.EJSON.parse(b.filter, { relaxed: false }) as Document } : {}),
   };
 }
 
@@ -96,11 +80,10 @@ function exactId(v: RawValue): unknown {
   }
 }
 
-/** How many of the records' documents (those an `_id` can name exactly) are absent from MongoDB. */
-async function countGone(coll: Collection, records: IdRecord[]): Promise<number> {
-  const ids = records.map((r) => exactId(r.id)).filter((id) => id !== undefined);
+/** How many of the records' documents (those an `_id` can name exactly) are still in MongoDB. */
+async function countPresent(coll: Collection, ids: unknown[]): Promise<number> {
   if (!ids.length) return 0;
-  return ids.length - (await coll.countDocuments({ _id: { $in: ids } } as Document));
+  return coll.countDocuments({ _id: { $in: ids } } as Document);
 }
 
 /** The deleteMany filter for one chunk of id records. */
@@ -159,18 +142,16 @@ export function chunkFilter(
   return withFilter(t.filter, [clauses.length === 1 ? clauses[0]! : { $or: clauses }]);
 }
 
-/** Deletes the bundle's documents from `start` in its ids file. Returns totals for this call. */
+/** Deletes the documents `records` names (one bundle's). Returns what it counted. */
 export async function deleteBundleDocuments(
   coll: Collection,
-  bundle: JournalBundle,
-  idsFile: string,
-  start: number,
+  t: EligibilityTarget,
+  guardFields: string[] | undefined,
+  records: AsyncIterable<IdRecord>,
   opts: DeleteOptions,
 ): Promise<{ deleted: number; skipped: number; complete: boolean }> {
-  const t = targetOf(bundle);
   let deleted = 0;
   let skipped = 0;
-  let first = opts.resumed;
   let chunk: IdRecord[] = [];
   let chunkBytes = 0;
 
@@ -179,35 +160,22 @@ export async function deleteBundleDocuments(
     const records = chunk;
     chunk = [];
     chunkBytes = 0;
-    let alreadyGone = 0;
-    let gone = 0;
     await opts.beforeChunk?.(records.length);
+    await opts.beforeIssue?.();
     const t0 = performance.now();
-    const counting = first || opts.countGone;
-    if (counting) {
-      // first: a crash may have hit after this chunk's delete was applied but before the journal said
-      // so — what is gone was deleted by that run. Otherwise someone else removed it.
-      const absent = await countGone(coll, records);
-      if (first) alreadyGone = absent;
-      else gone = absent;
+    const res = await coll.deleteMany(chunkFilter(t, guardFields, records));
+    let d = res.deletedCount;
+    if (opts.recount) {
+      const ids = records.map((r) => exactId(r.id)).filter((id) => id !== undefined);
+      d = ids.length - (await countPresent(coll, ids));
     }
-    first = false;
-    if (opts.beforeIssue) {
-      // Journal the chunk as sent only right after the server answered: a delete queued in the driver
-      // while the server is unreachable is never sent, yet would read as sent after a kill -9.
-      if (!counting) await coll.db.command({ ping: 1 });
-      await opts.beforeIssue(records[records.length - 1]!.end);
-    }
-    const res = await coll.deleteMany(chunkFilter(t, bundle.changeGuardFields, records));
     opts.onServerMs?.(performance.now() - t0);
-    const d = res.deletedCount + alreadyGone;
-    const s = records.length - d - gone;
     deleted += d;
-    skipped += s;
-    await opts.onChunk({ end: records[records.length - 1]!.end, deleted: d, skipped: s, gone });
+    skipped += records.length - d;
+    await opts.afterChunk?.();
   };
 
-  for await (const r of readIdRecords(idsFile, start, bundle.commit.idsBytes)) {
+  for await (const r of records) {
     chunk.push(r);
     chunkBytes += r.id.value.length + 32;
     if (chunk.length >= opts.chunkDocuments || chunkBytes >= opts.chunkBytes) {
@@ -217,29 +185,4 @@ export async function deleteBundleDocuments(
   }
   await flush();
   return { deleted, skipped, complete: true };
-}
-
-/**
- * What the chunk [deleteOffset, deleteIssued) of `bundle` did, when its delete was sent by a worker that
- * was killed before journaling the answer — found out read-only. Documents of the chunk now absent were
- * deleted by it (the same reading as a worker resuming the chunk); present ones that its filter no
- * longer matches were skipped. 'not-applied' when nothing is gone and the filter still matches: the
- * delete never reached MongoDB, and the chunk counts as never sent.
- */
-export async function settleSentChunk(
-  coll: Collection,
-  bundle: JournalBundle,
-  idsFile: string,
-): Promise<{ deleted: number; skipped: number } | 'not-applied'> {
-  const records: IdRecord[] = [];
-  for await (const r of readIdRecords(idsFile, bundle.deleteOffset ?? 0, bundle.deleteIssued ?? 0))
-    records.push(r);
-  const gone = await countGone(coll, records);
-  if (gone === 0 && records.some((r) => exactId(r.id) !== undefined)) {
-    const matching = await coll.countDocuments(
-      chunkFilter(targetOf(bundle), bundle.changeGuardFields, records),
-    );
-    if (matching > 0) return 'not-applied';
-  }
-  return { deleted: gone, skipped: records.length - gone };
 }

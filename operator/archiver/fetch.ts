@@ -188,22 +188,6 @@ export class Fetcher {
     );
   }
 
-  /** `_id`, age and guard values of a raw document — views into it, valid until the next cursor read. */
-  private meta(doc: Uint8Array, opts: FetchOptions): DocMeta | undefined {
-    const p = agePath(opts.target);
-    const id = getRawValue(doc, '_id');
-    const ageRaw = p === '_id' ? id : getRawValue(doc, p);
-    const ageMs = ageMillis(opts.target.archiveFieldFormat, ageRaw);
-    if (!id || ageMs === undefined) return undefined;
-    // An `_id` holding a string that is not valid UTF-8 cannot be named exactly in the delete query:
-    // the document is left in MongoDB (counted as unreadable) rather than archived and never deleted.
-    if (!decodableExactly(id)) return undefined;
-    const guards = opts.changeGuardFields?.length
-      ? opts.changeGuardFields.map((f) => getRawValue(doc, f))
-      : undefined;
-    return { id, ageMs, ...(guards ? { guards } : {}) };
-  }
-
   /** Closes the cursor and learns the batch's average document size (for the next batch size). */
   private async done(c: TimedCursor): Promise<void> {
     await c.close();
@@ -234,7 +218,7 @@ export class Fetcher {
       for (;;) {
         const doc = await cursor.next();
         if (!doc) break;
-        const meta = this.meta(doc, opts);
+        const meta = docMeta(doc, opts.target, opts.changeGuardFields);
         if (!meta) {
           unreadable++;
           continue;
@@ -313,7 +297,7 @@ export class Fetcher {
         }
         const doc = await cursor.next();
         if (!doc) break;
-        const meta = this.meta(doc, opts);
+        const meta = docMeta(doc, opts.target, opts.changeGuardFields);
         if (!meta) {
           unreadable++;
           // Page past it (it stays in MongoDB): a batch of nothing else must not stall the tie group.
@@ -380,4 +364,25 @@ export class UnreadableAgeError extends Error {
     );
     this.name = 'UnreadableAgeError';
   }
+}
+
+/**
+ * `_id`, age and guard values of a raw document — views into it, valid while `doc` is. Undefined when
+ * the document cannot be archived (no `_id`, unreadable age, or an `_id` a delete cannot name exactly).
+ */
+export function docMeta(
+  doc: Uint8Array,
+  target: EligibilityTarget,
+  changeGuardFields: string[] | undefined,
+): DocMeta | undefined {
+  const p = agePath(target);
+  const id = getRawValue(doc, '_id');
+  const ageRaw = p === '_id' ? id : getRawValue(doc, p);
+  const ageMs = ageMillis(target.archiveFieldFormat, ageRaw);
+  if (!id || ageMs === undefined) return undefined;
+  // An `_id` holding a string that is not valid UTF-8 cannot be named exactly in the delete query:
+  // the document is left in MongoDB (counted as unreadable) rather than archived and never deleted.
+  if (!decodableExactly(id)) return undefined;
+  const guards = changeGuardFields?.length ? changeGuardFields.map((f) => getRawValue(doc, f)) : undefined;
+  return { id, ageMs, ...(guards ? { guards } : {}) };
 }

@@ -1,25 +1,26 @@
-// The per-policy journal: a small JSON file that says, for every bundle not yet cleaned up, how far it
-// got. Written atomically (temp file, fsync, rename, fsync dir), so after a kill -9 it reads back
-// either the old or the new state, never a mix. Every stage transition writes it *after* the work it
-// records is durable (spool fsynced, object uploaded and verified, delete chunk acknowledged), which
-// makes recovery exact (I3): a state is redone at most, never skipped.
+// The per-policy journal: the spool's own index — a small JSON file saying which bundles the spool holds
+// and how far each got, and the fetch position. It is a cache: the durable record of bundles in flight
+// is the ledger (ledger.ts), which a successor with an empty spool reads instead. Written atomically
+// (temp file, fsync, rename, fsync dir), so after a kill -9 it reads back the old or the new state.
 //
-//   open      documents are being appended; committed lengths recorded; half-written tails are cut off
-//   sealed    bundle file written, key chosen; upload (again) — or, if the object exists, verify it
-//   uploaded  object verified in the store; delete may start
-//   deleting  deleting in chunks; `deleteOffset` is the ids-file offset of the next chunk
-//   deleted   all deletes done (or dryRun); spool files may be removed, then the entry is dropped
-import { randomBytes } from 'node:crypto';
+//   open       documents are being appended; committed lengths recorded; half-written tails are cut off
+//   sealed     bundle file written, key chosen; not in the ledger yet
+//   uploading  recorded in the ledger (`ledger`); the put may or may not have happened
+//   uploaded   verified in the store and counted; deletes pending
+//   deleted    deletes done and counted (or dryRun); spool files may be removed, then the entry is dropped
+//
+// A bundle with `remote` set has no spool files: it came from the ledger (another worker's, or this
+// spool's before it was lost) and is finished from the store.
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { EligibilityTarget } from './eligibility.js';
 import type { FetchPosition } from './fetch.js';
 import { fsyncDir, type SpoolCommit } from './spool.js';
-import { readCounters, zeroCounters, type Counters } from './counters.js';
+import type { LedgerBundle } from './ledger.js';
 
 export const JOURNAL_VERSION = 1;
 
-export type BundleState = 'open' | 'sealed' | 'uploaded' | 'deleting' | 'deleted';
+export type BundleState = 'open' | 'sealed' | 'uploading' | 'uploaded' | 'deleted';
 
 export interface JournalBundle {
   id: string;
@@ -38,21 +39,11 @@ export interface JournalBundle {
   file?: string;
   size?: number;
   sha256Base64?: string;
-  // uploaded:
-  uploadedAt?: string;
-  // deleting:
-  /**
-   * Another replica worked on the policy since this bundle was uploaded (worker.dropSupersededBundles):
-   * its documents already gone at delete time were archived again there (duplicates).
-   */
-  superseded?: boolean;
-  deleteOffset?: number;
-  /** ids-file end offset of the last chunk whose delete was sent (saved just before sending it). */
-  deleteIssued?: number;
-  /** When `deleteIssued` was saved (ms): a sweep leaves a chunk alone while its delete may still run. */
-  deleteIssuedAt?: number;
-  deleted?: number;
-  skipped?: number;
+  // uploading and later:
+  /** The bundle's ledger entry, as last written. */
+  ledger?: LedgerBundle;
+  /** Taken from the ledger without spool files: finished from the store. */
+  remote?: boolean;
 }
 
 /** Policy fields that make a saved fetch position meaningful; a change restarts paging from the start. */
@@ -68,8 +59,6 @@ export interface JournalData {
   version: number;
   fingerprint: JournalFingerprint;
   position: FetchPosition;
-  /** dryRun: positionAfter of the last uploaded bundle (published in the status, dry-run-position.ts). */
-  uploadedPosition?: FetchPosition;
   /** Set when a pass reached the end of the eligible documents. */
   passComplete?: boolean;
   /**
@@ -78,19 +67,19 @@ export interface JournalData {
    * every pending bundle is uploaded, deleted and cleaned up (then the flag is cleared).
    */
   finishPendingBeforeFetch?: boolean;
+  /**
+   * With finishPendingBeforeFetch: once the pending bundles are finished, the pass starts from the
+   * ledger's position (START, or a dry run's status.dryRunPosition) instead of this journal's.
+   */
+  positionFromLedger?: boolean;
   bundles: JournalBundle[];
-  /** Documents uploaded more than once because of a crash or retry (restore removes them). */
-  duplicates: number;
-  /** Random id, new with every journal (and when the policy is re-created): names its counters. */
-  id?: string;
-  /** metadata.uid of the ArchivePolicy whose counts `lifetime` holds (the operator sets it). */
+  /** metadata.uid of the ArchivePolicy this spool holds documents for (the operator sets it). */
   uid?: string;
-  /** Everything this journal's workers counted for the policy (counters.ts); only ever grows. */
-  lifetime?: Counters;
-  /** `gochive archive`: the lifetime value its statistics already reported at a clean exit. */
-  reported?: Counters;
-  /** Written by journals before counters.ts (counts not yet in the status): read as `lifetime`. */
-  unacked?: Partial<Counters>;
+  /**
+   * The ledger epoch this spool worked under. A different epoch in the ledger means another worker ran
+   * the policy since: what this spool holds may have been archived there, so it is discarded.
+   */
+  epoch?: string;
 }
 
 export class Journal {
@@ -118,11 +107,7 @@ export class Journal {
         fingerprint,
         position: { mode: 'range' },
         bundles: [],
-        duplicates: 0,
-        id: newJournalId(),
         ...(uid ? { uid } : {}),
-        lifetime: zeroCounters(),
-        reported: zeroCounters(),
       });
       return { journal: j, fresh: true, positionReset: false };
     }
@@ -130,31 +115,23 @@ export class Journal {
     try {
       data = JSON.parse(text) as JournalData;
     } catch (err) {
-      throw new Error(
-        `journal ${file} is not valid JSON (${(err as Error).message}); move it away only after checking its bundles`,
-        {
-          cause: err,
-        },
-      );
+      // Only a cache: the ledger holds what matters, so an unreadable journal is started afresh.
+      void err;
+      const j = new Journal(file, {
+        version: JOURNAL_VERSION,
+        fingerprint,
+        position: { mode: 'range' },
+        bundles: [],
+        ...(uid ? { uid } : {}),
+      });
+      return { journal: j, fresh: true, positionReset: false };
     }
     if (data.version !== JOURNAL_VERSION)
       throw new Error(`journal ${file} has version ${data.version}; this gochive reads ${JOURNAL_VERSION}`);
-    data.duplicates ??= 0;
-    const idRead = data.id;
-    data.id ??= newJournalId();
-    data.lifetime = readCounters(data.lifetime ?? data.unacked);
-    data.reported = readCounters(data.reported);
-    delete data.unacked;
     let uidChanged = false;
     if (uid && data.uid !== uid) {
-      // Counted for another policy object (deleted, then created again with this name): those counts
-      // belong to the old object. A new id keeps any checkpoint of the old counts from applying.
-      if (data.uid) {
-        data.id = newJournalId();
-        data.lifetime = zeroCounters();
-        data.reported = zeroCounters();
-        uidChanged = true;
-      }
+      // Written for another policy object (deleted, then created again with this name).
+      if (data.uid) uidChanged = true;
       data.uid = uid;
     }
     let positionReset = false;
@@ -167,26 +144,10 @@ export class Journal {
       if (data.bundles.some((b) => b.commit.docs > 0)) data.finishPendingBeforeFetch = true;
       positionReset = true;
     }
-    const journal = new Journal(file, data);
-    if (data.id === idRead) journal.savedLifetime = { ...data.lifetime };
-    return { journal, fresh: false, positionReset, uidChanged };
-  }
-
-  /** The journal exactly as stored (undefined when there is none), for a reader that does not run the policy. */
-  static async read(dir: string): Promise<Journal | undefined> {
-    let data: JournalData;
-    try {
-      data = JSON.parse(await readFile(path.join(dir, 'journal.json'), 'utf8')) as JournalData;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
-    return (await Journal.load(dir, data.fingerprint)).journal;
+    return { journal: new Journal(file, data), fresh: false, positionReset, uidChanged };
   }
 
   private saving: Promise<void> = Promise.resolve();
-  /** `lifetime` as last written durably (what a worker may show: a kill -9 cannot undo it). */
-  savedLifetime: Counters = zeroCounters();
 
   /** Saves the current data; saves are serialized (an acknowledgement may save beside a tick). */
   save(): Promise<void> {
@@ -200,7 +161,6 @@ export class Journal {
 
   private async write(): Promise<void> {
     const tmp = `${this.file}.tmp`;
-    const lifetime = { ...this.lifetime };
     const text = JSON.stringify(this.data, null, 1);
     const fh = await open(tmp, 'w', 0o600);
     try {
@@ -211,7 +171,6 @@ export class Journal {
     }
     await rename(tmp, this.file);
     await fsyncDir(path.dirname(this.file));
-    this.savedLifetime = lifetime;
   }
 
   get bundles(): JournalBundle[] {
@@ -222,19 +181,7 @@ export class Journal {
     return this.data.bundles.find((b) => b.state === 'open');
   }
 
-  get id(): string {
-    return this.data.id!;
-  }
-
-  get lifetime(): Counters {
-    return this.data.lifetime!;
-  }
-
   remove(id: string): void {
     this.data.bundles = this.data.bundles.filter((b) => b.id !== id);
   }
-}
-
-function newJournalId(): string {
-  return randomBytes(8).toString('hex');
 }

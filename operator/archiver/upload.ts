@@ -29,8 +29,11 @@ export class KeyConflictError extends Error {
   }
 }
 
-/** Checks the stored object against the bundle; undefined when absent. */
-async function verify(dest: Destination, b: SealedBundleFile): Promise<'match' | 'absent'> {
+/** Checks the stored object against the bundle: 'absent', 'match', or throws when it differs. */
+export async function verifyStored(
+  dest: Destination,
+  b: Pick<SealedBundleFile, 'key' | 'size' | 'sha256Base64'>,
+): Promise<'match' | 'absent'> {
   const head = await dest.headObject(b.key);
   if (!head) return 'absent';
   if (head.size !== b.size) {
@@ -50,7 +53,7 @@ export async function uploadOnce(
   dest: Destination,
   b: SealedBundleFile,
 ): Promise<{ alreadyPresent: boolean }> {
-  if ((await verify(dest, b)) === 'match') return { alreadyPresent: true };
+  if ((await verifyStored(dest, b)) === 'match') return { alreadyPresent: true };
   try {
     await dest.putObject(b.key, () => createReadStream(b.file, { highWaterMark: 1 << 20 }), {
       sha256Base64: b.sha256Base64,
@@ -62,7 +65,7 @@ export async function uploadOnce(
     // Someone (our own earlier attempt) created it meanwhile: fine if it is this very bundle.
     if (!(err instanceof ObjectExistsError)) throw err;
   }
-  if ((await verify(dest, b)) !== 'match') {
+  if ((await verifyStored(dest, b)) !== 'match') {
     throw new VerifyError(`${b.key}: the upload reported success but the object is not there`);
   }
   return { alreadyPresent: false };

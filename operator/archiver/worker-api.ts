@@ -2,8 +2,7 @@
 // The operator maps WorkerSnapshot onto ArchivePolicy.status; the CLI onto progress and statistics.
 import type { Logger } from '../util/logger.js';
 import type { PolicyConfig } from './config.js';
-import type { Counters } from './counters.js';
-import type { DryRunPosition } from './dry-run-position.js';
+import type { LedgerStore } from './ledger.js';
 
 export type WorkerState =
   | 'Starting' // connecting, checking the index, recovering the journal
@@ -52,13 +51,6 @@ export interface WorkerSnapshot {
   lastUploadTime?: string;
   lastSuccessTime?: string;
   lastError?: { time: string; stage: Stage; message: string };
-  /**
-   * The journal's id and every count it holds for this policy (counters.ts): the operator adds to the
-   * status totals what it has not included yet, exactly once, across crashes and replicas.
-   */
-  counters?: { journal: string; lifetime: Counters };
-  /** dryRun: how far its uploaded bundles reach (status.dryRunPosition). */
-  dryRunPosition?: DryRunPosition;
 }
 
 export interface WorkerEvents {
@@ -86,19 +78,13 @@ export interface WorkerOptions {
    * For `gochive archive`, whose printed statistics are its report.
    */
   carryTotals?: boolean;
-  /** metadata.uid of the ArchivePolicy: a journal counted for another uid starts its counts anew. */
+  /** metadata.uid of the ArchivePolicy: a spool written for another uid is dropped. */
   policyUid?: string;
   /**
-   * True when another replica's journal counted for the policy after this journal did (the operator
-   * reads the order of status.totalsCheckpoints): the worker then drops its bundles not uploaded yet
-   * rather than upload documents the other replica may have archived already.
+   * Where bundles in flight are recorded (ledger.ts): the policy status in the operator. Default: a
+   * file in the spool directory (`gochive archive`).
    */
-  journalSuperseded?: (journalId: string) => boolean;
-  /**
-   * dryRun: the position another replica's uploads reached (status.dryRunPosition), read when this
-   * worker has no position of its own (fresh spool, or a superseded journal).
-   */
-  dryRunPosition?: () => DryRunPosition | undefined;
+  ledger?: LedgerStore;
 }
 
 export interface ArchiveWorker {

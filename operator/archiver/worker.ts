@@ -4,9 +4,11 @@
 // s3.uploadInterval) take turns through one mutex; the upload tick seals the bundle spooled so far,
 // uploads and verifies it, deletes its documents, and removes its spool files. `once` mode runs the same
 // ticks back to back until the backlog is empty and everything spooled is uploaded and deleted.
-// Every transition is journaled after the work it records is durable (journal.ts), so a stop or a
-// kill -9 at any instant resumes exactly. Failures are retried with back-off; nothing is deleted unless
-// its bundle is verified in the store (I1).
+// Every bundle in flight is recorded in the ledger (ledger.ts: the policy status, or a file for the CLI)
+// before its upload starts, and each step advances it and adds its counts in one atomic write. The
+// spool and its journal are a cache: a worker that starts with an empty spool (a new pod) first finishes
+// what the ledger lists, with `_id`s read back from the store (I8). Failures are retried with back-off;
+// nothing is deleted unless // its bundle is verified in the store (I1).
 import { Mutex } from 'async-mutex';
 import { BSON, MongoServerError, type MongoClient, type Collection, type Document } from 'mongodb';
 import { Transform, type Readable } from 'node:stream';
@@ -15,7 +17,7 @@ import { createDestination } from '../storage/factory.js';
 import type { Destination } from '../storage/destination.js';
 import { errorMessage } from '../util/redact.js';
 import type { PolicyConfig } from './config.js';
-import { deleteBundleDocuments } from './delete.js';
+import { deleteBundleDocuments, targetOf } from './delete.js';
 import {
   ageMillis,
   agePath,
@@ -27,15 +29,34 @@ import {
 import { Fetcher, START_POSITION, type FetchResult, type FetchSink } from './fetch.js';
 import { checkArchiveIndex } from './index-check.js';
 import { Journal, type JournalBundle, type JournalFingerprint } from './journal.js';
+import { storedIdRecords } from './bundle-ids.js';
+import {
+  FileLedgerStore,
+  LedgerConflictError,
+  newEpoch,
+  putEntry,
+  withoutEntry,
+  type LedgerBundle,
+  type LedgerStore,
+  type LedgerView,
+} from './ledger.js';
 import { insideWindows, RateLimiter, sleep } from './pacing.js';
 import { getRawValue, TYPE_BRACKETS } from './raw-bson.js';
 import { sealBundle } from './seal.js';
 import { keyDate } from './time-range.js';
-import { addCounters, countersSince, zeroCounters, type Counters } from './counters.js';
+import { countersSince, zeroCounters, type Counters } from './counters.js';
 import { continueFrom, publishPosition } from './dry-run-position.js';
+import { MAX_LEDGER_BUNDLES } from '../api/schema.js';
 import { newMongoClient } from './mongo-client.js';
-import { EMPTY_COMMIT, Spool, SpoolLockedError, type BundleAppender, type SpoolCommit } from './spool.js';
-import { KeyConflictError, uploadOnce, withRetry } from './upload.js';
+import {
+  EMPTY_COMMIT,
+  readIdRecords,
+  Spool,
+  SpoolLockedError,
+  type BundleAppender,
+  type SpoolCommit,
+} from './spool.js';
+import { KeyConflictError, uploadOnce, verifyStored, withRetry } from './upload.js';
 import type {
   ArchiveWorker,
   LastBundle,
@@ -60,7 +81,7 @@ export interface WorkerTuning {
   maxBackoffMs?: number;
   /** Test hook: awaited after a bundle is verified in the store and before its documents are deleted. */
   beforeDelete?: (bundle: { key: string; documents: number }) => Promise<void>;
-  /** Test hook: awaited when a delete chunk is about to be sent, before that is journaled. */
+  /** Test hook: awaited when a delete chunk is about to be sent. */
   beforeDeleteIssue?: () => Promise<void>;
   /** Injected destination (tests); default: created from the policy. */
   destination?: Destination;
@@ -75,7 +96,7 @@ export interface WorkerStats {
   documentsFetched: number;
   batches: number;
   bytesSpooled: number;
-  /** Bundles found in the journal at start (left by an earlier run). */
+  /** Bundles found in the ledger at start (left by an earlier run, here or on another replica). */
   recoveredBundles: number;
   /** Time spent on backlog / oldest-age / ineligible estimates (status, not archiving), seconds. */
   estimateSeconds: number;
@@ -154,8 +175,10 @@ export class Worker implements ArchiveWorker {
   private message?: string;
   /** The latest count of ineligible documents (a gauge, from the estimate). */
   private ineligible = 0;
-  /** Lifetime counters at start: totals() are what the journal counted since (see counters.ts). */
+  /** The ledger's totals at start: totals() are what was counted since (or since the last report). */
   private countBase?: Counters;
+  private ledger?: LedgerStore;
+  private view?: LedgerView;
   private lastBundle?: LastBundle;
   private backlog?: number;
   private oldestAge?: number;
@@ -183,7 +206,8 @@ export class Worker implements ArchiveWorker {
   /** The last fetch reached the end of the eligible documents without keeping any. */
   private lastFetchFoundNothing = false;
   private stage: Stage = 'connect';
-  private readonly resumedDeletes = new Set<string>();
+  /** Bundles whose deletes this worker started: a later attempt recounts (delete.ts). */
+  private readonly deleteAttempted = new Set<string>();
   private readonly stats: WorkerStats = {
     stageSeconds: {},
     serverWaitSeconds: 0,
@@ -248,41 +272,28 @@ export class Worker implements ArchiveWorker {
     if (this.lastUploadTime) snap.lastUploadTime = this.lastUploadTime;
     if (this.lastSuccessTime) snap.lastSuccessTime = this.lastSuccessTime;
     if (this.lastError) snap.lastError = { ...this.lastError };
-    if (this.journal)
-      snap.counters = { journal: this.journal.id, lifetime: { ...this.journal.savedLifetime } };
-    const uploaded = this.cfg.dryRun ? this.journal?.data.uploadedPosition : undefined;
-    const published = uploaded && publishPosition(this.journal!.data.fingerprint, uploaded);
-    if (published) snap.dryRunPosition = published;
     return snap;
   }
 
   /**
-   * `gochive archive` printed its statistics: what this journal counted so far is reported, so the next
-   * run starts from zero (a run killed before printing hands its counts to the next run instead).
+   * `gochive archive` printed its statistics: what was counted so far is reported, so the next run
+   * starts from zero (a run killed before printing hands its counts to the next run instead).
    */
   async markReported(): Promise<void> {
-    const j = this.journal;
-    if (!j) return;
-    j.data.reported = { ...j.lifetime };
-    await j.save();
+    if (!this.ledger) return;
+    this.view = await this.ledger.update((cur) => ({ bundles: cur.bundles, reported: { ...cur.totals } }));
   }
 
   /** Counts since this run started (or, with carryTotals, since the last markReported()). */
   private currentTotals(): WorkerTotals {
-    const saved = this.journal?.savedLifetime;
-    const counted = saved && this.countBase ? countersSince(saved, this.countBase) : zeroCounters();
+    const counted =
+      this.view && this.countBase ? countersSince(this.view.totals, this.countBase) : zeroCounters();
     return { ...counted, documentsIneligible: this.ineligible };
   }
 
-  /**
-   * Adds a transition's counts to the journal's lifetime counters and saves it with the transition.
-   * snapshot() shows only saved counts, so a status never holds a count that a kill -9 could still undo
-   * (the restarted worker would count that transition again).
-   */
-  private async saveWithTotals(delta: Partial<Counters>): Promise<void> {
-    const j = this.journal!;
-    j.data.lifetime = addCounters(j.lifetime, delta);
-    await j.save();
+  /** Applies one ledger step and keeps the view it produced. */
+  private async ledgerStep(step: Parameters<LedgerStore['update']>[0]): Promise<void> {
+    this.view = await this.ledger!.update(step);
   }
 
   /** Timing and volume figures (for `--statistics`). */
@@ -550,15 +561,7 @@ export class Worker implements ArchiveWorker {
 
   private async recover(): Promise<void> {
     const spool = this.spool!;
-    const fingerprint: JournalFingerprint = {
-      database: this.cfg.database,
-      collection: this.cfg.collection,
-      archiveField: this.cfg.archiveField,
-      archiveFieldFormat: this.cfg.archiveFieldFormat,
-      ...(this.target.filter
-        ? { filterEJSON: BSON.EJSON.stringify(this.target.filter, { relaxed: false }) }
-        : {}),
-    };
+    const fingerprint = this.fingerprint;
     const { journal, fresh, positionReset, uidChanged } = await Journal.load(
       spool.dir,
       fingerprint,
@@ -567,119 +570,151 @@ export class Worker implements ArchiveWorker {
     this.journal = journal;
     if (positionReset)
       this.log.info('policy selection changed since the last run: paging restarts from the oldest document');
-    const known = new Set(journal.bundles.map((b) => b.id));
-    for (const id of await spool.bundleIds()) {
-      // Created by a fetch that crashed before its first journal write: nothing in it was committed.
-      if (!known.has(id)) await spool.removeBundle(id);
+    // Take the policy over under a new epoch, so a spool written under another one knows it is stale.
+    this.ledger ??= this.opts.ledger ?? FileLedgerStore.inDir(spool.dir);
+    const epoch = newEpoch();
+    let previous: string | undefined;
+    await this.ledgerStep((cur) => {
+      previous = cur.epoch;
+      return { bundles: cur.bundles, epoch };
+    });
+    const view = this.view!;
+    // The spool is only trusted when no other worker ran the policy since it was written: otherwise its
+    // documents may have been archived (and deleted) there, and it is dropped — they are fetched again.
+    const trusted = !fresh && !uidChanged && journal.data.epoch !== undefined && journal.data.epoch === previous;
+    const local = new Map(trusted ? journal.bundles.map((b) => [b.id, b]) : []);
+    for (const id of await spool.bundleIds()) if (!local.has(id)) await spool.removeBundle(id);
+
+    const inFlight: JournalBundle[] = [];
+    for (const e of view.bundles) {
+      const b = local.get(e.id);
+      local.delete(e.id);
+      if (b && (await this.localCopyIntact(b, e))) {
+        inFlight.push({ ...b, state: e.state, ledger: e });
+      } else {
+        if (b) await spool.removeBundle(b.id);
+        inFlight.push(this.remoteBundle(e));
+      }
+      // Deletes may have been sent for it already: they are recounted (delete.ts).
+      if (e.state === 'uploaded') this.deleteAttempted.add(e.id);
     }
-    for (const b of [...journal.bundles]) {
-      switch (b.state) {
-        case 'open':
-          if (b.commit.docs === 0) {
-            await spool.removeBundle(b.id);
-            journal.remove(b.id);
-          } else {
-            // Chaos finding 9: a half-written tail used to stay until the next fetch reopened the
-            // bundle, so an upload tick that came first (MongoDB down) could not seal it.
-            await spool.cutToCommitted(b.id, b.commit);
-          }
-          break;
-        case 'sealed': {
-          const size = await spool.fileSize(b.file!);
-          if (size !== b.size) {
-            // The bundle file is gone or damaged; nothing was deleted, so rebuild it from the spool.
-            this.log.warn({ bundle: b.id }, 'sealed bundle file missing; rebuilding it from the spool');
-            b.state = 'open';
-            delete b.key;
-            delete b.file;
-            delete b.size;
-            delete b.sha256Base64;
-          }
-          break;
+    const unrecorded: JournalBundle[] = [];
+    for (const b of local.values()) {
+      if (b.state === 'open' && b.commit.docs > 0) {
+        // Chaos finding 9: a half-written tail used to stay until the next fetch reopened the
+        // bundle, so an upload tick that came first (MongoDB down) could not seal it.
+        await spool.cutToCommitted(b.id, b.commit);
+        unrecorded.push(b);
+      } else if (b.state === 'sealed') {
+        if ((await spool.fileSize(b.file!)) !== b.size) {
+          // The bundle file is gone or damaged; nothing was deleted, so rebuild it from the spool.
+          this.log.warn({ bundle: b.id }, 'sealed bundle file missing; rebuilding it from the spool');
+          b.state = 'open';
+          delete b.key;
+          delete b.file;
+          delete b.size;
+          delete b.sha256Base64;
         }
-        case 'deleting':
-          this.resumedDeletes.add(b.id);
-          break;
-        default:
-          break;
+        unrecorded.push(b);
+      } else {
+        // Empty, or past `sealed` but no longer in the ledger: finished (or dropped) already.
+        await spool.removeBundle(b.id);
       }
     }
-    const superseded = !fresh && !uidChanged && this.opts.journalSuperseded?.(journal.id) === true;
-    if (uidChanged && journal.bundles.length) await this.dropSupersededBundles('re-created');
-    else if (superseded && journal.bundles.length) await this.dropSupersededBundles('other-replica');
-    if (this.cfg.dryRun && (fresh || superseded || uidChanged)) this.continueDryRun(fingerprint);
+    journal.data.bundles = [...inFlight, ...unrecorded];
+    if (!trusted && !fresh) this.log.info('another worker ran this policy since this spool was written: the spool is dropped');
+    if (!trusted) this.restartPass();
     // At most one bundle may be open; a second one (not expected) is sealed first.
     const opens = journal.bundles.filter((b) => b.state === 'open');
     for (const extra of opens.slice(0, -1)) await this.seal(extra, false);
 
-    if (!fresh) {
-      const pending = journal.bundles.filter((b) => b.state !== 'open');
-      this.stats.recoveredBundles = pending.length;
-      if (journal.bundles.length) {
-        this.log.info(
-          { bundles: journal.bundles.map((b) => ({ id: b.id, state: b.state, documents: b.commit.docs })) },
-          'resuming bundles from the journal',
-        );
-      }
+    this.stats.recoveredBundles = view.bundles.length;
+    if (view.bundles.length) {
+      this.log.info(
+        { bundles: inFlight.map((b) => ({ id: b.id, key: b.key, state: b.state, documents: b.commit.docs, fromStore: b.remote === true })) },
+        'finishing the bundles the ledger lists',
+      );
     }
     // Without carryTotals a run counts from zero; with it, from what the last clean exit reported.
-    this.countBase = this.opts.carryTotals ? { ...journal.data.reported! } : { ...journal.savedLifetime };
+    this.countBase = this.opts.carryTotals ? { ...(view.reported ?? zeroCounters()) } : { ...view.totals };
+    journal.data.epoch = epoch;
     await journal.save();
     this.emitSnapshot();
   }
 
-  /**
-   * A dry run without a position of its own continues where the uploads of the policy's previous
-   * worker (another replica) reached, rather than uploading the same documents again. Never with
-   * pending bundles: their documents lie after the position they were fetched from.
-   */
-  private continueDryRun(fingerprint: JournalFingerprint): void {
-    const j = this.journal!;
-    if (j.bundles.some((b) => b.commit.docs > 0)) return;
-    const from = continueFrom(fingerprint, this.opts.dryRunPosition?.());
-    if (!from) return;
-    j.data.position = from;
-    j.data.uploadedPosition = from;
-    j.data.passComplete = false;
-    this.log.info(
-      { position: from.mode },
-      'dry run: continuing where the uploads of the previous worker (another replica) reached',
-    );
+  private get fingerprint(): JournalFingerprint {
+    return {
+      database: this.cfg.database,
+      collection: this.cfg.collection,
+      archiveField: this.cfg.archiveField,
+      archiveFieldFormat: this.cfg.archiveFieldFormat,
+      ...(this.target.filter
+        ? { filterEJSON: BSON.EJSON.stringify(this.target.filter, { relaxed: false }) }
+        : {}),
+    };
+  }
+
+  /** Whether the spool still holds what a ledger entry needs from it (the bundle file, the ids file). */
+  private async localCopyIntact(b: JournalBundle, e: LedgerBundle): Promise<boolean> {
+    if (b.id !== e.id || b.key !== e.key || b.size !== e.bytes) return false;
+    if (e.state === 'uploading') return (await this.spool!.fileSize(b.file!)) === b.size;
+    return ((await this.spool!.fileSize(this.spool!.idsFile(b.id))) ?? -1) >= b.commit.idsBytes;
+  }
+
+  /** A ledger entry this spool has no copy of: finished from the store. */
+  private remoteBundle(e: LedgerBundle): JournalBundle {
+    return {
+      id: e.id,
+      state: e.state,
+      createdAt: new Date(this.now()).toISOString(),
+      target: {
+        database: e.database,
+        collection: e.collection,
+        archiveField: e.archiveField,
+        archiveFieldFormat: e.archiveFieldFormat,
+        ...(e.filter ? { filterEJSON: e.filter } : {}),
+      },
+      ...(e.changeGuardFields ? { changeGuardFields: e.changeGuardFields } : {}),
+      commit: { docs: e.documents ?? 0, docsBytes: 0, idsBytes: 0 },
+      cutoffMaxMs: e.cutoffMs,
+      key: e.key,
+      size: e.bytes ?? 0,
+      sha256Base64: e.sha256,
+      ledger: e,
+      remote: true,
+    };
   }
 
   /**
-   * Another replica counted for this policy after this journal did ('other-replica'), or the policy was
-   * deleted and created again under its name ('re-created'): whatever this spool holds may have been
-   * archived (and deleted) since by someone else. Bundles not uploaded yet are dropped — their
-   * documents were never deleted, so whatever is still eligible is fetched again from the start —
-   * instead of being uploaded as duplicates. Uploaded bundles still finish their deletes; with another
-   * replica, documents already gone from MongoDB by then were archived again there and are counted as
-   * duplicates (I3); for a re-created policy, deletes sent before it existed are not its own.
+   * The fetch position is no longer known to follow every archived document (a fresh or stale spool, a
+   * ledger bundle that never reached the store): no fetch runs until the bundles in flight are finished,
+   * then the pass starts over — a dry run where its uploaded bundles reach (status.dryRunPosition).
    */
-  private async dropSupersededBundles(why: 'other-replica' | 're-created'): Promise<void> {
+  private restartPass(): void {
+    const d = this.journal!.data;
+    d.position = START_POSITION;
+    d.passComplete = false;
+    d.finishPendingBeforeFetch = true;
+    d.positionFromLedger = true;
+  }
+
+  /** A ledger bundle that never reached the store: dropped, with what the spool fetched after it. */
+  private async dropNeverUploaded(b: JournalBundle): Promise<void> {
     const j = this.journal!;
-    const dropped: string[] = [];
-    for (const b of [...j.bundles]) {
-      if (b.state === 'open' || (b.state === 'sealed' && !(await this.dest!.headObject(b.key!)))) {
-        await this.spool!.removeBundle(b.id);
-        j.remove(b.id);
-        dropped.push(`${b.id} (${b.state}, ${b.commit.docs} documents)`);
-      } else if (b.state !== 'deleted') {
-        if (why === 'other-replica') b.superseded = true;
-        else if (b.state === 'deleting') b.deleteIssued = b.deleteOffset ?? 0;
-      }
+    await this.ledgerStep((cur) => {
+      const bundles = withoutEntry(cur, b.id);
+      return bundles && { bundles };
+    });
+    const dropped = j.bundles.filter((x) => x === b || x.state === 'open' || x.state === 'sealed');
+    for (const x of dropped) {
+      if (!x.remote) await this.spool!.removeBundle(x.id);
+      j.remove(x.id);
     }
-    if (dropped.length) {
-      j.data.position = { mode: 'range' };
-      j.data.passComplete = false;
-      if (j.bundles.some((b) => b.commit.docs > 0)) j.data.finishPendingBeforeFetch = true;
-    }
+    this.restartPass();
     await j.save();
     this.log.info(
-      { dropped, finishing: j.bundles.map((b) => b.id) },
-      why === 'other-replica'
-        ? 'another replica worked on this policy since this spool was last used: bundles not uploaded yet are dropped (their documents are fetched again)'
-        : 'the policy was created again under this name: bundles not uploaded yet for the old one are dropped (their documents are fetched again)',
+      { key: b.key, dropped: dropped.map((x) => `${x.id} (${x.state}, ${x.commit.docs} documents)`) },
+      'a bundle the ledger lists never reached the store: dropped (its documents were never deleted and are fetched again)',
     );
   }
 
@@ -776,6 +811,14 @@ export class Worker implements ArchiveWorker {
       if (j.bundles.length > 0) await this.uploadTick();
       if (j.bundles.length > 0 || this.stopping) return { kept: 0 };
       delete j.data.finishPendingBeforeFetch;
+      if (j.data.positionFromLedger) {
+        const from = this.cfg.dryRun ? continueFrom(this.fingerprint, this.view?.dryRunPosition) : undefined;
+        j.data.position = from ?? START_POSITION;
+        j.data.passComplete = false;
+        delete j.data.positionFromLedger;
+        if (from)
+          this.log.info('dry run: continuing where the uploaded bundles reach (status.dryRunPosition)');
+      }
       await j.save();
     }
     let b = j.openBundle();
@@ -972,15 +1015,56 @@ export class Worker implements ArchiveWorker {
     if (open && open.commit.docs > 0) await this.seal(open);
     for (const b of [...j.bundles]) {
       if (this.stopping) return;
-      if (b.state === 'sealed') await this.upload(b);
+      if (!j.bundles.includes(b)) continue; // dropped with a ledger bundle that never reached the store
+      if (b.state === 'sealed') {
+        // Deletes waiting for an archive window hold their entries: no new one until there is room.
+        if ((this.view?.bundles.length ?? 0) >= MAX_LEDGER_BUNDLES) break;
+        await this.record(b);
+      }
+      if (b.state === 'uploading') await this.upload(b);
       if (this.stopping) return;
-      if (b.state === 'uploaded' || b.state === 'deleting') {
+      if (b.state === 'uploaded') {
         if (!insideWindows(this.cfg.windows, new Date(this.now()))) continue; // deletes wait for the window
         await this.deleteDocs(b);
       }
       if (b.state === 'deleted') await this.cleanup(b);
     }
     this.updateActivityState(0);
+  }
+
+  /** Records a sealed bundle in the ledger (its key, and what its delete will need) before its upload. */
+  private async record(b: JournalBundle): Promise<void> {
+    const dryRunPosition =
+      this.cfg.dryRun && b.positionAfter ? publishPosition(this.fingerprint, b.positionAfter) : undefined;
+    const e: LedgerBundle = {
+      id: b.id,
+      key: b.key!,
+      state: 'uploading',
+      documents: b.commit.docs,
+      bytes: b.size!,
+      sha256: b.sha256Base64!,
+      database: b.target.database,
+      collection: b.target.collection,
+      archiveField: b.target.archiveField,
+      archiveFieldFormat: b.target.archiveFieldFormat,
+      cutoffMs: Math.floor(b.cutoffMaxMs ?? this.now() - this.cfg.ageLimitMs),
+      ...(b.target.filterEJSON ? { filter: b.target.filterEJSON } : {}),
+      ...(b.changeGuardFields?.length ? { changeGuardFields: [...b.changeGuardFields] } : {}),
+      ...(b.commit.ageMinMs !== undefined
+        ? { archiveFieldMin: keyDate(b.commit.ageMinMs).toISOString() }
+        : {}),
+      ...(b.commit.ageMaxMs !== undefined
+        ? { archiveFieldMax: keyDate(b.commit.ageMaxMs).toISOString() }
+        : {}),
+      ...(dryRunPosition ? { positionAfter: dryRunPosition } : {}),
+    };
+    await this.ledgerStep((cur) => {
+      const bundles = putEntry(cur, e, undefined);
+      return bundles && { bundles };
+    });
+    b.state = 'uploading';
+    b.ledger = e;
+    await this.journal!.save();
   }
 
   private destinationForUpload(): Destination {
@@ -1013,154 +1097,150 @@ export class Worker implements ArchiveWorker {
   }
 
   private async upload(b: JournalBundle): Promise<void> {
-    const dest = this.destinationForUpload();
-    const res = await this.timed('upload', async () => {
-      try {
-        return await withRetry(
-          () =>
-            uploadOnce(dest, {
-              key: b.key!,
-              file: b.file!,
-              size: b.size!,
-              sha256Base64: b.sha256Base64!,
-              metadata: {
-                'gochive-policy': `${this.cfg.namespace}/${this.cfg.name}`,
-                'gochive-bundle-id': b.id,
-                'gochive-documents': String(b.commit.docs),
-              },
-            }),
-          {
-            attempts: 3,
-            baseDelayMs: 1000,
-            maxDelayMs: 10_000,
-            signal: this.abort.signal,
-            onRetry: (err, attempt) => this.recordError('upload', err, attempt < 3),
-          },
+    const e = b.ledger!;
+    try {
+      if (b.remote) {
+        // Another worker's upload: verified against what the ledger recorded, never uploaded from here.
+        const found = await this.timed('verify', () =>
+          verifyStored(this.dest!, { key: e.key, size: e.bytes ?? 0, sha256Base64: e.sha256 }),
         );
-      } catch (err) {
-        if (err instanceof KeyConflictError) throw new BlockedError('KeyConflict', err.message);
-        throw err;
+        if (found === 'absent') return await this.dropNeverUploaded(b);
+      } else {
+        const res = await this.timed('upload', () => this.putBundle(b));
+        if (res.alreadyPresent)
+          this.log.info(
+            { key: b.key },
+            'bundle was already in the store (uploaded before a restart); verified, not uploaded again',
+          );
       }
-    });
-    if (res.alreadyPresent)
-      this.log.info(
-        { key: b.key },
-        'bundle was already in the store (uploaded before a restart); verified, not uploaded again',
-      );
-    b.state = 'uploaded';
-    b.uploadedAt = new Date(this.now()).toISOString();
-    // Bundles upload in journal order, so every document before this one's position is in S3 now.
-    if (this.cfg.dryRun && b.positionAfter) this.journal!.data.uploadedPosition = b.positionAfter;
-    // Journaled with the transition: a kill -9 right after neither loses nor doubles a count.
-    await this.saveWithTotals({
-      bundlesUploaded: 1,
-      documentsArchived: b.commit.docs,
-      bytesUploaded: b.size!,
-    });
-    this.lastUploadTime = b.uploadedAt;
-    this.lastBundle = {
-      key: b.key!,
-      documents: b.commit.docs,
-      bytes: b.size!,
-      ...(b.commit.ageMinMs !== undefined
-        ? { archiveFieldMin: keyDate(b.commit.ageMinMs).toISOString() }
-        : {}),
-      ...(b.commit.ageMaxMs !== undefined
-        ? { archiveFieldMax: keyDate(b.commit.ageMaxMs).toISOString() }
-        : {}),
-      uploadedAt: b.uploadedAt,
-    };
+    } catch (err) {
+      if (err instanceof KeyConflictError) throw new BlockedError('KeyConflict', err.message);
+      throw err;
+    }
+    const uploadedAt = new Date(this.now()).toISOString();
+    // Logged before the ledger step: a kill -9 between them leaves a logged upload the ledger does not
+    // show yet (the next worker verifies it), never the reverse (the chaos checker dates uploads by it).
     this.log.info(
-      { key: b.key, documents: b.commit.docs, bytes: b.size, destination: this.dest!.description },
+      { key: e.key, documents: e.documents, bytes: e.bytes, destination: this.dest!.description, recovered: b.remote === true },
       'bundle uploaded and verified',
     );
+    const done: LedgerBundle = { ...e, state: 'uploaded' };
+    await this.ledgerStep((cur) => {
+      const bundles = this.cfg.dryRun ? withoutEntry(cur, e.id) : putEntry(cur, done, 'uploading');
+      return (
+        bundles && {
+          bundles,
+          add: { bundlesUploaded: 1, documentsArchived: e.documents ?? 0, bytesUploaded: e.bytes ?? 0 },
+          ...(this.cfg.dryRun && e.positionAfter ? { dryRunPosition: e.positionAfter } : {}),
+        }
+      );
+    });
+    b.state = this.cfg.dryRun ? 'deleted' : 'uploaded';
+    b.ledger = done;
+    await this.journal!.save();
+    this.lastUploadTime = uploadedAt;
+    this.lastBundle = {
+      key: e.key,
+      documents: e.documents ?? 0,
+      bytes: e.bytes ?? 0,
+      ...(e.archiveFieldMin ? { archiveFieldMin: e.archiveFieldMin } : {}),
+      ...(e.archiveFieldMax ? { archiveFieldMax: e.archiveFieldMax } : {}),
+      uploadedAt,
+    };
+    if (this.cfg.dryRun) {
+      this.lastSuccessTime = uploadedAt;
+      this.log.info({ key: e.key, documents: e.documents }, 'dry run: documents archived, not deleted');
+    }
     this.opts.events?.onBundleUploaded?.({ ...this.lastBundle });
     this.emitSnapshot();
     crashPoint('after-upload');
   }
 
+  /** The conditional put of a local bundle file, verified, with a few quick retries. */
+  private putBundle(b: JournalBundle): Promise<{ alreadyPresent: boolean }> {
+    const dest = this.destinationForUpload();
+    return withRetry(
+      () =>
+        uploadOnce(dest, {
+          key: b.key!,
+          file: b.file!,
+          size: b.size!,
+          sha256Base64: b.sha256Base64!,
+          metadata: {
+            'gochive-policy': `${this.cfg.namespace}/${this.cfg.name}`,
+            'gochive-bundle-id': b.id,
+            'gochive-documents': String(b.commit.docs),
+          },
+        }),
+      {
+        attempts: 3,
+        baseDelayMs: 1000,
+        maxDelayMs: 10_000,
+        signal: this.abort.signal,
+        onRetry: (err, attempt) => this.recordError('upload', err, attempt < 3),
+      },
+    );
+  }
+
   private async deleteDocs(b: JournalBundle): Promise<void> {
-    const j = this.journal!;
-    if (this.cfg.dryRun) {
-      b.state = 'deleted';
-      b.deleted = 0;
-      b.skipped = 0;
-      await j.save();
-      this.log.info({ key: b.key, documents: b.commit.docs }, 'dry run: documents archived, not deleted');
-      return;
-    }
+    const e = b.ledger!;
     await this.timed('delete', async () => {
-      if (b.state === 'uploaded') {
-        await this.tuning.beforeDelete?.({ key: b.key!, documents: b.commit.docs });
-        b.state = 'deleting';
-        b.deleteOffset = 0;
-        b.deleteIssued = 0;
-        b.deleted = 0;
-        b.skipped = 0;
-        await j.save();
-      }
+      await this.tuning.beforeDelete?.({ key: e.key, documents: e.documents ?? 0 });
+      // A second attempt (after an error, or of a bundle taken from the ledger) recounts: deletes of
+      // the earlier one may have been applied without their answer being seen.
+      const recount = this.deleteAttempted.has(b.id);
+      this.deleteAttempted.add(b.id);
       const coll =
-        b.target.database === this.cfg.database && b.target.collection === this.cfg.collection
+        e.database === this.cfg.database && e.collection === this.cfg.collection
           ? this.coll!
-          : this.client!.db(b.target.database).collection(b.target.collection);
-      const res = await deleteBundleDocuments(coll, b, this.spool!.idsFile(b.id), b.deleteOffset ?? 0, {
+          : this.client!.db(e.database).collection(e.collection);
+      const records = b.remote
+        ? storedIdRecords(this.dest!, e)
+        : readIdRecords(this.spool!.idsFile(b.id), 0, b.commit.idsBytes);
+      const res = await deleteBundleDocuments(coll, targetOf(e), e.changeGuardFields, records, {
         // One delete per queryLimit documents ("documents per request", as the original defines it).
         chunkDocuments:
           this.tuning.deleteChunkDocuments ?? Math.min(10_000, Math.max(1000, this.cfg.queryLimit)),
         chunkBytes: this.tuning.deleteChunkBytes ?? 4 << 20,
-        // A chunk whose delete was never sent (deleteIssued not past deleteOffset) deleted nothing:
-        // what is gone from it went elsewhere (journals before deleteIssued: assume sent).
-        resumed:
-          this.resumedDeletes.has(b.id) &&
-          (b.deleteIssued === undefined || b.deleteIssued > (b.deleteOffset ?? 0)),
-        countGone: b.superseded === true,
-        beforeIssue: async (end) => {
+        recount,
+        beforeIssue: async () => {
           crashPoint('before-delete');
           await this.tuning.beforeDeleteIssue?.();
-          b.deleteIssued = end;
-          b.deleteIssuedAt = this.now();
-          await j.save();
         },
+        afterChunk: async () => crashPoint('mid-delete'),
         shouldStop: () => this.stopping,
         ...(this.limiter ? { beforeChunk: (n: number) => this.limiter!.take(n) } : {}),
         onServerMs: (ms) => (this.stats.serverWaitSeconds += ms / 1000),
-        onChunk: async (r) => {
-          crashPoint('mid-delete');
-          b.deleteOffset = r.end;
-          b.deleted = (b.deleted ?? 0) + r.deleted;
-          b.skipped = (b.skipped ?? 0) + r.skipped;
-          this.resumedDeletes.delete(b.id);
-          if (r.gone) j.data.duplicates += r.gone;
-          await this.saveWithTotals({
-            documentsDeleted: r.deleted,
-            documentsSkipped: r.skipped,
-            ...(r.gone ? { duplicatesUploaded: r.gone } : {}),
-          });
-          this.emitSnapshot();
-        },
       });
       if (!res.complete) return;
+      // The entry goes with the counts of its deletes, in one write.
+      await this.ledgerStep((cur) => {
+        const bundles = withoutEntry(cur, e.id);
+        return (
+          bundles && { bundles, add: { documentsDeleted: res.deleted, documentsSkipped: res.skipped } }
+        );
+      });
       b.state = 'deleted';
-      await j.save();
+      await this.journal!.save();
       this.lastSuccessTime = new Date(this.now()).toISOString();
-      if (b.skipped) {
+      if (res.skipped) {
         this.log.info(
-          { key: b.key, skipped: b.skipped },
+          { key: e.key, skipped: res.skipped },
           'documents changed or no longer eligible since fetch were not deleted',
         );
       }
-      this.log.info({ key: b.key, deleted: b.deleted, skipped: b.skipped }, 'archived documents deleted');
-      this.opts.events?.onDeleted?.({ key: b.key!, deleted: b.deleted ?? 0, skipped: b.skipped ?? 0 });
+      this.log.info({ key: e.key, deleted: res.deleted, skipped: res.skipped }, 'archived documents deleted');
+      this.opts.events?.onDeleted?.({ key: e.key, deleted: res.deleted, skipped: res.skipped });
+      this.emitSnapshot();
     });
   }
 
   private async cleanup(b: JournalBundle): Promise<void> {
     await this.timed('cleanup', async () => {
-      await this.spool!.removeBundle(b.id);
+      if (!b.remote) await this.spool!.removeBundle(b.id);
       this.journal!.remove(b.id);
       await this.journal!.save();
     });
-    if (this.cfg.dryRun) this.lastSuccessTime = new Date(this.now()).toISOString();
     this.emitSnapshot();
   }
 }

@@ -2,9 +2,6 @@
 // policies whose Leases this replica holds, and the status writer, event recorder, metrics and health
 // server report on them. Also owns the orderly shutdown (SIGTERM) sequence.
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { MongoClient } from 'mongodb';
-import { validateSpec } from '../api/resolve.js';
-import { newMongoClient } from '../archiver/mongo-client.js';
 import type { ArchivePolicy } from '../api/schema.js';
 import { GROUP, PLURAL, VERSION } from '../api/schema.js';
 import type { Logger } from '../util/logger.js';
@@ -18,12 +15,12 @@ import { OperatorMetrics } from './metrics.js';
 import type { OperatorOptions } from './options.js';
 import { Reconciler, regardingOf } from './reconciler.js';
 import type { SecretSet } from './scrub.js';
-import { readSecret, SecretWatcher } from './secret-watcher.js';
-import { resolveConnection, type ConnectionSettings } from './connection.js';
+import { SecretWatcher } from './secret-watcher.js';
+import type { ConnectionSettings } from './connection.js';
 import { StatusWriter } from './status-writer.js';
 import { WorkerSupervisor, type CreateWorker } from './workers.js';
 import { WorkQueue } from './workqueue.js';
-import { JournalReporter } from './journal-reporter.js';
+import { StatusLedgerStore } from './status-ledger.js';
 
 export interface OperatorDeps {
   options: OperatorOptions;
@@ -33,9 +30,6 @@ export interface OperatorDeps {
   secrets: SecretSet;
   createWorker: CreateWorker;
 }
-
-/** How often journals of stopped workers are checked for counts the status lacks. */
-const JOURNAL_REPORT_INTERVAL_MS = 30_000;
 
 const policyKey = (p: ArchivePolicy): string => `${p.metadata.namespace ?? ''}/${p.metadata.name}`;
 
@@ -54,8 +48,6 @@ export class Operator {
   /** Last generation/uid seen per key: status-only updates do not need a reconcile. */
   private readonly seen = new Map<string, string>();
   private resyncTimer: NodeJS.Timeout | undefined;
-  private readonly journalReporter: JournalReporter;
-  private reportTimer: NodeJS.Timeout | undefined;
   private started = false;
   private shuttingDown = false;
   private policiesSynced = false;
@@ -124,7 +116,6 @@ export class Operator {
       onChange: (key) => this.queue.add(key),
       stopWork: (key, handover) => this.reconciler.stopForLease(key, handover),
       onWrite: (op) => this.metrics.leaseWrites.inc({ op }),
-      unfinished: () => this.journalReporter.unfinished,
       inScope: (key) => o.namespaces.length === 0 || o.namespaces.includes(key.slice(0, key.indexOf('/'))),
     });
     this.connectionSettings = {
@@ -148,16 +139,14 @@ export class Operator {
       metrics: this.metrics,
       addSecrets: (values) => d.secrets.add(values),
       requeueAfter: (key, ms) => this.queue.addAfter(key, ms),
-    });
-    this.journalReporter = new JournalReporter({
-      spoolRoot: o.spoolDir,
-      rest: d.rest,
-      log,
-      getPolicy: (key) => this.getPolicy(key),
-      busy: (key) => this.workers.get(key) !== undefined || this.shuttingDown,
-      heldHere: (key) => this.leases.isHeld(key),
-      connect: (policy) => this.connectForSweep(policy),
-      onReport: (r) => this.metrics.statusWrites.inc({ result: r }),
+      ledgerFor: (namespace, name, uid) =>
+        new StatusLedgerStore({
+          rest: d.rest,
+          namespace,
+          name,
+          uid,
+          onWritten: (status, rv) => this.statusWriter.rebase(`${namespace}/${name}`, status, rv),
+        }),
     });
     this.health = new HealthServer({
       metrics: async () => {
@@ -216,11 +205,6 @@ export class Operator {
       for (const k of new Set([...this.allKeys(), ...this.reconciler.trackedKeys()])) this.queue.add(k);
     }, o.resyncPeriodMs);
     this.resyncTimer.unref();
-    // Counts a worker of this replica journaled but never wrote (killed, then the policy moved on).
-    const report = (): void => void this.journalReporter.sweep().catch(() => undefined);
-    report();
-    this.reportTimer = setInterval(report, JOURNAL_REPORT_INTERVAL_MS);
-    this.reportTimer.unref();
     this.d.log.info(
       {
         namespaces: o.namespaces.length ? o.namespaces : 'all',
@@ -242,7 +226,6 @@ export class Operator {
     const log = this.d.log;
     log.info({ workers: this.workers.size }, 'shutting down: stopping workers');
     if (this.resyncTimer) clearInterval(this.resyncTimer);
-    if (this.reportTimer) clearInterval(this.reportTimer);
     await Promise.all([...this.policyInformers.values()].map((i) => i.stop()));
     await this.queue.shutdown();
     await this.reconciler.stopAll();
@@ -257,27 +240,6 @@ export class Operator {
 
   get workerCount(): number {
     return this.workers.size;
-  }
-
-  /** A connected MongoDB client for a policy this replica does not run (the journal sweep's reads). */
-  private async connectForSweep(policy: ArchivePolicy): Promise<MongoClient | undefined> {
-    const v = validateSpec(policy.spec);
-    if (!v.ok) return undefined;
-    const conn = await resolveConnection(
-      v.spec,
-      policy.metadata.namespace ?? '',
-      this.connectionSettings,
-      (ns, name) => readSecret(this.d.rest, ns, name),
-    );
-    if (!conn.ok) return undefined;
-    this.d.secrets.add(conn.secretValues);
-    const client = newMongoClient(conn.mongoUri);
-    try {
-      return await client.connect();
-    } catch (err) {
-      await client.close().catch(() => undefined);
-      throw err;
-    }
   }
 
   private getPolicy(key: string): ArchivePolicy | undefined {

@@ -13,9 +13,8 @@ import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { resolveConnection, secretRefsOf, type ConnectionSettings, type SecretRef } from './connection.js';
 import type { EventInput } from './events.js';
 import type { ReconcileResult } from './workqueue.js';
-import type { DryRunPosition } from '../archiver/dry-run-position.js';
+import type { LedgerStore } from '../archiver/ledger.js';
 import { computeStatus, type Observation } from './status.js';
-import type { CounterSource } from './status-totals.js';
 import type { StatusComputer } from './status-writer.js';
 import type { RunningWorker, WorkerSupervisor } from './workers.js';
 
@@ -60,6 +59,8 @@ export interface ReconcilerDeps {
   addSecrets(values: string[]): void;
   /** Re-run reconcile for the key after a delay. */
   requeueAfter(key: string, delayMs: number): void;
+  /** The ledger of a policy (its status): where its worker records bundles in flight. */
+  ledgerFor(namespace: string, name: string, uid: string): LedgerStore;
   /** Back-off between restarts of a worker that keeps exiting. */
   restartBackoff?: BackoffOptions;
   now?: () => number;
@@ -81,11 +82,6 @@ interface PolicyState {
   mode: Mode;
   /** The last stopped worker's picture (lastBundle, times, lastError…). */
   lastSnapshot?: WorkerSnapshot;
-  /**
-   * The newest counts of the journal this replica's workers keep for the policy: each status write adds
-   * what the status does not include yet (status-totals.ts), whether a worker runs or not.
-   */
-  counters?: CounterSource;
   restarts: number;
   nextStartAt: number;
   exit?: { message: string; retryInMs: number };
@@ -252,8 +248,7 @@ export class Reconciler {
       mongoUri: conn.mongoUri,
       secretValues: secrets,
       logger: pl,
-      journalSuperseded: (journal) => this.journalSuperseded(key, journal),
-      dryRunPosition: () => this.dryRunPosition(key),
+      ledger: this.d.ledgerFor(namespace, name, uid),
       events: {
         onSnapshot: (s) => {
           this.d.metrics.observeSnapshot(namespace, name, s);
@@ -304,27 +299,6 @@ export class Reconciler {
     });
     st.lastEvent = undefined;
     this.requestStatus(key, st, policy);
-  }
-
-  /**
-   * Whether another journal counted for the policy after `journal` (the most recently written checkpoint
-   * comes first). Either copy of the status may lag: asking both errs towards yes, which only costs a
-   * re-fetch of documents that were never deleted.
-   */
-  private journalSuperseded(key: string, journal: string): boolean {
-    const copies = [this.d.status.last?.(key), this.d.getPolicy(key)?.status];
-    return copies.some((s) => {
-      const front = s?.totalsCheckpoints?.[0]?.journal;
-      return front !== undefined && front !== journal;
-    });
-  }
-
-  /**
-   * Where the previous holder's dry-run uploads reached. Another replica's writes reach this one through
-   * the informer, so its copy comes first; this replica's last write is the fallback.
-   */
-  private dryRunPosition(key: string): DryRunPosition | undefined {
-    return this.d.getPolicy(key)?.status?.dryRunPosition ?? this.d.status.last?.(key)?.dryRunPosition;
   }
 
   /** A worker's run() settled without being asked to stop: record why and restart it after back-off. */
@@ -378,10 +352,9 @@ export class Reconciler {
     }
   }
 
-  /** A worker finished: remember its last picture; its counts stay until a status write includes them. */
+  /** A worker finished: remember its last picture. */
   private fold(st: PolicyState, s: WorkerSnapshot): void {
     st.lastSnapshot = s;
-    noteCounters(st, s);
   }
 
   /** Forgets a policy on this replica (deleted, re-created, or not ours): stop, write nothing. */
@@ -408,9 +381,7 @@ export class Reconciler {
   }
 
   private observe(st: PolicyState, rw: RunningWorker | undefined): Observation {
-    if (rw && !rw.exited) noteCounters(st, rw.snapshot);
-    const counters = st.counters ? { counters: st.counters } : {};
-    const remembered = st.lastSnapshot ? { snapshot: st.lastSnapshot, ...counters } : counters;
+    const remembered = st.lastSnapshot ? { snapshot: st.lastSnapshot } : {};
     const g = st.generation;
     switch (st.mode.kind) {
       case 'pending':
@@ -438,7 +409,6 @@ export class Reconciler {
             kind: 'running',
             generation: rw.generation,
             snapshot: rw.snapshot,
-            ...counters,
           };
         return {
           kind: 'running',
@@ -449,7 +419,6 @@ export class Reconciler {
             spooledDocuments: 0,
             spooledBytes: 0,
           },
-          ...counters,
           ...(st.exit ? { exited: st.exit } : {}),
         };
     }
@@ -485,19 +454,6 @@ export class Reconciler {
     const policy = this.d.getPolicy(key);
     if (policy && this.d.ownsStatus(key)) this.d.recordEvent(policy, ev);
   }
-}
-
-/** Keeps the newest counts of the replica's journal for the policy (they only grow). */
-function noteCounters(st: PolicyState, s: WorkerSnapshot): void {
-  const c = s.counters;
-  if (!c) return;
-  const known = st.counters;
-  if (!known || known.journal !== c.journal) {
-    st.counters = { journal: c.journal, lifetime: { ...c.lifetime } };
-    return;
-  }
-  for (const k of Object.keys(known.lifetime) as Array<keyof typeof known.lifetime>)
-    known.lifetime[k] = Math.max(known.lifetime[k], c.lifetime[k]);
 }
 
 /** The regarding reference of an event about a policy. */

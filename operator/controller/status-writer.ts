@@ -99,6 +99,19 @@ export class StatusWriter {
     return this.entries.get(key)?.last;
   }
 
+  /**
+   * Another writer of this replica (the ledger, status-ledger.ts) wrote the status: take it as the new
+   * base, so the next write does not run into a 409 first.
+   */
+  rebase(key: string, status: ArchivePolicyStatus, resourceVersion: string | undefined): void {
+    const e = this.entries.get(key);
+    if (!e || e.writing) return; // a write in flight will meet the 409 and re-read
+    e.last = status;
+    e.lastJson = JSON.stringify(status);
+    e.resourceVersion = resourceVersion;
+    if (e.compute) this.schedule(key, e);
+  }
+
   /** Writes the pending change now (ignoring the rate limit) and waits for it. */
   async flush(key: string): Promise<void> {
     const e = this.entries.get(key);

@@ -4,15 +4,11 @@
 import type { ArchivePolicyCondition, ArchivePolicyPhase, ArchivePolicyStatus } from '../api/schema.js';
 import type { WorkerSnapshot } from '../archiver/worker-api.js';
 import { rfc3339 } from './microtime.js';
-import { mergeTotals, type CounterSource } from './status-totals.js';
+import { zeroCounters } from '../archiver/counters.js';
 
-/**
- * The last worker picture of a policy whose worker is not running (any more), and the newest counts of
- * the journal this replica's workers use for it (included in totals exactly once, status-totals.ts).
- */
+/** The last worker picture of a policy whose worker is not running (any more). */
 interface Remembered {
   snapshot?: WorkerSnapshot;
-  counters?: CounterSource;
 }
 
 /** What the controller knows about a policy at the moment the status is computed. */
@@ -26,7 +22,6 @@ export type Observation =
       kind: 'running';
       generation: number;
       snapshot: WorkerSnapshot;
-      counters?: CounterSource;
       /** The worker exited on its own and is restarted after `retryInMs` (crash, or Blocked/Failed). */
       exited?: { message: string; retryInMs: number };
     };
@@ -59,15 +54,14 @@ export function computeStatus(
   let degraded: Cond = { status: 'False', reason: 'AsExpected', message: 'no recent errors' };
 
   const snap = obs.snapshot;
+  // The counts are the ledger's (written with each step, archiver/ledger.ts) and are kept as they are;
   // documentsIneligible is a gauge: a worker's figure replaces the previous one once it has estimated.
-  Object.assign(
-    out,
-    mergeTotals(
-      prev,
-      obs.counters,
-      snap?.backlog !== undefined ? snap.totals.documentsIneligible : undefined,
-    ),
-  );
+  out.totals = {
+    ...zeroCounters(),
+    documentsIneligible: 0,
+    ...(prev?.totals ?? {}),
+    ...(snap?.backlog !== undefined ? { documentsIneligible: snap.totals.documentsIneligible } : {}),
+  };
   if (obs.kind !== 'running' && snap) applySnapshot(out, snap);
   switch (obs.kind) {
     case 'pending':
@@ -208,7 +202,6 @@ function applySnapshot(out: ArchivePolicyStatus, s: WorkerSnapshot): void {
     };
   }
   out.spool = { documents: s.spooledDocuments, bytes: s.spooledBytes };
-  if (s.dryRunPosition) out.dryRunPosition = { ...s.dryRunPosition };
   if (s.backlog !== undefined) out.backlog = Math.max(0, Math.round(s.backlog));
   if (s.oldestEligibleAgeSeconds !== undefined)
     out.oldestEligibleAgeSeconds = Math.max(0, Math.round(s.oldestEligibleAgeSeconds));

@@ -9,7 +9,7 @@ import type {
   WorkerTotals,
 } from '../archiver/worker-api.js';
 import type { PolicyConfig } from '../archiver/config.js';
-import type { DryRunPosition } from '../archiver/dry-run-position.js';
+import type { LedgerStore } from '../archiver/ledger.js';
 import type { Logger } from '../util/logger.js';
 import { errorMessage } from '../util/redact.js';
 
@@ -45,10 +45,8 @@ export interface StartParams {
   secretValues: string[];
   logger: Logger;
   events: WorkerEvents;
-  /** See WorkerOptions.journalSuperseded. */
-  journalSuperseded?: (journalId: string) => boolean;
-  /** See WorkerOptions.dryRunPosition. */
-  dryRunPosition?: () => DryRunPosition | undefined;
+  /** See WorkerOptions.ledger. */
+  ledger: LedgerStore;
 }
 
 export interface WorkerSupervisorOptions {
@@ -107,9 +105,8 @@ export class WorkerSupervisor {
       spoolRoot: this.o.spoolRoot,
       logger: p.logger,
       events,
-      policyUid: p.uid, // a journal left by a deleted policy of the same name counts anew
-      ...(p.journalSuperseded ? { journalSuperseded: p.journalSuperseded } : {}),
-      ...(p.dryRunPosition ? { dryRunPosition: p.dryRunPosition } : {}),
+      policyUid: p.uid, // a spool left by a deleted policy of the same name is dropped
+      ledger: p.ledger,
     });
     this.workers.set(p.key, rw);
     this.o.log.info({ policy: name, namespace, generation: p.generation }, 'worker started');
