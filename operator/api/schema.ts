@@ -732,7 +732,9 @@ const ledgerBundleSchema = z.object({
   key: z.string().min(1).max(1024).describe('Object key, chosen before the upload started.'),
   state: z
     .enum(['uploading', 'uploaded'])
-    .describe('uploading: the put may or may not have happened; uploaded: verified in the store, deletes pending.'),
+    .describe(
+      'uploading: the put may or may not have happened; uploaded: verified in the store, deletes pending.',
+    ),
   documents: count('Documents in the bundle.'),
   bytes: count('Size of the bundle object in bytes.'),
   sha256: z.string().max(64).describe('SHA-256 of the object (base64), checked against the store.'),
@@ -743,7 +745,10 @@ const ledgerBundleSchema = z.object({
   cutoffMs: z
     .number()
     .int()
-    .meta({ description: 'Latest age cutoff the documents were fetched with (epoch ms), re-checked at delete time.', format: 'int64' }),
+    .meta({
+      description: 'Latest age cutoff the documents were fetched with (epoch ms), re-checked at delete time.',
+      format: 'int64',
+    }),
   filter: z
     .string()
     .max(2 * 1024 * 1024)

@@ -15,7 +15,9 @@ export async function* storedIdRecords(dest: Destination, b: LedgerBundle): Asyn
   try {
     const m = bundle.manifest;
     if (!m || m.bundleId !== b.id)
-      throw new Error(`${b.key}: the object is not bundle ${b.id} (manifest says ${m?.bundleId ?? 'nothing'})`);
+      throw new Error(
+        `${b.key}: the object is not bundle ${b.id} (manifest says ${m?.bundleId ?? 'nothing'})`,
+      );
     const target = targetOf(b);
     let n = 0;
     for await (const doc of bundle.documents()) {

@@ -62,7 +62,7 @@ export function newEpoch(): string {
 /** The view after `change` (shared by every store, so they apply steps identically). */
 export function applyChange(cur: LedgerView, change: LedgerChange): LedgerView {
   return {
-    ...(change.epoch ?? cur.epoch ? { epoch: change.epoch ?? cur.epoch } : {}),
+    ...((change.epoch ?? cur.epoch) ? { epoch: change.epoch ?? cur.epoch } : {}),
     bundles: change.bundles,
     totals: addCounters(cur.totals, change.add ?? {}),
     ...((change.dryRunPosition ?? cur.dryRunPosition)

@@ -197,53 +197,6 @@ describe('journal', () => {
   });
 });
 
-describe('journal counters', () => {
-  const fp = { database: 'd', collection: 'c', archiveField: 'a', archiveFieldFormat: 'date' };
-  test('keep their id and lifetime across loads; shown (savedLifetime) only once saved', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'gochive-journal-'));
-    try {
-      const { journal } = await Journal.load(dir, fp, 'uid-1');
-      journal.data.lifetime = { ...journal.lifetime, documentsArchived: 5 };
-      expect(journal.savedLifetime.documentsArchived).toBe(0);
-      await journal.save();
-      expect(journal.savedLifetime.documentsArchived).toBe(5);
-      const again = await Journal.load(dir, fp, 'uid-1');
-      expect(again.journal.id).toBe(journal.id);
-      expect(again.journal.savedLifetime.documentsArchived).toBe(5);
-      // The policy was deleted and created again under the same name: its counts start anew, under a
-      // new id (so no checkpoint of the old object applies).
-      const recreated = await Journal.load(dir, fp, 'uid-2');
-      expect(recreated.journal.id).not.toBe(journal.id);
-      expect(recreated.journal.lifetime.documentsArchived).toBe(0);
-      expect(recreated.journal.savedLifetime.documentsArchived).toBe(0);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
-
-  test('a journal from before counters reads its unacknowledged totals as lifetime counts', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'gochive-journal-'));
-    try {
-      const old = {
-        version: 1,
-        fingerprint: fp,
-        position: { mode: 'range' },
-        bundles: [],
-        duplicates: 0,
-        unacked: { documentsDeleted: 4 },
-      };
-      await writeFile(path.join(dir, 'journal.json'), JSON.stringify(old));
-      const { journal } = await Journal.load(dir, fp, 'uid-1');
-      expect(journal.lifetime.documentsDeleted).toBe(4);
-      expect(journal.data.unacked).toBeUndefined();
-      await journal.save();
-      expect(journal.savedLifetime.documentsDeleted).toBe(4);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
-});
-
 describe('archive windows', () => {
   const at = (iso: string) => new Date(iso);
   test('plain, wrapping past midnight, days and time zones', () => {

@@ -460,6 +460,14 @@ export class Worker implements ArchiveWorker {
         this.log.info({ stage: this.stage, err: errorMessage(err, this.secrets) }, 'interrupted by stop');
         return false;
       }
+      if (err instanceof LedgerConflictError) {
+        // Another worker changed this policy's ledger (or the policy is gone): stop rather than guess;
+        // a restarted worker reads the ledger afresh.
+        this.fail(this.stage, err);
+        this.stopping = true;
+        this.abort.abort();
+        return false;
+      }
       if (err instanceof BlockedError) {
         this.setState('Blocked', err.reason, err.message);
         this.recordError(this.stage, err, true);
@@ -581,7 +589,8 @@ export class Worker implements ArchiveWorker {
     const view = this.view!;
     // The spool is only trusted when no other worker ran the policy since it was written: otherwise its
     // documents may have been archived (and deleted) there, and it is dropped — they are fetched again.
-    const trusted = !fresh && !uidChanged && journal.data.epoch !== undefined && journal.data.epoch === previous;
+    const trusted =
+      !fresh && !uidChanged && journal.data.epoch !== undefined && journal.data.epoch === previous;
     const local = new Map(trusted ? journal.bundles.map((b) => [b.id, b]) : []);
     for (const id of await spool.bundleIds()) if (!local.has(id)) await spool.removeBundle(id);
 
@@ -622,7 +631,8 @@ export class Worker implements ArchiveWorker {
       }
     }
     journal.data.bundles = [...inFlight, ...unrecorded];
-    if (!trusted && !fresh) this.log.info('another worker ran this policy since this spool was written: the spool is dropped');
+    if (!trusted && !fresh)
+      this.log.info('another worker ran this policy since this spool was written: the spool is dropped');
     if (!trusted) this.restartPass();
     // At most one bundle may be open; a second one (not expected) is sealed first.
     const opens = journal.bundles.filter((b) => b.state === 'open');
@@ -631,7 +641,15 @@ export class Worker implements ArchiveWorker {
     this.stats.recoveredBundles = view.bundles.length;
     if (view.bundles.length) {
       this.log.info(
-        { bundles: inFlight.map((b) => ({ id: b.id, key: b.key, state: b.state, documents: b.commit.docs, fromStore: b.remote === true })) },
+        {
+          bundles: inFlight.map((b) => ({
+            id: b.id,
+            key: b.key,
+            state: b.state,
+            documents: b.commit.docs,
+            fromStore: b.remote === true,
+          })),
+        },
         'finishing the bundles the ledger lists',
       );
     }
@@ -1121,7 +1139,13 @@ export class Worker implements ArchiveWorker {
     // Logged before the ledger step: a kill -9 between them leaves a logged upload the ledger does not
     // show yet (the next worker verifies it), never the reverse (the chaos checker dates uploads by it).
     this.log.info(
-      { key: e.key, documents: e.documents, bytes: e.bytes, destination: this.dest!.description, recovered: b.remote === true },
+      {
+        key: e.key,
+        documents: e.documents,
+        bytes: e.bytes,
+        destination: this.dest!.description,
+        recovered: b.remote === true,
+      },
       'bundle uploaded and verified',
     );
     const done: LedgerBundle = { ...e, state: 'uploaded' };
@@ -1216,9 +1240,7 @@ export class Worker implements ArchiveWorker {
       // The entry goes with the counts of its deletes, in one write.
       await this.ledgerStep((cur) => {
         const bundles = withoutEntry(cur, e.id);
-        return (
-          bundles && { bundles, add: { documentsDeleted: res.deleted, documentsSkipped: res.skipped } }
-        );
+        return bundles && { bundles, add: { documentsDeleted: res.deleted, documentsSkipped: res.skipped } };
       });
       b.state = 'deleted';
       await this.journal!.save();

@@ -6,10 +6,6 @@ export const LEASE_TYPE_LABEL = 'gochive.io/lease-type';
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'gochive-operator';
 export const POLICY_ANNOTATION = 'gochive.io/policy';
-/** On a replica's heartbeat Lease: JSON list of policy keys whose uploaded bundles wait in its spool. */
-export const UNFINISHED_ANNOTATION = 'gochive.io/unfinished-policies';
-/** At most this many keys are advertised (an annotation must stay small). */
-export const MAX_UNFINISHED_ADVERTISED = 64;
 
 const shortHash = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 16);
 

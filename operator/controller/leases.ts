@@ -10,11 +10,8 @@
 //   most ceil(policies / replicas). Above that it hands policies back (worker stopped first, then
 //   released), below it takes free or expired ones, preferring a replica-specific (rendezvous) order so
 //   replicas rarely collide.
-// - Affinity: a replica whose spool holds uploaded bundles of a policy it does not run (it was killed
-//   mid-way, and another replica took over) lists the policy on its heartbeat Lease. The holder, if its
-//   own spool holds none for it, hands the policy over, and the claimer takes it regardless of the fair
-//   share: only that spool can finish those deletes and count them (otherwise the documents are
-//   archived again by the holder, and the counts of a killed delete are never known).
+// - No affinity: a policy's bundles in flight are in its status (the ledger), so any replica can finish
+//   them; which replica held the policy before does not matter.
 import type { KubeConfig, V1Lease } from '@kubernetes/client-node';
 import type { Logger } from '../util/logger.js';
 import { errorMessage } from '../util/redact.js';
@@ -24,12 +21,10 @@ import {
   LEASE_TYPE_LABEL,
   MANAGED_BY,
   MANAGED_BY_LABEL,
-  MAX_UNFINISHED_ADVERTISED,
   POLICY_ANNOTATION,
   policyLeaseName,
   rendezvousScore,
   replicaLeaseName,
-  UNFINISHED_ANNOTATION,
 } from './lease-names.js';
 import { microTime } from './microtime.js';
 
@@ -51,8 +46,6 @@ export interface LeaseManagerOptions {
   stopWork(key: string, handover: boolean): Promise<void>;
   /** Whether a Lease for this policy key belongs to this operator's scope (for garbage collection). */
   inScope(key: string): boolean;
-  /** Policy keys whose uploaded (not yet deleted) bundles wait in this replica's spool (affinity). */
-  unfinished?: () => ReadonlySet<string>;
   /** Counts API writes (for metrics). */
   onWrite?: (op: 'acquire' | 'renew' | 'release' | 'delete' | 'heartbeat') => void;
   now?: () => number;
@@ -257,53 +250,21 @@ export class LeaseManager {
       if (!this.desired.has(k) && !this.held.get(k)!.releasing) void this.release(k, 'policy deleted');
     }
     await this.collectGarbage();
-    const mine = this.o.unfinished?.() ?? new Set<string>();
-    const claimed = this.claimsOfOthers();
-    await this.honourClaims(mine, claimed);
     const cap = Math.ceil(this.desired.size / this.liveReplicas().length);
     const holding = [...this.held.values()].filter((h) => !h.releasing).length;
     if (holding > cap) {
-      // Hand back one per pass, the one this replica prefers least (never one its spool must finish).
+      // Hand back one per pass, the one this replica prefers least.
       const victim = [...this.held.entries()]
-        .filter(([k, h]) => !h.releasing && !mine.has(k))
+        .filter(([, h]) => !h.releasing)
         .sort(([a], [b]) => rendezvousScore(this.o.identity, a) - rendezvousScore(this.o.identity, b))[0];
       if (victim) void this.release(victim[0], `rebalancing: holding ${holding} > fair share ${cap}`);
     } else if (holding < cap) {
       const free = [...this.desired]
-        .filter((k) => !this.held.has(k) && this.isFree(k) && (!claimed.has(k) || mine.has(k)))
+        .filter((k) => !this.held.has(k) && this.isFree(k))
         .sort((a, b) => rendezvousScore(this.o.identity, b) - rendezvousScore(this.o.identity, a))
         .slice(0, Math.min(cap - holding, 32));
       await parallel(free, MAX_PARALLEL, (k) => this.acquire(k));
     }
-  }
-
-  /** Affinity: hands over policies another live replica claims; takes the free ones this one claims. */
-  private async honourClaims(mine: ReadonlySet<string>, claimed: Map<string, string>): Promise<void> {
-    for (const [key, by] of claimed) {
-      const h = this.held.get(key);
-      if (h && !h.releasing && !mine.has(key))
-        void this.release(key, `handing over to ${by}, whose spool holds uploaded bundles of this policy`);
-    }
-    const ours = [...mine].filter((k) => this.desired.has(k) && !this.held.has(k) && this.isFree(k));
-    await parallel(ours, MAX_PARALLEL, (k) => this.acquire(k));
-  }
-
-  /** Policy keys listed on other live replicas' heartbeat Leases, with the replica claiming each. */
-  private claimsOfOthers(): Map<string, string> {
-    const out = new Map<string, string>();
-    for (const l of this.informer.list(this.o.namespace)) {
-      if (l.metadata?.labels?.[LEASE_TYPE_LABEL] !== 'replica') continue;
-      const holder = l.spec?.holderIdentity;
-      const raw = l.metadata?.annotations?.[UNFINISHED_ANNOTATION];
-      if (!holder || holder === this.o.identity || !raw || this.expired(l)) continue;
-      try {
-        const keys: unknown = JSON.parse(raw);
-        if (Array.isArray(keys)) for (const k of keys) if (typeof k === 'string') out.set(k, holder);
-      } catch {
-        // A malformed annotation claims nothing.
-      }
-    }
-    return out;
   }
 
   private leaseOf(key: string): V1Lease | undefined {
@@ -495,10 +456,6 @@ export class LeaseManager {
     const now = this.now();
     if (now - this.heartbeat.lastOk < this.o.renewIntervalMs) return;
     const name = replicaLeaseName(this.o.identity);
-    const claims = [...(this.o.unfinished?.() ?? [])]
-      .filter((k) => !this.held.has(k))
-      .sort()
-      .slice(0, MAX_UNFINISHED_ADVERTISED);
     const cached = this.informer.get(name, this.o.namespace);
     const rv = this.heartbeat.rv ?? cached?.metadata?.resourceVersion;
     const body: V1Lease = {
@@ -509,7 +466,6 @@ export class LeaseManager {
         namespace: this.o.namespace,
         ...(rv ? { resourceVersion: rv } : {}),
         labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [LEASE_TYPE_LABEL]: 'replica' },
-        ...(claims.length ? { annotations: { [UNFINISHED_ANNOTATION]: JSON.stringify(claims) } } : {}),
       },
       spec: {
         holderIdentity: this.o.identity,

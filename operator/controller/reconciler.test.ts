@@ -1,8 +1,8 @@
 // The reconcile decisions, driven with an in-memory worker double (the real engine is exercised by the
 // integration tests under test/integration/operator).
 import type { ArchivePolicy, ArchivePolicyStatus } from '../api/schema.js';
-import { zeroCounters } from '../archiver/counters.js';
 import type { ArchiveWorker, WorkerOptions, WorkerSnapshot } from '../archiver/worker-api.js';
+import { applyChange, ledgerOfStatus, type LedgerStore } from '../archiver/ledger.js';
 import { createLogger } from '../util/logger.js';
 import type { EventInput } from './events.js';
 import { OperatorMetrics, zeroTotals } from './metrics.js';
@@ -38,36 +38,34 @@ class FakeWorker implements ArchiveWorker {
   }
 }
 
-/** The journal a replica's spool holds for the policy: its id and lifetime counts (archiver/counters.ts). */
-interface FakeJournal {
-  id: string;
-  archived: number;
+/** A worker double that counts documentsArchived through its ledger, as the engine does. */
+class CountingWorker extends FakeWorker {
+  /** Counts n documents: one ledger step (the status, written at once), then shown. */
+  archive(n: number): void {
+    void this.opts.ledger!.update((cur) => ({ bundles: cur.bundles, add: { documentsArchived: n } }));
+    this.emit({ state: 'Archiving' });
+  }
 }
 
-/** A worker double that counts documentsArchived in its replica's journal, as the engine does. */
-class CountingWorker extends FakeWorker {
-  constructor(
-    opts: WorkerOptions,
-    private readonly journal: FakeJournal,
-  ) {
-    super(opts);
-    this.snap = { ...this.snap, counters: this.counters() };
-  }
-  private counters(): WorkerSnapshot['counters'] {
-    return {
-      journal: this.journal.id,
-      lifetime: { ...zeroCounters(), documentsArchived: this.journal.archived },
-    };
-  }
-  override run(): Promise<void> {
-    this.emit({}); // the journal's counts, as the engine reports them once its journal is loaded
-    return super.run();
-  }
-  /** Counts n documents: journaled first, then shown. */
-  archive(n: number): void {
-    this.journal.archived += n;
-    this.emit({ state: 'Archiving', counters: this.counters() });
-  }
+/** The ledger over the fake API server's copy of the status (status-ledger.ts does this over HTTP). */
+function memoryLedger(server: Map<string, ArchivePolicyStatus>, key: string): LedgerStore {
+  const read = async () => ledgerOfStatus(server.get(key));
+  return {
+    read,
+    update: async (step) => {
+      const cur = ledgerOfStatus(server.get(key));
+      const change = step(cur);
+      if (!change) return cur;
+      const next = applyChange(cur, change);
+      const prev = server.get(key) ?? {};
+      server.set(key, {
+        ...prev,
+        totals: { ...(prev.totals ?? {}), ...next.totals },
+        ledger: { ...(next.epoch ? { epoch: next.epoch } : {}), bundles: next.bundles },
+      });
+      return next;
+    },
+  };
 }
 
 const baseSpec = {
@@ -101,11 +99,7 @@ function policy(
  * `server` stands for the API server's copy of the status (shared by "replicas" and "processes");
  * `journal` for the replica's spool.
  */
-function setup(
-  journal: FakeJournal = { id: 'j-a', archived: 0 },
-  server = new Map<string, ArchivePolicyStatus>(),
-  identity = 'replica-a',
-) {
+function setup(server = new Map<string, ArchivePolicyStatus>(), identity = 'replica-a') {
   const policies = new Map<string, ArchivePolicy>();
   const held = new Set<string>(['team/p1']);
   const created: FakeWorker[] = [];
@@ -116,7 +110,7 @@ function setup(
   const log = createLogger({ level: 'silent' });
   const workers = new WorkerSupervisor({
     createWorker: (o) => {
-      const w = new CountingWorker(o, journal);
+      const w = new CountingWorker(o);
       created.push(w);
       return w;
     },
@@ -150,6 +144,7 @@ function setup(
     metrics: new OperatorMetrics(),
     addSecrets: () => undefined,
     requeueAfter: (k, ms) => requeues.push([k, ms]),
+    ledgerFor: (ns, name) => memoryLedger(server, `${ns}/${name}`),
     restartBackoff: { baseMs: 1000, maxMs: 10_000, jitter: 0 },
   });
   const status = (key = 'team/p1'): ArchivePolicyStatus | undefined => {
@@ -205,7 +200,7 @@ describe('Reconciler', () => {
     const server = new Map<string, ArchivePolicyStatus>([
       ['team/p1', { totals: { documentsArchived: 100 } }],
     ]);
-    const t = setup(undefined, server);
+    const t = setup(server);
     t.policies.set('team/p1', policy());
     await t.r.reconcile('team/p1');
     t.created[0]!.archive(7);
@@ -219,71 +214,29 @@ describe('Reconciler', () => {
     expect(t.status()).toMatchObject({ observedGeneration: 2, totals: { documentsArchived: 108 } });
   });
 
-  it('totals are exact across kill -9 at any moment: journal counts beyond the checkpoint, once', async () => {
-    const journal: FakeJournal = { id: 'j-a', archived: 0 };
+  it('status writes keep the counts the ledger wrote, from any replica, and never add them again', async () => {
     const server = new Map<string, ArchivePolicyStatus>([
       ['team/p1', { totals: { documentsArchived: 100 } }],
     ]);
-    const t = setup(journal, server);
-    t.policies.set('team/p1', policy());
-    await t.r.reconcile('team/p1');
-    t.created[0]!.archive(7);
-    expect(t.status()?.totals?.documentsArchived).toBe(107);
-    // Killed right after that write (the old outbox would have carried the 7 again): a new process
-    // with a restarted worker on the same journal adds nothing.
-    t.created[0]!.archive(3); // journaled, never written: the next process includes it
-    const t2 = setup(journal, server);
-    t2.policies.set('team/p1', policy());
-    await t2.r.reconcile('team/p1');
-    expect(t2.status()?.totals?.documentsArchived).toBe(110);
-    expect(t2.status()?.totals?.documentsArchived).toBe(110);
-    t2.created[0]!.archive(5);
-    // A restart in the same process (new generation) and a suspend: nothing counted twice.
-    t2.policies.set('team/p1', policy({ generation: 2, spec: { ageLimit: '10d' } }));
-    await t2.r.reconcile('team/p1');
-    t2.created[1]!.archive(2);
-    expect(t2.status()?.totals?.documentsArchived).toBe(117);
-    t2.created[1]!.archive(4);
-    t2.policies.set('team/p1', policy({ generation: 3, spec: { suspend: true } }));
-    await t2.r.reconcile('team/p1');
-    expect(t2.status()?.totals?.documentsArchived).toBe(121);
-    const t3 = setup(journal, server);
-    t3.policies.set('team/p1', policy());
-    await t3.r.reconcile('team/p1');
-    expect(t3.status()?.totals?.documentsArchived).toBe(121);
-    expect(server.get('team/p1')?.totalsCheckpoints).toEqual([
-      { journal: 'j-a', ...zeroCounters(), documentsArchived: 21 },
-    ]);
-  });
-
-  it('two replicas with their own journals add up exactly, whatever order they write in', async () => {
-    const server = new Map<string, ArchivePolicyStatus>();
-    const a = setup({ id: 'j-a', archived: 0 }, server, 'replica-a');
-    const b = setup({ id: 'j-b', archived: 0 }, server, 'replica-b');
+    const a = setup(server, 'replica-a');
+    const b = setup(server, 'replica-b');
     a.policies.set('team/p1', policy());
     b.policies.set('team/p1', policy());
     await a.r.reconcile('team/p1');
     a.created[0]!.archive(10);
-    a.status();
-    // The lease moves to b while a's last 4 are journaled but unwritten (a lost the lease: it writes nothing).
-    a.created[0]!.archive(4);
+    await flush();
+    expect(a.status()?.totals?.documentsArchived).toBe(110);
+    expect(a.status()?.totals?.documentsArchived).toBe(110);
+    // The lease moves to b (a was killed: it writes nothing more); b's worker counts through the ledger.
     a.held.delete('team/p1');
     await a.r.reconcile('team/p1');
     await b.r.reconcile('team/p1');
     b.created[0]!.archive(6);
-    expect(b.status()?.totals?.documentsArchived).toBe(16);
-    b.status();
-    // Back to a: a new worker on a's journal reports the 4 it never wrote, and nothing else again.
-    b.held.delete('team/p1');
-    await b.r.reconcile('team/p1');
-    a.held.add('team/p1');
-    await a.r.reconcile('team/p1');
-    expect(a.status()?.totals?.documentsArchived).toBe(20);
-    expect(a.status()?.totals?.documentsArchived).toBe(20);
-    expect(server.get('team/p1')?.totalsCheckpoints?.map((c) => [c.journal, c.documentsArchived])).toEqual([
-      ['j-a', 14],
-      ['j-b', 6],
-    ]);
+    await flush();
+    expect(b.status()?.totals?.documentsArchived).toBe(116);
+    // A status computed from a base that already holds the counts adds nothing.
+    expect(b.status()?.totals?.documentsArchived).toBe(116);
+    expect(server.get('team/p1')?.totals?.documentsArchived).toBe(116);
   });
 
   it('a stopped worker keeps its last documentsIneligible (a gauge) in status', async () => {

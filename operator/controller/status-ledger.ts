@@ -42,7 +42,9 @@ export class StatusLedgerStore implements LedgerStore {
     try {
       const obj = await this.o.rest.request<PolicyObject>({ method: 'GET', path: this.path });
       if (obj?.metadata?.uid && obj.metadata.uid !== this.o.uid)
-        throw new LedgerConflictError('the policy was deleted and created again: its ledger belongs to the new object');
+        throw new LedgerConflictError(
+          'the policy was deleted and created again: its ledger belongs to the new object',
+        );
       return obj ?? {};
     } catch (err) {
       if (isNotFound(err)) throw new LedgerConflictError('the policy was deleted');

@@ -1,5 +1,4 @@
 import type { WorkerSnapshot } from '../archiver/worker-api.js';
-import { zeroCounters } from '../archiver/counters.js';
 import { computeStatus } from './status.js';
 import { zeroTotals } from './metrics.js';
 
@@ -54,40 +53,30 @@ describe('computeStatus', () => {
     });
   });
 
-  it("publishes a dry run's position, and keeps the last one while a new worker has none yet", () => {
-    const position = { selection: 'abc', mode: 'range' as const, lastAge: 'AAAA' };
-    const first = computeStatus(
-      undefined,
-      { kind: 'running', generation: 1, snapshot: snap({ dryRunPosition: position }) },
-      ctx('2025-01-01T00:00:00Z'),
-    );
-    expect(first.dryRunPosition).toEqual(position);
+  it("keeps the ledger's fields (bundles in flight, dry-run position) as they are", () => {
+    const prev = {
+      ledger: { epoch: 'e1', bundles: [] },
+      dryRunPosition: { selection: 'abc', mode: 'range' as const, lastAge: 'AAAA' },
+    };
     const next = computeStatus(
-      first,
+      prev,
       { kind: 'running', generation: 1, snapshot: snap({ state: 'Starting' }) },
       ctx('2025-01-01T00:00:01Z'),
     );
-    expect(next.dryRunPosition).toEqual(position);
+    expect(next.ledger).toEqual(prev.ledger);
+    expect(next.dryRunPosition).toEqual(prev.dryRunPosition);
   });
 
-  it('adds the journal counts to the status totals once and copies the progress fields', () => {
+  it('keeps the totals the ledger wrote and copies the progress fields', () => {
     const s = computeStatus(
-      { totals: { documentsArchived: 100, bundlesUploaded: 2 } },
+      { totals: { documentsArchived: 105, documentsDeleted: 5, bundlesUploaded: 3, bytesUploaded: 77 } },
       {
         kind: 'running',
         generation: 2,
-        counters: {
-          journal: 'j1',
-          lifetime: {
-            ...zeroCounters(),
-            documentsArchived: 5,
-            documentsDeleted: 5,
-            bundlesUploaded: 1,
-            bytesUploaded: 77,
-          },
-        },
         snapshot: snap({
           state: 'Archiving',
+          // A worker's own figures (counts since it started) never replace the ledger's.
+          totals: { ...zeroTotals(), documentsArchived: 5 },
           lastBundle: { key: 'k/1', documents: 5, bytes: 77, uploadedAt: '2025-01-01T00:00:00Z' },
           spooledDocuments: 3,
           spooledBytes: 300,
@@ -103,16 +92,6 @@ describe('computeStatus', () => {
       bundlesUploaded: 3,
       bytesUploaded: 77,
     });
-    expect(s.totalsCheckpoints).toEqual([
-      {
-        journal: 'j1',
-        ...zeroCounters(),
-        documentsArchived: 5,
-        documentsDeleted: 5,
-        bundlesUploaded: 1,
-        bytesUploaded: 77,
-      },
-    ]);
     expect(s.lastBundle).toMatchObject({ key: 'k/1', documents: 5 });
     expect(s.spool).toEqual({ documents: 3, bytes: 300 });
     expect(s.backlog).toBe(42);
@@ -122,7 +101,6 @@ describe('computeStatus', () => {
 
   it('reports documentsIneligible as the current count, not a sum over worker restarts', () => {
     const prev = { totals: { documentsIneligible: 7, documentsArchived: 3 } };
-    const counters = { journal: 'j1', lifetime: { ...zeroCounters(), documentsArchived: 1 } };
     const fresh = computeStatus(
       prev,
       { kind: 'running', generation: 1, snapshot: snap({ state: 'Starting' }) },
@@ -134,7 +112,6 @@ describe('computeStatus', () => {
       {
         kind: 'running',
         generation: 1,
-        counters,
         snapshot: snap({
           state: 'Idle',
           backlog: 0,
@@ -143,14 +120,7 @@ describe('computeStatus', () => {
       },
       ctx('2025-01-01T00:00:00Z'),
     );
-    expect(measured.totals).toMatchObject({ documentsIneligible: 8, documentsArchived: 4 });
-    // The same journal counts again (next write, or a restarted process): nothing is added twice.
-    const again = computeStatus(
-      measured,
-      { kind: 'running', generation: 1, counters, snapshot: snap({ state: 'Idle' }) },
-      ctx('2025-01-01T00:00:01Z'),
-    );
-    expect(again.totals).toMatchObject({ documentsIneligible: 8, documentsArchived: 4 });
+    expect(measured.totals).toMatchObject({ documentsIneligible: 8, documentsArchived: 3 });
   });
 
   it('moves lastTransitionTime only when a condition status flips', () => {
@@ -237,13 +207,8 @@ describe('computeStatus', () => {
     expect(cond(bl, 'Ready').reason).toBe('SecretNotFound');
     // Totals of a stopped worker survive a suspend.
     const sus = computeStatus(
-      undefined,
-      {
-        kind: 'suspended',
-        generation: 5,
-        counters: { journal: 'j1', lifetime: { ...zeroCounters(), documentsArchived: 9 } },
-        snapshot: snap({}),
-      },
+      { totals: { documentsArchived: 9 } },
+      { kind: 'suspended', generation: 5, snapshot: snap({}) },
       t,
     );
     expect(sus.totals?.documentsArchived).toBe(9);

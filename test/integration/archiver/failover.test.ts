@@ -1,10 +1,9 @@
-// A policy moves to another replica (own spool, own journal) and back. Chaos finding 4: the first
-// replica used to upload, on its return, the bundles it had spooled before the move — documents the
-// other replica had archived meanwhile — as duplicates nobody counted. Now a worker told that another
-// journal counted after its own (the operator reads status.totalsCheckpoints) drops its bundles not
-// uploaded yet (their documents were never deleted), and counts as duplicates the documents of its
-// uploaded bundle that the other replica archived again before it could delete them.
-import type { PolicyConfig } from '../../../operator/archiver/config.js';
+// A policy moves between replicas, each with its own spool; their ledger (the policy status in the
+// operator) is shared — here a FileLedgerStore in a directory both use. Chaos finding 4 and issue I8:
+// a replica that comes back must not upload what it spooled before the move (the other replica archived
+// those documents meanwhile), and a replica that takes over with an EMPTY spool finishes the bundles the
+// ledger lists, reading their `_id`s from the bucket: no document twice in S3, exact totals.
+import { FileLedgerStore } from '../../../operator/archiver/ledger.js';
 import { Worker } from '../../../operator/archiver/worker.js';
 import { testEnv } from '../../support/testenv.js';
 import {
@@ -13,7 +12,6 @@ import {
   insertAll,
   policy,
   readBundles,
-  runOnce,
   runUntilDelete,
   runWorker,
   sandbox,
@@ -35,6 +33,9 @@ async function seedDocs(sb: Sandbox): Promise<void> {
   await sb.db.collection('events').createIndex({ createdAt: 1 });
 }
 
+/** The policy's ledger, shared by every "replica" of a test (the status, in the operator). */
+const shared = (sb: Sandbox) => FileLedgerStore.inDir(sb.spoolRoot);
+
 async function copiesInS3(sb: Sandbox): Promise<Map<string, number>> {
   const seen = new Map<string, number>();
   for (const b of await readBundles(sb.s3, sb.bucket, 'archive/'))
@@ -42,14 +43,10 @@ async function copiesInS3(sb: Sandbox): Promise<Map<string, number>> {
   return seen;
 }
 
-/** Replica A comes back: a once-mode worker on its own spool, told that another journal counted since. */
-function replicaReturns(config: PolicyConfig, spoolRoot: string): Promise<Worker> {
-  return runWorker({ config, spoolRoot, journalSuperseded: () => true });
-}
-
 /** Replica A spools every document into an open bundle (it uploads only hourly), then stops. */
 async function spoolEverything(sb: Sandbox, spoolRoot: string, policyUid?: string): Promise<void> {
   const w = new Worker({
+    ledger: shared(sb),
     config: policy(sb, { s3: { uploadInterval: 3600 }, archiveCheckInterval: 1800 }),
     mongoUri: testEnv().mongoUri,
     spoolRoot,
@@ -79,12 +76,11 @@ describe('archiver: a policy that moved to another replica and back', () => {
     await spoolEverything(sb, spoolA);
 
     // B archives and deletes everything.
-    const b = await runOnce(policy(sb, {}), spoolB);
-    expect(b.errors).toEqual([]);
-    expect(b.worker.snapshot().totals).toMatchObject({ documentsArchived: N, documentsDeleted: N });
+    const b = await runWorker({ config: policy(sb, {}), spoolRoot: spoolB, ledger: shared(sb) });
+    expect(b.snapshot().totals).toMatchObject({ documentsArchived: N, documentsDeleted: N });
 
-    // A returns: nothing of its old spool reaches S3.
-    const a2 = await replicaReturns(policy(sb, {}), spoolA);
+    // A returns: its spool worked under another ledger epoch, so nothing of it reaches S3.
+    const a2 = await runWorker({ config: policy(sb, {}), spoolRoot: spoolA, ledger: shared(sb) });
     expect(a2.snapshot().totals).toMatchObject({ documentsArchived: 0, bundlesUploaded: 0 });
     expect(a2.snapshot().spooledDocuments).toBe(0);
     const seen = await copiesInS3(sb);
@@ -92,61 +88,48 @@ describe('archiver: a policy that moved to another replica and back', () => {
     expect([...seen.values()].filter((n) => n > 1)).toEqual([]);
   }, 240_000);
 
-  test('an uploaded bundle the other replica archived again: its duplicates are counted', async () => {
-    await seedDocs(sb);
-    const spoolA = path.join(sb.spoolRoot, 'replica-a');
-    const spoolB = path.join(sb.spoolRoot, 'replica-b');
-    // A uploads its bundle and is stopped just before deleting (the policy moves away).
-    const a1 = await runUntilDelete({ config: policy(sb, {}), spoolRoot: spoolA });
-    expect(a1.snapshot().totals).toMatchObject({ documentsArchived: N, documentsDeleted: 0 });
-    expect(await sb.db.collection('events').countDocuments()).toBe(N);
+  test.each(['beforeDelete', 'beforeDeleteIssue'] as const)(
+    'A stops at %s; B, with an empty spool, deletes from the bundle in S3: nothing archived twice',
+    async (at) => {
+      await seedDocs(sb);
+      const spoolA = path.join(sb.spoolRoot, 'replica-a');
+      const spoolB = path.join(sb.spoolRoot, 'replica-b');
+      await runUntilDelete({ config: policy(sb, {}), spoolRoot: spoolA, ledger: shared(sb) }, at);
+      expect(await sb.db.collection('events').countDocuments()).toBe(N);
+      expect((await shared(sb).read()).bundles.map((e) => e.state)).toEqual(['uploaded']);
 
-    // B archives the same documents again (they are still in MongoDB) and deletes them.
-    const b = await runOnce(policy(sb, {}), spoolB);
-    expect(b.worker.snapshot().totals).toMatchObject({ documentsArchived: N, documentsDeleted: N });
-
-    // A returns and finishes its bundle: nothing left to delete; every copy B made is a counted duplicate.
-    const a2 = await replicaReturns(policy(sb, {}), spoolA);
-    expect(a2.snapshot().totals).toMatchObject({
-      documentsDeleted: 0,
-      documentsSkipped: 0,
-      duplicatesUploaded: N,
-    });
-    const seen = await copiesInS3(sb);
-    const duplicates = [...seen.values()].reduce((n, c) => n + c - 1, 0);
-    expect(duplicates).toBe(a2.snapshot().totals.duplicatesUploaded);
-  }, 240_000);
-
-  test('a delete never sent before the move: what is gone was archived elsewhere, not deleted here', async () => {
-    await seedDocs(sb);
-    const spoolA = path.join(sb.spoolRoot, 'replica-a');
-    const spoolB = path.join(sb.spoolRoot, 'replica-b');
-    // A uploads, marks the bundle deleting, and stops before its first delete chunk is sent.
-    await runUntilDelete({ config: policy(sb, {}), spoolRoot: spoolA }, 'beforeDeleteIssue');
-    expect(await sb.db.collection('events').countDocuments()).toBe(N);
-
-    const b = await runOnce(policy(sb, {}), spoolB);
-    expect(b.worker.snapshot().totals).toMatchObject({ documentsArchived: N, documentsDeleted: N });
-
-    // Before deleteIssued, A counted the documents gone from its resumed chunk as its own deletes.
-    const a2 = await replicaReturns(policy(sb, {}), spoolA);
-    expect(a2.snapshot().totals).toMatchObject({ documentsDeleted: 0, duplicatesUploaded: N });
-  }, 240_000);
+      const b = await runWorker({ config: policy(sb, {}), spoolRoot: spoolB, ledger: shared(sb) });
+      expect(b.statistics().recoveredBundles).toBe(1);
+      expect(b.snapshot().totals).toMatchObject({
+        documentsArchived: 0,
+        documentsDeleted: N,
+        duplicatesUploaded: 0,
+      });
+      expect(await sb.db.collection('events').countDocuments()).toBe(0);
+      const seen = await copiesInS3(sb);
+      expect(seen.size).toBe(N);
+      expect([...seen.values()].filter((n) => n > 1)).toEqual([]);
+      const ledger = await shared(sb).read();
+      expect(ledger.bundles).toEqual([]);
+      expect(ledger.totals).toMatchObject({ documentsArchived: N, documentsDeleted: N, bundlesUploaded: 1 });
+    },
+    240_000,
+  );
 
   test('a policy deleted and created again: bundles spooled for the old object are dropped', async () => {
     await seedDocs(sb);
     const spoolA = path.join(sb.spoolRoot, 'replica-a');
     const spoolB = path.join(sb.spoolRoot, 'replica-b');
     await spoolEverything(sb, spoolA, 'uid-1');
-    const b = await runOnce(policy(sb, {}), spoolB);
-    expect(b.worker.snapshot().totals).toMatchObject({ documentsArchived: N, documentsDeleted: N });
+    const b = await runWorker({ config: policy(sb, {}), spoolRoot: spoolB, ledger: shared(sb) });
+    expect(b.snapshot().totals).toMatchObject({ documentsArchived: N, documentsDeleted: N });
 
-    // The policy is created again (new uid, empty status: nothing says another replica worked on it).
+    // The policy is created again (new uid, a new empty ledger: nothing says another replica ran it).
     const a2 = await runWorker({
       config: policy(sb, {}),
       spoolRoot: spoolA,
       policyUid: 'uid-2',
-      journalSuperseded: () => false,
+      ledger: FileLedgerStore.inDir(path.join(sb.spoolRoot, 'recreated')),
     });
     expect(a2.snapshot().totals).toMatchObject({ documentsArchived: 0, bundlesUploaded: 0 });
     const seen = await copiesInS3(sb);
@@ -158,9 +141,9 @@ describe('archiver: a policy that moved to another replica and back', () => {
     const spoolA = path.join(sb.spoolRoot, 'replica-a');
     const spoolB = path.join(sb.spoolRoot, 'replica-b');
     const dry = policy(sb, { dryRun: true, queryLimit: 15 });
-    const a1 = await runOnce(dry, spoolA);
-    expect(a1.worker.snapshot().totals.documentsArchived).toBe(N);
-    const fromA = a1.worker.snapshot().dryRunPosition;
+    const a1 = await runWorker({ config: dry, spoolRoot: spoolA, ledger: shared(sb) });
+    expect(a1.snapshot().totals.documentsArchived).toBe(N);
+    const fromA = (await shared(sb).read()).dryRunPosition;
     expect(fromA?.mode).toBeDefined();
 
     // Newer old documents arrive; the policy moves to B, which has no spool of its own yet.
@@ -170,17 +153,12 @@ describe('archiver: a policy that moved to another replica and back', () => {
       'events',
       Array.from({ length: 10 }, (_, i) => ({ _id: N + i, createdAt: new Date(at + i), payload: 'late' })),
     );
-    const b = await runWorker({ config: dry, spoolRoot: spoolB, dryRunPosition: () => fromA });
+    const b = await runWorker({ config: dry, spoolRoot: spoolB, ledger: shared(sb) });
     expect(b.snapshot().totals.documentsArchived).toBe(10);
 
-    // Back to A: its journal was superseded; it continues from B's position (before: from its own).
+    // Back to A: its spool is stale (another epoch); it continues from B's position.
     await insertAll(sb.db, 'events', [{ _id: N + 10, createdAt: new Date(at + 100), payload: 'later' }]);
-    const a2 = await runWorker({
-      config: dry,
-      spoolRoot: spoolA,
-      journalSuperseded: () => true,
-      dryRunPosition: () => b.snapshot().dryRunPosition,
-    });
+    const a2 = await runWorker({ config: dry, spoolRoot: spoolA, ledger: shared(sb) });
     expect(a2.snapshot().totals.documentsArchived).toBe(1);
     const seen = await copiesInS3(sb);
     expect(seen.size).toBe(N + 11);
@@ -191,7 +169,7 @@ describe('archiver: a policy that moved to another replica and back', () => {
     const c = await runWorker({
       config: policy(sb, { dryRun: true, filter: { payload: { $ne: 'none' } } }),
       spoolRoot: path.join(sb.spoolRoot, 'replica-c'),
-      dryRunPosition: () => fromA,
+      ledger: shared(sb),
     });
     expect(c.snapshot().totals.documentsArchived).toBe(N + 11);
   }, 240_000);
