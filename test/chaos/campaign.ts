@@ -51,6 +51,8 @@ export interface CampaignResult {
   faults: Record<string, number>;
   faultErrors: number;
   twoReplicaKills: number;
+  /** Incarnations that were a new pod's first (replica-replace), on an empty spool. */
+  newPods?: number;
   ledger: Ledger['stats'];
   writerErrors: number;
   check: CheckResult;
@@ -94,6 +96,7 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
   let servers: PrivateServers | undefined;
   const replicas: Replica[] = [];
   const volumes: SpoolVolume[] = [];
+  let podsReplaced = 0;
   let injector: FaultInjector | undefined;
   let writer: Writer | undefined;
   let samplerTimer: NodeJS.Timeout | undefined;
@@ -157,6 +160,7 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
       onCleanup(`unmount ${v.dir}`, () => v.destroy());
     }
     record();
+    const spoolMounted = volumes[0]!.mounted;
     if (!volumes[0]!.mounted)
       log(
         `spool volumes are plain directories (${volumes[0]!.mountError}); spool-fill faults are skipped, spool-cap faults still run`,
@@ -219,7 +223,7 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
       env: opEnv,
       log,
     };
-    for (const v of volumes) replicas.push(new Replica(v === volumes[0] ? 'r0' : 'r1', v, opCfg));
+    for (const v of [...volumes]) replicas.push(new Replica(v === volumes[0] ? 'r0' : 'r1', v, opCfg));
     onCleanup('stop the operators', async () => {
       await Promise.all(replicas.map((r) => r.stop(25_000).catch(() => r.kill9())));
     });
@@ -307,6 +311,22 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
       holdScale: o.holdScale,
       kinds: o.faults as FaultKind[],
       crashPoints: o.crashPoints,
+      forced: o.forcedFaults.map((f) => ({ afterMs: Math.round(f.at * o.durationMs), kind: f.kind })),
+      replaceSpool: async (r) => {
+        // A new pod's emptyDir: a new volume (its own tmpfs), never the old one emptied in place.
+        const n = ++podsReplaced;
+        const v = await SpoolVolume.create(
+          path.join(runDir, `spool-${r.slot}-pod${n}`),
+          o.spoolVolumeMb * 1024 * 1024,
+          o.tmpfs,
+        );
+        volumes.push(v);
+        onCleanup(`unmount ${v.dir}`, () => v.destroy());
+        const old = r.replaceSpool(v);
+        await old.destroy();
+        volumes.splice(volumes.indexOf(old), 1);
+        record();
+      },
       log: o.quiet ? () => undefined : log,
       logFile: path.join(runDir, 'faults.jsonl'),
       t0,
@@ -451,13 +471,14 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
       faults: { ...inj.counts },
       faultErrors: inj.records.filter((r) => r.error).length,
       twoReplicaKills,
+      newPods: incarnations.filter((i) => i.newPod).length,
       ledger: ledger.stats,
       writerErrors: w.errors,
       check: result,
       incarnations: incarnations.length,
       leaseHolders: holders.size,
       leaseHandovers: handovers,
-      spoolMounted: volumes[0]!.mounted,
+      spoolMounted,
       shutdown: incarnations
         .filter((i) => i.endedBy === 'SIGTERM' || i.endedBy?.startsWith('SIGTERM'))
         .map((i) => ({ identity: i.identity, ms: i.shutdownMs, endedBy: i.endedBy })),

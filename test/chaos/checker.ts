@@ -23,6 +23,8 @@ export interface PolicySummary {
   archivedCopies: number;
   bundles: number;
   duplicates: number;
+  /** Of `duplicates`: copies the engine cannot avoid (see the duplicates check). */
+  duplicatesExempt: number;
   lost: number;
   status?: ArchivePolicy['status'];
 }
@@ -65,6 +67,7 @@ export interface CheckResult {
     archivedCopies: number;
     bundles: number;
     duplicates: number;
+    duplicatesExempt: number;
     lost: number;
     staleArchivedUnguarded: number;
     /** Deletions explained by FerretDB's non-atomic deleteMany (see ferretRace). */
@@ -109,6 +112,7 @@ export function check(inp: CheckInput): CheckResult {
       archivedCopies: 0,
       bundles: fin.bundles.length,
       duplicates: 0,
+      duplicatesExempt: 0,
       lost: 0,
     };
     perPolicy.push(sum);
@@ -230,17 +234,37 @@ export function check(inp: CheckInput): CheckResult {
           );
       }
     }
+    // ---- no duplicates (I3): the ledger lets whoever takes a policy over (another replica, a new pod
+    // with an empty spool) finish each bundle in flight, so no document is archived twice. Exempt only
+    // what no engine can avoid: a copy in a bundle of the policy's earlier object (deleted with its
+    // ledger while a bundle was in flight, then created again), and a dryRun policy's pass started
+    // over because its selection (filter) changed (a dry run never deletes).
+    const selectionChanged = s.plan.dryRun && new Set(s.criteria.map((c) => c.filterKind)).size > 1;
     let dupExample = '';
+    let exemptExample = '';
     for (const [k, n] of seenCopies) {
       if (n <= 1) continue;
+      const key = k.split('\u0000')[0]!;
+      const hash = k.slice(key.length + 1);
+      const bundles = (fin.archived.get(key) ?? []).filter((c) => c.hash === hash).map((c) => c.bundle);
       sum.duplicates += n - 1;
-      if (!dupExample) {
-        const key = k.split('\u0000')[0]!;
-        dupExample = `${key} in ${(fin.archived.get(key) ?? []).map((c) => c.bundle).join(' and ')}`;
-      }
+      const exempt = bundles.some((b) => s.baseline?.bundleKeys.has(b)) || selectionChanged;
+      if (exempt) {
+        sum.duplicatesExempt += n - 1;
+        exemptExample ||= `${key} in ${bundles.join(' and ')}`;
+      } else if (!dupExample) dupExample = `${key} in ${bundles.join(' and ')}`;
     }
-    if (sum.duplicates)
-      notes.push(`${name}: ${sum.duplicates} duplicate document copies in S3, e.g. ${dupExample}`);
+    const strict = sum.duplicates - sum.duplicatesExempt;
+    if (strict)
+      add(
+        'I3 duplicates',
+        name,
+        `${strict} document copies archived more than once, e.g. ${dupExample} (each bundle in flight is in the ledger: whoever takes the policy over must finish it, not archive its documents again)`,
+      );
+    if (sum.duplicatesExempt)
+      notes.push(
+        `${name}: ${sum.duplicatesExempt} duplicate document copies in S3 not enforced (${selectionChanged ? 'dryRun policy whose filter changed: its pass started over' : 'a bundle of the policy before it was deleted and created again'}), e.g. ${exemptExample}`,
+      );
 
     // ---- drained: nothing eligible under the final spec is left in MongoDB
     const last = s.criteria[s.criteria.length - 1];
@@ -293,13 +317,6 @@ export function check(inp: CheckInput): CheckResult {
       if ((t.bundlesUploaded ?? 0) !== newBundles.length) {
         countFinding(
           `status.totals.bundlesUploaded is ${t.bundlesUploaded ?? 0}, but S3 holds ${newBundles.length} of its bundles${since}`,
-        );
-      }
-      if ((t.duplicatesUploaded ?? 0) < sum.duplicates && !baseline) {
-        add(
-          'status counts',
-          name,
-          `status.totals.duplicatesUploaded is ${t.duplicatesUploaded ?? 0}, but S3 holds ${sum.duplicates} duplicate document copies`,
         );
       }
       if ((st.status?.spool?.documents ?? 0) !== 0)
@@ -416,6 +433,7 @@ export function check(inp: CheckInput): CheckResult {
       archivedCopies: a.archivedCopies + p.archivedCopies,
       bundles: a.bundles + p.bundles,
       duplicates: a.duplicates + p.duplicates,
+      duplicatesExempt: a.duplicatesExempt + p.duplicatesExempt,
       lost: a.lost + p.lost,
     }),
     {
@@ -426,6 +444,7 @@ export function check(inp: CheckInput): CheckResult {
       archivedCopies: 0,
       bundles: 0,
       duplicates: 0,
+      duplicatesExempt: 0,
       lost: 0,
       staleArchivedUnguarded: staleUnguarded,
       ferretRaces,
@@ -439,9 +458,15 @@ export function check(inp: CheckInput): CheckResult {
 
 /**
  * When a bundle's documents may have been deleted: from each moment a worker uploaded the bundle or
- * resumed it from its journal (uploaded or deleting) until that worker ended (it may have died
+ * took it over from the ledger (uploading or uploaded) until that worker ended (it may have died
  * mid-delete), and for the worker that logged the delete's end, from its start until then. All from
  * the operators' logs; nothing deletes a bundle's documents after its delete finished.
+ *
+ * `uploaded` is an upper bound of the upload's time: the first 'bundle uploaded and verified' line, or,
+ * when no such line exists (the uploader was killed after recording the upload and before logging it),
+ * the earliest later evidence that the object was in the store — a worker taking the bundle over in
+ * state 'uploaded', or the end of its delete. A later bound only moves changes from "during the delete"
+ * to "before the upload", where ferretRace excuses nothing it would not have excused anyway.
  */
 interface DeleteWindows {
   uploaded: number;
@@ -451,7 +476,7 @@ interface DeleteWindows {
 
 const BUNDLE_ID = /_([0-9a-z]+)\.tar(?:\.gz)?$/;
 
-function bundleTimesOf(incs: Incarnation[]): Map<string, DeleteWindows> {
+export function bundleTimesOf(incs: Incarnation[]): Map<string, DeleteWindows> {
   const intervals = workerIntervals(incs);
   const containing = (
     policy: string,
@@ -467,19 +492,26 @@ function bundleTimesOf(incs: Incarnation[]): Map<string, DeleteWindows> {
   }
   for (const [key, d] of deletes) {
     const id = BUNDLE_ID.exec(key)?.[1];
+    const isResumed = (e: (typeof events)[number]): boolean =>
+      e.what === 'resumed' && (e.key === key || (!!id && (e.id ?? e.key) === id));
     const starts = events.filter(
       (e) =>
         (e.what === 'uploaded' && e.key === key) ||
-        (e.what === 'resumed' && e.key === id && e.state !== 'open'),
+        (isResumed(e) && e.state !== 'open' && e.state !== 'sealed'),
     );
-    const uploads = starts.filter((e) => e.what === 'uploaded');
-    if (!uploads.length) continue;
+    // Evidence that the object was in the store, earliest first: its upload's log line, a worker
+    // taking it over as 'uploaded', the end of its delete (deletes run only after verification).
+    const inStore = [
+      ...starts.filter((e) => e.what === 'uploaded' || e.state === 'uploaded' || e.state === 'deleting'),
+      d,
+    ].map((e) => e.t);
+    const uploaded = Math.min(...inStore);
     const spans: Array<[number, number]> = starts
       .filter((e) => e.t <= d.t)
       .map((e) => [e.t, Math.min(d.t, containing(e.policy, e.identity, e.t)?.end ?? e.t)]);
     const deleter = containing(d.policy, d.identity, d.t);
-    spans.push([Math.max(uploads[0]!.t, deleter?.start ?? d.t), d.t]);
-    out.set(key, { uploaded: Math.min(...uploads.map((e) => e.t)), deleted: d.t, spans });
+    spans.push([Math.max(uploaded, deleter?.start ?? d.t), d.t]);
+    out.set(key, { uploaded, deleted: d.t, spans });
   }
   return out;
 }
@@ -489,10 +521,10 @@ function bundleTimesOf(incs: Incarnation[]): Map<string, DeleteWindows> {
  * atomically per document as MongoDB does: an update acknowledged between the two is deleted with the
  * document although it made it ineligible (shown by test/chaos/README.md's experiment). A deletion is
  * put down to this race only when all of these hold:
- *  - a bundle B holds an earlier content of the document, and the operators logged B's upload and the
- *    end of its delete;
- *  - the content the document had just before B's upload was deletable by B's delete (eligible, and for
- *    a change-guarded policy exactly what B holds);
+ *  - a bundle B holds an earlier content of the document, and the operators logged the end of B's
+ *    delete (and its upload, or later evidence that it was in the store: see bundleTimesOf);
+ *  - the content the document had just before B's upload (its upper bound) was deletable by B's delete
+ *    (eligible, and for a change-guarded policy exactly what B holds);
  *  - every later change was acknowledged while B's delete may have been running (see bundleTimesOf).
  * An engine that ignored the delete predicate would also delete documents changed between their fetch
  * and the upload, which this never excuses.

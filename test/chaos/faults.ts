@@ -15,6 +15,7 @@ export type FaultKind =
   | 'crash-point'
   | 'replica-start'
   | 'replica-stop'
+  | 'replica-replace'
   | 'mongo-kill'
   | 'mongo-stall'
   | 'mongo-restart'
@@ -33,6 +34,7 @@ export const FAULT_KINDS: FaultKind[] = [
   'crash-point',
   'replica-start',
   'replica-stop',
+  'replica-replace',
   'mongo-kill',
   'mongo-stall',
   'mongo-restart',
@@ -52,6 +54,7 @@ const WEIGHTS: Record<FaultKind, number> = {
   'crash-point': 1.2,
   'replica-start': 1.5,
   'replica-stop': 0.7,
+  'replica-replace': 1.2,
   'mongo-kill': 0.8,
   'mongo-stall': 1,
   'mongo-restart': 0.6,
@@ -93,6 +96,13 @@ export interface FaultContext {
   kinds: FaultKind[];
   /** Crash points for `crash-point` faults (all when empty). */
   crashPoints: string[];
+  /**
+   * Faults started at a fixed offset into the fault phase whatever the dice say (so a short run is
+   * sure to exercise them); retried every 0.5 s while their target is busy.
+   */
+  forced: Array<{ afterMs: number; kind: FaultKind }>;
+  /** A new, empty spool volume for `replica`'s next pod (replica-replace); the old one is destroyed. */
+  replaceSpool: (replica: Replica) => Promise<void>;
   log: (m: string) => void;
   logFile: string;
   t0: number;
@@ -131,7 +141,9 @@ export class FaultInjector {
   }
 
   start(): void {
-    this.loop = this.run();
+    this.loop = Promise.all([this.run(), ...this.c.forced.map((f) => this.runForced(f))]).then(
+      () => undefined,
+    );
   }
 
   /** Stops injecting and undoes every active fault (restarts, resumes, recreates); bounded by the callers' timeouts. */
@@ -164,8 +176,25 @@ export class FaultInjector {
     }
   }
 
-  /** Starts `kind` if its target is free; undefined when it does not apply right now. */
-  private launch(kind: FaultKind): Promise<void> | undefined {
+  private async runForced(f: { afterMs: number; kind: FaultKind }): Promise<void> {
+    if (this.c.kinds.length && !this.c.kinds.includes(f.kind)) return;
+    await sleep(f.afterMs, this.stopCtl.signal);
+    while (!this.stopping) {
+      const launched = this.launch(f.kind, true);
+      if (launched) {
+        const p = launched.finally(() => this.active.delete(p));
+        this.active.add(p);
+        return;
+      }
+      await sleep(500, this.stopCtl.signal);
+    }
+  }
+
+  /**
+   * Starts `kind` if its target is free; undefined when it does not apply right now. `forced`: a
+   * scheduled fault, which ignores the kill cooldown.
+   */
+  private launch(kind: FaultKind, forced = false): Promise<void> | undefined {
     const c = this.c;
     const rng = c.rng;
     const free = (target: string): boolean => !this.busy.has(target);
@@ -213,6 +242,39 @@ export class FaultInjector {
               : `${inc.identity} did not reach ${point} in time; killed -9`;
             await r.start();
           } finally {
+            r.busy = false;
+          }
+        });
+      }
+      case 'replica-replace': {
+        // A pod replaced (node lost, eviction, rollout): kill -9 a running replica, and start a new pod
+        // in its slot — a new identity and a new, EMPTY spool volume. Whatever the old pod had spooled is
+        // gone; the bundles the ledger (the policy status) lists must be finished from the store.
+        const now = Date.now();
+        const cands = c.replicas.filter(
+          (r) =>
+            r.running &&
+            !r.busy &&
+            free(`spool:${r.slot}`) &&
+            (forced || now - (this.lastKill.get(r.slot) ?? 0) >= c.killCooldownMs),
+        );
+        if (!cands.length) return undefined;
+        const r = rng.pick(cands);
+        this.lastKill.set(r.slot, now);
+        return this.track(kind, `replica:${r.slot}`, async (rec) => {
+          r.busy = true;
+          this.busy.add(`spool:${r.slot}`);
+          try {
+            const old = r.current;
+            const oldDir = r.spool.dir;
+            rec.detail = `kill -9 ${old?.identity} (pid ${old?.pid})${c.replicas.filter((x) => x.running).length > 1 ? ' (one of two replicas)' : ''}`;
+            await r.kill9();
+            await c.replaceSpool(r);
+            await this.hold(0.2, 3);
+            const inc = await r.start();
+            rec.detail += `; new pod ${inc.identity} on an empty spool ${inc.spoolDir} (${oldDir} destroyed)`;
+          } finally {
+            this.busy.delete(`spool:${r.slot}`);
             r.busy = false;
           }
         });

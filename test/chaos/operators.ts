@@ -1,7 +1,8 @@
 // The operator replicas: `gochive operator` as real child processes (so kill -9 is real), one spool
-// volume per replica slot that survives restarts (a container restart keeps its emptyDir), a fresh
-// identity per incarnation, logs captured to files and parsed for the single-writer check, and RSS
-// sampled from /proc for the memory check.
+// volume per replica slot that survives restarts (a container restart keeps its emptyDir) until the
+// slot's pod is replaced (fault `replica-replace`: a new, empty volume), a fresh identity per
+// incarnation, logs captured to files and parsed for the single-writer check, and RSS sampled from
+// /proc for the memory check.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
@@ -20,11 +21,20 @@ export interface BundleEvent {
   t: number;
   identity: string;
   policy: string;
-  /** The object key, or for `resumed` the bundle id (the key ends with `_<id>.tar[.gz]`). */
+  /** The object key (ends with `_<id>.tar[.gz]`); for `resumed`, the bundle id when the log had no key. */
   key: string;
-  what: 'uploaded' | 'deleted' | 'resumed';
-  /** For `resumed`: the journal state the bundle was resumed in. */
+  /** For `resumed`: the bundle id. */
+  id?: string;
+  what: 'uploaded' | 'deleted' | 'resumed' | 'dropped';
+  /**
+   * For `resumed`: the ledger state the bundle was taken over in ('uploading': its object may or may
+   * not be in the store; 'uploaded': verified in the store, deletes may run).
+   */
   state?: string;
+  /** For `resumed`: finished from the store (this replica's spool had no copy). */
+  fromStore?: boolean;
+  /** For `uploaded`: a bundle another worker uploaded, found (verified) in the store. */
+  recovered?: boolean;
 }
 
 export interface Incarnation {
@@ -46,6 +56,10 @@ export interface Incarnation {
   shutdownMs?: number;
   /** Started with the engine's crash hook at this point. */
   crashAt?: string;
+  /** The spool directory it ran on. */
+  spoolDir: string;
+  /** The first incarnation of a new pod (fault `replica-replace`): a new, empty spool volume. */
+  newPod?: boolean;
 }
 
 export interface OperatorConfig {
@@ -68,11 +82,31 @@ export class Replica {
   /** A lifecycle action (start/kill/stop) is in progress: fault injection leaves the slot alone. */
   busy = false;
 
+  /** The next start is a new pod's first (its spool volume was just replaced). */
+  private newPod = false;
+
   constructor(
     readonly slot: string,
-    readonly spool: SpoolVolume,
+    private volume: SpoolVolume,
     private readonly cfg: OperatorConfig,
   ) {}
+
+  /** The slot's current spool volume (a new one after replaceSpool). */
+  get spool(): SpoolVolume {
+    return this.volume;
+  }
+
+  /**
+   * The pod is gone with its emptyDir: the next incarnation starts on `next` (new and empty). Only
+   * while the replica is down. Returns the old volume (the caller destroys it).
+   */
+  replaceSpool(next: SpoolVolume): SpoolVolume {
+    if (this.running) throw new Error(`replica ${this.slot} is running: stop it before replacing its spool`);
+    const old = this.volume;
+    this.volume = next;
+    this.newPod = true;
+    return old;
+  }
 
   get running(): boolean {
     return !!this.current && this.current.endedAt === undefined;
@@ -121,7 +155,10 @@ export class Replica {
       errors: 0,
       fatal: [],
       ...(crashAt ? { crashAt } : {}),
+      spoolDir: this.spool.dir,
+      ...(this.newPod ? { newPod: true } : {}),
     };
+    this.newPod = false;
     this.incarnations.push(inc);
     this.current = inc;
     this.child = child;
@@ -214,8 +251,8 @@ export class Replica {
   }
 }
 
-/** Keeps what the checks need from one pino JSON line. */
-function parseLine(inc: Incarnation, line: string): void {
+/** Keeps what the checks need from one pino JSON line (exported for the checker's tests). */
+export function parseLine(inc: Incarnation, line: string): void {
   if (!line.startsWith('{')) return;
   let o: {
     level?: number;
@@ -227,6 +264,7 @@ function parseLine(inc: Incarnation, line: string): void {
     key?: string;
     reason?: string;
     bundles?: unknown;
+    recovered?: unknown;
   };
   try {
     o = JSON.parse(line) as typeof o;
@@ -261,18 +299,34 @@ function parseLine(inc: Incarnation, line: string): void {
         ? 'deleted'
         : undefined;
   if (b && o.policy && o.key)
-    inc.bundleEvents.push({ t, identity: inc.identity, policy: o.policy, key: o.key, what: b });
-  if (o.msg === 'resuming bundles from the journal' && o.policy && Array.isArray(o.bundles)) {
-    for (const x of o.bundles as Array<{ id?: unknown; state?: unknown }>) {
-      if (typeof x.id === 'string')
-        inc.bundleEvents.push({
-          t,
-          identity: inc.identity,
-          policy: o.policy,
-          key: x.id,
-          what: 'resumed',
-          state: String(x.state),
-        });
+    inc.bundleEvents.push({
+      t,
+      identity: inc.identity,
+      policy: o.policy,
+      key: o.key,
+      what: b,
+      ...(b === 'uploaded' && o.recovered === true ? { recovered: true } : {}),
+    });
+  if (o.msg?.startsWith('a bundle the ledger lists never reached the store') && o.policy && o.key)
+    inc.bundleEvents.push({ t, identity: inc.identity, policy: o.policy, key: o.key, what: 'dropped' });
+  if (o.msg === 'finishing the bundles the ledger lists' && o.policy && Array.isArray(o.bundles)) {
+    for (const x of o.bundles as Array<{
+      id?: unknown;
+      key?: unknown;
+      state?: unknown;
+      fromStore?: unknown;
+    }>) {
+      if (typeof x.id !== 'string') continue;
+      inc.bundleEvents.push({
+        t,
+        identity: inc.identity,
+        policy: o.policy,
+        key: typeof x.key === 'string' ? x.key : x.id,
+        id: x.id,
+        what: 'resumed',
+        state: String(x.state),
+        ...(x.fromStore === true ? { fromStore: true } : {}),
+      });
     }
   }
 }

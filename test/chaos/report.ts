@@ -8,6 +8,7 @@ const FAULT_LABEL: Record<string, string> = {
   'crash-point': 'operator killed at an engine crash point',
   'replica-start': 'start second replica',
   'replica-stop': 'SIGTERM second replica',
+  'replica-replace': 'kill -9 replica, new pod, empty spool',
   'mongo-kill': 'FerretDB kill -9, down, restart',
   'mongo-stall': 'FerretDB SIGSTOP/SIGCONT',
   'mongo-restart': 'FerretDB SIGTERM + restart',
@@ -43,9 +44,11 @@ export function renderTable(r: CampaignResult): string {
       r.faults[k] ?? 0,
       k === 'operator-kill' && r.twoReplicaKills
         ? `${r.twoReplicaKills} while two replicas ran`
-        : k === 'spool-fill' && !r.spoolMounted
-          ? 'n/a: no tmpfs (not root)'
-          : '',
+        : k === 'replica-replace' && r.newPods !== undefined
+          ? `${r.newPods} new pods started on an empty spool`
+          : k === 'spool-fill' && !r.spoolMounted
+            ? 'n/a: no tmpfs (not root)'
+            : '',
     );
   row('total', total, r.faultErrors ? `${r.faultErrors} faults could not complete (see log)` : '');
   lines.push('');
@@ -65,7 +68,13 @@ export function renderTable(r: CampaignResult): string {
   row('deleted from MongoDB', t.deleted);
   row('still in MongoDB', t.present);
   row('lost (must be 0)', t.lost);
-  row('duplicates in S3 (target 0)', t.duplicates);
+  row(
+    'duplicates in S3 (must be 0)',
+    t.duplicates,
+    t.duplicatesExempt
+      ? `${t.duplicatesExempt} after a delete + re-create or a dryRun selection change (allowed)`
+      : '',
+  );
   if (t.ferretRaces)
     row(
       'deleted by FerretDB delete race',
@@ -109,6 +118,7 @@ export function renderTable(r: CampaignResult): string {
     'I2 ineligible deleted',
     'I2 change guard',
     'I2 archived ineligible',
+    'I3 duplicates',
     'I4 isolation',
     'I5 memory',
     'I6 single writer',

@@ -9,7 +9,7 @@ import { check, type CheckInput } from '../../chaos/checker.js';
 import { factsOf, decode, makeDoc, makeUpdate, type NewDoc } from '../../chaos/docs.js';
 import type { ArchivedCopy, PolicyFinal, PresentDoc } from '../../chaos/final-state.js';
 import { Ledger } from '../../chaos/ledger.js';
-import type { Incarnation } from '../../chaos/operators.js';
+import { parseLine, type Incarnation } from '../../chaos/operators.js';
 import { makePlans, type PolicyPlan } from '../../chaos/plan.js';
 import type { PolicyState } from '../../chaos/policies.js';
 import { Rng } from '../../chaos/rng.js';
@@ -65,6 +65,7 @@ function world(): World {
     bundleEvents: [],
     errors: 0,
     fatal: [],
+    spoolDir: '-',
   };
   const input: CheckInput = {
     namespace: NS,
@@ -216,6 +217,79 @@ test('a change acknowledged while its bundle was being deleted is put down to th
   expect(r.totals.ferretRaces).toBe(1);
 });
 
+/** A change that makes `d` ineligible (its archive field set to now), acknowledged at `at`. */
+function refresh(w: World, d: NewDoc, at: number): void {
+  const doc = decode(d.raw);
+  doc.at = new Date();
+  doc.rev = new BSON.Int32(1);
+  const raw = Buffer.from(BSON.serialize(doc));
+  w.ledger.updated(
+    w.ledger.get(0, d.key)!,
+    { kind: 'refresh', set: {}, raw, hash: 'new-content', facts: factsOf(w.plan, doc) },
+    'matched',
+    at,
+    false,
+  );
+}
+
+/**
+ * Evidence chaos-short-seed-592072868: the uploader of a bundle was killed after recording the upload
+ * and before logging 'bundle uploaded and verified'. Two later incarnations took the bundle over from
+ * the ledger as 'uploaded' (t0+60 s, killed; t0+62 s) and the second finished its delete (t0+63 s).
+ */
+function takenOverWithoutUploadLine(w: World, changedAt: number): void {
+  const d = insert(w, 'old');
+  refresh(w, d, changedAt);
+  const id = 'k7q2x9';
+  const key = `p00/2026/01/01/p00_20260101T000000Z_${id}.tar.gz`;
+  w.bundle(key, [d]);
+  const inc = (identity: string, start: number, end: number): Incarnation => ({
+    ...w.input.incarnations[0]!,
+    identity,
+    startedAt: start,
+    endedAt: end,
+    endedBy: 'SIGKILL',
+    workerEvents: [{ t: start + 400, identity, policy: 'p00', what: 'started' }],
+    bundleEvents: [],
+  });
+  const a = inc('r0-2', w.t0 + 59_500, w.t0 + 61_000);
+  const b = inc('r0-3', w.t0 + 61_500, w.t0 + 100_000);
+  a.bundleEvents.push({
+    t: w.t0 + 60_000,
+    identity: 'r0-2',
+    policy: 'p00',
+    key,
+    id,
+    what: 'resumed',
+    state: 'uploaded',
+  });
+  b.bundleEvents.push(
+    { t: w.t0 + 62_000, identity: 'r0-3', policy: 'p00', key, id, what: 'resumed', state: 'uploaded' },
+    { t: w.t0 + 63_000, identity: 'r0-3', policy: 'p00', key, what: 'deleted' },
+  );
+  w.input.incarnations.push(a, b);
+  setTotals(w, { documentsArchived: 1, documentsDeleted: 1, bundlesUploaded: 1 });
+}
+
+test('a bundle whose upload was never logged: taking it over as uploaded bounds its upload time, so a change during its delete is the FerretDB race', () => {
+  const w = world();
+  takenOverWithoutUploadLine(w, w.t0 + 62_400);
+  const r = check(w.input);
+  expect(r.violations).toEqual([]);
+  expect(r.totals.ferretRaces).toBe(1);
+});
+
+test('a bundle whose upload was never logged: a change before anyone could have been deleting it stays a violation', () => {
+  const w = world();
+  // After the (unlogged) upload, before the first worker took the bundle over: no delete ran then.
+  takenOverWithoutUploadLine(w, w.t0 + 55_000);
+  const r = check(w.input);
+  expect(r.totals.ferretRaces).toBe(0);
+  expect(r.violations.map((v) => v.invariant)).toEqual(
+    expect.arrayContaining(['I2 change guard', 'I2 ineligible deleted']),
+  );
+});
+
 test('two incarnations running one policy at the same time violate I6', () => {
   const w = world();
   const [a] = w.input.incarnations;
@@ -245,16 +319,43 @@ test('status totals that differ from the truth are reported; the ineligible gaug
   expect(msgs.some((m) => m.includes('documentsIneligible is 2, but only 1'))).toBe(true);
 });
 
-test('a foreign document or a bundle of another policy under the prefix violates I4; duplicates are counted', () => {
+test('a foreign document or a bundle of another policy under the prefix violates I4', () => {
   const w = world();
   const a = insert(w, 'old');
   const stranger = makeDoc(w.plan, 'old', rng, Date.now());
   w.bundle('p00/k1', [a, stranger]);
-  w.bundle('p00/k2', [a]);
+  w.bundle('p00/k2', [insert(w, 'old')]);
   w.final.bundles[1]!.manifest!.policy.name = 'someone-else';
   const r = check(w.input);
   expect(r.violations.filter((v) => v.invariant === 'I4 isolation')).toHaveLength(2);
+});
+
+test('a document archived twice with the same content violates I3 (the ledger leaves no excuse after a failover or a new pod)', () => {
+  const w = world();
+  const a = insert(w, 'old');
+  w.bundle('p00/k1', [a]);
+  w.bundle('p00/k2', [a]);
+  setTotals(w, { documentsArchived: 2, documentsDeleted: 1, bundlesUploaded: 2 });
+  const r = check(w.input);
   expect(r.totals.duplicates).toBe(1);
+  expect(r.violations.map((v) => v.invariant)).toEqual(['I3 duplicates']);
+});
+
+test('a copy in a bundle of the policy before it was deleted and created again is a duplicate no engine can avoid', () => {
+  const w = world();
+  const a = insert(w, 'old');
+  w.bundle('p00/k1', [a]); // the old object's bundle, its deletes cut short by the policy's deletion
+  w.bundle('p00/k2', [a]);
+  w.state.baseline = {
+    at: w.t0 + 5000,
+    absentKeys: new Set(),
+    bundleKeys: new Set(['p00/k1']),
+    reliable: true,
+  };
+  setTotals(w, { documentsArchived: 1, documentsDeleted: 1, bundlesUploaded: 1 });
+  const r = check(w.input);
+  expect(r.violations).toEqual([]);
+  expect(r.totals).toMatchObject({ duplicates: 1, duplicatesExempt: 1 });
 });
 
 test('memory above the ceiling or growing over a long-lived incarnation violates I5', () => {
@@ -276,4 +377,31 @@ test('a secret in an operator log violates I7', () => {
   const w = world();
   w.input.logTexts = [{ identity: 'r0-1', text: '{"msg":"connect failed","err":"key s3cr3t rejected"}' }];
   expect(invariants(w)).toContain('I7 secrets');
+});
+
+test("the operators' log lines become bundle events (the ledger's recovery line, uploads, deletes, drops)", () => {
+  const w = world();
+  const inc = w.input.incarnations[0]!;
+  const key = 'p00/2026/01/01/p00_20260101T000000Z_k7q2x9.tar.gz';
+  const line = (o: object): void =>
+    parseLine(inc, JSON.stringify({ level: 30, time: new Date(w.t0).toISOString(), policy: 'p00', ...o }));
+  line({
+    msg: 'finishing the bundles the ledger lists',
+    bundles: [
+      { id: 'k7q2x9', key, state: 'uploaded', documents: 3, fromStore: true },
+      { id: 'zz11', key: 'p00/x_zz11.tar', state: 'uploading', documents: 1, fromStore: false },
+    ],
+  });
+  line({ msg: 'bundle uploaded and verified', key, documents: 3, recovered: true });
+  line({ msg: 'archived documents deleted', key, deleted: 3, skipped: 0 });
+  line({ msg: 'a bundle the ledger lists never reached the store: dropped (…)', key: 'p00/x_zz11.tar' });
+  expect(inc.bundleEvents.map((e) => [e.what, e.key, e.state, e.id])).toEqual([
+    ['resumed', key, 'uploaded', 'k7q2x9'],
+    ['resumed', 'p00/x_zz11.tar', 'uploading', 'zz11'],
+    ['uploaded', key, undefined, undefined],
+    ['deleted', key, undefined, undefined],
+    ['dropped', 'p00/x_zz11.tar', undefined, undefined],
+  ]);
+  expect(inc.bundleEvents[0]).toMatchObject({ fromStore: true });
+  expect(inc.bundleEvents[2]).toMatchObject({ recovered: true });
 });
