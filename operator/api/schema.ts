@@ -742,13 +742,10 @@ const ledgerBundleSchema = z.object({
   collection: z.string().max(255).describe('Collection the documents were fetched from.'),
   archiveField: z.string().max(1024).describe('Archive field at fetch time.'),
   archiveFieldFormat: z.enum(ARCHIVE_FIELD_FORMATS).describe('Archive field format at fetch time.'),
-  cutoffMs: z
-    .number()
-    .int()
-    .meta({
-      description: 'Latest age cutoff the documents were fetched with (epoch ms), re-checked at delete time.',
-      format: 'int64',
-    }),
+  cutoffMs: z.number().int().meta({
+    description: 'Latest age cutoff the documents were fetched with (epoch ms), re-checked at delete time.',
+    format: 'int64',
+  }),
   filter: z
     .string()
     .max(2 * 1024 * 1024)

@@ -9,7 +9,7 @@
 // totals together, so each count lands exactly once, whoever finishes the bundle. A worker that takes a
 // policy over first finishes what the ledger lists (recovery.ts), with `_id`s read back from the store.
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { ArchivePolicyStatus } from '../api/schema.js';
 import { addCounters, readCounters, zeroCounters, type Counters } from './counters.js';
@@ -163,6 +163,7 @@ export class FileLedgerStore implements LedgerStore {
     if (!change) return cur;
     const next = applyChange(cur, change);
     const tmp = `${this.file}.tmp`;
+    await mkdir(path.dirname(this.file), { recursive: true });
     const fh = await open(tmp, 'w', 0o600);
     try {
       await fh.writeFile(JSON.stringify(next, null, 1));
