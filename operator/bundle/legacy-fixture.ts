@@ -67,16 +67,16 @@ export async function writeLegacyBundle(
     });
   }
   for (const e of opts.extraEntries ?? []) {
-    const body = e.body ?? Buffer.alloc(0);
+    const body = e.type === 'symlink' ? Buffer.alloc(0) : (e.body ?? Buffer.alloc(0));
     await new Promise<void>((resolve, reject) => {
       pack.entry(
         {
           name: e.name,
           type: e.type ?? 'file',
-          size: e.type === 'symlink' ? 0 : body.length,
+          size: body.length,
           ...(e.linkname ? { linkname: e.linkname } : {}),
         },
-        e.type === 'symlink' ? undefined : body,
+        body,
         (err) => (err ? reject(err) : resolve()),
       );
     });
