@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { BSON } from 'mongodb';
-import { openBundle, readBundleHead, BundleCorruptError } from './reader.js';
+import { openBundle, readBundleHead, BundleCorruptError, UnknownEntryError } from './reader.js';
 import { PayloadHasher, summarizeSpoolFiles, writeBundleFile, type BundleInput } from './writer.js';
 import { writeLegacyBundleFile } from './legacy-fixture.js';
 import { everyTypeDocuments } from './test-docs.js';
@@ -139,6 +139,38 @@ describe('bundle writer and reader', () => {
     expect(back.length).toBe(docs.length);
     back.forEach((d, i) => expect(d.equals(docs[i]!)).toBe(true));
   });
+
+  test.each([
+    ['a stray file', { name: '../../x', body: Buffer.from('payload') }, "'../../x'"],
+    [
+      'an archive_<unix>.bson outside the bundle',
+      { name: '../archive_1700000100.bson', body: Buffer.from('x') },
+      "'../archive_1700000100.bson'",
+    ],
+    [
+      'a symlink',
+      { name: 'archive_1700000200.bson', type: 'symlink' as const, linkname: '/etc/passwd' },
+      "'archive_1700000200.bson (symlink)'",
+    ],
+  ])(
+    'original-format bundles: %s is refused unless allowUnknownEntries, then skipped and reported',
+    async (_, extra, shown) => {
+      const docs = everyTypeDocuments();
+      const out = path.join(dir, 'archive_20240101_000001.tar.gz');
+      await writeLegacyBundleFile([{ unix: 1700000000, docs }], out, { extraEntries: [extra] });
+      const err = await readAll(out).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UnknownEntryError);
+      expect(err).toBeInstanceOf(BundleCorruptError);
+      expect((err as Error).message).toContain(`unknown entry ${shown}`);
+      const seen: string[] = [];
+      const { docs: back } = await readAll(out, {
+        allowUnknownEntries: true,
+        onUnknownEntry: (n: string) => seen.push(n),
+      });
+      expect(back.length).toBe(docs.length);
+      expect(seen).toEqual([shown.slice(1, -1)]);
+    },
+  );
 
   test('a flipped byte and a truncated object are detected', async () => {
     const docs = Array.from({ length: 3000 }, (_, i) =>

@@ -36,11 +36,19 @@ export interface LegacyBatch {
   docs: Buffer[];
 }
 
+/** An entry the original never wrote (tests of forged bundles), added after the batches. */
+export interface ExtraEntry {
+  name: string;
+  body?: Buffer;
+  type?: 'file' | 'symlink';
+  linkname?: string;
+}
+
 /** Streams a legacy bundle (tar.gz) of the given batches into `sink`. */
 export async function writeLegacyBundle(
   batches: LegacyBatch[],
   sink: Writable,
-  opts: { dir?: string } = {},
+  opts: { dir?: string; extraEntries?: ExtraEntry[] } = {},
 ): Promise<void> {
   const pack = tarPack();
   const piping = (pipeline as (...s: unknown[]) => Promise<void>)(pack, createGzip(), sink);
@@ -58,12 +66,31 @@ export async function writeLegacyBundle(
       );
     });
   }
+  for (const e of opts.extraEntries ?? []) {
+    const body = e.type === 'symlink' ? Buffer.alloc(0) : (e.body ?? Buffer.alloc(0));
+    await new Promise<void>((resolve, reject) => {
+      pack.entry(
+        {
+          name: e.name,
+          type: e.type ?? 'file',
+          size: body.length,
+          ...(e.linkname ? { linkname: e.linkname } : {}),
+        },
+        body,
+        (err) => (err ? reject(err) : resolve()),
+      );
+    });
+  }
   pack.finalize();
   await piping;
 }
 
-export async function writeLegacyBundleFile(batches: LegacyBatch[], file: string): Promise<void> {
-  await writeLegacyBundle(batches, createWriteStream(file));
+export async function writeLegacyBundleFile(
+  batches: LegacyBatch[],
+  file: string,
+  opts: { extraEntries?: ExtraEntry[] } = {},
+): Promise<void> {
+  await writeLegacyBundle(batches, createWriteStream(file), opts);
 }
 
 /** The original's object name for an upload at `at`: `archive_YYYYMMDD_HHMMSS.tar.gz` (UTC). */

@@ -22,6 +22,17 @@ export class BundleCorruptError extends Error {
   }
 }
 
+/** An entry an original-format bundle should not hold (the original wrote only archive_<unix>.bson files). */
+export class UnknownEntryError extends BundleCorruptError {
+  constructor(
+    public readonly entry: string,
+    key?: string,
+  ) {
+    super(`unknown entry '${entry}': original-format bundles hold only archive_<unix>.bson files`, key);
+    this.name = 'UnknownEntryError';
+  }
+}
+
 export type BundleFormat = 'gochive' | 'legacy';
 
 export interface ReadOptions {
@@ -29,6 +40,12 @@ export interface ReadOptions {
   key?: string;
   /** Fully parse every document (verify's "BSON is well formed"); framing is always checked. */
   validateDocuments?: boolean;
+  /**
+   * Original-format bundles: skip entries other than archive_<unix>.bson files (reporting each to
+   * onUnknownEntry) instead of failing with UnknownEntryError.
+   */
+  allowUnknownEntries?: boolean;
+  onUnknownEntry?: (name: string) => void;
 }
 
 export interface FileCheck {
@@ -57,9 +74,19 @@ const LEGACY_ENTRY = /(^|\/)archive_\d+\.bson$/;
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 type TarEntry = AsyncIterable<Buffer> & {
-  header: { name: string; size: number; type: string };
+  header: { name: string; size: number; type: string | null };
   resume(): void;
 };
+
+/** A regular file named archive_<unix>.bson, optionally in a directory; no `..` segment, not absolute. */
+function isLegacyEntry(h: TarEntry['header']): boolean {
+  return (
+    (h.type === 'file' || h.type === 'contiguous-file') &&
+    LEGACY_ENTRY.test(h.name) &&
+    !h.name.startsWith('/') &&
+    !h.name.split('/').includes('..')
+  );
+}
 
 /** Opens a bundle from the bytes of the object. Reads only up to the end of the first tar entry. */
 export async function openBundle(source: Readable, opts: ReadOptions = {}): Promise<OpenedBundle> {
@@ -143,7 +170,7 @@ export async function openBundle(source: Readable, opts: ReadOptions = {}): Prom
       close,
     };
   }
-  if (LEGACY_ENTRY.test(first.header.name)) {
+  if (isLegacyEntry(first.header)) {
     return { format: 'legacy', documents: () => legacyDocuments(first, nextEntry, classify, opts), close };
   }
   close();
@@ -254,8 +281,13 @@ async function* legacyDocuments(
   try {
     for (let entry: TarEntry | undefined = first; entry; entry = await nextEntry()) {
       const name = entry.header.name;
-      if (!LEGACY_ENTRY.test(name)) {
-        await drain(entry); // the original bundled only archive_*.bson; tolerate strays
+      if (!isLegacyEntry(entry.header)) {
+        // The original bundled only archive_<unix>.bson files: anything else was not written by it.
+        const shown =
+          entry.header.type === 'file' ? name : `${name} (${entry.header.type ?? 'unknown type'})`;
+        if (!opts.allowUnknownEntries) throw new UnknownEntryError(shown, key);
+        opts.onUnknownEntry?.(shown);
+        await drain(entry);
         continue;
       }
       const hash = createHash('sha256');

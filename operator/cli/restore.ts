@@ -1,5 +1,6 @@
 // `gochive restore`: brings archived documents back into MongoDB (see operator/restore/restore.ts).
 import { MongoClient } from 'mongodb';
+import { protectedNamespaceProblem } from '../api/protected-namespaces.js';
 import {
   nonNegativeNumber,
   parseCommandArgs,
@@ -7,7 +8,7 @@ import {
   SOURCE_HELP,
   UsageError,
 } from '../restore/args.js';
-import { cliLogger, describeRange, openSource, runCommand } from '../restore/cli-common.js';
+import { cliLogger, describeSelection, nothingFound, openSource, runCommand } from '../restore/cli-common.js';
 import { ProgressBar, formatSeconds } from '../restore/progress.js';
 import { restore, RestoreStopped, type RestoreSummary } from '../restore/restore.js';
 import { errorMessage, redactUri } from '../util/redact.js';
@@ -30,11 +31,20 @@ no duplicates.
       --archive-field NAME      archive field of original-format bundles for --from/--to (default createdAt)
       --convert-deprecated      insert documents holding BSON undefined/DBPointer as null/DBRef
                                 (otherwise they are counted as failed: the driver cannot write them exactly)
+      --allow-unknown-entries   restore original-format bundles holding entries other than
+                                archive_<unix>.bson files, skipping those entries (otherwise such a bundle
+                                is refused like a corrupt one)
       --tmp-dir DIR             where bundles are downloaded (default: the system temp directory)
   -o, --output text|json        summary format
 
 Original-format bundles do not record their database and collection: pass --to-db and --to-collection
 (or --database and --collection).
+
+Nothing is ever restored into the admin, local or config databases or a system.* collection, whether
+the name comes from a flag or from a bundle's manifest: such a bundle is refused (and obeys --on-corrupt).
+
+Exit codes: 0 done, 1 a bundle was corrupt or refused, a document failed, or the run stopped,
+2 usage error, 3 nothing to restore (no bundle matched the bucket/prefix and filters).
 
 ${SOURCE_HELP}
 `;
@@ -59,12 +69,19 @@ export async function run(argv: string[]): Promise<number> {
           checkpoint: { type: 'string' },
           'archive-field': { type: 'string' },
           'convert-deprecated': { type: 'boolean' },
+          'allow-unknown-entries': { type: 'boolean' },
           'tmp-dir': { type: 'string' },
           output: { type: 'string', short: 'o' },
         },
         'restore',
       );
       const sel = sourceFromFlags(values);
+      const flagProblem = protectedNamespaceProblem(values['to-db'] ?? '', values['to-collection'] ?? '');
+      if (flagProblem) {
+        const flag = protectedNamespaceProblem(values['to-db'] ?? '', '') ? '--to-db' : '--to-collection';
+        const value = flag === '--to-db' ? values['to-db'] : values['to-collection'];
+        throw new UsageError(`refusing ${flag} ${value}: ${flagProblem}`);
+      }
       uri = values.uri ?? process.env.MONGODB_URI ?? '';
       if (!uri) throw new UsageError('--uri (or MONGODB_URI) is required: the MongoDB to restore into');
       if (!/^mongodb(\+srv)?:\/\//.test(uri))
@@ -118,6 +135,7 @@ export async function run(argv: string[]): Promise<number> {
             ...(values.checkpoint ? { checkpointFile: values.checkpoint } : {}),
             ...(values['archive-field'] ? { legacyArchiveField: values['archive-field'] } : {}),
             convertDeprecated: Boolean(values['convert-deprecated']),
+            allowUnknownEntries: Boolean(values['allow-unknown-entries']),
             ...(values['tmp-dir'] ? { tmpDir: values['tmp-dir'] } : {}),
             logger,
             signal: interrupt.signal,
@@ -140,12 +158,21 @@ export async function run(argv: string[]): Promise<number> {
           process.stdout.write(
             `${JSON.stringify({ ...summary, ...(stopped ? { stopped } : {}) }, null, 2)}\n`,
           );
-        else process.stdout.write(formatSummary(summary, `${dest.description}${describeRange(sel)}`));
+        else process.stdout.write(formatSummary(summary, describeSelection(dest.description, sel)));
         if (stopped) {
           process.stderr.write(`gochive restore: ${errorMessage(stopped, [uri])}\n`);
           return 1;
         }
-        return summary.documents.failed > 0 || summary.bundles.corrupt > 0 ? 1 : 0;
+        for (const u of summary.unknownEntries)
+          process.stderr.write(
+            `gochive restore: warning: ${u.key}: skipped unknown entries ${u.entries.map((e) => `'${e}'`).join(', ')} (--allow-unknown-entries)\n`,
+          );
+        if (summary.documents.failed > 0 || summary.bundles.corrupt > 0 || summary.bundles.refused > 0)
+          return 1;
+        // Every selected bundle filtered out by its manifest (or none listed): nothing matched.
+        if (summary.bundles.selected === summary.bundles.filteredOut)
+          return nothingFound('restore', 'nothing to restore', dest.description, sel);
+        return 0;
       } finally {
         await mongo.close().catch(() => undefined);
         await dest.close();
@@ -160,17 +187,22 @@ function formatSummary(s: RestoreSummary, source: string): string {
   const b = s.bundles;
   const secs = s.elapsedMs / 1000;
   const lines: string[] = [];
-  if (b.selected === 0) {
+  if (b.selected === b.filteredOut) {
     lines.push(`nothing to restore: no bundles in ${source}`);
   }
   const verb = s.dryRun ? 'would insert' : 'inserted';
   lines.push(
-    `${s.dryRun ? 'DRY RUN — nothing was written. ' : ''}bundles: ${b.restored} restored, ${b.corrupt} corrupt, ${b.filteredOut} filtered out, ${b.alreadyDone} already done (checkpoint) of ${b.selected}`,
+    `${s.dryRun ? 'DRY RUN — nothing was written. ' : ''}bundles: ${b.restored} restored, ${b.corrupt} corrupt,${b.refused ? ` ${b.refused} refused,` : ''} ${b.filteredOut} filtered out, ${b.alreadyDone} already done (checkpoint) of ${b.selected}`,
     `documents: ${d.read} read, ${verb} ${d.inserted}, skipped ${d.skippedExisting} (_id already present), failed ${d.failed}, out of range ${d.outOfRange}${d.converted ? `, converted ${d.converted}` : ''}`,
     `into: ${s.targets.join(', ') || '-'}`,
     `time: ${formatSeconds(secs)}, ${secs > 0 ? Math.round((d.inserted + d.skippedExisting) / secs) : 0} docs/s`,
   );
+  if (s.dryRunRepeatsCapped)
+    lines.push(
+      'note: too many documents to remember every _id; repeats past that point were not recognised, so "would insert" may be too high',
+    );
   for (const c of s.corrupt) lines.push(`corrupt: ${c.key}: ${c.detail}`);
+  for (const r of s.refused) lines.push(`refused: ${r.key}: ${r.detail}`);
   for (const f of s.failures.slice(0, 10))
     lines.push(`failed: ${f.key}${f.id ? ` _id ${f.id}` : ''}: ${f.message}`);
   if (s.failures.length > 10) lines.push(`… ${s.failures.length - 10} more failures (see -o json)`);

@@ -2,7 +2,7 @@
 import { BundleCorruptError } from '../bundle/reader.js';
 import { parseCommandArgs, sourceFromFlags, SOURCE_HELP, UsageError } from '../restore/args.js';
 import { headMatches, needsManifestFilter, readHead, selectBundles } from '../restore/catalog.js';
-import { cliLogger, describeRange, openSource, runCommand } from '../restore/cli-common.js';
+import { cliLogger, describeSelection, nothingFound, openSource, runCommand } from '../restore/cli-common.js';
 import { ProgressBar, formatBytes } from '../restore/progress.js';
 import { verifyBundle } from '../restore/verify-bundle.js';
 import { errorMessage } from '../util/redact.js';
@@ -11,8 +11,15 @@ const USAGE = `Usage: gochive verify --bucket URI [flags]
 
 Reads every selected bundle in full and checks: the object's SHA-256 against the one recorded at
 upload, each payload file's SHA-256, size and document count against manifest.json, and that every
-document is well-formed BSON. Original-format bundles are checked for structure and BSON.
-Exits 1 and names each bad key if any bundle fails.
+document is well-formed BSON. Original-format bundles are checked for structure and BSON, and may
+hold only archive_<unix>.bson files.
+
+A bundle fails (CORRUPT) when a check fails or it holds entries gochive does not understand. It passes
+with a warning when something could not be proven: no SHA-256 was recorded at upload (the manifest's
+per-file SHA-256s still prove the payload; original-format bundles never recorded one).
+
+Exit codes: 0 every bundle passed (warnings are printed), 1 a bundle failed (each bad key is named),
+2 usage error, 3 no bundle matched the bucket/prefix and filters.
 
   -o, --output text|json    text (default) or a JSON report
 
@@ -26,6 +33,7 @@ interface Result {
   documents?: number;
   bytes?: number;
   error?: string;
+  warnings?: string[];
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -38,12 +46,14 @@ export async function run(argv: string[]): Promise<number> {
     const dest = openSource(sel, cliLogger());
     try {
       const { refs } = await selectBundles(dest, sel);
-      if (refs.length === 0) {
-        process.stderr.write(`gochive verify: no bundles in ${dest.description}${describeRange(sel)}\n`);
+      const nothing = (): number => {
         if (output === 'json')
-          process.stdout.write(`${JSON.stringify({ ok: true, bundles: [] }, null, 2)}\n`);
-        return 0;
-      }
+          process.stdout.write(
+            `${JSON.stringify({ ok: false, bundles: [], error: `no bundles in ${describeSelection(dest.description, sel)}` }, null, 2)}\n`,
+          );
+        return nothingFound('verify', 'nothing to verify', dest.description, sel);
+      };
+      if (refs.length === 0) return nothing();
       const total = refs.reduce((a, r) => a + r.size, 0);
       const bar = ProgressBar.forStderr(total);
       let done = 0;
@@ -68,12 +78,20 @@ export async function run(argv: string[]): Promise<number> {
             },
           });
           docs += v.documents;
-          results.push({ key: ref.key, ok: true, format: v.format, documents: v.documents, bytes: v.bytes });
+          results.push({
+            key: ref.key,
+            ok: true,
+            format: v.format,
+            documents: v.documents,
+            bytes: v.bytes,
+            ...(v.warnings.length ? { warnings: v.warnings } : {}),
+          });
           if (output === 'text') {
             bar.finish();
             process.stdout.write(
               `OK       ${ref.key}  ${v.documents} docs, ${formatBytes(v.bytes)}${v.format === 'legacy' ? ' (original format)' : ''}\n`,
             );
+            for (const w of v.warnings) process.stdout.write(`  warning: ${w}\n`);
           }
         } catch (err) {
           const corrupt = err instanceof BundleCorruptError;
@@ -87,11 +105,17 @@ export async function run(argv: string[]): Promise<number> {
         done = before + ref.size;
       }
       bar.finish();
+      if (results.length === 0) return nothing(); // every bundle was filtered out by its manifest
       const bad = results.filter((r) => !r.ok);
+      const warned = results.filter((r) => r.warnings?.length).length;
       if (output === 'json') {
-        process.stdout.write(`${JSON.stringify({ ok: bad.length === 0, bundles: results }, null, 2)}\n`);
+        process.stdout.write(
+          `${JSON.stringify({ ok: bad.length === 0, warnings: warned, bundles: results }, null, 2)}\n`,
+        );
       } else {
-        process.stdout.write(`${results.length} bundle(s) checked, ${docs} document(s), ${bad.length} bad\n`);
+        process.stdout.write(
+          `${results.length} bundle(s) checked, ${docs} document(s), ${bad.length} bad${warned ? `, ${warned} with warnings` : ''}\n`,
+        );
         if (bad.length)
           process.stdout.write(`bad bundles:\n${bad.map((b) => `  ${b.key}: ${b.error}`).join('\n')}\n`);
       }

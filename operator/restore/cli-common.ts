@@ -57,6 +57,32 @@ export function stdoutWriter(): { write(s: string): Promise<boolean>; closed(): 
   };
 }
 
+/** Exit code of ls/verify/cat/restore when the selection finds nothing (a typo in --bucket, an empty range). */
+export const EXIT_NOTHING_FOUND = 3;
+
+/** `s3://bucket/prefix/ (database shop, with archive-field time in [...))`: where a command looked. */
+export function describeSelection(description: string, sel: SourceSelection): string {
+  const filters = [
+    sel.policy ? `policy ${sel.namespace ? `${sel.namespace}/` : ''}${sel.policy}` : '',
+    sel.database ? `database ${sel.database}` : '',
+    sel.collection ? `collection ${sel.collection}` : '',
+  ].filter(Boolean);
+  return `${description}${filters.length ? ` (${filters.join(', ')})` : ''}${describeRange(sel)}`;
+}
+
+/** Reports that the selection found nothing, naming where it looked; returns EXIT_NOTHING_FOUND. */
+export function nothingFound(
+  command: string,
+  what: string,
+  description: string,
+  sel: SourceSelection,
+): number {
+  process.stderr.write(
+    `gochive ${command}: ${what}: no bundles in ${describeSelection(description, sel)} — check --bucket and the filters\n`,
+  );
+  return EXIT_NOTHING_FOUND;
+}
+
 export function describeRange(sel: SourceSelection): string {
   if (!sel.from && !sel.to) return '';
   return ` with archive-field time in [${sel.from?.toISOString() ?? '-∞'}, ${sel.to?.toISOString() ?? '+∞'})`;

@@ -4,6 +4,8 @@ import { parseTime, sourceFromFlags, UsageError } from './args.js';
 import {
   archiveTime,
   decodeExact,
+  dedupKey,
+  SeenIds,
   hasDeprecatedTypes,
   idKey,
   inRange,
@@ -131,5 +133,32 @@ describe('restore document handling', () => {
     const started = Date.now();
     for (let i = 0; i < 5; i++) await lim.take(20); // 100 units at 200/s: the last waits ~400 ms
     expect(Date.now() - started).toBeGreaterThanOrEqual(380);
+  });
+
+  test('dedupKey: numbers compare by value, as in the _id index; other types by canonical EJSON', () => {
+    const { Int32, Long, Double, ObjectId } = BSON;
+    expect(dedupKey(new Int32(1))).toBe(dedupKey(Long.fromNumber(1)));
+    expect(dedupKey(new Double(1))).toBe(dedupKey(new Int32(1)));
+    expect(dedupKey(1)).toBe(dedupKey(new Int32(1)));
+    expect(dedupKey(Long.fromString('9007199254740993'))).not.toBe(dedupKey(new Double(9007199254740992)));
+    expect(dedupKey('1')).not.toBe(dedupKey(new Int32(1)));
+    const oid = '65a1b2c3d4e5f60718293a4b';
+    expect(dedupKey(new ObjectId(oid))).toBe(dedupKey(new ObjectId(oid)));
+    expect(dedupKey(new ObjectId(oid))).not.toBe(dedupKey(oid));
+    expect(dedupKey({ a: 1 })).not.toBe(dedupKey({ a: 2 }));
+  });
+
+  test('SeenIds: repeats per target, bounded by its limit', () => {
+    const seen = new SeenIds(3);
+    expect(seen.seenBefore('db.a', 's-1')).toBe(false);
+    expect(seen.seenBefore('db.a', 's-1')).toBe(true);
+    expect(seen.seenBefore('db.b', 's-1')).toBe(false); // another collection: not a repeat
+    expect(seen.seenBefore('db.a', new BSON.Int32(7))).toBe(false);
+    expect(seen.seenBefore('db.a', BSON.Long.fromNumber(7))).toBe(true);
+    expect(seen.capped).toBe(false);
+    expect(seen.seenBefore('db.a', 's-2')).toBe(false); // over the limit: not recorded
+    expect(seen.capped).toBe(true);
+    expect(seen.seenBefore('db.a', 's-2')).toBe(false);
+    expect(seen.seenBefore('db.a', 's-1')).toBe(true); // what was recorded is still known
   });
 });

@@ -144,3 +144,49 @@ export function parseIdFilter(text: string): unknown {
 export function idKey(id: unknown): string {
   return BSON.EJSON.stringify({ v: id } as Document, { relaxed: false });
 }
+
+/**
+ * `_id` key for duplicate detection: like idKey, except numbers compare by value, as in MongoDB's _id
+ * index (Int32 1, Int64 1 and Double 1.0 are the same _id there).
+ */
+export function dedupKey(id: unknown): string {
+  // Short keys for the common _id types (the dry run holds millions of them); the prefixes keep types apart.
+  if (id instanceof BSON.ObjectId) return `o:${id.toHexString()}`;
+  if (typeof id === 'string') return `s:${id}`;
+  if (typeof id === 'number') return `n:${id}`;
+  if (id instanceof BSON.Int32 || id instanceof BSON.Double) return `n:${id.value}`;
+  if (id instanceof BSON.Long) {
+    const n = id.toNumber();
+    return `n:${Number.isSafeInteger(n) ? n : id.toString()}`;
+  }
+  return idKey(id);
+}
+
+/**
+ * The `_id`s a dry run has already counted, per target namespace, so a repeat later in the same restore
+ * counts as skipped, as the real run's duplicate-key error makes it. Holds at most `limit` keys (memory
+ * grows with the documents restored, not with bundle size); past that, repeats are no longer recognised
+ * and `capped` says the counts are an estimate.
+ */
+export class SeenIds {
+  private readonly byTarget = new Map<string, Set<string>>();
+  private count = 0;
+  capped = false;
+
+  constructor(private readonly limit = 5_000_000) {}
+
+  /** True when `id` was already seen for `target`; otherwise records it (while under the limit). */
+  seenBefore(target: string, id: unknown): boolean {
+    const key = dedupKey(id);
+    let set = this.byTarget.get(target);
+    if (set?.has(key)) return true;
+    if (this.count >= this.limit) {
+      this.capped = true;
+      return false;
+    }
+    if (!set) this.byTarget.set(target, (set = new Set()));
+    set.add(key);
+    this.count++;
+    return false;
+  }
+}

@@ -5,6 +5,8 @@
 //      and counted (the original's duplicate contract), so a rerun after an interruption, or a second
 //      run, completes without duplicates;
 //   3. record the key in the checkpoint file (if any), so a rerun skips finished bundles entirely.
+// The target namespace (from --to-db/--to-collection, else the manifest) is checked against SPEC I9:
+// admin/local/config and system.* are refused, whatever a flag or a (possibly forged) manifest says.
 import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,15 +18,23 @@ import {
   type Document,
   type MongoClient,
 } from 'mongodb';
-import { openBundle } from '../bundle/reader.js';
-import { BundleCorruptError } from '../bundle/reader.js';
+import { protectedNamespaceProblem } from '../api/protected-namespaces.js';
+import { BundleCorruptError, UnknownEntryError, openBundle } from '../bundle/reader.js';
 import type { ArchiveFieldFormat } from '../archiver/config.js';
 import type { Destination } from '../storage/destination.js';
 import type { Logger } from '../util/logger.js';
 import { errorMessage } from '../util/redact.js';
 import type { SourceSelection } from './args.js';
 import { headMatches, needsManifestFilter, readHead, selectBundles, type BundleRef } from './catalog.js';
-import { archiveTime, decodeExact, hasDeprecatedTypes, inRange, idKey } from './documents.js';
+import {
+  archiveTime,
+  decodeExact,
+  dedupKey,
+  hasDeprecatedTypes,
+  inRange,
+  idKey,
+  SeenIds,
+} from './documents.js';
 import { RateLimiter } from './rate.js';
 import { verifyBundle, type VerifiedBundle } from './verify-bundle.js';
 
@@ -44,6 +54,10 @@ export interface RestoreOptions {
   /** Insert documents holding BSON undefined/DBPointer as the driver converts them (null/DBRef). */
   convertDeprecated?: boolean;
   checkpointFile?: string;
+  /** Original-format bundles: skip entries other than archive_<unix>.bson files instead of refusing the bundle. */
+  allowUnknownEntries?: boolean;
+  /** --dry-run: at most this many `_id`s are remembered to count repeats within the restore (default 5M). */
+  dryRunSeenLimit?: number;
   tmpDir?: string;
   logger?: Logger;
   /** Redaction list for error messages (the MongoDB URI…). */
@@ -62,7 +76,15 @@ export interface RestoreProgress {
 
 export interface RestoreSummary {
   dryRun: boolean;
-  bundles: { selected: number; restored: number; corrupt: number; filteredOut: number; alreadyDone: number };
+  bundles: {
+    selected: number;
+    restored: number;
+    corrupt: number;
+    /** Bundles whose target namespace is protected (SPEC I9): never inserted. */
+    refused: number;
+    filteredOut: number;
+    alreadyDone: number;
+  };
   documents: {
     read: number;
     outOfRange: number;
@@ -72,6 +94,11 @@ export interface RestoreSummary {
     converted: number;
   };
   corrupt: { key: string; detail: string }[];
+  refused: { key: string; detail: string }[];
+  /** Entries skipped with allowUnknownEntries, per bundle. */
+  unknownEntries: { key: string; entries: string[] }[];
+  /** Dry run only: true when more `_id`s than dryRunSeenLimit passed, so repeats past it were not counted. */
+  dryRunRepeatsCapped?: boolean;
   failures: { key: string; id?: string; message: string }[];
   targets: string[];
   elapsedMs: number;
@@ -96,13 +123,23 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   const sel = opts.selection;
   const summary: RestoreSummary = {
     dryRun: Boolean(opts.dryRun),
-    bundles: { selected: 0, restored: 0, corrupt: 0, filteredOut: 0, alreadyDone: 0 },
+    bundles: { selected: 0, restored: 0, corrupt: 0, refused: 0, filteredOut: 0, alreadyDone: 0 },
     documents: { read: 0, outOfRange: 0, inserted: 0, skippedExisting: 0, failed: 0, converted: 0 },
     corrupt: [],
+    refused: [],
+    unknownEntries: [],
     failures: [],
     targets: [],
     elapsedMs: 0,
   };
+  const flagProblem = protectedNamespaceProblem(opts.toDb ?? '', opts.toCollection ?? '');
+  if (flagProblem) {
+    throw new Error(
+      `refusing to restore into ${opts.toDb ?? '<database of each bundle>'}.${opts.toCollection ?? '<collection of each bundle>'} (named by --to-db/--to-collection): ${flagProblem}`,
+    );
+  }
+  // Dry run: a repeat of an _id seen earlier in this restore would be skipped by the real run.
+  const seen = opts.dryRun ? new SeenIds(opts.dryRunSeenLimit) : undefined;
   const done = await loadCheckpoint(opts.checkpointFile);
   const { refs } = await selectBundles(opts.dest, sel);
   const todo = refs.filter((r) => {
@@ -145,7 +182,14 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
     }
     const local = path.join(tmp, `bundle-${i}`);
     try {
-      return { kind: 'ready', local, verified: await verifyBundle(opts.dest, ref, { copyTo: local }) };
+      return {
+        kind: 'ready',
+        local,
+        verified: await verifyBundle(opts.dest, ref, {
+          copyTo: local,
+          ...(opts.allowUnknownEntries ? { allowUnknownEntries: true } : {}),
+        }),
+      };
     } catch (err) {
       await rm(local, { force: true });
       if (err instanceof BundleCorruptError) return { kind: 'corrupt', err };
@@ -175,8 +219,12 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
         if ((opts.onCorrupt ?? 'stop') === 'stop') {
           summary.elapsedMs = Date.now() - started;
           summary.targets = [...targets];
+          const hint =
+            cur.err instanceof UnknownEntryError
+              ? '; --allow-unknown-entries restores it without those entries'
+              : '';
           throw new RestoreStopped(
-            `${cur.err.message}; stopped (use --on-corrupt skip to restore the other bundles)`,
+            `${cur.err.message}${hint}; stopped (use --on-corrupt skip to restore the other bundles)`,
             summary,
           );
         }
@@ -200,6 +248,34 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
           summary,
         );
       }
+      const manifestOf = `the manifest of bundle ${ref.key}`;
+      const dbFrom = opts.toDb ? '--to-db' : m?.database ? manifestOf : '--database';
+      const collFrom = opts.toCollection ? '--to-collection' : m?.collection ? manifestOf : '--collection';
+      const problem = protectedNamespaceProblem(db, coll);
+      if (problem) {
+        const named =
+          dbFrom === collFrom
+            ? `named by ${dbFrom}`
+            : dbFrom !== manifestOf && collFrom !== manifestOf
+              ? `named by ${dbFrom} and ${collFrom}`
+              : `database from ${dbFrom}, collection from ${collFrom}`;
+        const detail = `refusing to restore into ${db}.${coll} (${named}): ${problem}`;
+        summary.bundles.refused++;
+        summary.refused.push({ key: ref.key, detail });
+        await rm(local, { force: true });
+        if ((opts.onCorrupt ?? 'stop') === 'stop') {
+          summary.elapsedMs = Date.now() - started;
+          summary.targets = [...targets];
+          throw new RestoreStopped(
+            `bundle ${ref.key}: ${detail}; stopped (use --on-corrupt skip to restore the other bundles)`,
+            summary,
+          );
+        }
+        bytesBefore += ref.size;
+        continue;
+      }
+      if (verified.unknownEntries.length)
+        summary.unknownEntries.push({ key: ref.key, entries: verified.unknownEntries });
       targets.add(`${db}.${coll}`);
       const field = m?.archiveField ?? opts.legacyArchiveField ?? 'createdAt';
       const format: ArchiveFieldFormat = m?.archiveFieldFormat ?? 'date';
@@ -215,6 +291,8 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
         key: ref.key,
         file: local,
         collection: opts.mongo.db(db).collection(coll),
+        target: `${db}.${coll}`,
+        seen,
         range: needsRange ? { field, format, from: sel.from, to: sel.to } : undefined,
         limiter,
         onBytes: (n) => progress((n * ref.size) / Math.max(1, verified.bytes), ref.key),
@@ -231,6 +309,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   }
   summary.targets = [...targets];
   summary.elapsedMs = Date.now() - started;
+  if (seen?.capped) summary.dryRunRepeatsCapped = true;
   return summary;
 }
 
@@ -248,6 +327,9 @@ interface InsertTarget {
   key: string;
   file: string;
   collection: Collection<Document>;
+  /** `db.collection`, for the dry run's repeat tracking. */
+  target: string;
+  seen: SeenIds | undefined;
   range:
     { field: string; format: ArchiveFieldFormat; from?: Date | undefined; to?: Date | undefined } | undefined;
   limiter: RateLimiter | undefined;
@@ -267,7 +349,10 @@ async function insertBundle(
     read += c.length;
     t.onBytes(read);
   });
-  const bundle = await openBundle(stream, { key: t.key });
+  const bundle = await openBundle(stream, {
+    key: t.key,
+    ...(opts.allowUnknownEntries ? { allowUnknownEntries: true } : {}),
+  });
   let batch: Document[] = [];
   // One insert in flight while the next batch is read and decoded.
   let inflight: Promise<void> | undefined;
@@ -277,8 +362,8 @@ async function insertBundle(
     batch = [];
     if (inflight) await inflight;
     if (t.limiter) await t.limiter.take(docs.length);
-    inflight = opts.dryRun
-      ? countExisting(t.collection, docs, summary)
+    inflight = t.seen
+      ? countDryRun(t.collection, t.target, t.seen, docs, summary)
       : insertBatch(t.collection, docs, summary, t.key, opts.secrets);
     inflight.catch(() => undefined); // awaited by the next flush or below
   };
@@ -362,14 +447,24 @@ async function insertBatch(
   }
 }
 
-/** --dry-run: how many of these `_id`s already exist (those would be skipped). */
-async function countExisting(
+/**
+ * --dry-run: a document would be skipped when its `_id` is already in the target, or was already met
+ * earlier in this restore (the original tool's bundles often hold a document several times; the real
+ * run's insert of the repeat fails with a duplicate key and is skipped). Otherwise it would be inserted.
+ */
+async function countDryRun(
   coll: Collection<Document>,
+  target: string,
+  seen: SeenIds,
   docs: Document[],
   summary: RestoreSummary,
 ): Promise<void> {
-  const ids = docs.map((d) => d._id);
-  const existing = await coll.countDocuments({ _id: { $in: ids } });
-  summary.documents.skippedExisting += existing;
-  summary.documents.inserted += docs.length - existing;
+  const found = await coll
+    .find({ _id: { $in: docs.map((d) => d._id) } }, { projection: { _id: 1 } })
+    .toArray();
+  const existing = new Set(found.map((d) => dedupKey(d._id)));
+  for (const d of docs) {
+    if (seen.seenBefore(target, d._id) || existing.has(dedupKey(d._id))) summary.documents.skippedExisting++;
+    else summary.documents.inserted++;
+  }
 }

@@ -19,6 +19,17 @@ export interface VerifiedBundle {
   bytes: number;
   /** Whether an upload-time SHA-256 existed and matched (false: none was recorded). */
   objectHashChecked: boolean;
+  /** Entries skipped because of allowUnknownEntries (original format only). */
+  unknownEntries: string[];
+  /** What could not be proven, though nothing failed (e.g. no SHA-256 was recorded at upload). */
+  warnings: string[];
+}
+
+/** Verify's wording for a bundle whose object has no SHA-256 recorded at upload. */
+export function missingChecksumWarning(format: BundleFormat): string {
+  return format === 'legacy'
+    ? 'no SHA-256 was recorded at upload and the original format has no manifest: only the gzip CRC, the tar structure and the BSON were checked'
+    : "no SHA-256 was recorded at upload (object metadata or sidecar), so it was not uploaded by gochive or was copied without its metadata; the manifest's per-file SHA-256s, sizes and counts all matched";
 }
 
 /** Hashes and counts bytes; optionally copies them to a file (with back-pressure). */
@@ -51,6 +62,8 @@ export interface VerifyOptions {
   /** Write the object's bytes here as they stream (restore's local copy). */
   copyTo?: string;
   onBytes?: (n: number) => void;
+  /** Skip (and list) entries an original-format bundle should not hold, instead of failing. */
+  allowUnknownEntries?: boolean;
 }
 
 /** Throws BundleCorruptError (naming the key and what failed) or a storage error. */
@@ -69,7 +82,14 @@ export async function verifyBundle(
   try {
     body = await dest.getObject(ref.key);
     body.once('error', (err) => tee.destroy(err));
-    const bundle = await openBundle(body.pipe(tee), { key: ref.key, validateDocuments: true });
+    const unknownEntries: string[] = [];
+    const bundle = await openBundle(body.pipe(tee), {
+      key: ref.key,
+      validateDocuments: true,
+      ...(opts.allowUnknownEntries
+        ? { allowUnknownEntries: true, onUnknownEntry: (n: string) => unknownEntries.push(n) }
+        : {}),
+    });
     let documents = 0;
     try {
       for await (const _ of bundle.documents()) documents++;
@@ -102,6 +122,8 @@ export async function verifyBundle(
       documents,
       bytes: tee.bytes,
       objectHashChecked: Boolean(head.sha256Base64),
+      unknownEntries,
+      warnings: head.sha256Base64 ? [] : [missingChecksumWarning(bundle.format)],
     };
   } catch (err) {
     body?.destroy();

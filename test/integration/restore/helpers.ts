@@ -16,7 +16,11 @@ import {
 import { BSON } from 'mongodb';
 import { bundleKey, newBundleId } from '../../../operator/bundle/keys.js';
 import { PayloadHasher, writeBundleFile } from '../../../operator/bundle/writer.js';
-import { legacyBundleName, writeLegacyBundleFile } from '../../../operator/bundle/legacy-fixture.js';
+import {
+  legacyBundleName,
+  writeLegacyBundleFile,
+  type ExtraEntry,
+} from '../../../operator/bundle/legacy-fixture.js';
 import type { Destination } from '../../../operator/storage/destination.js';
 import { S3Destination } from '../../../operator/storage/s3.js';
 import { repoRoot, testEnv } from '../../support/testenv.js';
@@ -126,6 +130,7 @@ export async function putLegacyBundle(
   prefix: string,
   at: Date,
   batches: Buffer[][],
+  opts: { extraEntries?: ExtraEntry[] } = {},
 ): Promise<string> {
   const dir = mkdtempSync(path.join(tmpdir(), 'gochive-test-legacy-'));
   try {
@@ -133,6 +138,7 @@ export async function putLegacyBundle(
     await writeLegacyBundleFile(
       batches.map((docs, i) => ({ unix: Math.floor(at.getTime() / 1000) - 60 * (batches.length - i), docs })),
       file,
+      opts,
     );
     const key = `${prefix}${legacyBundleName(at)}`;
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: readFileSync(file) }));

@@ -47,11 +47,19 @@ describe('README: Restoring data', () => {
           BSON.serialize({ _id: new BSON.ObjectId(), createdAt: new Date(from + i * 3_600_000), v: i }),
         ),
       );
+    // The README's `cat --id` example finds this document (cat exits 3 when nothing matches).
+    const first = docs(Date.UTC(2024, 0, 4), 72);
+    first[0] = Buffer.from(
+      BSON.serialize({
+        ...BSON.deserialize(first[0]!),
+        _id: new BSON.ObjectId('65a1b2c3d4e5f60718293a4b'),
+      }),
+    );
     await putGochiveBundle(dest, {
       prefix: 'incubator/offerwall_event_log/',
       database: 'ALWAYZ',
       collection: 'offerwall_event_log',
-      docs: docs(Date.UTC(2024, 0, 4), 72),
+      docs: first,
     });
     await putGochiveBundle(dest, {
       prefix: 'incubator/offerwall_event_log/',
@@ -99,6 +107,7 @@ describe('README: Restoring data', () => {
     expect(r.stderr).not.toMatch(/gochive \w+: /);
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('ALWAYZ.offerwall_event_log'); // ls table
+    expect(r.stdout).toContain('"_id":{"$oid":"65a1b2c3d4e5f60718293a4b"}'); // cat --id
     expect(r.stdout).toContain('would insert 24'); // dry run of 2024-01-05
     expect(r.stdout).toContain('inserted 24');
     expect(await mongo.db(dbName).collection('offerwall_event_log').countDocuments()).toBe(24);

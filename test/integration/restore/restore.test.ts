@@ -148,8 +148,8 @@ describe('restore, ls, verify, cat', () => {
     const feb = await gochive(['ls', ...src('main/'), '--from', '2024-02-01', '-o', 'json']);
     expect((JSON.parse(feb.stdout) as { key: string }[]).map((r) => r.key)).toEqual([keyB]);
     const none = await gochive(['ls', ...src('main/'), '--from', '2030-01-01']);
-    expect(none.code).toBe(0);
-    expect(none.stderr).toContain('no bundles in');
+    expect(none.code).toBe(3);
+    expect(none.stderr).toContain(`no bundles in s3://${bucket}/main/ with archive-field time in [2030-`);
   });
 
   test('restore: byte-identical documents, counts equal; a second run inserts 0', async () => {
@@ -458,7 +458,7 @@ describe('restore, ls, verify, cat', () => {
       '--uri',
       env.mongoUri,
     ]);
-    expect(nothing.code).toBe(0);
+    expect(nothing.code).toBe(3);
     expect(nothing.stdout).toContain('nothing to restore');
     const malformed = await gochive(['ls', '--bucket', 'http://example.com/x']);
     expect(malformed.code).toBe(2);
@@ -472,5 +472,213 @@ describe('restore, ls, verify, cat', () => {
     expect(badUri.code).toBe(1);
     expect(badUri.stderr).toContain('cannot connect to MongoDB');
     expect(badUri.stderr).not.toContain('pw-secret');
+  });
+
+  async function objectBytes(key: string): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    for await (const c of await dest.getObject(key)) parts.push(c as Buffer);
+    return Buffer.concat(parts);
+  }
+
+  test('restore never writes into admin/local/config or system.*, whether a manifest or a flag names it (I9)', async () => {
+    const forgedDocs = makeDocs(5, 60000);
+    const forged = await putGochiveBundle(dest, {
+      prefix: 'forged/',
+      database: 'admin',
+      collection: 'system.users',
+      docs: forgedDocs,
+    });
+    const honest = await putGochiveBundle(dest, {
+      prefix: 'forged/',
+      database: 'shop',
+      collection: 'events',
+      docs: makeDocs(5, 60100),
+    });
+    expect([forged, honest].sort()).toEqual([forged, honest]); // the forged one comes first
+
+    const byManifest = await gochive(['restore', ...src('forged/'), '-o', 'json']);
+    expect(byManifest.code).toBe(1);
+    expect(byManifest.stderr).toContain(
+      `bundle ${forged}: refusing to restore into admin.system.users (named by the manifest of bundle ${forged}): database 'admin'`,
+    );
+    const s1 = JSON.parse(byManifest.stdout);
+    expect(s1.bundles).toMatchObject({ refused: 1, restored: 0 });
+    expect(s1.documents.inserted).toBe(0);
+    expect(s1.targets).toEqual([]);
+
+    // --to-db names a harmless database, but the collection still comes from the forged manifest.
+    const mixed = await gochive([
+      'restore',
+      ...src('forged/'),
+      '--to-db',
+      dbName,
+      '--on-corrupt',
+      'skip',
+      '-o',
+      'json',
+    ]);
+    expect(mixed.code).toBe(1);
+    const s2 = JSON.parse(mixed.stdout);
+    expect(s2.refused).toEqual([
+      {
+        key: forged,
+        detail: expect.stringContaining(
+          `refusing to restore into ${dbName}.system.users (database from --to-db, collection from the manifest of bundle ${forged}): collection 'system.users'`,
+        ),
+      },
+    ]);
+    expect(s2.bundles).toMatchObject({ refused: 1, restored: 1 });
+    expect(s2.targets).toEqual([`${dbName}.events`]);
+    expect(await mongo.db(dbName).collection('events').countDocuments()).toBe(5);
+    expect(await mongo.db(dbName).listCollections({ name: 'system.users' }).toArray()).toEqual([]);
+
+    for (const [flag, value] of [
+      ['--to-db', 'admin'],
+      ['--to-db', 'local'],
+      ['--to-db', 'config'],
+      ['--to-collection', 'system.js'],
+    ] as const) {
+      const r = await gochive(['restore', ...src('main/'), flag, value]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`refusing ${flag} ${value}:`);
+    }
+    // Original-format bundles take their target from --database/--collection too.
+    await putLegacyBundle(s3, bucket, 'forged-legacy/', new Date(Date.UTC(2024, 5, 1)), [makeDocs(3, 61000)]);
+    const legacy = await gochive([
+      'restore',
+      ...src('forged-legacy/'),
+      '--database',
+      'config',
+      '--collection',
+      'x',
+    ]);
+    expect(legacy.code).toBe(1);
+    expect(legacy.stderr).toContain(
+      'refusing to restore into config.x (named by --database and --collection)',
+    );
+  });
+
+  test('verify warns when no upload checksum was recorded and fails unknown entries; restore and cat refuse them unless --allow-unknown-entries', async () => {
+    // A gochive bundle copied without its checksum metadata (e.g. by a tool that drops it).
+    const withSum = await putGochiveBundle(dest, {
+      prefix: 'nosum-src/',
+      database: 'shop',
+      collection: 'events',
+      docs: makeDocs(10, 62000),
+    });
+    const noSum = withSum.replace('nosum-src/', 'nosum/');
+    await putRaw(s3, bucket, noSum, await objectBytes(withSum));
+    const v1 = await gochive(['verify', ...src('nosum/')]);
+    expect(v1.code).toBe(0);
+    expect(v1.stdout).toContain(`OK       ${noSum}  10 docs`);
+    expect(v1.stdout).toContain('warning: no SHA-256 was recorded at upload');
+    expect(v1.stdout).toContain('1 bundle(s) checked, 10 document(s), 0 bad, 1 with warnings');
+    const v1json = JSON.parse((await gochive(['verify', ...src('nosum/'), '-o', 'json'])).stdout);
+    expect(v1json).toMatchObject({ ok: true, warnings: 1 });
+    expect(v1json.bundles[0].warnings[0]).toContain('no SHA-256 was recorded at upload');
+    const v0 = await gochive(['verify', ...src('nosum-src/')]);
+    expect(v0.code).toBe(0);
+    expect(v0.stdout).not.toContain('warning');
+
+    // An original-format bundle with entries the original never wrote.
+    const extrasDocs = makeDocs(12, 63000);
+    const extras = await putLegacyBundle(
+      s3,
+      bucket,
+      'extras/',
+      new Date(Date.UTC(2024, 6, 1)),
+      [extrasDocs.slice(0, 6), extrasDocs.slice(6)],
+      { extraEntries: [{ name: '../../x', body: Buffer.from('not a bundle entry') }] },
+    );
+    const v2 = await gochive(['verify', ...src('extras/'), '-o', 'json']);
+    expect(v2.code).toBe(1);
+    expect(JSON.parse(v2.stdout).bundles).toEqual([
+      {
+        key: extras,
+        ok: false,
+        error: "unknown entry '../../x': original-format bundles hold only archive_<unix>.bson files",
+      },
+    ]);
+
+    const args = ['restore', ...src('extras/'), '--to-db', dbName, '--to-collection', 'extras'];
+    const refused = await gochive(args);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`bundle ${extras} is corrupt: unknown entry '../../x'`);
+    expect(refused.stderr).toContain('--allow-unknown-entries');
+    expect(await mongo.db(dbName).collection('extras').countDocuments()).toBe(0);
+    const allowed = await gochive([...args, '--allow-unknown-entries', '-o', 'json']);
+    expect(allowed.code).toBe(0);
+    const s = JSON.parse(allowed.stdout);
+    expect(s.documents).toMatchObject({ read: 12, inserted: 12 });
+    expect(s.unknownEntries).toEqual([{ key: extras, entries: ['../../x'] }]);
+    expect(allowed.stderr).toContain(`warning: ${extras}: skipped unknown entries '../../x'`);
+
+    const cat = await gochive(['cat', ...src('extras/')]);
+    expect(cat.code).toBe(1);
+    expect(cat.stderr).toContain("unknown entry '../../x'");
+    const catAllowed = await gochive(['cat', ...src('extras/'), '--allow-unknown-entries']);
+    expect(catAllowed.code).toBe(0);
+    expect(catAllowed.stdout.trim().split('\n').length).toBe(12);
+  });
+
+  test('finding nothing is exit 3 with a message naming the prefix, in ls, verify, cat and restore', async () => {
+    for (const cmd of ['ls', 'verify', 'cat', 'restore']) {
+      const r = await gochive([cmd, ...src('mian/')]);
+      expect({ cmd, code: r.code }).toEqual({ cmd, code: 3 });
+      expect(r.stderr).toContain(`gochive ${cmd}: nothing to`);
+      expect(r.stderr).toContain(`no bundles in s3://${bucket}/mian/`);
+    }
+    // Bundles exist, but the manifest filter matches none of them.
+    const wrongDb = await gochive(['verify', ...src('main/'), '--database', 'nope']);
+    expect(wrongDb.code).toBe(3);
+    expect(wrongDb.stderr).toContain(`no bundles in s3://${bucket}/main/ (database nope)`);
+    const wrongDbRestore = await gochive(['restore', ...src('main/'), '--database', 'nope']);
+    expect(wrongDbRestore.code).toBe(3);
+    const json = await gochive(['verify', ...src('mian/'), '-o', 'json']);
+    expect(json.code).toBe(3);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, bundles: [] });
+    // cat: bundles, but no document matches --id.
+    const noId = await gochive(['cat', ...src('main/'), '--id', 'no-such-id']);
+    expect(noId.code).toBe(3);
+    expect(noId.stderr).toContain(
+      `nothing to print: no document in 2 bundle(s) of s3://${bucket}/main/ matched --id`,
+    );
+  });
+
+  test('--dry-run counts repeats within the restore as the real run skips them', async () => {
+    // The original tool's bundles often hold a document several times, within and across bundles.
+    const d = makeDocs(15, 64000);
+    await putLegacyBundle(s3, bucket, 'repeats/', new Date(Date.UTC(2024, 7, 1)), [
+      d.slice(0, 10),
+      [...d.slice(0, 10), d[3]!],
+    ]);
+    await putLegacyBundle(s3, bucket, 'repeats/', new Date(Date.UTC(2024, 7, 2)), [d.slice(5, 15)]);
+    // 31 documents read, 15 distinct _ids; 3 of them are already in the target.
+    await mongo
+      .db(dbName)
+      .collection('repeats')
+      .insertMany([0, 7, 14].map((i) => BSON.deserialize(d[i]!, { promoteValues: false })));
+    const args = [
+      'restore',
+      ...src('repeats/'),
+      '--to-db',
+      dbName,
+      '--to-collection',
+      'repeats',
+      '--batch-size',
+      '4',
+      '-o',
+      'json',
+    ];
+    const dry = await gochive([...args, '--dry-run']);
+    expect(dry.code).toBe(0);
+    const sd = JSON.parse(dry.stdout);
+    expect(sd.documents).toMatchObject({ read: 31, inserted: 12, skippedExisting: 19 });
+    expect(sd.dryRunRepeatsCapped).toBeUndefined();
+    expect(await mongo.db(dbName).collection('repeats').countDocuments()).toBe(3);
+    const real = await gochive(args);
+    expect(real.code).toBe(0);
+    expect(JSON.parse(real.stdout).documents).toMatchObject({ read: 31, inserted: 12, skippedExisting: 19 });
+    expect(await mongo.db(dbName).collection('repeats').countDocuments()).toBe(15);
   });
 });
