@@ -177,3 +177,21 @@ export class FileLedgerStore implements LedgerStore {
     return next;
   }
 }
+
+/** A worker's handle on its ledger: the store and the view its last step produced. */
+export class Ledger {
+  private current?: LedgerView;
+
+  constructor(readonly store: LedgerStore) {}
+
+  /** The ledger as this worker last wrote or read it (empty before the first step). */
+  get view(): LedgerView {
+    return this.current ?? { bundles: [], totals: zeroCounters() };
+  }
+
+  /** Applies one step (see LedgerStore.update) and keeps the view it produced. */
+  async step(step: (current: LedgerView) => LedgerChange | undefined): Promise<LedgerView> {
+    this.current = await this.store.update(step);
+    return this.current;
+  }
+}

@@ -11,13 +11,15 @@
 // nothing is deleted unless // its bundle is verified in the store (I1).
 import { Mutex } from 'async-mutex';
 import { BSON, MongoServerError, type MongoClient, type Collection, type Document } from 'mongodb';
-import { Transform, type Readable } from 'node:stream';
+import { MAX_LEDGER_BUNDLES } from '../api/schema.js';
 import { newBundleId } from '../bundle/keys.js';
 import { createDestination } from '../storage/factory.js';
 import type { Destination } from '../storage/destination.js';
 import { errorMessage } from '../util/redact.js';
 import type { PolicyConfig } from './config.js';
-import { deleteBundleDocuments, targetOf } from './delete.js';
+import { countersSince, zeroCounters, type Counters } from './counters.js';
+import { DeleteStage, type DeleteTuning } from './delete-stage.js';
+import { continueFrom } from './dry-run-position.js';
 import {
   ageMillis,
   agePath,
@@ -28,38 +30,18 @@ import {
 } from './eligibility.js';
 import { Fetcher, START_POSITION, type FetchResult, type FetchSink } from './fetch.js';
 import { checkArchiveIndex } from './index-check.js';
-import { Journal, type JournalBundle, type JournalFingerprint } from './journal.js';
-import { storedIdRecords } from './bundle-ids.js';
-import {
-  FileLedgerStore,
-  LedgerConflictError,
-  newEpoch,
-  putEntry,
-  withoutEntry,
-  type LedgerBundle,
-  type LedgerStore,
-  type LedgerView,
-} from './ledger.js';
+import type { Journal, JournalBundle, JournalFingerprint } from './journal.js';
+import { FileLedgerStore, Ledger, LedgerConflictError } from './ledger.js';
+import { newMongoClient } from './mongo-client.js';
 import { insideWindows, RateLimiter, sleep } from './pacing.js';
 import { getRawValue, TYPE_BRACKETS } from './raw-bson.js';
+import { recoverPolicy } from './recovery.js';
 import { sealBundle } from './seal.js';
-import { keyDate } from './time-range.js';
-import { countersSince, zeroCounters, type Counters } from './counters.js';
-import { continueFrom, publishPosition } from './dry-run-position.js';
-import { MAX_LEDGER_BUNDLES } from '../api/schema.js';
-import { newMongoClient } from './mongo-client.js';
-import {
-  EMPTY_COMMIT,
-  readIdRecords,
-  Spool,
-  SpoolLockedError,
-  type BundleAppender,
-  type SpoolCommit,
-} from './spool.js';
-import { KeyConflictError, uploadOnce, verifyStored, withRetry } from './upload.js';
+import { EMPTY_COMMIT, Spool, SpoolLockedError, type BundleAppender, type SpoolCommit } from './spool.js';
+import { BlockedError, crashPoint, type StageContext } from './stage-context.js';
+import { UploadStage } from './upload-stage.js';
 import type {
   ArchiveWorker,
-  LastBundle,
   Stage,
   WorkerOptions,
   WorkerSnapshot,
@@ -68,21 +50,13 @@ import type {
 } from './worker-api.js';
 
 /** Tunables that are not part of the policy (tests and the benchmark change them). */
-export interface WorkerTuning {
-  /** Documents per deleteMany (default: queryLimit, within 1000…10000). */
-  deleteChunkDocuments?: number;
-  /** Bytes of `_id` records per deleteMany (default 1 MiB). */
-  deleteChunkBytes?: number;
+export interface WorkerTuning extends DeleteTuning {
   /** Minimum time between backlog estimates (default 60 s). */
   estimateIntervalMs?: number;
   /** `once` mode gives up after this many consecutive failed attempts (default 12, ≈ 10 min of back-off). */
   onceMaxFailures?: number;
   /** Back-off ceiling between failed attempts (default 60 s). */
   maxBackoffMs?: number;
-  /** Test hook: awaited after a bundle is verified in the store and before its documents are deleted. */
-  beforeDelete?: (bundle: { key: string; documents: number }) => Promise<void>;
-  /** Test hook: awaited when a delete chunk is about to be sent. */
-  beforeDeleteIssue?: () => Promise<void>;
   /** Injected destination (tests); default: created from the policy. */
   destination?: Destination;
   now?: () => number;
@@ -140,26 +114,6 @@ function uriSecrets(uri: string): string[] {
   return out;
 }
 
-/** Test hook (documented in the README): GOCHIVE_TEST_CRASH_AT=<point> makes the process SIGKILL itself there. */
-function crashPoint(point: string): void {
-  if (process.env.GOCHIVE_TEST_CRASH_AT === point) {
-    process.stderr.write(
-      `gochive: test hook GOCHIVE_TEST_CRASH_AT=${point}: killing this process (SIGKILL)\n`,
-    );
-    process.kill(process.pid, 'SIGKILL');
-  }
-}
-
-class BlockedError extends Error {
-  constructor(
-    public readonly reason: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'BlockedError';
-  }
-}
-
 export class Worker implements ArchiveWorker {
   private readonly cfg: PolicyConfig;
   private readonly target: EligibilityTarget;
@@ -177,13 +131,10 @@ export class Worker implements ArchiveWorker {
   private ineligible = 0;
   /** The ledger's totals at start: totals() are what was counted since (or since the last report). */
   private countBase?: Counters;
-  private ledger?: LedgerStore;
-  private view?: LedgerView;
-  private lastBundle?: LastBundle;
+  private ledger?: Ledger;
   private backlog?: number;
   private oldestAge?: number;
   private lastFetchTime?: string;
-  private lastUploadTime?: string;
   private lastSuccessTime?: string;
   private lastError?: WorkerSnapshot['lastError'];
 
@@ -206,8 +157,8 @@ export class Worker implements ArchiveWorker {
   /** The last fetch reached the end of the eligible documents without keeping any. */
   private lastFetchFoundNothing = false;
   private stage: Stage = 'connect';
-  /** Bundles whose deletes this worker started: a later attempt recounts (delete.ts). */
-  private readonly deleteAttempted = new Set<string>();
+  private readonly uploads: UploadStage;
+  private readonly deletes: DeleteStage;
   private readonly stats: WorkerStats = {
     stageSeconds: {},
     serverWaitSeconds: 0,
@@ -240,6 +191,41 @@ export class Worker implements ArchiveWorker {
     this.now = tuning.now ?? Date.now;
     if (this.cfg.maxDocumentsPerSecond)
       this.limiter = new RateLimiter(this.cfg.maxDocumentsPerSecond, this.abort.signal);
+    this.uploads = new UploadStage({
+      onRetry: (err, retrying) => this.recordError('upload', err, retrying),
+      onUploaded: (b) => {
+        this.opts.events?.onBundleUploaded?.(b);
+        this.emitSnapshot();
+      },
+    });
+    this.deletes = new DeleteStage(
+      {
+        onDeleted: (info) => {
+          this.lastSuccessTime = new Date(this.now()).toISOString();
+          this.opts.events?.onDeleted?.(info);
+          this.emitSnapshot();
+        },
+        onServerMs: (ms) => (this.stats.serverWaitSeconds += ms / 1000),
+      },
+      tuning,
+    );
+  }
+
+  /** What the stages work with (complete once recovery has loaded the journal). */
+  private get ctx(): StageContext {
+    return {
+      cfg: this.cfg,
+      log: this.log,
+      now: this.now,
+      spool: this.spool!,
+      journal: this.journal!,
+      dest: this.dest!,
+      ledger: this.ledger!,
+      fingerprint: this.fingerprint,
+      signal: this.abort.signal,
+      stopping: () => this.stopping,
+      timed: (stage, fn) => this.timed(stage, fn),
+    };
   }
 
   // ------------------------------------------------------------------ public API
@@ -265,12 +251,13 @@ export class Worker implements ArchiveWorker {
     };
     if (this.reason) snap.reason = this.reason;
     if (this.message) snap.message = this.message;
-    if (this.lastBundle) snap.lastBundle = { ...this.lastBundle };
+    if (this.uploads.lastBundle) snap.lastBundle = { ...this.uploads.lastBundle };
     if (this.backlog !== undefined) snap.backlog = this.backlog;
     if (this.oldestAge !== undefined) snap.oldestEligibleAgeSeconds = this.oldestAge;
     if (this.lastFetchTime) snap.lastFetchTime = this.lastFetchTime;
-    if (this.lastUploadTime) snap.lastUploadTime = this.lastUploadTime;
-    if (this.lastSuccessTime) snap.lastSuccessTime = this.lastSuccessTime;
+    if (this.uploads.lastUploadTime) snap.lastUploadTime = this.uploads.lastUploadTime;
+    const success = [this.lastSuccessTime, this.uploads.lastDryRunDone].filter(Boolean).sort().pop();
+    if (success) snap.lastSuccessTime = success;
     if (this.lastError) snap.lastError = { ...this.lastError };
     return snap;
   }
@@ -280,20 +267,14 @@ export class Worker implements ArchiveWorker {
    * starts from zero (a run killed before printing hands its counts to the next run instead).
    */
   async markReported(): Promise<void> {
-    if (!this.ledger) return;
-    this.view = await this.ledger.update((cur) => ({ bundles: cur.bundles, reported: { ...cur.totals } }));
+    await this.ledger?.step((cur) => ({ bundles: cur.bundles, reported: { ...cur.totals } }));
   }
 
   /** Counts since this run started (or, with carryTotals, since the last markReported()). */
   private currentTotals(): WorkerTotals {
     const counted =
-      this.view && this.countBase ? countersSince(this.view.totals, this.countBase) : zeroCounters();
+      this.ledger && this.countBase ? countersSince(this.ledger.view.totals, this.countBase) : zeroCounters();
     return { ...counted, documentsIneligible: this.ineligible };
-  }
-
-  /** Applies one ledger step and keeps the view it produced. */
-  private async ledgerStep(step: Parameters<LedgerStore['update']>[0]): Promise<void> {
-    this.view = await this.ledger!.update(step);
   }
 
   /** Timing and volume figures (for `--statistics`). */
@@ -568,95 +549,24 @@ export class Worker implements ArchiveWorker {
   // ------------------------------------------------------------------ recovery
 
   private async recover(): Promise<void> {
-    const spool = this.spool!;
-    const fingerprint = this.fingerprint;
-    const { journal, fresh, positionReset, uidChanged } = await Journal.load(
-      spool.dir,
-      fingerprint,
-      this.opts.policyUid,
-    );
-    this.journal = journal;
-    if (positionReset)
-      this.log.info('policy selection changed since the last run: paging restarts from the oldest document');
-    // Take the policy over under a new epoch, so a spool written under another one knows it is stale.
-    this.ledger ??= this.opts.ledger ?? FileLedgerStore.inDir(spool.dir);
-    const epoch = newEpoch();
-    let previous: string | undefined;
-    await this.ledgerStep((cur) => {
-      previous = cur.epoch;
-      return { bundles: cur.bundles, epoch };
+    this.ledger ??= new Ledger(this.opts.ledger ?? FileLedgerStore.inDir(this.spool!.dir));
+    const r = await recoverPolicy({
+      spool: this.spool!,
+      ledger: this.ledger,
+      fingerprint: this.fingerprint,
+      ...(this.opts.policyUid ? { policyUid: this.opts.policyUid } : {}),
+      log: this.log,
+      now: this.now,
     });
-    const view = this.view!;
-    // The spool is only trusted when no other worker ran the policy since it was written: otherwise its
-    // documents may have been archived (and deleted) there, and it is dropped — they are fetched again.
-    const trusted =
-      !fresh && !uidChanged && journal.data.epoch !== undefined && journal.data.epoch === previous;
-    const local = new Map(trusted ? journal.bundles.map((b) => [b.id, b]) : []);
-    for (const id of await spool.bundleIds()) if (!local.has(id)) await spool.removeBundle(id);
-
-    const inFlight: JournalBundle[] = [];
-    for (const e of view.bundles) {
-      const b = local.get(e.id);
-      local.delete(e.id);
-      if (b && (await this.localCopyIntact(b, e))) {
-        inFlight.push({ ...b, state: e.state, ledger: e });
-      } else {
-        if (b) await spool.removeBundle(b.id);
-        inFlight.push(this.remoteBundle(e));
-      }
-      // Deletes may have been sent for it already: they are recounted (delete.ts).
-      if (e.state === 'uploaded') this.deleteAttempted.add(e.id);
-    }
-    const unrecorded: JournalBundle[] = [];
-    for (const b of local.values()) {
-      if (b.state === 'open' && b.commit.docs > 0) {
-        // Chaos finding 9: a half-written tail used to stay until the next fetch reopened the
-        // bundle, so an upload tick that came first (MongoDB down) could not seal it.
-        await spool.cutToCommitted(b.id, b.commit);
-        unrecorded.push(b);
-      } else if (b.state === 'sealed') {
-        if ((await spool.fileSize(b.file!)) !== b.size) {
-          // The bundle file is gone or damaged; nothing was deleted, so rebuild it from the spool.
-          this.log.warn({ bundle: b.id }, 'sealed bundle file missing; rebuilding it from the spool');
-          b.state = 'open';
-          delete b.key;
-          delete b.file;
-          delete b.size;
-          delete b.sha256Base64;
-        }
-        unrecorded.push(b);
-      } else {
-        // Empty, or past `sealed` but no longer in the ledger: finished (or dropped) already.
-        await spool.removeBundle(b.id);
-      }
-    }
-    journal.data.bundles = [...inFlight, ...unrecorded];
-    if (!trusted && !fresh)
-      this.log.info('another worker ran this policy since this spool was written: the spool is dropped');
-    if (!trusted) this.restartPass();
+    this.journal = r.journal;
+    this.deletes.mayHaveStarted(r.uploaded);
+    this.stats.recoveredBundles = r.inFlight;
     // At most one bundle may be open; a second one (not expected) is sealed first.
-    const opens = journal.bundles.filter((b) => b.state === 'open');
+    const opens = r.journal.bundles.filter((b) => b.state === 'open');
     for (const extra of opens.slice(0, -1)) await this.seal(extra, false);
-
-    this.stats.recoveredBundles = view.bundles.length;
-    if (view.bundles.length) {
-      this.log.info(
-        {
-          bundles: inFlight.map((b) => ({
-            id: b.id,
-            key: b.key,
-            state: b.state,
-            documents: b.commit.docs,
-            fromStore: b.remote === true,
-          })),
-        },
-        'finishing the bundles the ledger lists',
-      );
-    }
     // Without carryTotals a run counts from zero; with it, from what the last clean exit reported.
+    const view = this.ledger.view;
     this.countBase = this.opts.carryTotals ? { ...(view.reported ?? zeroCounters()) } : { ...view.totals };
-    journal.data.epoch = epoch;
-    await journal.save();
     this.emitSnapshot();
   }
 
@@ -670,70 +580,6 @@ export class Worker implements ArchiveWorker {
         ? { filterEJSON: BSON.EJSON.stringify(this.target.filter, { relaxed: false }) }
         : {}),
     };
-  }
-
-  /** Whether the spool still holds what a ledger entry needs from it (the bundle file, the ids file). */
-  private async localCopyIntact(b: JournalBundle, e: LedgerBundle): Promise<boolean> {
-    if (b.id !== e.id || b.key !== e.key || b.size !== e.bytes) return false;
-    if (e.state === 'uploading') return (await this.spool!.fileSize(b.file!)) === b.size;
-    return ((await this.spool!.fileSize(this.spool!.idsFile(b.id))) ?? -1) >= b.commit.idsBytes;
-  }
-
-  /** A ledger entry this spool has no copy of: finished from the store. */
-  private remoteBundle(e: LedgerBundle): JournalBundle {
-    return {
-      id: e.id,
-      state: e.state,
-      createdAt: new Date(this.now()).toISOString(),
-      target: {
-        database: e.database,
-        collection: e.collection,
-        archiveField: e.archiveField,
-        archiveFieldFormat: e.archiveFieldFormat,
-        ...(e.filter ? { filterEJSON: e.filter } : {}),
-      },
-      ...(e.changeGuardFields ? { changeGuardFields: e.changeGuardFields } : {}),
-      commit: { docs: e.documents ?? 0, docsBytes: 0, idsBytes: 0 },
-      cutoffMaxMs: e.cutoffMs,
-      key: e.key,
-      size: e.bytes ?? 0,
-      sha256Base64: e.sha256,
-      ledger: e,
-      remote: true,
-    };
-  }
-
-  /**
-   * The fetch position is no longer known to follow every archived document (a fresh or stale spool, a
-   * ledger bundle that never reached the store): no fetch runs until the bundles in flight are finished,
-   * then the pass starts over — a dry run where its uploaded bundles reach (status.dryRunPosition).
-   */
-  private restartPass(): void {
-    const d = this.journal!.data;
-    d.position = START_POSITION;
-    d.passComplete = false;
-    d.finishPendingBeforeFetch = true;
-    d.positionFromLedger = true;
-  }
-
-  /** A ledger bundle that never reached the store: dropped, with what the spool fetched after it. */
-  private async dropNeverUploaded(b: JournalBundle): Promise<void> {
-    const j = this.journal!;
-    await this.ledgerStep((cur) => {
-      const bundles = withoutEntry(cur, b.id);
-      return bundles && { bundles };
-    });
-    const dropped = j.bundles.filter((x) => x === b || x.state === 'open' || x.state === 'sealed');
-    for (const x of dropped) {
-      if (!x.remote) await this.spool!.removeBundle(x.id);
-      j.remove(x.id);
-    }
-    this.restartPass();
-    await j.save();
-    this.log.info(
-      { key: b.key, dropped: dropped.map((x) => `${x.id} (${x.state}, ${x.commit.docs} documents)`) },
-      'a bundle the ledger lists never reached the store: dropped (its documents were never deleted and are fetched again)',
-    );
   }
 
   // ------------------------------------------------------------------ fetch tick
@@ -830,7 +676,9 @@ export class Worker implements ArchiveWorker {
       if (j.bundles.length > 0 || this.stopping) return { kept: 0 };
       delete j.data.finishPendingBeforeFetch;
       if (j.data.positionFromLedger) {
-        const from = this.cfg.dryRun ? continueFrom(this.fingerprint, this.view?.dryRunPosition) : undefined;
+        const from = this.cfg.dryRun
+          ? continueFrom(this.fingerprint, this.ledger?.view.dryRunPosition)
+          : undefined;
         j.data.position = from ?? START_POSITION;
         j.data.passComplete = false;
         delete j.data.positionFromLedger;
@@ -1036,225 +884,23 @@ export class Worker implements ArchiveWorker {
       if (!j.bundles.includes(b)) continue; // dropped with a ledger bundle that never reached the store
       if (b.state === 'sealed') {
         // Deletes waiting for an archive window hold their entries: no new one until there is room.
-        if ((this.view?.bundles.length ?? 0) >= MAX_LEDGER_BUNDLES) break;
-        await this.record(b);
+        if (this.ledger!.view.bundles.length >= MAX_LEDGER_BUNDLES) break;
+        await this.uploads.record(this.ctx, b);
       }
-      if (b.state === 'uploading') await this.upload(b);
+      if (b.state === 'uploading') await this.uploads.upload(this.ctx, b);
       if (this.stopping) return;
       if (b.state === 'uploaded') {
         if (!insideWindows(this.cfg.windows, new Date(this.now()))) continue; // deletes wait for the window
-        await this.deleteDocs(b);
+        const e = b.ledger!;
+        const coll =
+          e.database === this.cfg.database && e.collection === this.cfg.collection
+            ? this.coll!
+            : this.client!.db(e.database).collection(e.collection);
+        await this.deletes.run(this.ctx, b, coll, this.limiter);
       }
       if (b.state === 'deleted') await this.cleanup(b);
     }
     this.updateActivityState(0);
-  }
-
-  /** Records a sealed bundle in the ledger (its key, and what its delete will need) before its upload. */
-  private async record(b: JournalBundle): Promise<void> {
-    const dryRunPosition =
-      this.cfg.dryRun && b.positionAfter ? publishPosition(this.fingerprint, b.positionAfter) : undefined;
-    const e: LedgerBundle = {
-      id: b.id,
-      key: b.key!,
-      state: 'uploading',
-      documents: b.commit.docs,
-      bytes: b.size!,
-      sha256: b.sha256Base64!,
-      database: b.target.database,
-      collection: b.target.collection,
-      archiveField: b.target.archiveField,
-      archiveFieldFormat: b.target.archiveFieldFormat,
-      cutoffMs: Math.floor(b.cutoffMaxMs ?? this.now() - this.cfg.ageLimitMs),
-      ...(b.target.filterEJSON ? { filter: b.target.filterEJSON } : {}),
-      ...(b.changeGuardFields?.length ? { changeGuardFields: [...b.changeGuardFields] } : {}),
-      ...(b.commit.ageMinMs !== undefined
-        ? { archiveFieldMin: keyDate(b.commit.ageMinMs).toISOString() }
-        : {}),
-      ...(b.commit.ageMaxMs !== undefined
-        ? { archiveFieldMax: keyDate(b.commit.ageMaxMs).toISOString() }
-        : {}),
-      ...(dryRunPosition ? { positionAfter: dryRunPosition } : {}),
-    };
-    await this.ledgerStep((cur) => {
-      const bundles = putEntry(cur, e, undefined);
-      return bundles && { bundles };
-    });
-    b.state = 'uploading';
-    b.ledger = e;
-    await this.journal!.save();
-  }
-
-  private destinationForUpload(): Destination {
-    const dest = this.dest!;
-    if (process.env.GOCHIVE_TEST_CRASH_AT !== 'mid-upload') return dest;
-    // Test hook: die once half of the body has been read by the uploader.
-    return Object.assign(Object.create(dest) as Destination, {
-      putObject: (key: string, body: () => Readable, o: Parameters<Destination['putObject']>[2]) =>
-        dest.putObject(
-          key,
-          () => {
-            let seen = 0;
-            const tap = new Transform({
-              transform(chunk: Buffer, _e, cb) {
-                seen += chunk.length;
-                // Past the first multipart part when there is more than one, else halfway.
-                const at =
-                  o.contentLength > 8 * 2 ** 20
-                    ? Math.max(8 * 2 ** 20 + 1, o.contentLength / 2)
-                    : o.contentLength / 2;
-                if (seen >= at) crashPoint('mid-upload');
-                cb(null, chunk);
-              },
-            });
-            return body().pipe(tap);
-          },
-          o,
-        ),
-    });
-  }
-
-  private async upload(b: JournalBundle): Promise<void> {
-    const e = b.ledger!;
-    try {
-      if (b.remote) {
-        // Another worker's upload: verified against what the ledger recorded, never uploaded from here.
-        const found = await this.timed('verify', () =>
-          verifyStored(this.dest!, { key: e.key, size: e.bytes ?? 0, sha256Base64: e.sha256 }),
-        );
-        if (found === 'absent') return await this.dropNeverUploaded(b);
-      } else {
-        const res = await this.timed('upload', () => this.putBundle(b));
-        if (res.alreadyPresent)
-          this.log.info(
-            { key: b.key },
-            'bundle was already in the store (uploaded before a restart); verified, not uploaded again',
-          );
-      }
-    } catch (err) {
-      if (err instanceof KeyConflictError) throw new BlockedError('KeyConflict', err.message);
-      throw err;
-    }
-    const uploadedAt = new Date(this.now()).toISOString();
-    // Logged before the ledger step: a kill -9 between them leaves a logged upload the ledger does not
-    // show yet (the next worker verifies it), never the reverse (the chaos checker dates uploads by it).
-    this.log.info(
-      {
-        key: e.key,
-        documents: e.documents,
-        bytes: e.bytes,
-        destination: this.dest!.description,
-        recovered: b.remote === true,
-      },
-      'bundle uploaded and verified',
-    );
-    const done: LedgerBundle = { ...e, state: 'uploaded' };
-    await this.ledgerStep((cur) => {
-      const bundles = this.cfg.dryRun ? withoutEntry(cur, e.id) : putEntry(cur, done, 'uploading');
-      return (
-        bundles && {
-          bundles,
-          add: { bundlesUploaded: 1, documentsArchived: e.documents ?? 0, bytesUploaded: e.bytes ?? 0 },
-          ...(this.cfg.dryRun && e.positionAfter ? { dryRunPosition: e.positionAfter } : {}),
-        }
-      );
-    });
-    b.state = this.cfg.dryRun ? 'deleted' : 'uploaded';
-    b.ledger = done;
-    await this.journal!.save();
-    this.lastUploadTime = uploadedAt;
-    this.lastBundle = {
-      key: e.key,
-      documents: e.documents ?? 0,
-      bytes: e.bytes ?? 0,
-      ...(e.archiveFieldMin ? { archiveFieldMin: e.archiveFieldMin } : {}),
-      ...(e.archiveFieldMax ? { archiveFieldMax: e.archiveFieldMax } : {}),
-      uploadedAt,
-    };
-    if (this.cfg.dryRun) {
-      this.lastSuccessTime = uploadedAt;
-      this.log.info({ key: e.key, documents: e.documents }, 'dry run: documents archived, not deleted');
-    }
-    this.opts.events?.onBundleUploaded?.({ ...this.lastBundle });
-    this.emitSnapshot();
-    crashPoint('after-upload');
-  }
-
-  /** The conditional put of a local bundle file, verified, with a few quick retries. */
-  private putBundle(b: JournalBundle): Promise<{ alreadyPresent: boolean }> {
-    const dest = this.destinationForUpload();
-    return withRetry(
-      () =>
-        uploadOnce(dest, {
-          key: b.key!,
-          file: b.file!,
-          size: b.size!,
-          sha256Base64: b.sha256Base64!,
-          metadata: {
-            'gochive-policy': `${this.cfg.namespace}/${this.cfg.name}`,
-            'gochive-bundle-id': b.id,
-            'gochive-documents': String(b.commit.docs),
-          },
-        }),
-      {
-        attempts: 3,
-        baseDelayMs: 1000,
-        maxDelayMs: 10_000,
-        signal: this.abort.signal,
-        onRetry: (err, attempt) => this.recordError('upload', err, attempt < 3),
-      },
-    );
-  }
-
-  private async deleteDocs(b: JournalBundle): Promise<void> {
-    const e = b.ledger!;
-    await this.timed('delete', async () => {
-      await this.tuning.beforeDelete?.({ key: e.key, documents: e.documents ?? 0 });
-      // A second attempt (after an error, or of a bundle taken from the ledger) recounts: deletes of
-      // the earlier one may have been applied without their answer being seen.
-      const recount = this.deleteAttempted.has(b.id);
-      this.deleteAttempted.add(b.id);
-      const coll =
-        e.database === this.cfg.database && e.collection === this.cfg.collection
-          ? this.coll!
-          : this.client!.db(e.database).collection(e.collection);
-      const records = b.remote
-        ? storedIdRecords(this.dest!, e)
-        : readIdRecords(this.spool!.idsFile(b.id), 0, b.commit.idsBytes);
-      const res = await deleteBundleDocuments(coll, targetOf(e), e.changeGuardFields, records, {
-        // One delete per queryLimit documents ("documents per request", as the original defines it).
-        chunkDocuments:
-          this.tuning.deleteChunkDocuments ?? Math.min(10_000, Math.max(1000, this.cfg.queryLimit)),
-        chunkBytes: this.tuning.deleteChunkBytes ?? 4 << 20,
-        recount,
-        beforeIssue: async () => {
-          crashPoint('before-delete');
-          await this.tuning.beforeDeleteIssue?.();
-        },
-        afterChunk: async () => crashPoint('mid-delete'),
-        shouldStop: () => this.stopping,
-        ...(this.limiter ? { beforeChunk: (n: number) => this.limiter!.take(n) } : {}),
-        onServerMs: (ms) => (this.stats.serverWaitSeconds += ms / 1000),
-      });
-      if (!res.complete) return;
-      // The entry goes with the counts of its deletes, in one write.
-      await this.ledgerStep((cur) => {
-        const bundles = withoutEntry(cur, e.id);
-        return bundles && { bundles, add: { documentsDeleted: res.deleted, documentsSkipped: res.skipped } };
-      });
-      b.state = 'deleted';
-      await this.journal!.save();
-      this.lastSuccessTime = new Date(this.now()).toISOString();
-      if (res.skipped) {
-        this.log.info(
-          { key: e.key, skipped: res.skipped },
-          'documents changed or no longer eligible since fetch were not deleted',
-        );
-      }
-      this.log.info({ key: e.key, deleted: res.deleted, skipped: res.skipped }, 'archived documents deleted');
-      this.opts.events?.onDeleted?.({ key: e.key, deleted: res.deleted, skipped: res.skipped });
-      this.emitSnapshot();
-    });
   }
 
   private async cleanup(b: JournalBundle): Promise<void> {
