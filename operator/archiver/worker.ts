@@ -8,11 +8,12 @@
 // before its upload starts, and each step advances it and adds its counts in one atomic write. The
 // spool and its journal are a cache: a worker that starts with an empty spool (a new pod) first finishes
 // what the ledger lists, with `_id`s read back from the store (I8). Failures are retried with back-off;
-// nothing is deleted unless // its bundle is verified in the store (I1).
+// nothing is deleted unless its bundle is verified in the store (I1). The stages are units of their
+// own (recovery.ts, fetch-stage.ts, seal.ts, upload-stage.ts, delete-stage.ts, backlog.ts); this file
+// is the loop that drives them and reports the worker's state.
 import { Mutex } from 'async-mutex';
-import { BSON, MongoServerError, type MongoClient, type Collection, type Document } from 'mongodb';
+import { BSON, MongoServerError, type MongoClient, type Collection } from 'mongodb';
 import { MAX_LEDGER_BUNDLES } from '../api/schema.js';
-import { newBundleId } from '../bundle/keys.js';
 import { createDestination } from '../storage/factory.js';
 import type { Destination } from '../storage/destination.js';
 import { errorMessage } from '../util/redact.js';
@@ -20,26 +21,19 @@ import type { PolicyConfig } from './config.js';
 import { countersSince, zeroCounters, type Counters } from './counters.js';
 import { DeleteStage, type DeleteTuning } from './delete-stage.js';
 import { continueFrom } from './dry-run-position.js';
-import {
-  ageMillis,
-  agePath,
-  eligibleQuery,
-  ineligibleQuery,
-  normalizeFilter,
-  type EligibilityTarget,
-} from './eligibility.js';
-import { Fetcher, START_POSITION, type FetchResult, type FetchSink } from './fetch.js';
-import { checkArchiveIndex } from './index-check.js';
+import { normalizeFilter, type EligibilityTarget } from './eligibility.js';
+import { Fetcher, START_POSITION, type FetchResult } from './fetch.js';
 import type { Journal, JournalBundle, JournalFingerprint } from './journal.js';
 import { FileLedgerStore, Ledger, LedgerConflictError } from './ledger.js';
 import { newMongoClient } from './mongo-client.js';
 import { insideWindows, RateLimiter, sleep } from './pacing.js';
-import { getRawValue, TYPE_BRACKETS } from './raw-bson.js';
 import { recoverPolicy } from './recovery.js';
 import { sealBundle } from './seal.js';
-import { EMPTY_COMMIT, Spool, SpoolLockedError, type BundleAppender, type SpoolCommit } from './spool.js';
+import { EMPTY_COMMIT, Spool, SpoolLockedError, type SpoolCommit } from './spool.js';
 import { BlockedError, crashPoint, type StageContext } from './stage-context.js';
 import { UploadStage } from './upload-stage.js';
+import { FetchStage } from './fetch-stage.js';
+import { BacklogEstimate } from './backlog.js';
 import type {
   ArchiveWorker,
   Stage,
@@ -76,7 +70,6 @@ export interface WorkerStats {
   estimateSeconds: number;
 }
 
-const ALL_ALIASES = TYPE_BRACKETS.flatMap((b) => b.aliases);
 const ESTIMATE_EVERY_MS = 60_000;
 
 /**
@@ -127,13 +120,9 @@ export class Worker implements ArchiveWorker {
   private state: WorkerState = 'Starting';
   private reason?: string;
   private message?: string;
-  /** The latest count of ineligible documents (a gauge, from the estimate). */
-  private ineligible = 0;
   /** The ledger's totals at start: totals() are what was counted since (or since the last report). */
   private countBase?: Counters;
   private ledger?: Ledger;
-  private backlog?: number;
-  private oldestAge?: number;
   private lastFetchTime?: string;
   private lastSuccessTime?: string;
   private lastError?: WorkerSnapshot['lastError'];
@@ -146,17 +135,15 @@ export class Worker implements ArchiveWorker {
   private journal?: Journal;
   private dest?: Destination;
   private fetcher?: Fetcher;
-  private indexes?: Document[];
-  private indexOk = false;
-  private supportedAliases = new Set(ALL_ALIASES);
   private lastUploadTick = 0;
-  private lastEstimate = Number.NEGATIVE_INFINITY;
   private consecutiveFailures = 0;
   private connectivityFailures = 0;
   private drained = false;
   /** The last fetch reached the end of the eligible documents without keeping any. */
   private lastFetchFoundNothing = false;
   private stage: Stage = 'connect';
+  private readonly fetches = new FetchStage();
+  private readonly estimates = new BacklogEstimate();
   private readonly uploads: UploadStage;
   private readonly deletes: DeleteStage;
   private readonly stats: WorkerStats = {
@@ -252,8 +239,9 @@ export class Worker implements ArchiveWorker {
     if (this.reason) snap.reason = this.reason;
     if (this.message) snap.message = this.message;
     if (this.uploads.lastBundle) snap.lastBundle = { ...this.uploads.lastBundle };
-    if (this.backlog !== undefined) snap.backlog = this.backlog;
-    if (this.oldestAge !== undefined) snap.oldestEligibleAgeSeconds = this.oldestAge;
+    const est = this.estimates;
+    if (est.backlog !== undefined) snap.backlog = est.backlog;
+    if (est.oldestAgeSeconds !== undefined) snap.oldestEligibleAgeSeconds = est.oldestAgeSeconds;
     if (this.lastFetchTime) snap.lastFetchTime = this.lastFetchTime;
     if (this.uploads.lastUploadTime) snap.lastUploadTime = this.uploads.lastUploadTime;
     const success = [this.lastSuccessTime, this.uploads.lastDryRunDone].filter(Boolean).sort().pop();
@@ -274,7 +262,7 @@ export class Worker implements ArchiveWorker {
   private currentTotals(): WorkerTotals {
     const counted =
       this.ledger && this.countBase ? countersSince(this.ledger.view.totals, this.countBase) : zeroCounters();
-    return { ...counted, documentsIneligible: this.ineligible };
+    return { ...counted, documentsIneligible: this.estimates.ineligible };
   }
 
   /** Timing and volume figures (for `--statistics`). */
@@ -585,77 +573,21 @@ export class Worker implements ArchiveWorker {
   // ------------------------------------------------------------------ fetch tick
 
   private bundleFull(c: SpoolCommit): boolean {
-    return (
-      (this.cfg.bundleMaxDocuments !== undefined && c.docs >= this.cfg.bundleMaxDocuments) ||
-      (this.cfg.bundleMaxBytes !== undefined && c.docsBytes >= this.cfg.bundleMaxBytes)
-    );
+    return this.fetches.bundleFull(this.cfg, c);
   }
 
-  /** Spool bytes of every bundle except the open one, plus `open`. */
   private spoolFull(open: SpoolCommit): boolean {
-    let bytes = open.docsBytes;
-    for (const b of this.journal?.bundles ?? []) {
-      if (b.state === 'deleted' || b.state === 'open') continue;
-      bytes += b.commit.docsBytes + (b.size ?? 0);
-    }
-    return bytes >= this.cfg.spoolMaxBytes;
+    return this.fetches.spoolFull(this.cfg, this.journal, open);
   }
 
+  /** False when the collection does not exist (Idle); throws BlockedError without a usable index. */
   private async checkIndex(): Promise<boolean> {
-    if (this.indexOk) return true;
-    const r = await this.timed('index', () =>
-      checkArchiveIndex(this.coll!, this.target, this.cfg.allowCollectionScan),
-    );
-    this.indexes = r.indexes;
-    if (r.ok) {
-      this.indexOk = true;
-      if (!r.indexName)
-        this.log.warn(
-          'no index serves the archive field; allowCollectionScan is set, so every fetch scans the collection',
-        );
-      return true;
-    }
-    if (r.reason === 'CollectionNotFound') {
-      this.setState('Idle', r.reason, r.message);
-      this.drained = true;
-      this.lastFetchFoundNothing = true;
-      return false;
-    }
-    throw new BlockedError(r.reason, r.message);
-  }
-
-  /** Learns which `$type` aliases the server knows (FerretDB lacks several) and retries. */
-  private async withAliasFallback<T>(fn: () => Promise<T>): Promise<T> {
-    for (let i = 0; ; i++) {
-      try {
-        return await fn();
-      } catch (err) {
-        const m = /Unknown type name alias: (\w+)/.exec((err as Error).message ?? '');
-        if (!m || !this.supportedAliases.has(m[1]!) || i > ALL_ALIASES.length) throw err;
-        this.supportedAliases.delete(m[1]!);
-        this.log.debug({ alias: m[1] }, 'server does not know this $type alias; not using it');
-      }
-    }
-  }
-
-  private newBundle(cutoffMs: number): JournalBundle {
-    return {
-      id: newBundleId(),
-      state: 'open',
-      createdAt: new Date(this.now()).toISOString(),
-      target: {
-        database: this.cfg.database,
-        collection: this.cfg.collection,
-        archiveField: this.cfg.archiveField,
-        archiveFieldFormat: this.cfg.archiveFieldFormat,
-        ...(this.target.filter
-          ? { filterEJSON: BSON.EJSON.stringify(this.target.filter, { relaxed: false }) }
-          : {}),
-      },
-      ...(this.cfg.changeGuardFields?.length ? { changeGuardFields: [...this.cfg.changeGuardFields] } : {}),
-      commit: { ...EMPTY_COMMIT },
-      cutoffMaxMs: cutoffMs,
-    };
+    const r = await this.fetches.checkIndex(this.ctx, this.coll!, this.target);
+    if (r === true) return true;
+    this.setState('Idle', r.reason, r.message);
+    this.drained = true;
+    this.lastFetchFoundNothing = true;
+    return false;
   }
 
   private async fetchTick(): Promise<{ kept: number }> {
@@ -710,35 +642,17 @@ export class Worker implements ArchiveWorker {
     }
     const cutoffMs = this.now() - this.cfg.ageLimitMs;
     const isNew = !b;
-    const bundle = b ?? this.newBundle(cutoffMs);
+    const bundle = b ?? this.fetches.newBundle(this.ctx, this.target, cutoffMs);
     const before = bundle.commit;
 
-    const res = await this.timed('fetch', async () => {
-      const appender = await this.spool!.openAppender(bundle.id, bundle.commit, cutoffMs);
-      try {
-        const r = await this.withAliasFallback(async () => {
-          try {
-            return await this.fetcher!.fetchBatch(j.data.position, this.sink(appender), {
-              target: this.target,
-              cutoffMs,
-              queryLimit: this.cfg.queryLimit,
-              ...(this.cfg.changeGuardFields?.length
-                ? { changeGuardFields: this.cfg.changeGuardFields }
-                : {}),
-              ...(this.limiter ? { pace: () => this.limiter!.take(1) } : {}),
-              supportedTypeAliases: this.supportedAliases,
-            });
-          } catch (err) {
-            await appender.reset(); // nothing of a failed batch is kept
-            throw err;
-          }
-        });
-        this.stage = 'spool';
-        const commit = await appender.finish();
-        return { r, commit };
-      } finally {
-        await appender.close();
-      }
+    const res = await this.fetches.fetchInto(this.ctx, {
+      fetcher: this.fetcher!,
+      bundle,
+      position: j.data.position,
+      target: this.target,
+      cutoffMs,
+      ...(this.limiter ? { limiter: this.limiter } : {}),
+      setStage: (st) => (this.stage = st),
     });
     const { r, commit } = res;
     this.noteFetch(r);
@@ -787,15 +701,6 @@ export class Worker implements ArchiveWorker {
     return { kept };
   }
 
-  private sink(appender: BundleAppender): FetchSink {
-    return {
-      append: (doc, meta) => appender.append(doc, meta),
-      checkpoint: () => appender.checkpoint(),
-      shouldStop: () =>
-        this.stopping || this.bundleFull(appender.current) || this.spoolFull(appender.current),
-    };
-  }
-
   private noteFetch(r: FetchResult): void {
     this.stats.documentsFetched += r.kept;
     this.stats.batches++;
@@ -803,7 +708,7 @@ export class Worker implements ArchiveWorker {
   }
 
   private updateActivityState(kept: number): void {
-    if (this.state === 'Blocked' && this.indexOk) this.setState('Archiving');
+    if (this.state === 'Blocked' && this.fetches.indexOk) this.setState('Archiving');
     const pending = this.journal!.bundles.some((b) => b.commit.docs > 0);
     // Idle only when the last fetch found nothing eligible and nothing is spooled: an upload that
     // empties the spool while a backlog remains is still Archiving (no Archiving/Idle flapping).
@@ -811,46 +716,24 @@ export class Worker implements ArchiveWorker {
     else this.setState('Idle');
   }
 
-  /** Backlog, oldest eligible age and ineligible count; at most once per estimate interval. */
-  /**
-   * `countOnly` (the end of a `once` run): the backlog count alone, plus the oldest age only if
-   * something is left — the ineligible count was measured at the start and scans on FerretDB.
-   */
+  /** Backlog, oldest eligible age and ineligible count (backlog.ts); at most once per interval. */
   private async estimate(force: boolean, countOnly = false): Promise<void> {
     const every = this.tuning.estimateIntervalMs ?? ESTIMATE_EVERY_MS;
-    if (!force && this.now() - this.lastEstimate < every) return;
-    this.lastEstimate = this.now();
-    const t0 = performance.now();
-    const cutoffMs = this.now() - this.cfg.ageLimitMs;
-    const q = eligibleQuery(this.target, cutoffMs);
-    const count = await this.coll!.countDocuments(q);
-    const inDb = this.cfg.dryRun
+    if (!force && this.now() - this.estimates.lastAt < every) return;
+    const inFlight = this.cfg.dryRun
       ? 0
       : (this.journal?.bundles ?? [])
           .filter((b) => b.state !== 'deleted')
           .reduce((n, b) => n + b.commit.docs, 0);
-    this.backlog = Math.max(0, count - inDb);
-    const p = agePath(this.target);
-    const oldest =
-      countOnly && count === 0
-        ? null
-        : await this.coll!.findOne(q, { sort: { [p]: 1 }, projection: { [p]: 1 }, raw: true });
-    const ageMs = oldest
-      ? ageMillis(this.target.archiveFieldFormat, getRawValue(oldest as unknown as Uint8Array, p))
-      : undefined;
-    this.oldestAge = ageMs === undefined ? undefined : Math.max(0, Math.round((this.now() - ageMs) / 1000));
-    if (ageMs === undefined) this.oldestAge = undefined;
-    const accepted =
-      this.cfg.archiveFieldFormat === 'epochSeconds' || this.cfg.archiveFieldFormat === 'epochMillis'
-        ? ['number']
-        : undefined;
-    if (!countOnly) {
-      this.ineligible = await this.withAliasFallback(() =>
-        this.coll!.countDocuments(ineligibleQuery(this.target, accepted)),
-      );
-    }
-    this.stats.serverWaitSeconds += (performance.now() - t0) / 1000;
-    this.stats.estimateSeconds += (performance.now() - t0) / 1000;
+    const seconds = await this.estimates.measure(this.coll!, this.target, {
+      cutoffMs: this.now() - this.cfg.ageLimitMs,
+      nowMs: this.now(),
+      inFlight,
+      countOnly,
+      withAliasFallback: (fn) => this.fetches.withAliasFallback(this.log, fn),
+    });
+    this.stats.serverWaitSeconds += seconds;
+    this.stats.estimateSeconds += seconds;
     this.emitSnapshot();
   }
 
@@ -863,7 +746,7 @@ export class Worker implements ArchiveWorker {
   private async seal(b: JournalBundle, atPosition = true): Promise<void> {
     if (b.commit.docs === 0) return;
     if (this.cfg.dryRun && atPosition) b.positionAfter = { ...this.journal!.data.position };
-    const info = await this.timed('bundle', () => sealBundle(this.spool!, b, this.cfg, this.indexes));
+    const info = await this.timed('bundle', () => sealBundle(this.spool!, b, this.cfg, this.fetches.indexes));
     b.state = 'sealed';
     b.key = info.key;
     b.file = info.file;
