@@ -36,8 +36,8 @@ export class BacklogEstimate {
     const ageMs = oldest
       ? ageMillis(target.archiveFieldFormat, getRawValue(oldest as unknown as Uint8Array, p))
       : undefined;
-    this.oldestAgeSeconds =
-      ageMs === undefined ? undefined : Math.max(0, Math.round((o.nowMs - ageMs) / 1000));
+    // 0 when nothing is eligible (as the CRD documents): leaving it out kept an old age in the status.
+    this.oldestAgeSeconds = ageMs === undefined ? 0 : Math.max(0, Math.round((o.nowMs - ageMs) / 1000));
     if (!o.countOnly) {
       const accepted =
         target.archiveFieldFormat === 'epochSeconds' || target.archiveFieldFormat === 'epochMillis'

@@ -113,7 +113,8 @@ describe('archiver: eligibility', () => {
     expect(left).toEqual([1, 2]);
     // The two skipped documents no longer qualify, so nothing eligible is left.
     expect(snap.backlog).toBe(0);
-    expect(snap.oldestEligibleAgeSeconds).toBeUndefined();
+    // 0, not absent: an absent value left the previous age in the status (hardening issue, item 9).
+    expect(snap.oldestEligibleAgeSeconds).toBe(0);
   });
 
   test('changeGuardFields: a document whose guarded field changed since fetch is skipped', async () => {
