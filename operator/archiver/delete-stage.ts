@@ -49,6 +49,17 @@ export class DeleteStage {
    */
   async run(ctx: StageContext, b: JournalBundle, coll: Collection, limiter?: RateLimiter): Promise<boolean> {
     const e = b.ledger!;
+    if (ctx.cfg.dryRun) {
+      // Uploaded before the policy became a dry run: a dry run never deletes, so the entry just goes.
+      await ctx.ledger.step((cur) => {
+        const bundles = withoutEntry(cur, e.id);
+        return bundles && { bundles };
+      });
+      b.state = 'deleted';
+      await ctx.journal.save();
+      ctx.log.info({ key: e.key, documents: e.documents }, 'dry run: documents archived, not deleted');
+      return true;
+    }
     return ctx.timed('delete', async () => {
       await this.tuning.beforeDelete?.({ key: e.key, documents: e.documents ?? 0 });
       // A second attempt (after an error, or of a bundle taken from the ledger) recounts: deletes of

@@ -57,7 +57,7 @@ async function spoolWithOpenBundle(epoch: string | undefined): Promise<Spool> {
     id: 'open1',
     state: 'open',
     createdAt: new Date().toISOString(),
-    target: { ...fp },
+    target: { database: 'd', collection: 'c', archiveField: 'at', archiveFieldFormat: 'date' },
     commit,
   });
   journal.data.position = { mode: 'range', lastAge: 'AAAA' };
