@@ -279,7 +279,10 @@ export class LeaseManager {
   }
 
   private isFree(key: string): boolean {
-    const l = this.leaseOf(key);
+    return this.leaseFree(this.leaseOf(key));
+  }
+
+  private leaseFree(l: V1Lease | undefined): boolean {
     if (!l) return true;
     const holder = l.spec?.holderIdentity;
     // Our own identity on a lease we do not track: a previous run of this same replica; it is dead.
@@ -320,6 +323,9 @@ export class LeaseManager {
     const [ns, name] = splitKey(key);
     const leaseName = policyLeaseName(ns, name);
     const prev = this.leaseOf(key);
+    // Judged free when the pass began; another replica may have taken it since, and the cache may
+    // already hold its version — a PUT at that version would succeed and steal a live Lease (I6).
+    if (!this.leaseFree(prev)) return;
     try {
       const body = this.leaseBody(key, leaseName, prev, true);
       this.o.onWrite?.('acquire');

@@ -5,7 +5,14 @@
 import { pino } from 'pino';
 import { LeaseManager } from '../../../operator/controller/leases.js';
 import { KubeRest } from '../../../operator/controller/kube-rest.js';
-import { policyLeaseName } from '../../../operator/controller/lease-names.js';
+import {
+  LEASE_TYPE_LABEL,
+  MANAGED_BY,
+  MANAGED_BY_LABEL,
+  POLICY_ANNOTATION,
+  policyLeaseName,
+} from '../../../operator/controller/lease-names.js';
+import type { KubeClient } from '../../../operator/controller/kube-rest.js';
 import { adminKubeConfig } from '../../support/kube.js';
 import { uniqueName } from '../../support/testenv.js';
 import { createNamespace, deleteNamespace, waitFor } from './harness.js';
@@ -74,4 +81,120 @@ describe('lease hand-over', () => {
     const after = await rest.request<LeaseDoc>({ method: 'GET', path: leasePath(name) });
     expect(after.spec?.holderIdentity).toBeUndefined();
   }, 60_000);
+
+  test('a Lease another replica took after this one judged it free is not taken over (chaos: two holders)', async () => {
+    // Twelve policy Leases held by a replica that died. Replica C judges them all expired and starts
+    // acquiring (8 at a time); its first PUTs are held back while replica B takes every Lease and C's
+    // cache sees B's versions. Before the fix C's later acquisitions read B's fresh version from the
+    // cache and a PUT at that version succeeded: two replicas held one policy (I6).
+    const names = Array.from({ length: 12 }, (_, i) => `race-${i}`);
+    const keys = names.map((n) => `${ns}/${n}`);
+    const now = new Date(Date.now() - 60_000).toISOString().replace('Z', '000Z');
+    const leaseOf = (n: string, holder: string, renewTime: string, rv?: string, seconds = 1) => ({
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: {
+        name: policyLeaseName(ns, n),
+        namespace: ns,
+        ...(rv ? { resourceVersion: rv } : {}),
+        labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [LEASE_TYPE_LABEL]: 'policy' },
+        annotations: { [POLICY_ANNOTATION]: `${ns}/${n}` },
+      },
+      spec: { holderIdentity: holder, leaseDurationSeconds: seconds, acquireTime: renewTime, renewTime },
+    });
+    for (const n of names)
+      await rest.request({
+        method: 'POST',
+        path: `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`,
+        body: leaseOf(n, 'replica-dead', now),
+      });
+
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let held = 0;
+    let gatedDone = 0;
+    let inflight = 0;
+    const gated: KubeClient = {
+      request: async <T>(o: Parameters<KubeClient['request']>[0]): Promise<T> => {
+        const body = o.body as {
+          spec?: { holderIdentity?: string };
+          metadata?: { labels?: Record<string, string> };
+        };
+        if (
+          o.method === 'PUT' &&
+          body?.metadata?.labels?.[LEASE_TYPE_LABEL] === 'policy' &&
+          body.spec?.holderIdentity === 'replica-c' &&
+          held < 8
+        ) {
+          held++;
+          inflight++;
+          await gate;
+          try {
+            return await rest.request<T>(o);
+          } finally {
+            inflight--;
+            gatedDone++;
+          }
+        }
+        const policyPut = o.method === 'PUT' && body?.metadata?.labels?.[LEASE_TYPE_LABEL] === 'policy';
+        if (policyPut) inflight++;
+        try {
+          return await rest.request<T>(o);
+        } finally {
+          if (policyPut) inflight--;
+        }
+      },
+    } as KubeClient;
+    const c = new LeaseManager({
+      kc,
+      rest: gated,
+      namespace: ns,
+      identity: 'replica-c',
+      leaseDurationMs: 4000,
+      renewIntervalMs: 300,
+      log,
+      onChange: () => undefined,
+      stopWork: () => Promise.resolve(),
+      inScope: (k) => k.startsWith(`${ns}/race-`),
+    });
+    await c.start();
+    c.setDesired(keys);
+    try {
+      await waitFor('replica C to start acquiring 8 Leases', () => held === 8, 30_000);
+      // Replica B takes every Lease (each PUT at the version it read).
+      const fresh = new Date().toISOString().replace('Z', '000Z');
+      for (const n of names) {
+        const cur = await rest.request<{ metadata: { resourceVersion: string } }>({
+          method: 'GET',
+          path: leasePath(policyLeaseName(ns, n)),
+        });
+        await rest.request({
+          method: 'PUT',
+          path: leasePath(policyLeaseName(ns, n)),
+          body: leaseOf(n, 'replica-b', fresh, cur.metadata.resourceVersion, 3600),
+        });
+      }
+      const cache = (c as unknown as { informer: { get(n: string, ns: string): LeaseDoc | undefined } })
+        .informer;
+      await waitFor(
+        "replica C's cache to show replica B on every Lease",
+        () => names.every((n) => cache.get(policyLeaseName(ns, n), ns)?.spec?.holderIdentity === 'replica-b'),
+        30_000,
+      );
+      release();
+      // Its held-back PUTs answer (409: stale version); the rest of its pass runs right after them.
+      await waitFor('replica C to finish its pass', () => gatedDone === 8 && inflight === 0, 30_000);
+      const holders = [];
+      for (const n of names)
+        holders.push(
+          (await rest.request<LeaseDoc>({ method: 'GET', path: leasePath(policyLeaseName(ns, n)) })).spec
+            ?.holderIdentity,
+        );
+      expect(holders).toEqual(names.map(() => 'replica-b'));
+      expect(keys.filter((k) => c.isHeld(k))).toEqual([]);
+    } finally {
+      release();
+      await c.stop();
+    }
+  }, 90_000);
 });
