@@ -101,22 +101,9 @@ export class Journal {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    if (text === undefined) {
-      const j = new Journal(file, {
-        version: JOURNAL_VERSION,
-        fingerprint,
-        position: { mode: 'range' },
-        bundles: [],
-        ...(uid ? { uid } : {}),
-      });
-      return { journal: j, fresh: true, positionReset: false };
-    }
-    let data: JournalData;
-    try {
-      data = JSON.parse(text) as JournalData;
-    } catch (err) {
-      // Only a cache: the ledger holds what matters, so an unreadable journal is started afresh.
-      void err;
+    // Only a cache: the ledger holds what matters, so a missing or unreadable journal starts afresh.
+    const data = parseJournal(text);
+    if (!data) {
       const j = new Journal(file, {
         version: JOURNAL_VERSION,
         fingerprint,
@@ -183,5 +170,14 @@ export class Journal {
 
   remove(id: string): void {
     this.data.bundles = this.data.bundles.filter((b) => b.id !== id);
+  }
+}
+
+function parseJournal(text: string | undefined): JournalData | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as JournalData;
+  } catch {
+    return undefined;
   }
 }
