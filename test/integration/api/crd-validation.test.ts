@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { repoRoot, testEnv, uniqueName } from '../../support/testenv.js';
+import { waitForCrdsEstablished } from '../../support/crd-established.js';
 import { CRD_FILE } from '../../../operator/api/crd.js';
 import { validateSpec } from '../../../operator/api/resolve.js';
 
@@ -92,12 +93,10 @@ beforeAll(async () => {
     '-f',
     path.join(repoRoot, CRD_FILE),
   ]);
-  await mustKubectl([
-    'wait',
-    '--for=condition=Established',
-    '--timeout=60s',
-    'crd/archivepolicies.gochive.io',
-  ]);
+  const env = testEnv();
+  await waitForCrdsEstablished(['archivepolicies.gochive.io'], {
+    env: { ...process.env, KUBECONFIG: env.kubeconfig, PATH: env.path },
+  });
   await mustKubectl(['create', 'namespace', ns]);
 });
 
