@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { parse } from 'yaml';
+import { repoRootFrom } from './generate.js';
 import { archivePolicyCrd, archivePolicyCrdYaml } from './crd.js';
 import { chartValuesJsonSchema } from './chart-values.js';
 import { validateSpec } from './resolve.js';
@@ -209,6 +212,27 @@ describe('chart values.schema.json', () => {
     expect(entry.oneOf).toEqual([{ required: ['hostAddress'] }, { required: ['uriSecretRef'] }]);
     expect(JSON.stringify(schema)).not.toMatch(/x-kubernetes|x-gochive/);
   });
+  it('declares every key of values.yaml and refuses unknown keys in every block', () => {
+    const values = parse(
+      readFileSync(path.join(repoRootFrom(import.meta.url), 'charts/gochive/values.yaml'), 'utf8'),
+    ) as Node;
+    const undeclared: string[] = [];
+    const open: string[] = [];
+    const visit = (v: unknown, node: Node | undefined, at: string): void => {
+      if (!node) return void undeclared.push(at);
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) return;
+      if (node.type !== 'object') return;
+      if (node.properties) {
+        // A block of chart settings: closed, and every key in values.yaml declared.
+        if (node.additionalProperties !== false) open.push(at);
+        for (const [k, child] of Object.entries(v)) visit(child, node.properties[k], `${at}.${k}`);
+      }
+    };
+    visit(values, schema, '$');
+    expect(undeclared).toEqual([]);
+    expect(open).toEqual([]);
+  });
+
   it('types the chart-level keys the chart uses', () => {
     for (const k of [
       'image',
