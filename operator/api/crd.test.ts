@@ -1,6 +1,10 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { parse } from 'yaml';
+import { repoRootFrom } from './generate.js';
 import { archivePolicyCrd, archivePolicyCrdYaml } from './crd.js';
 import { chartValuesJsonSchema } from './chart-values.js';
+import { validateSpec } from './resolve.js';
 
 // Schema nodes are walked generically; their shape is what the test checks.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -116,6 +120,45 @@ describe('ArchivePolicy CRD', () => {
     expect(schema.properties.spec.properties.filter['x-kubernetes-preserve-unknown-fields']).toBe(true);
   });
 
+  // kube-apiserver prints an OpenAPI `pattern` failure as the bare regex ("should match '^[^$\x00]…'");
+  // a CEL rule prints its message. So no spec field may keep a bare pattern.
+  it('checks no spec field with a bare pattern: each is a CEL rule with a plain message', () => {
+    const bare = [...walk(schema.properties.spec, '$.spec')].filter(([, n]) => n.pattern).map(([p]) => p);
+    expect(bare).toEqual([]);
+  });
+
+  // [field, a value its pattern refuses]: the API server and the CLI (validateSpec) say the same words.
+  const patterned: [string, string][] = [
+    ['collection', 'log$where'],
+    ['database', 'ALWAYZ/../admin'],
+    ['archiveField', 'meta.$gt'],
+    ['hostAddress', 'mongodb://root:hunter2@db:27017'],
+  ];
+  it.each(patterned)('%s: the CEL rule carries the message the CLI prints', (field, bad) => {
+    const node = schema.properties.spec.properties[field] as Node;
+    expect(node.pattern).toBeUndefined();
+    const rules = (node['x-kubernetes-validations'] ?? []) as Node[];
+    const rule = rules.find((r) => String(r.rule).startsWith('self.matches('));
+    expect(rule).toBeDefined();
+    const v = validateSpec({
+      hostAddress: 'incubator',
+      ageLimit: '92d',
+      archiveCheckInterval: 9,
+      collection: 'c',
+      database: 'd',
+      archiveField: 'createdAt',
+      s3: { bucket: 'levit-archive/x/', uploadInterval: 65 },
+      [field]: bad,
+    });
+    expect(v.ok).toBe(false);
+    const cli = !v.ok ? v.errors.find((e) => e.path === field)?.message : undefined;
+    expect(cli).toContain(rule!.message);
+    expect(rule!.message).not.toMatch(/\^|\$$|\\x00/); // words, not a regex
+    // The chart schema keeps the pattern (helm checks it) and carries the words for editors.
+    const entry = chartValuesJsonSchema().definitions as Node;
+    expect(entry.policy.properties[field].patternErrorMessage).toBe(rule!.message);
+  });
+
   it('has defaults that keep the original behaviour', () => {
     const p = schema.properties.spec.properties as Node;
     expect(p.queryLimit.default).toBe(1000);
@@ -169,6 +212,27 @@ describe('chart values.schema.json', () => {
     expect(entry.oneOf).toEqual([{ required: ['hostAddress'] }, { required: ['uriSecretRef'] }]);
     expect(JSON.stringify(schema)).not.toMatch(/x-kubernetes|x-gochive/);
   });
+  it('declares every key of values.yaml and refuses unknown keys in every block', () => {
+    const values = parse(
+      readFileSync(path.join(repoRootFrom(import.meta.url), 'charts/gochive/values.yaml'), 'utf8'),
+    ) as Node;
+    const undeclared: string[] = [];
+    const open: string[] = [];
+    const visit = (v: unknown, node: Node | undefined, at: string): void => {
+      if (!node) return void undeclared.push(at);
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) return;
+      if (node.type !== 'object') return;
+      if (node.properties) {
+        // A block of chart settings: closed, and every key in values.yaml declared.
+        if (node.additionalProperties !== false) open.push(at);
+        for (const [k, child] of Object.entries(v)) visit(child, node.properties[k], `${at}.${k}`);
+      }
+    };
+    visit(values, schema, '$');
+    expect(undeclared).toEqual([]);
+    expect(open).toEqual([]);
+  });
+
   it('types the chart-level keys the chart uses', () => {
     for (const k of [
       'image',

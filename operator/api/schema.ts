@@ -89,7 +89,10 @@ function durationReason(v: unknown): string | undefined {
 /** A byte size: integer bytes or a quantity like 512Mi. */
 function byteSize(description: string) {
   const asInt = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
-  const asString = z.string().max(20).regex(new RegExp(BYTES_PATTERN));
+  const asString = z
+    .string()
+    .max(20)
+    .regex(new RegExp(BYTES_PATTERN), { error: `is not a size; ${BYTES_HINT}` });
   return z
     .union([asInt, asString], { error: (iss) => bytesReason(iss.input) ?? `is not a size; ${BYTES_HINT}` })
     .superRefine((v, ctx) => {
@@ -465,6 +468,7 @@ export const archivePolicySpecSchema = z
     archiveCheckInterval: duration('Time between fetches, e.g. 9 (seconds, as in the original) or 30s.'),
     collection: z
       .string()
+      .max(255) // bounds the cost of the CEL rules (the API server checks the pattern with CEL)
       .regex(new RegExp(COLLECTION_NAME), {
         error: 'must be a MongoDB collection name: 1 to 255 characters, no "$"',
       })
@@ -479,6 +483,7 @@ export const archivePolicySpecSchema = z
       }),
     database: z
       .string()
+      .max(63) // bounds the cost of the CEL rule (the API server checks the pattern with CEL)
       .regex(new RegExp(DATABASE_NAME), {
         error: 'must be a MongoDB database name: 1 to 63 characters, none of /\\. "$*<>:|?',
       })

@@ -12,6 +12,7 @@ import {
   type V1Lease,
 } from '@kubernetes/client-node';
 import type { ArchivePolicy } from '../../operator/api/schema.js';
+import { waitForCrdsEstablished } from '../support/crd-established.js';
 
 const run = promisify(execFile);
 const G = { group: 'gochive.io', version: 'v1alpha1', plural: 'archivepolicies' };
@@ -52,11 +53,7 @@ export class Kube {
       ],
       { env, timeout: 60_000 },
     );
-    await run(
-      'kubectl',
-      ['wait', '--for=condition=Established', '--timeout=60s', 'crd/archivepolicies.gochive.io'],
-      { env, timeout: 70_000 },
-    );
+    await waitForCrdsEstablished(['archivepolicies.gochive.io'], { env, timeoutMs: 60_000 });
   }
 
   async createNamespace(labels: Record<string, string>): Promise<void> {

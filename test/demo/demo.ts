@@ -30,6 +30,7 @@ import { envFilePath, repoRoot, stateDir } from '../env/paths.js';
 import { dropLease, readState } from '../env/state.js';
 import { e2eEnv } from '../integration/chart/e2e-env.js';
 import { mustRun, runTool } from '../integration/chart/helm.js';
+import { waitForCrdsEstablished } from '../support/crd-established.js';
 import { startLocalOperator, type LocalOperator } from './local-operator.js';
 import { seedEvents } from './seed.js';
 import { watchUntilIdle } from './status-watch.js';
@@ -239,15 +240,7 @@ async function install(values: DemoValues, names: DemoNames): Promise<void> {
       timeoutMs: 120_000,
     }),
   );
-  await abortable(
-    mustRun(
-      'kubectl',
-      ['wait', '--for=condition=Established', 'crd/archivepolicies.gochive.io', '--timeout=120s'],
-      {
-        timeoutMs: 130_000,
-      },
-    ),
-  );
+  await abortable(waitForCrdsEstablished(['archivepolicies.gochive.io'], { timeoutMs: 120_000 }));
   info(`kubectl apply --server-side -f ${rel(crdFile)}   (CRD archivepolicies.gochive.io, Established)`);
 
   await abortable(mustRun('kubectl', ['create', 'namespace', names.namespace]));

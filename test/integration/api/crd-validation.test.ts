@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { repoRoot, testEnv, uniqueName } from '../../support/testenv.js';
+import { waitForCrdsEstablished } from '../../support/crd-established.js';
 import { CRD_FILE } from '../../../operator/api/crd.js';
 import { validateSpec } from '../../../operator/api/resolve.js';
 
@@ -92,12 +93,10 @@ beforeAll(async () => {
     '-f',
     path.join(repoRoot, CRD_FILE),
   ]);
-  await mustKubectl([
-    'wait',
-    '--for=condition=Established',
-    '--timeout=60s',
-    'crd/archivepolicies.gochive.io',
-  ]);
+  const env = testEnv();
+  await waitForCrdsEstablished(['archivepolicies.gochive.io'], {
+    env: { ...process.env, KUBECONFIG: env.kubeconfig, PATH: env.path },
+  });
   await mustKubectl(['create', 'namespace', ns]);
 });
 
@@ -283,11 +282,30 @@ describe('ArchivePolicy CRD on the kube-apiserver', () => {
       'spec.collection',
       /must not be a system collection/,
     ],
+    // Pattern-checked fields: the API server prints the rule in words (a CEL rule), never the regex.
     [
       'hostAddress with credentials',
       (s) => (s.hostAddress = 'user:pw@host'),
       'spec.hostAddress',
-      /should match/,
+      /Invalid value: "user:pw@host": must be a MongoDB cluster short name such as incubator/,
+    ],
+    [
+      'collection with "$"',
+      (s) => (s.collection = 'log$where'),
+      'spec.collection',
+      /Invalid value: "log\$where": must be a MongoDB collection name: 1 to 255 characters, no "\$"/,
+    ],
+    [
+      'database with "/" and "."',
+      (s) => (s.database = 'ALWAYZ/../admin'),
+      'spec.database',
+      /Invalid value: "ALWAYZ\/\.\.\/admin": must be a MongoDB database name: 1 to 63 characters/,
+    ],
+    [
+      'archiveField with an operator segment',
+      (s) => (s.archiveField = 'meta.$gt'),
+      'spec.archiveField',
+      /Invalid value: "meta\.\$gt": must be a document field path like createdAt or meta\.ts/,
     ],
     ['misspelt field', (s) => (s.ageLimt = '3d'), 'spec.ageLimt', /unknown field "spec.ageLimt"/],
   ];
@@ -300,6 +318,7 @@ describe('ArchivePolicy CRD on the kube-apiserver', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(field);
     expect(r.stderr).toMatch(says);
+    expect(r.stderr).not.toMatch(/should match/); // an OpenAPI pattern failure: the bare regex
   });
 
   test('refuses a policy name that is not a DNS label', async () => {

@@ -7,6 +7,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { repoRoot, testEnv } from '../../support/testenv.js';
+import { waitForCrdsEstablished } from '../../support/crd-established.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -101,12 +102,7 @@ export async function ensureCrd(): Promise<void> {
     '-f',
     crdFile,
   ]);
-  await mustKubectl([
-    'wait',
-    '--for=condition=Established',
-    '--timeout=60s',
-    'crd/archivepolicies.gochive.io',
-  ]);
+  await waitForCrdsEstablished(['archivepolicies.gochive.io'], { env: toolEnv() });
 }
 
 export async function createNamespace(ns: string): Promise<void> {

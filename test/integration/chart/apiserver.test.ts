@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
-import { repoRoot, uniqueName } from '../../support/testenv.js';
+import { repoRoot, testEnv, uniqueName } from '../../support/testenv.js';
+import { waitForCrdsEstablished } from '../../support/crd-established.js';
 import { baseValues, helmTemplate, mustRun, runTool, type K8sObject } from './helm.js';
 
 const fixtures = path.join(repoRoot, 'test/integration/chart/fixtures');
@@ -30,15 +31,16 @@ beforeAll(async () => {
       file,
     ]);
   }
-  await mustRun('kubectl', [
-    'wait',
-    '--for=condition=Established',
-    '--timeout=60s',
-    'crd/archivepolicies.gochive.io',
-    'crd/servicemonitors.monitoring.coreos.com',
-    'crd/prometheusrules.monitoring.coreos.com',
-    'crd/externalsecrets.external-secrets.io',
-  ]);
+  const env = testEnv();
+  await waitForCrdsEstablished(
+    [
+      'archivepolicies.gochive.io',
+      'servicemonitors.monitoring.coreos.com',
+      'prometheusrules.monitoring.coreos.com',
+      'externalsecrets.external-secrets.io',
+    ],
+    { env: { ...process.env, KUBECONFIG: env.kubeconfig, PATH: env.path } },
+  );
 });
 
 /** Creates the namespaces, runs `fn`, then deletes the rendered objects and the namespaces. */

@@ -305,6 +305,36 @@ describe('chart: RBAC', () => {
   });
 });
 
+describe('chart: PodDisruptionBudget', () => {
+  test('none with one replica (the default): a budget could only block drains or allow everything', async () => {
+    expect(byKind(await helmTemplate({}), 'PodDisruptionBudget')).toHaveLength(0);
+    expect(byKind(await helmTemplate({ replicaCount: 1 }), 'PodDisruptionBudget')).toHaveLength(0);
+  });
+
+  test('with more than one replica: at most one operator pod down at a time, selecting exactly its pods', async () => {
+    const objs = await helmTemplate({ replicaCount: 3 }, { namespace: 'gochive-system' });
+    const pdb = one(objs, 'PodDisruptionBudget');
+    expect(pdb.apiVersion).toBe('policy/v1');
+    expect(pdb.metadata.namespace).toBe('gochive-system');
+    const spec = pdb.spec as { maxUnavailable: unknown; selector: { matchLabels: Record<string, string> } };
+    expect(spec.maxUnavailable).toBe(1);
+    const deployment = one(objs, 'Deployment').spec as {
+      selector: { matchLabels: Record<string, string> };
+      template: { metadata: { labels: Record<string, string> } };
+    };
+    expect(spec.selector.matchLabels).toEqual(deployment.selector.matchLabels);
+    for (const [k, v] of Object.entries(spec.selector.matchLabels))
+      expect(deployment.template.metadata.labels[k]).toBe(v);
+  });
+
+  test('maxUnavailable as a percentage; podDisruptionBudget.enabled=false renders none', async () => {
+    const pct = await helmTemplate({ replicaCount: 4, podDisruptionBudget: { maxUnavailable: '50%' } });
+    expect((one(pct, 'PodDisruptionBudget').spec as { maxUnavailable: unknown }).maxUnavailable).toBe('50%');
+    const off = await helmTemplate({ replicaCount: 2, podDisruptionBudget: { enabled: false } });
+    expect(byKind(off, 'PodDisruptionBudget')).toHaveLength(0);
+  });
+});
+
 describe('chart: monitoring and ExternalSecret', () => {
   test('off by default', async () => {
     const objs = await helmTemplate({});

@@ -102,6 +102,31 @@ const cases: Array<{ what: string; values: Record<string, unknown>; path: string
     path: "'/mongodb/uriTemplate'",
     says: /does not match pattern/,
   },
+  // Misspelt chart keys: refused (they used to be ignored, leaving the default in force unnoticed).
+  {
+    what: 'a misspelt top-level key (replicaCont)',
+    values: { replicaCont: 3 },
+    path: "''",
+    says: /additional properties 'replicaCont' not allowed/,
+  },
+  {
+    what: 'a misspelt nested key (metrics.serviceMonitor.enable)',
+    values: { metrics: { serviceMonitor: { enable: true } } },
+    path: "'/metrics/serviceMonitor'",
+    says: /additional properties 'enable' not allowed/,
+  },
+  {
+    what: 'a misspelt key two levels down (mongodb.externalSecret.secretStoreRef.nmae)',
+    values: { mongodb: { externalSecret: { secretStoreRef: { nmae: 'store' } } } },
+    path: "'/mongodb/externalSecret/secretStoreRef'",
+    says: /additional properties 'nmae' not allowed/,
+  },
+  {
+    what: 'a misspelt podDisruptionBudget key',
+    values: { podDisruptionBudget: { minAvailable: 1 } },
+    path: "'/podDisruptionBudget'",
+    says: /additional properties 'minAvailable' not allowed/,
+  },
 ];
 
 describe('chart: values.schema.json refuses invalid values, naming the field', () => {
@@ -112,6 +137,14 @@ describe('chart: values.schema.json refuses invalid values, naming the field', (
     expect(r.stderr).toContain("values don't meet the specifications of the schema");
     const line = r.stderr.split('\n').find((l) => l.includes(`at ${at}`) && says.test(l));
     if (!line) throw new Error(`expected a line naming ${at} matching ${says}, got:\n${r.stderr}`);
+  });
+
+  test('helm install refuses a misspelt key before creating anything (dry run, client side)', async () => {
+    const r = await runTool('helm', ['install', 'typo', chartDir, '--dry-run=client', '-f', '-'], {
+      input: JSON.stringify({ ...baseValues, replicaCont: 3 }),
+    });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/at '': additional properties 'replicaCont' not allowed/);
   });
 
   test('helm lint fails on the same values, naming the field', async () => {

@@ -19,6 +19,7 @@ import type { ArchivePolicy } from '../../../operator/api/schema.js';
 import { adminKubeConfig } from '../../support/kube.js';
 import { fileURLToPath } from 'node:url';
 import { testEnv } from '../../support/testenv.js';
+import { waitForCrdsEstablished } from '../../support/crd-established.js';
 
 /** The repository root, whether this file runs from test/ (jest) or from dist/test/ (the benchmark). */
 function findRepoRoot(): string {
@@ -92,12 +93,10 @@ export async function ensureCrd(): Promise<void> {
     '-f',
     path.join(repoRoot, 'crds', 'archivepolicies.gochive.io.yaml'),
   ]);
-  await mustKubectl([
-    'wait',
-    '--for=condition=Established',
-    '--timeout=60s',
-    'crd/archivepolicies.gochive.io',
-  ]);
+  const env = testEnv();
+  await waitForCrdsEstablished(['archivepolicies.gochive.io'], {
+    env: { ...process.env, KUBECONFIG: env.kubeconfig, PATH: env.path },
+  });
 }
 
 export async function createNamespace(name: string): Promise<void> {
