@@ -3,6 +3,7 @@
 // go backwards. Label values are namespace and policy names only — never URIs or secrets (I7).
 import client from 'prom-client';
 import type { Stage, WorkerSnapshot, WorkerState, WorkerTotals } from '../archiver/worker-api.js';
+import { PHASES, type ArchivePolicyPhase } from '../api/schema.js';
 
 const STATES: WorkerState[] = ['Starting', 'Archiving', 'Idle', 'Paused', 'Blocked', 'Failed', 'Stopped'];
 const STAGES: Stage[] = [
@@ -32,6 +33,7 @@ export class OperatorMetrics {
   private readonly spooled: client.Gauge<'namespace' | 'policy'>;
   private readonly lastSuccess: client.Gauge<'namespace' | 'policy'>;
   private readonly workerState: client.Gauge<'namespace' | 'policy' | 'state'>;
+  private readonly policyPhase: client.Gauge<'namespace' | 'policy' | 'phase'>;
   private readonly errors: client.Counter<'namespace' | 'policy' | 'stage'>;
   readonly reconciles: client.Counter<'result'>;
   readonly reconcileSeconds: client.Histogram;
@@ -110,6 +112,14 @@ export class OperatorMetrics {
       name: 'gochive_worker_state',
       help: '1 for the current state of the policy worker on this replica',
       labelNames: ['namespace', 'policy', 'state'],
+      registers: r,
+    });
+    // Unlike gochive_worker_state, this covers policies that have no worker: an invalid spec (Failed), a
+    // missing Secret or key or an unusable URI (Blocked), suspended or not yet started ones.
+    this.policyPhase = new client.Gauge({
+      name: 'gochive_policy_phase',
+      help: "1 for the policy's current status.phase, for every policy whose lease this replica holds",
+      labelNames: ['namespace', 'policy', 'phase'],
       registers: r,
     });
     this.errors = new client.Counter({
@@ -202,6 +212,11 @@ export class OperatorMetrics {
     for (const st of STATES) this.workerState.set({ namespace, policy, state: st }, st === state ? 1 : 0);
   }
 
+  /** The phase the policy's status shows (or is about to show): set whether or not a worker runs. */
+  setPhase(namespace: string, policy: string, phase: ArchivePolicyPhase): void {
+    for (const p of PHASES) this.policyPhase.set({ namespace, policy, phase: p }, p === phase ? 1 : 0);
+  }
+
   /** The policy is gone from this replica (deleted, or its lease moved): drop its series. */
   forgetPolicy(namespace: string, policy: string): void {
     this.seen.delete(`${namespace}/${policy}`);
@@ -219,6 +234,7 @@ export class OperatorMetrics {
     ])
       m.remove(l);
     for (const st of STATES) this.workerState.remove({ namespace, policy, state: st });
+    for (const phase of PHASES) this.policyPhase.remove({ namespace, policy, phase });
     for (const stage of STAGES) {
       this.stageSeconds.remove({ namespace, policy, stage });
       this.errors.remove({ namespace, policy, stage });

@@ -106,6 +106,7 @@ function setup(server = new Map<string, ArchivePolicyStatus>(), identity = 'repl
   const events: EventInput[] = [];
   const computers = new Map<string, StatusComputer>();
   const requeues: Array<[string, number]> = [];
+  const metrics = new OperatorMetrics();
   let secretData: Record<string, string> | undefined = { username: 'u', password: 'hunter22' };
   const log = createLogger({ level: 'silent' });
   const workers = new WorkerSupervisor({
@@ -141,7 +142,7 @@ function setup(server = new Map<string, ArchivePolicyStatus>(), identity = 'repl
     },
     recordEvent: (_p, ev) => events.push(ev),
     forgetEvents: () => undefined,
-    metrics: new OperatorMetrics(),
+    metrics,
     addSecrets: () => undefined,
     requeueAfter: (k, ms) => requeues.push([k, ms]),
     ledgerFor: (ns, name) => memoryLedger(server, `${ns}/${name}`),
@@ -162,6 +163,7 @@ function setup(server = new Map<string, ArchivePolicyStatus>(), identity = 'repl
     status,
     requeues,
     workers,
+    metrics,
     setSecret: (d: Record<string, string> | undefined) => (secretData = d),
   };
 }
@@ -329,5 +331,56 @@ describe('Reconciler', () => {
     const r = await t.r.reconcile('team/p1');
     expect(r && r.requeueAfterMs).toBeGreaterThan(0);
     expect(t.created).toHaveLength(1);
+  });
+
+  it('exports gochive_policy_phase for policies with and without a worker, and drops it with the lease', async () => {
+    const t = setup();
+    /** The phases at 1 for team/p1, from /metrics as Prometheus would scrape it. */
+    const phases = async (): Promise<string[]> =>
+      [
+        ...(await t.metrics.render()).body.matchAll(
+          /^gochive_policy_phase\{namespace="team",policy="p1",phase="(\w+)"\} (\d)$/gm,
+        ),
+      ]
+        .filter((m) => m[2] === '1')
+        .map((m) => m[1]!);
+    const series = async (): Promise<number> =>
+      ((await t.metrics.render()).body.match(/^gochive_policy_phase\{/gm) ?? []).length;
+
+    t.policies.set('team/p1', policy({ spec: { queryLimit: -1 } }));
+    await t.r.reconcile('team/p1');
+    expect(t.created).toHaveLength(0);
+    expect(await phases()).toEqual(['Failed']);
+    expect(await series()).toBe(6); // one per phase, the others at 0
+
+    t.setSecret(undefined);
+    t.policies.set('team/p1', policy({ generation: 2 }));
+    await t.r.reconcile('team/p1');
+    expect(t.created).toHaveLength(0);
+    expect(await phases()).toEqual(['Blocked']);
+
+    t.setSecret({ username: 'u', password: 'hunter22' });
+    await t.r.reconcile('team/p1');
+    expect(await phases()).toEqual(['Pending']);
+    t.created[0]!.emit({ state: 'Idle', backlog: 0 });
+    expect(await phases()).toEqual(['Idle']);
+    t.created[0]!.emit({ state: 'Failed', reason: 'IndexMissing' });
+    expect(await phases()).toEqual(['Failed']);
+
+    t.policies.set('team/p1', policy({ generation: 3, spec: { suspend: true } }));
+    await t.r.reconcile('team/p1');
+    expect(await phases()).toEqual(['Suspended']);
+
+    // The lease moves to another replica: this one exports nothing for the policy any more.
+    t.held.delete('team/p1');
+    await t.r.reconcile('team/p1');
+    expect(await series()).toBe(0);
+    t.held.add('team/p1');
+    await t.r.reconcile('team/p1');
+    expect(await phases()).toEqual(['Suspended']);
+    // Deleted: gone too.
+    t.policies.delete('team/p1');
+    await t.r.reconcile('team/p1');
+    expect(await series()).toBe(0);
   });
 });

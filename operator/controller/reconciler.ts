@@ -2,7 +2,7 @@
 // connection) with what runs on this replica, and start, restart or stop the worker accordingly.
 // Everything it needs comes in through ReconcilerDeps, so unit tests drive it with fakes.
 import { createHash } from 'node:crypto';
-import type { ArchivePolicy, ArchivePolicyStatus } from '../api/schema.js';
+import type { ArchivePolicy, ArchivePolicyPhase, ArchivePolicyStatus } from '../api/schema.js';
 import { API_VERSION, KIND } from '../api/schema.js';
 import { formatSpecErrors, resolvePolicy, validateSpec } from '../api/resolve.js';
 import type { Stage, WorkerSnapshot } from '../archiver/worker-api.js';
@@ -53,6 +53,8 @@ export interface ReconcilerDeps {
     observeSnapshot(namespace: string, name: string, s: WorkerSnapshot): void;
     observeStage(namespace: string, name: string, stage: Stage, seconds: number): void;
     observeError(namespace: string, name: string, stage: Stage): void;
+    /** The policy's phase, exported for every policy this replica holds (with or without a worker). */
+    setPhase(namespace: string, name: string, phase: ArchivePolicyPhase): void;
     forgetPolicy(namespace: string, name: string): void;
   };
   /** Registers secret values so every log line, event and status is scrubbed of them (I7). */
@@ -432,6 +434,7 @@ export class Reconciler {
 
   private requestStatus(key: string, st: PolicyState, policy: ArchivePolicy): void {
     if (!this.d.ownsStatus(key)) return;
+    this.exportPhase(key, st, policy);
     this.d.status.request(
       key,
       { namespace: st.namespace, name: st.name },
@@ -448,6 +451,19 @@ export class Reconciler {
         return next;
       },
     );
+  }
+
+  /**
+   * Exports the phase the status is about to show, at once (not when the throttled write happens), and
+   * for every mode: InvalidSpec, SecretNotFound… have no worker, hence no gochive_worker_state series.
+   */
+  private exportPhase(key: string, st: PolicyState, policy: ArchivePolicy): void {
+    const prev = this.d.status.last?.(key) ?? policy.status;
+    const { phase } = computeStatus(prev, this.observe(st, this.d.workers.get(key)), {
+      replica: this.d.identity,
+      now: new Date(this.now()),
+    });
+    if (phase) this.d.metrics.setPhase(st.namespace, st.name, phase);
   }
 
   private event(key: string, ev: EventInput): void {

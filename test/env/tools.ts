@@ -56,6 +56,20 @@ export const tools = {
       },
     ],
   },
+  // promtool only: the alert-rule test evaluates the chart's PrometheusRule with `promtool test rules`.
+  // Prometheus v3's Go module is versioned v0.3xx.y (v0.316.0 is Prometheus 3.16.0).
+  prometheus: {
+    name: 'prometheus',
+    version: 'v0.316.0',
+    dir: 'prometheus',
+    binaries: [
+      {
+        name: 'promtool',
+        pkg: 'github.com/prometheus/prometheus/cmd/promtool',
+        ldflags: '-X github.com/prometheus/common/version.Version=3.16.0',
+      },
+    ],
+  },
   kubernetes: {
     name: 'kubernetes',
     version: k8sVersion,

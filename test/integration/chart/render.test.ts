@@ -392,9 +392,10 @@ describe('chart: monitoring and ExternalSecret', () => {
     expect(others.expr).toContain(
       'unless on (namespace, policy)\ngochive_last_success_timestamp_seconds{namespace="db", policy=~"incubator-offerwall-event-log|alwayz-user-action-log|alwayz-push-send-log"}',
     );
-    expect(rules.at(-2)!.expr).toBe('max by (namespace, policy) (gochive_worker_state{state="Failed"}) == 1');
+    // By phase, not worker state: a policy with an invalid spec or a missing Secret has no worker.
+    expect(rules.at(-2)!.expr).toBe('max by (namespace, policy) (gochive_policy_phase{phase="Failed"}) == 1');
     expect(rules.at(-1)!.expr).toBe(
-      'max by (namespace, policy) (gochive_worker_state{state="Blocked"}) == 1',
+      'max by (namespace, policy) (gochive_policy_phase{phase="Blocked"}) == 1',
     );
     for (const r of rules) expect(r.labels).toEqual({ severity: 'critical' });
     for (const r of rules.filter((x) => x.alert !== 'GochiveNoSuccessSinceStart')) expect(r.for).toBe('20m');
