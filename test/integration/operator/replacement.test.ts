@@ -126,30 +126,54 @@ describe('operator: a replica replaced by a new one with an empty spool', () => 
   );
 
   test('two replicas; the killed one never comes back: the survivor finishes its bundles', async () => {
-    const colls = ['two_a', 'two_b', 'two_c', 'two_d'];
-    const seeded = new Map<string, Set<string>>();
-    for (const c of colls) {
-      await seed(sb.db, c, DUE, 40);
-      seeded.set(c, await seededIds(sb, c));
-    }
-    const a = await start('two-a', 'two-a', { GOCHIVE_TEST_CRASH_AT: 'after-upload' });
-    const b = await start('two-b', 'two-b');
-    await apply(colls.map((c) => policyManifest(sb.namespace, c.replace('_', '-'), spec(c))));
-    const exit = await waitFor('replica A to kill itself after an upload', () => a.exitInfo, 120_000);
-    expect(exit.signal).toBe('SIGKILL');
-    for (const c of colls) {
-      const p = await waitFor(
-        `${c} to be Idle with nothing in flight`,
-        async () => {
-          const cur = await getPolicy(sb.namespace, c.replace('_', '-'));
-          return idleAndSettled(cur) && cur;
-        },
-        240_000,
+    // A namespace of its own: only these four policies, so the fair share gives each replica two.
+    const sb2 = await sandbox('op-replace2');
+    const args2 = [...sb2.operatorArgs, '--lease-duration=4s', '--renew-interval=1s'];
+    const start2 = async (identity: string, env: Record<string, string> = {}) => {
+      const op = await OperatorProcess.start({
+        name: identity,
+        args: [...args2, `--identity=${identity}`],
+        env,
+      });
+      ops.push(op);
+      return op;
+    };
+    try {
+      const colls = ['two_a', 'two_b', 'two_c', 'two_d'];
+      const seeded = new Map<string, Set<string>>();
+      for (const c of colls) {
+        await seed(sb2.db, c, DUE, 40);
+        seeded.set(c, await seededIds(sb2, c));
+      }
+      const a = await start2('two-a', { GOCHIVE_TEST_CRASH_AT: 'after-upload' });
+      const b = await start2('two-b');
+      await apply(
+        colls.map((c) =>
+          policyManifest(
+            sb2.namespace,
+            c.replace('_', '-'),
+            policySpec(sb2, { queryLimit: 100, bundle: { maxDocuments: 200 }, s3: { uploadInterval: 2 } }, c),
+          ),
+        ),
       );
-      const t = await truth(sb, c, seeded.get(c)!);
-      expect({ policy: c, lost: t.lost, twice: t.twice }).toEqual({ policy: c, lost: 0, twice: 0 });
-      expect(p.status?.totals).toMatchObject(t.totals);
+      const exit = await waitFor('replica A to kill itself after an upload', () => a.exitInfo, 180_000);
+      expect(exit.signal).toBe('SIGKILL');
+      for (const c of colls) {
+        const p = await waitFor(
+          `${c} to be Idle with nothing in flight`,
+          async () => {
+            const cur = await getPolicy(sb2.namespace, c.replace('_', '-'));
+            return idleAndSettled(cur) && cur;
+          },
+          240_000,
+        );
+        const t = await truth(sb2, c, seeded.get(c)!);
+        expect({ policy: c, lost: t.lost, twice: t.twice }).toEqual({ policy: c, lost: 0, twice: 0 });
+        expect(p.status?.totals).toMatchObject(t.totals);
+      }
+      await b.stop();
+    } finally {
+      await sb2.cleanup();
     }
-    await b.stop();
   }, 600_000);
 });
