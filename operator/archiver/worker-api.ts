@@ -73,6 +73,8 @@ export interface WorkerOptions {
   events?: WorkerEvents;
   /** Exit after the backlog is empty and everything spooled is uploaded and deleted (`--once`). */
   once?: boolean;
+  /** `once` mode: give up (Failed) when MongoDB cannot be reached at start for this long. */
+  connectTimeoutMs?: number;
   /**
    * totals start at what earlier runs counted but never reported (markReported); without it, at zero.
    * For `gochive archive`, whose printed statistics are its report.

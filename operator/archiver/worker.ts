@@ -17,6 +17,7 @@ import { MAX_LEDGER_BUNDLES } from '../api/schema.js';
 import { createDestination } from '../storage/factory.js';
 import type { Destination } from '../storage/destination.js';
 import { errorMessage } from '../util/redact.js';
+import { formatDuration } from '../api/duration.js';
 import type { PolicyConfig } from './config.js';
 import { countersSince, zeroCounters, type Counters } from './counters.js';
 import { DeleteStage, type DeleteTuning } from './delete-stage.js';
@@ -325,6 +326,7 @@ export class Worker implements ArchiveWorker {
   /** Connects, locks the spool, loads and recovers the journal. False when the worker must not go on. */
   private async startUp(): Promise<boolean> {
     this.setState('Starting');
+    const t0 = this.now();
     for (;;) {
       if (this.stopping) return false;
       try {
@@ -341,6 +343,16 @@ export class Worker implements ArchiveWorker {
         if (err instanceof SpoolLockedError) {
           this.setState('Blocked', 'SpoolLocked', err.message);
           this.recordError('connect', err, false);
+          return false;
+        }
+        const limit = this.opts.connectTimeoutMs;
+        if (this.opts.once && limit !== undefined && this.stage === 'connect' && this.now() - t0 >= limit) {
+          // Unreachable from the start: a one-shot run says so and exits instead of retrying for ages.
+          const msg = errorMessage(err, this.secrets);
+          this.fail(
+            'connect',
+            new Error(`MongoDB not reachable for ${formatDuration(limit)} (--connect-timeout): ${msg}`),
+          );
           return false;
         }
         if (!(await this.failedAttempt(this.stage, err))) return false;

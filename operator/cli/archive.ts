@@ -28,6 +28,7 @@ import { flagHelp, parseFlags, UsageError, type FlagSpec, type FlagValues } from
 import { loadPolicyFile } from './policy-file.js';
 import { ProgressView } from './progress.js';
 import { formatStatistics } from './statistics.js';
+import { parseDuration } from '../api/duration.js';
 
 const ORIGINAL = 'Flags of the original go-chive (single or double dash; -flag=value works too)';
 const EXT = 'Extensions';
@@ -113,6 +114,13 @@ export const ARCHIVE_FLAGS: FlagSpec[] = [
     name: 'once',
     kind: 'bool',
     help: 'run until no eligible document is left and everything is uploaded and deleted, then exit',
+  },
+  {
+    group: EXT,
+    name: 'connect-timeout',
+    kind: 'string',
+    metavar: 'DURATION',
+    help: 'with --once: exit 1 when MongoDB cannot be reached at start for this long (default 2m)',
   },
   {
     group: EXT,
@@ -547,7 +555,13 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   let jobs: Job[];
+  let connectTimeoutMs: number;
   try {
+    try {
+      connectTimeoutMs = parseDuration(values['connect-timeout'] ?? '2m', '--connect-timeout');
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
     jobs = await buildJobs(values, secrets);
     for (const j of jobs) parseMongoUri(j.uri, secrets);
   } catch (err) {
@@ -581,6 +595,7 @@ export async function run(argv: string[]): Promise<number> {
       logger: log,
       once,
       carryTotals: true,
+      connectTimeoutMs,
     });
     log.info(
       {

@@ -205,4 +205,44 @@ describe('gochive archive: the seed command line', () => {
     expect(lines.join('\n')).not.toContain('Sup3rSecretPw');
     expect(await listKeys(sb.s3, sb.bucket, 'archive/')).toEqual([]);
   }, 120_000);
+
+  test('--once against an unreachable MongoDB exits 1 once --connect-timeout has passed, naming it', async () => {
+    // Port 1 on loopback refuses at once; the driver's server selection gives up after 300 ms per
+    // attempt. Before --connect-timeout a one-shot run kept retrying with back-off (about ten minutes).
+    const r = await runCli(
+      [
+        'archive',
+        '-host',
+        'mongodb://gochiveuser:Sup3rSecretPw@127.0.0.1:1/?serverSelectionTimeoutMS=300',
+        '-database',
+        'd',
+        '-collection',
+        'c',
+        '-age-limit',
+        '30d',
+        '-archive-field',
+        'createdAt',
+        '-s3-bucket-uri',
+        `${sb.bucket}/unreachable/`,
+        '-archive-check-interval',
+        '1',
+        '-s3-upload-interval',
+        '2',
+        '--spool-dir',
+        sb.spoolRoot,
+        '--once',
+        '--connect-timeout',
+        '2s',
+      ],
+      cliEnv(),
+      120_000,
+    );
+    expect({ code: r.code, signal: r.signal }).toEqual({ code: 1, signal: null });
+    expect(r.stderr).toMatch(/MongoDB not reachable for 2s \(--connect-timeout\)/);
+    expect(r.stderr).not.toContain('Sup3rSecretPw');
+    // A bad value is a usage error naming the flag.
+    const bad = await runCli(['archive', '--connect-timeout', 'soon'], cliEnv(), 60_000);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--connect-timeout');
+  }, 180_000);
 });
