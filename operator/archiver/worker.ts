@@ -10,6 +10,7 @@
 import { Mutex } from 'async-mutex';
 import { BSON, MongoServerError, type MongoClient, type Collection, type Document } from 'mongodb';
 import { Transform, type Readable } from 'node:stream';
+import { protectedNamespaceProblem } from '../api/protected-namespaces.js';
 import { newBundleId } from '../bundle/keys.js';
 import { createDestination } from '../storage/factory.js';
 import type { Destination } from '../storage/destination.js';
@@ -294,6 +295,15 @@ export class Worker implements ArchiveWorker {
 
   private async runInner(): Promise<void> {
     try {
+      // SPEC I9, the last line of defence: whatever config the engine is handed (the API's validation and
+      // resolvePolicy refuse these first), it never connects to, reads from or deletes in a MongoDB system
+      // database or collection.
+      const protectedProblem = protectedNamespaceProblem(this.cfg.database, this.cfg.collection);
+      if (protectedProblem) {
+        this.setState('Failed', 'ProtectedNamespace', protectedProblem);
+        this.log.error({ err: protectedProblem }, 'refusing a protected namespace');
+        return;
+      }
       if (!(await this.startUp())) return;
       if (this.cfg.suspend) {
         this.setState('Paused', 'Suspended', 'spec.suspend is true: nothing is fetched, uploaded or deleted');
