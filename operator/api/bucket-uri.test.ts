@@ -60,6 +60,24 @@ describe('parseBucketUri', () => {
       expect(bucketNameProblem(ok)).toBeUndefined();
   });
 
+  it('refuses file:// with allowFile: false (an ArchivePolicy), saying why and what to use', () => {
+    for (const uri of ['file:///var/lib/gochive', 'file:///tmp/x/', 'FILE:///tmp/x', 'file:relative'])
+      expect(() => parseBucketUri(uri, 's3.bucket', { allowFile: false })).toThrow(
+        /^s3\.bucket: ".*" is not allowed in an ArchivePolicy: a file:\/\/ destination is the operator pod's own disk, which is not durable.*use an S3 bucket \(bucket\/prefix\/ or s3:\/\/bucket\/prefix\/.*`gochive archive`/,
+      );
+    expect(parseBucketUri('s3://bucket/p/', 's3.bucket', { allowFile: false })).toEqual({
+      kind: 's3',
+      bucket: 'bucket',
+      prefix: 'p/',
+    });
+    // The hint for a bad S3 URI does not suggest file:// there.
+    expect(() => parseBucketUri('http://x/', 's3.bucket', { allowFile: false })).toThrow(
+      /unsupported scheme; use bucket\/prefix\/ \(as the original\) or s3:\/\/bucket\/prefix\/$/,
+    );
+    // The default (ls, cat, verify, restore, gochive archive) still reads file://.
+    expect(parseBucketUri('file:///tmp/x')).toEqual({ kind: 'file', root: '/tmp/x', prefix: '' });
+  });
+
   it('formats canonically', () => {
     expect(formatBucketUri(parseBucketUri('levit/a/b'))).toBe('s3://levit/a/b/');
     expect(formatBucketUri(parseBucketUri('file:///tmp/x/'))).toBe('file:///tmp/x');

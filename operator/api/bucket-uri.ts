@@ -24,6 +24,21 @@ export const BUCKET_URI_PATTERN = `^(?:(?:s3://)?${BUCKET}${PREFIX}|${FILE})$`;
 const shapeRe = new RegExp(BUCKET_URI_PATTERN);
 
 const HINT = 'use bucket/prefix/ (as the original), s3://bucket/prefix/ or file:///absolute/dir';
+/** The accepted forms where file:// is refused (an ArchivePolicy). */
+export const S3_ONLY_HINT = 'use bucket/prefix/ (as the original) or s3://bucket/prefix/';
+
+/**
+ * Why an ArchivePolicy (run by the operator, in a pod) may not archive to file://: the bundles would be
+ * the only copy of documents deleted from MongoDB, on a disk that goes away with the pod.
+ */
+export const FILE_DESTINATION_IN_CLUSTER_REASON =
+  "is not allowed in an ArchivePolicy: a file:// destination is the operator pod's own disk, which is not durable (an emptyDir is lost with the pod), and the documents would be deleted from MongoDB with that as their only copy; use an S3 bucket (bucket/prefix/ or s3://bucket/prefix/, with s3.endpoint for MinIO or another S3-compatible store). file:// is for `gochive archive` on a machine you control";
+
+/** Options of bucketUriProblem / parseBucketUri. */
+export interface BucketUriOptions {
+  /** Accept file:///dir destinations (default true: the CLI's ls, cat, verify, restore and archive). */
+  allowFile?: boolean;
+}
 
 /** Why `name` is not a valid S3 bucket name, or undefined when it is (AWS general-purpose bucket rules). */
 export function bucketNameProblem(name: string): string | undefined {
@@ -46,11 +61,16 @@ export function bucketNameProblem(name: string): string | undefined {
 export function bucketUriProblem(
   value: unknown,
   field = 's3.bucket',
+  opts: BucketUriOptions = {},
 ): { parsed: ParsedBucketUri } | { error: string } {
-  if (typeof value !== 'string' || value.trim() === '') return { error: `${field}: required; ${HINT}` };
+  const allowFile = opts.allowFile ?? true;
+  const hint = allowFile ? HINT : S3_ONLY_HINT;
+  if (typeof value !== 'string' || value.trim() === '') return { error: `${field}: required; ${hint}` };
   const text = value.trim();
   if (text.length > BUCKET_URI_MAX_LENGTH)
     return { error: `${field}: longer than ${BUCKET_URI_MAX_LENGTH} characters` };
+  if (!allowFile && /^file:/i.test(text))
+    return { error: `${field}: ${JSON.stringify(value)} ${FILE_DESTINATION_IN_CLUSTER_REASON}` };
   if (text.startsWith('file:')) {
     if (!shapeRe.test(text)) {
       return {
@@ -65,15 +85,15 @@ export function bucketUriProblem(
   }
   const rest = text.startsWith('s3://') ? text.slice(5) : text;
   if (/^[a-z][a-z0-9+.-]*:/i.test(rest)) {
-    return { error: `${field}: ${JSON.stringify(value)} has an unsupported scheme; ${HINT}` };
+    return { error: `${field}: ${JSON.stringify(value)} has an unsupported scheme; ${hint}` };
   }
   const slash = rest.indexOf('/');
   const bucket = slash < 0 ? rest : rest.slice(0, slash);
   const problem = bucketNameProblem(bucket);
-  if (problem) return { error: `${field}: ${problem}; ${HINT}` };
+  if (problem) return { error: `${field}: ${problem}; ${hint}` };
   if (!shapeRe.test(text)) {
     return {
-      error: `${field}: ${JSON.stringify(value)} has an invalid prefix (empty segments like "//", or control characters); ${HINT}`,
+      error: `${field}: ${JSON.stringify(value)} has an invalid prefix (empty segments like "//", or control characters); ${hint}`,
     };
   }
   let prefix = slash < 0 ? '' : rest.slice(slash + 1);
@@ -85,8 +105,12 @@ export function bucketUriProblem(
 }
 
 /** Parses a destination; throws an Error whose message names `field` and the accepted forms. */
-export function parseBucketUri(value: unknown, field = 's3.bucket'): ParsedBucketUri {
-  const r = bucketUriProblem(value, field);
+export function parseBucketUri(
+  value: unknown,
+  field = 's3.bucket',
+  opts: BucketUriOptions = {},
+): ParsedBucketUri {
+  const r = bucketUriProblem(value, field, opts);
   if ('error' in r) throw new Error(r.error);
   return r.parsed;
 }

@@ -159,6 +159,31 @@ describe('ArchivePolicy CRD', () => {
     expect(entry.policy.properties[field].patternErrorMessage).toBe(rule!.message);
   });
 
+  it('refuses system databases and collections and file:// with CEL rules that say why', () => {
+    const p = schema.properties.spec.properties as Node;
+    const rulesOf = (n: Node) =>
+      (n['x-kubernetes-validations'] as Node[]).map((r) => `${r.rule} => ${r.message}`);
+    expect(rulesOf(p.database)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          /lowerAscii\(\) in \['admin', 'local', 'config'\].* => must not be admin, local or config: those are MongoDB system databases/,
+        ),
+      ]),
+    );
+    expect(rulesOf(p.collection)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/startsWith\('system\.'\).* => must not be a system collection \(system\.\*\)/),
+      ]),
+    );
+    expect(rulesOf(p.s3.properties.bucket)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          /startsWith\('file:'\).* => file:\/\/ is not allowed in an ArchivePolicy: .*not durable.*use an S3 bucket/,
+        ),
+      ]),
+    );
+  });
+
   it('has defaults that keep the original behaviour', () => {
     const p = schema.properties.spec.properties as Node;
     expect(p.queryLimit.default).toBe(1000);
@@ -233,6 +258,14 @@ describe('chart values.schema.json', () => {
     expect(open).toEqual([]);
   });
 
+  it('refuses system databases and file:// destinations in policy entries', () => {
+    const p = (schema.definitions.policy as Node).properties as Node;
+    const refused = (n: Node, v: string) => new RegExp((n.not as Node).pattern as string).test(v);
+    for (const db of ['admin', 'local', 'config', 'Admin']) expect(refused(p.database, db)).toBe(true);
+    expect(refused(p.database, 'ALWAYZ')).toBe(false);
+    expect(refused(p.s3.properties.bucket, 'file:///var/archive')).toBe(true);
+    expect(refused(p.s3.properties.bucket, 's3://bucket/prefix/')).toBe(false);
+  });
   it('types the chart-level keys the chart uses', () => {
     for (const k of [
       'image',

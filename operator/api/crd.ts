@@ -70,7 +70,7 @@ export function archivePolicyOpenApiSchema(): JsonSchema {
   const status = toKubernetesSchema(zodToJsonSchema(archivePolicyStatusSchema), 'status');
   return {
     description:
-      "ArchivePolicy moves documents older than ageLimit from one MongoDB collection to S3 (or a file:// directory) and then deletes them. It mirrors one entry of the original gochive values file; metadata.name is the entry's name.",
+      "ArchivePolicy moves documents older than ageLimit from one MongoDB collection to S3 (or an S3-compatible store) and then deletes them. It mirrors one entry of the original gochive values file; metadata.name is the entry's name.",
     type: 'object',
     required: ['spec'],
     properties: {

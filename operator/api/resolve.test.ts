@@ -121,13 +121,43 @@ describe('resolvePolicy', () => {
     } satisfies PolicyConfig);
   });
 
-  it('maps a file:// destination', () => {
-    const spec = parseSpec({ ...seedSpec, s3: { bucket: 'file:///tmp/archive/', uploadInterval: 65 } });
-    expect(resolvePolicy(spec, { name: 'a', namespace: 'b' }).destination).toEqual({
+  it('maps a file:// destination for gochive archive (allowFileDestination)', () => {
+    const spec = parseSpec(
+      { ...seedSpec, s3: { bucket: 'file:///tmp/archive/', uploadInterval: 65 } },
+      undefined,
+      { target: 'local' },
+    );
+    expect(
+      resolvePolicy(spec, { name: 'a', namespace: 'b', allowFileDestination: true }).destination,
+    ).toEqual({
       kind: 'file',
       root: '/tmp/archive',
       prefix: '',
     });
+  });
+
+  it('refuses a file:// destination for the operator (the default), whatever validated the spec', () => {
+    const spec = parseSpec(
+      { ...seedSpec, s3: { bucket: 'file:///tmp/archive/', uploadInterval: 65 } },
+      undefined,
+      { target: 'local' },
+    );
+    expect(() => resolvePolicy(spec, { name: 'a', namespace: 'b' })).toThrow(
+      /^b\/a: s3\.bucket: "file:\/\/\/tmp\/archive\/" is not allowed in an ArchivePolicy: .*not durable/,
+    );
+  });
+
+  it.each([
+    ['database', 'admin', /^b\/a: database: "admin" is a MongoDB system database/],
+    ['database', 'local', /^b\/a: database: "local" is a MongoDB system database/],
+    ['database', 'config', /^b\/a: database: "config" is a MongoDB system database/],
+    ['collection', 'system.users', /^b\/a: collection: "system.users" is a MongoDB system collection/],
+  ])('never returns a config for %s %j, even from an unvalidated spec', (field, value, says) => {
+    const spec = { ...parseSpec(seedSpec), [field]: value };
+    expect(() => resolvePolicy(spec, { name: 'a', namespace: 'b' })).toThrow(says);
+    expect(() => resolvePolicy(spec, { name: 'a', namespace: 'b', allowFileDestination: true })).toThrow(
+      says,
+    );
   });
 
   it('does not share the filter object with the spec', () => {

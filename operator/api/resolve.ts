@@ -3,9 +3,16 @@
 // Connections are NOT resolved here (the operator/CLI read Secrets); renderUriTemplate helps them.
 import type { z } from 'zod';
 import type { ArchiveWindow, DestinationConfig, PolicyConfig } from '../archiver/config.js';
-import { archivePolicySpecSchema, DAY_NAMES, type ArchivePolicySpec } from './schema.js';
+import {
+  archivePolicySpecSchema,
+  DAY_NAMES,
+  localPolicySpecSchema,
+  type ArchivePolicySpec,
+  type PolicyTarget,
+} from './schema.js';
 import { parseDuration } from './duration.js';
 import { parseBucketUri } from './bucket-uri.js';
+import { protectedNamespaceProblem } from './protected-namespaces.js';
 import { parseBytes } from './quantity.js';
 
 /** Spool cap when spec.spool.maxBytes is absent. */
@@ -21,9 +28,18 @@ export interface SpecError {
 
 export type ValidationResult = { ok: true; spec: ArchivePolicySpec } | { ok: false; errors: SpecError[] };
 
+export interface ValidateOptions {
+  /**
+   * `cluster` (default): the rules of an ArchivePolicy run by the operator, file:// refused. `local`:
+   * `gochive archive` on the user's own machine, where file:///dir destinations are allowed.
+   */
+  target?: PolicyTarget;
+}
+
 /** Validates a spec (as written by a user) and applies defaults. Never throws. */
-export function validateSpec(input: unknown, pathPrefix = ''): ValidationResult {
-  const r = archivePolicySpecSchema.safeParse(input, { reportInput: true });
+export function validateSpec(input: unknown, pathPrefix = '', opts: ValidateOptions = {}): ValidationResult {
+  const schema = opts.target === 'local' ? localPolicySpecSchema : archivePolicySpecSchema;
+  const r = schema.safeParse(input, { reportInput: true });
   if (r.success) return { ok: true, spec: r.data };
   return { ok: false, errors: dedupe(preferCustom(r.error.issues).map((i) => toSpecError(i, pathPrefix))) };
 }
@@ -34,8 +50,8 @@ export function formatSpecErrors(errors: SpecError[], what = 'invalid ArchivePol
 }
 
 /** Like validateSpec but throws an Error listing every problem. */
-export function parseSpec(input: unknown, what?: string): ArchivePolicySpec {
-  const r = validateSpec(input);
+export function parseSpec(input: unknown, what?: string, opts: ValidateOptions = {}): ArchivePolicySpec {
+  const r = validateSpec(input, '', opts);
   if (!r.ok) throw new Error(formatSpecErrors(r.errors, what));
   return r.spec;
 }
@@ -57,6 +73,7 @@ export function policyNameProblem(name: unknown): string | undefined {
  */
 export function validateValuesEntry(
   entry: unknown,
+  opts: ValidateOptions = {},
 ): { ok: true; name: string; spec: ArchivePolicySpec } | { ok: false; errors: SpecError[] } {
   if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) {
     return {
@@ -66,7 +83,7 @@ export function validateValuesEntry(
   }
   const { name, ...spec } = entry as Record<string, unknown>;
   const nameProblem = policyNameProblem(name);
-  const r = validateSpec(spec);
+  const r = validateSpec(spec, '', opts);
   const errors = [
     ...(nameProblem ? [{ path: 'name', message: nameProblem }] : []),
     ...(r.ok ? [] : r.errors),
@@ -78,7 +95,8 @@ export function validateValuesEntry(
 /**
  * The engine's input for a validated spec. Throws (with a field-naming message) only if `spec` did not
  * come from validateSpec and is invalid. S3 credentials, when the spec names a Secret, are read by the
- * caller and passed in.
+ * caller and passed in. Whatever the spec says, it never returns a config for a protected namespace
+ * (SPEC I9) nor, unless `allowFileDestination` (the CLI), a file:// destination.
  */
 export function resolvePolicy(
   spec: ArchivePolicySpec,
@@ -86,10 +104,16 @@ export function resolvePolicy(
     name: string;
     namespace: string;
     s3Credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+    /** `gochive archive` on the user's machine: file:///dir destinations are allowed. */
+    allowFileDestination?: boolean;
   },
 ): PolicyConfig {
   const where = `${ref.namespace}/${ref.name}`;
-  const parsed = parseBucketUri(spec.s3.bucket, `${where}: s3.bucket`);
+  const protectedProblem = protectedNamespaceProblem(spec.database, spec.collection);
+  if (protectedProblem) throw new Error(`${where}: ${protectedProblem}`);
+  const parsed = parseBucketUri(spec.s3.bucket, `${where}: s3.bucket`, {
+    allowFile: ref.allowFileDestination ?? false,
+  });
   let destination: DestinationConfig;
   if (parsed.kind === 'file') {
     destination = { kind: 'file', root: parsed.root, prefix: '' };

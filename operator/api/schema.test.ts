@@ -184,11 +184,12 @@ describe('ArchivePolicy spec schema', () => {
     ],
     ['unknown sse type', (s) => (s.s3.sse = { type: 'DES' }), 's3.sse.type', 'AES256'],
     [
-      'S3 options on a file:// destination',
-      (s) => ((s.s3.bucket = 'file:///tmp/a'), (s.s3.region = 'us-east-1')),
-      's3.region',
-      'file://',
+      'a file:// destination in an ArchivePolicy',
+      (s) => (s.s3.bucket = 'file:///var/lib/gochive/archive'),
+      's3.bucket',
+      's3.bucket: "file:///var/lib/gochive/archive" is not allowed in an ArchivePolicy: a file:// destination is the operator pod\'s own disk, which is not durable',
     ],
+    ['an upper-case FILE:// destination', (s) => (s.s3.bucket = 'FILE:///tmp/a'), 's3.bucket', 'not durable'],
     [
       'compression level out of range',
       (s) => (s.compression = { level: 10 }),
@@ -198,7 +199,21 @@ describe('ArchivePolicy spec schema', () => {
     ['bad size quantity', (s) => (s.bundle = { maxBytes: '512MB' }), 'bundle.maxBytes', 'is not a size'],
     ['unknown field (typo)', (s) => (s.ageLimt = '92d'), '', 'unknown field "ageLimt"'],
     ['unknown field inside s3', (s) => (s.s3.uploadIntervall = 60), 's3', 'unknown field "uploadIntervall"'],
-    ['system collection', (s) => (s.collection = 'system.users'), 'collection', 'system collection'],
+    [
+      'system collection',
+      (s) => (s.collection = 'system.users'),
+      'collection',
+      'collection: "system.users" is a MongoDB system collection (system.*)',
+    ],
+    [
+      'the admin database',
+      (s) => (s.database = 'admin'),
+      'database',
+      'database: "admin" is a MongoDB system database; gochive never archives from, deletes from or restores into admin, local or config',
+    ],
+    ['the local database', (s) => (s.database = 'local'), 'database', 'is a MongoDB system database'],
+    ['the config database', (s) => (s.database = 'config'), 'database', 'is a MongoDB system database'],
+    ['the admin database in capitals', (s) => (s.database = 'ADMIN'), 'database', 'system database'],
     ['bad database name', (s) => (s.database = 'my.db'), 'database', 'database name'],
     ['archiveField starting with $', (s) => (s.archiveField = '$createdAt'), 'archiveField', 'field path'],
     ['suspend as a string', (s) => (s.suspend = 'yes'), 'suspend', 'true or false'],
@@ -236,6 +251,29 @@ describe('ArchivePolicy spec schema', () => {
     expect(r.errors.map((e) => e.path)).toEqual(['name', 'queryLimit']);
     expect(formatSpecErrors(r.errors)).toMatch(/name: "Bad_Name" must be lowercase/);
     expect(validateValuesEntry('nope')).toMatchObject({ ok: false });
+  });
+
+  it('gochive archive (target local) accepts file:// but keeps every other rule', () => {
+    const local = { ...seedSpec, s3: { bucket: 'file:///var/lib/gochive/archive', uploadInterval: 65 } };
+    expect(validateSpec(local, '', { target: 'local' })).toMatchObject({ ok: true });
+    expect(validateValuesEntry({ ...local, name: 'p' }, { target: 'local' })).toMatchObject({ ok: true });
+    // The default is the ArchivePolicy's rules.
+    expect(validateSpec(local)).toMatchObject({ ok: false });
+    expect(validateValuesEntry({ ...local, name: 'p' })).toMatchObject({ ok: false });
+
+    const errorsOf = (spec: unknown) => {
+      const r = validateSpec(spec, '', { target: 'local' });
+      return r.ok ? [] : r.errors.map((e) => e.message);
+    };
+    expect(errorsOf({ ...local, database: 'config' })).toEqual([
+      expect.stringMatching(/^database: "config" is a MongoDB system database/),
+    ]);
+    expect(errorsOf({ ...local, collection: 'system.profile' })).toEqual([
+      expect.stringMatching(/^collection: "system.profile" is a MongoDB system collection/),
+    ]);
+    expect(errorsOf({ ...local, s3: { ...local.s3, region: 'us-east-1' } })).toEqual([
+      expect.stringMatching(/^s3\.region: .*applies only to S3 destinations, not to a file:\/\/ bucket/),
+    ]);
   });
 
   it('the zod schema itself is usable directly', () => {

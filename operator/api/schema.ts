@@ -14,9 +14,24 @@ import {
   celDurationWellFormed,
   durationSeconds,
 } from './duration.js';
-import { BUCKET_URI_MAX_LENGTH, BUCKET_URI_PATTERN, bucketUriProblem } from './bucket-uri.js';
+import {
+  BUCKET_URI_MAX_LENGTH,
+  BUCKET_URI_PATTERN,
+  FILE_DESTINATION_IN_CLUSTER_REASON,
+  S3_ONLY_HINT,
+  bucketUriProblem,
+} from './bucket-uri.js';
 import { BYTES_HINT, BYTES_PATTERN, bytesProblem } from './quantity.js';
 import { FORBIDDEN_FILTER_OPERATORS, forbiddenFilterOperators } from './filter.js';
+import {
+  CEL_COLLECTION_NOT_SYSTEM,
+  CEL_COLLECTION_NOT_SYSTEM_MESSAGE,
+  CEL_DATABASE_NOT_PROTECTED,
+  CEL_DATABASE_NOT_PROTECTED_MESSAGE,
+  PROTECTED_DATABASE_JSON_PATTERN,
+  protectedCollectionReason,
+  protectedDatabaseReason,
+} from './protected-namespaces.js';
 
 export const GROUP = 'gochive.io';
 export const VERSION = 'v1alpha1';
@@ -240,155 +255,180 @@ const bucketCel = (rule: string, message: string): CelRule => ({
   message,
   reason: 'FieldValueInvalid',
 });
-const BUCKET_HINT = 'use bucket/prefix/ (as the original), s3://bucket/prefix/ or file:///absolute/dir';
+/**
+ * Where a spec runs. `cluster`: an ArchivePolicy run by the operator (the CRD, the chart, the operator's
+ * runtime validation) — file:// destinations are refused, a pod's disk is not durable. `local`:
+ * `gochive archive` on a machine the user controls, where file:///dir is allowed.
+ */
+export type PolicyTarget = 'cluster' | 'local';
 
-export const s3Schema = z
-  .strictObject({
-    bucket: z
-      .string()
-      .min(1)
-      .max(BUCKET_URI_MAX_LENGTH)
-      .regex(new RegExp(BUCKET_URI_PATTERN), { error: `is not a valid destination; ${BUCKET_HINT}` })
-      .superRefine((v, ctx) => {
-        const r = bucketUriProblem(v, '');
-        if ('error' in r) ctx.addIssue({ code: 'custom', message: r.error.replace(/^: /, ''), input: v });
-      })
-      .meta({
-        description:
-          'Where bundles go: bucket/prefix/ (the original form), s3://bucket/prefix/, or file:///absolute/dir for a local directory. The prefix is normalised to end with "/".',
-        [CEL_REPLACES_PATTERN]: true,
-        ...cel(
-          celPattern(
-            BUCKET_URI_PATTERN,
-            `is not a valid destination (lowercase bucket name, no empty "//" segments); ${BUCKET_HINT}`,
+const LOCAL_BUCKET_HINT = 'use bucket/prefix/ (as the original), s3://bucket/prefix/ or file:///absolute/dir';
+
+function s3SchemaFor(target: PolicyTarget) {
+  const allowFile = target === 'local';
+  const BUCKET_HINT = allowFile ? LOCAL_BUCKET_HINT : S3_ONLY_HINT;
+  return z
+    .strictObject({
+      bucket: z
+        .string()
+        .min(1)
+        .max(BUCKET_URI_MAX_LENGTH)
+        .regex(new RegExp(BUCKET_URI_PATTERN), { error: `is not a valid destination; ${BUCKET_HINT}` })
+        .superRefine((v, ctx) => {
+          const r = bucketUriProblem(v, '', { allowFile });
+          if ('error' in r) ctx.addIssue({ code: 'custom', message: r.error.replace(/^: /, ''), input: v });
+        })
+        .meta({
+          description: allowFile
+            ? 'Where bundles go: bucket/prefix/ (the original form), s3://bucket/prefix/, or file:///absolute/dir for a local directory. The prefix is normalised to end with "/".'
+            : 'Where bundles go: bucket/prefix/ (the original form) or s3://bucket/prefix/. The prefix is normalised to end with "/". file:// is refused in an ArchivePolicy (the pod\'s disk is not durable); it works only with `gochive archive`.',
+          [CEL_REPLACES_PATTERN]: true,
+          ...(allowFile ? {} : { 'x-gochive-jsonschema': { not: { pattern: '^[Ff][Ii][Ll][Ee]:' } } }),
+          ...cel(
+            ...(allowFile
+              ? []
+              : [
+                  {
+                    rule: "!self.lowerAscii().startsWith('file:')",
+                    message: `file:// ${FILE_DESTINATION_IN_CLUSTER_REASON}`,
+                    reason: 'FieldValueForbidden' as const,
+                  },
+                ]),
+            celPattern(
+              BUCKET_URI_PATTERN,
+              `is not a valid destination (lowercase bucket name, no empty "//" segments); ${BUCKET_HINT}`,
+            ),
+            bucketCel(
+              "self.startsWith('file://') || self.matches('^(s3://)?[^/]{3,63}(/.*)?$')",
+              `the bucket name must be 3 to 63 characters long; ${BUCKET_HINT}`,
+            ),
+            bucketCel(
+              "!self.matches('^(s3://)?[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+(/.*)?$')",
+              'the bucket name must not look like an IP address',
+            ),
+            bucketCel(
+              "!self.matches('^(s3://)?(xn--|sthree-|amzn-s3-demo-)') && !self.matches('^(s3://)?[^/]*(-s3alias|--ol-s3|[.]mrap|--x-s3|--table-s3)(/.*)?$')",
+              'the bucket name uses a prefix or suffix S3 reserves (xn--, sthree-, amzn-s3-demo-, -s3alias, --ol-s3, .mrap, --x-s3, --table-s3)',
+            ),
+            bucketCel("!self.matches('/[.][.]?(/|$)')", 'the path must not contain . or .. segments'),
           ),
-          bucketCel(
-            "self.startsWith('file://') || self.matches('^(s3://)?[^/]{3,63}(/.*)?$')",
-            `the bucket name must be 3 to 63 characters long; ${BUCKET_HINT}`,
-          ),
-          bucketCel(
-            "!self.matches('^(s3://)?[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+(/.*)?$')",
-            'the bucket name must not look like an IP address',
-          ),
-          bucketCel(
-            "!self.matches('^(s3://)?(xn--|sthree-|amzn-s3-demo-)') && !self.matches('^(s3://)?[^/]*(-s3alias|--ol-s3|[.]mrap|--x-s3|--table-s3)(/.*)?$')",
-            'the bucket name uses a prefix or suffix S3 reserves (xn--, sthree-, amzn-s3-demo-, -s3alias, --ol-s3, .mrap, --x-s3, --table-s3)',
-          ),
-          bucketCel("!self.matches('/[.][.]?(/|$)')", 'the path must not contain . or .. segments'),
-        ),
-      }),
-    uploadInterval: duration(
-      'How often the spooled documents are sealed into a bundle, uploaded, verified and then deleted from MongoDB. Must be greater than archiveCheckInterval.',
-    ),
-    region: z
-      .string()
-      .min(1)
-      .max(64)
-      .regex(/^[a-z0-9-]+$/, { error: 'must be an AWS region name such as ap-northeast-2' })
-      .optional()
-      .describe(
-        'AWS region of the bucket, e.g. ap-northeast-2. Absent: taken from the environment (AWS_REGION) or the default AWS configuration.',
-      ),
-    endpoint: z
-      .string()
-      .max(512)
-      .regex(/^https?:\/\/[^\s/@]+(\/[^\s]*)?$/, {
-        error: 'must be an http(s) URL without credentials, e.g. https://minio.example.com:9000',
-      })
-      .optional()
-      .describe('Endpoint URL of an S3-compatible store (MinIO, Ceph, versitygw…). Absent: AWS S3.'),
-    forcePathStyle: z
-      .boolean()
-      .optional()
-      .describe(
-        'Address the bucket in the path (endpoint/bucket/key) rather than the host name; most S3-compatible stores need this.',
-      ),
-    storageClass: z
-      .enum(STORAGE_CLASSES, { error: `must be one of ${STORAGE_CLASSES.join(', ')}` })
-      .optional()
-      .describe('S3 storage class of uploaded bundles. Absent: the bucket default (STANDARD).'),
-    sse: z
-      .strictObject({
-        type: z
-          .enum(SSE_TYPES, { error: 'must be AES256 (SSE-S3) or aws:kms (SSE-KMS)' })
-          .describe('AES256 for SSE-S3, aws:kms for SSE-KMS.'),
-        kmsKeyId: z
-          .string()
-          .min(1)
-          .max(2048)
-          .optional()
-          .describe('KMS key id, alias or ARN for aws:kms. Absent: the AWS-managed key aws/s3.'),
-      })
-      .optional()
-      .meta({
-        description: 'Server-side encryption of uploaded bundles.',
-        'x-gochive-jsonschema': {
-          if: { properties: { type: { const: 'AES256' } }, required: ['type'] },
-          then: { not: { required: ['kmsKeyId'] } },
-        },
-        ...cel({
-          rule: "self.type == 'aws:kms' || !has(self.kmsKeyId)",
-          message: 'kmsKeyId applies only to type aws:kms; remove it or set type: aws:kms',
-          fieldPath: '.kmsKeyId',
-          reason: 'FieldValueForbidden',
         }),
-      })
-      .superRefine((sse, ctx) => {
-        if (sse && sse.type !== 'aws:kms' && sse.kmsKeyId !== undefined) {
+      uploadInterval: duration(
+        'How often the spooled documents are sealed into a bundle, uploaded, verified and then deleted from MongoDB. Must be greater than archiveCheckInterval.',
+      ),
+      region: z
+        .string()
+        .min(1)
+        .max(64)
+        .regex(/^[a-z0-9-]+$/, { error: 'must be an AWS region name such as ap-northeast-2' })
+        .optional()
+        .describe(
+          'AWS region of the bucket, e.g. ap-northeast-2. Absent: taken from the environment (AWS_REGION) or the default AWS configuration.',
+        ),
+      endpoint: z
+        .string()
+        .max(512)
+        .regex(/^https?:\/\/[^\s/@]+(\/[^\s]*)?$/, {
+          error: 'must be an http(s) URL without credentials, e.g. https://minio.example.com:9000',
+        })
+        .optional()
+        .describe('Endpoint URL of an S3-compatible store (MinIO, Ceph, versitygw…). Absent: AWS S3.'),
+      forcePathStyle: z
+        .boolean()
+        .optional()
+        .describe(
+          'Address the bucket in the path (endpoint/bucket/key) rather than the host name; most S3-compatible stores need this.',
+        ),
+      storageClass: z
+        .enum(STORAGE_CLASSES, { error: `must be one of ${STORAGE_CLASSES.join(', ')}` })
+        .optional()
+        .describe('S3 storage class of uploaded bundles. Absent: the bucket default (STANDARD).'),
+      sse: z
+        .strictObject({
+          type: z
+            .enum(SSE_TYPES, { error: 'must be AES256 (SSE-S3) or aws:kms (SSE-KMS)' })
+            .describe('AES256 for SSE-S3, aws:kms for SSE-KMS.'),
+          kmsKeyId: z
+            .string()
+            .min(1)
+            .max(2048)
+            .optional()
+            .describe('KMS key id, alias or ARN for aws:kms. Absent: the AWS-managed key aws/s3.'),
+        })
+        .optional()
+        .meta({
+          description: 'Server-side encryption of uploaded bundles.',
+          'x-gochive-jsonschema': {
+            if: { properties: { type: { const: 'AES256' } }, required: ['type'] },
+            then: { not: { required: ['kmsKeyId'] } },
+          },
+          ...cel({
+            rule: "self.type == 'aws:kms' || !has(self.kmsKeyId)",
+            message: 'kmsKeyId applies only to type aws:kms; remove it or set type: aws:kms',
+            fieldPath: '.kmsKeyId',
+            reason: 'FieldValueForbidden',
+          }),
+        })
+        .superRefine((sse, ctx) => {
+          if (sse && sse.type !== 'aws:kms' && sse.kmsKeyId !== undefined) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['kmsKeyId'],
+              message: 'kmsKeyId applies only to type aws:kms; remove it or set type: aws:kms',
+              input: sse.kmsKeyId,
+            });
+          }
+        }),
+      credentialsSecretRef: z
+        .strictObject({
+          name: secretName('Secret in the policy namespace holding the access keys.'),
+          accessKeyIdKey: secretKey('Key of the access key id in the Secret.', 'AWS_ACCESS_KEY_ID'),
+          secretAccessKeyKey: secretKey(
+            'Key of the secret access key in the Secret.',
+            'AWS_SECRET_ACCESS_KEY',
+          ),
+          sessionTokenKey: z
+            .string()
+            .min(1)
+            .max(253)
+            .regex(new RegExp(SECRET_KEY), {
+              error: 'must be a Secret data key: letters, digits, "-", "_" and "."',
+            })
+            .optional()
+            .describe('Key of an optional session token in the Secret.'),
+        })
+        .optional()
+        .describe(
+          'Static S3 credentials from a Secret. Absent: the default AWS credential chain (environment, IRSA web identity, instance profile).',
+        ),
+    })
+    .meta({
+      description:
+        'The archive destination, as in the original entry (bucket, uploadInterval), plus S3 options.',
+      'x-gochive-jsonschema': {
+        if: { properties: { bucket: { pattern: '^file://' } }, required: ['bucket'] },
+        then: { not: { anyOf: S3_ONLY_OPTIONS.map((o) => ({ required: [o] })) } },
+      },
+      ...cel({
+        rule: `!self.bucket.startsWith('file://') || (${S3_ONLY_OPTIONS.map((o) => `!has(self.${o})`).join(' && ')})`,
+        message: `${S3_ONLY_OPTIONS.join(', ')} apply only to S3 destinations, not to a file:// bucket; remove them`,
+        reason: 'FieldValueForbidden',
+      }),
+    })
+    .superRefine((s3, ctx) => {
+      if (typeof s3.bucket !== 'string' || !s3.bucket.startsWith('file://')) return;
+      for (const o of S3_ONLY_OPTIONS) {
+        if (s3[o] !== undefined) {
           ctx.addIssue({
             code: 'custom',
-            path: ['kmsKeyId'],
-            message: 'kmsKeyId applies only to type aws:kms; remove it or set type: aws:kms',
-            input: sse.kmsKeyId,
+            path: [o],
+            message: `applies only to S3 destinations, not to a file:// bucket; remove it`,
+            input: s3[o],
           });
         }
-      }),
-    credentialsSecretRef: z
-      .strictObject({
-        name: secretName('Secret in the policy namespace holding the access keys.'),
-        accessKeyIdKey: secretKey('Key of the access key id in the Secret.', 'AWS_ACCESS_KEY_ID'),
-        secretAccessKeyKey: secretKey('Key of the secret access key in the Secret.', 'AWS_SECRET_ACCESS_KEY'),
-        sessionTokenKey: z
-          .string()
-          .min(1)
-          .max(253)
-          .regex(new RegExp(SECRET_KEY), {
-            error: 'must be a Secret data key: letters, digits, "-", "_" and "."',
-          })
-          .optional()
-          .describe('Key of an optional session token in the Secret.'),
-      })
-      .optional()
-      .describe(
-        'Static S3 credentials from a Secret. Absent: the default AWS credential chain (environment, IRSA web identity, instance profile).',
-      ),
-  })
-  .meta({
-    description:
-      'The archive destination, as in the original entry (bucket, uploadInterval), plus S3 options.',
-    'x-gochive-jsonschema': {
-      if: { properties: { bucket: { pattern: '^file://' } }, required: ['bucket'] },
-      then: { not: { anyOf: S3_ONLY_OPTIONS.map((o) => ({ required: [o] })) } },
-    },
-    ...cel({
-      rule: `!self.bucket.startsWith('file://') || (${S3_ONLY_OPTIONS.map((o) => `!has(self.${o})`).join(' && ')})`,
-      message: `${S3_ONLY_OPTIONS.join(', ')} apply only to S3 destinations, not to a file:// bucket; remove them`,
-      reason: 'FieldValueForbidden',
-    }),
-  })
-  .superRefine((s3, ctx) => {
-    if (typeof s3.bucket !== 'string' || !s3.bucket.startsWith('file://')) return;
-    for (const o of S3_ONLY_OPTIONS) {
-      if (s3[o] !== undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [o],
-          message: `applies only to S3 destinations, not to a file:// bucket; remove it`,
-          input: s3[o],
-        });
       }
-    }
-  });
+    });
+}
 
 export const ARCHIVE_FIELD_FORMATS = ['date', 'epochSeconds', 'epochMillis', 'objectId'] as const;
 export const COMPRESSION_CODECS = ['gzip', 'none'] as const;
@@ -440,222 +480,253 @@ const filterRefinement = (f: Record<string, unknown>, ctx: z.RefinementCtx) => {
   }
 };
 
-export const archivePolicySpecSchema = z
-  .strictObject({
-    // ---- fields of the original values entry, same names and meanings
-    hostAddress: z
-      .string()
-      .min(1)
-      .max(253)
-      .regex(/^[A-Za-z0-9]([A-Za-z0-9._:-]*[A-Za-z0-9])?$/, {
-        error:
-          'must be a MongoDB cluster short name such as incubator (no scheme, credentials or "/"); use uriSecretRef for a full URI',
-      })
-      .optional()
-      .describe(
-        'MongoDB cluster short name, as in the original (prod-incubator-shard01 -> incubator). The operator turns it into a connection URI through its URI template and credentials Secret. Exactly one of hostAddress and uriSecretRef is required.',
+function specSchemaFor(target: PolicyTarget) {
+  return z
+    .strictObject({
+      // ---- fields of the original values entry, same names and meanings
+      hostAddress: z
+        .string()
+        .min(1)
+        .max(253)
+        .regex(/^[A-Za-z0-9]([A-Za-z0-9._:-]*[A-Za-z0-9])?$/, {
+          error:
+            'must be a MongoDB cluster short name such as incubator (no scheme, credentials or "/"); use uriSecretRef for a full URI',
+        })
+        .optional()
+        .describe(
+          'MongoDB cluster short name, as in the original (prod-incubator-shard01 -> incubator). The operator turns it into a connection URI through its URI template and credentials Secret. Exactly one of hostAddress and uriSecretRef is required.',
+        ),
+      ageLimit: duration(
+        'Documents whose archiveField is older than this are archived and then deleted, e.g. 92d.',
       ),
-    ageLimit: duration(
-      'Documents whose archiveField is older than this are archived and then deleted, e.g. 92d.',
-    ),
-    queryLimit: z
-      .number({ error: 'must be a whole number of documents per fetch, e.g. 2000' })
-      .int({ error: 'must be a whole number of documents per fetch, e.g. 2000' })
-      .min(1, { error: 'must be at least 1 document per fetch' })
-      .max(100_000, { error: 'must be at most 100000 documents per fetch' })
-      .default(1000)
-      .describe('Documents fetched per query (batch size). Default 1000.'),
-    archiveCheckInterval: duration('Time between fetches, e.g. 9 (seconds, as in the original) or 30s.'),
-    collection: z
-      .string()
-      .max(255) // bounds the cost of the CEL rules (the API server checks the pattern with CEL)
-      .regex(new RegExp(COLLECTION_NAME), {
-        error: 'must be a MongoDB collection name: 1 to 255 characters, no "$"',
-      })
-      .refine((c) => !c.startsWith('system.'), { error: 'must not be a system collection' })
-      .meta({
-        description: 'Collection whose documents are archived.',
-        ...cel({
-          rule: "!self.startsWith('system.')",
-          message: 'must not be a system collection',
-          reason: 'FieldValueInvalid',
+      queryLimit: z
+        .number({ error: 'must be a whole number of documents per fetch, e.g. 2000' })
+        .int({ error: 'must be a whole number of documents per fetch, e.g. 2000' })
+        .min(1, { error: 'must be at least 1 document per fetch' })
+        .max(100_000, { error: 'must be at most 100000 documents per fetch' })
+        .default(1000)
+        .describe('Documents fetched per query (batch size). Default 1000.'),
+      archiveCheckInterval: duration('Time between fetches, e.g. 9 (seconds, as in the original) or 30s.'),
+      collection: z
+        .string()
+        .max(255) // bounds the cost of the CEL rules (the API server checks the pattern with CEL)
+        .regex(new RegExp(COLLECTION_NAME), {
+          error: 'must be a MongoDB collection name: 1 to 255 characters, no "$"',
+        })
+        .superRefine((c, ctx) => {
+          const reason = protectedCollectionReason(c);
+          if (reason) ctx.addIssue({ code: 'custom', message: reason, input: c });
+        })
+        .meta({
+          description:
+            'Collection whose documents are archived. MongoDB system collections (system.*) are refused.',
+          ...cel({
+            rule: CEL_COLLECTION_NOT_SYSTEM,
+            message: CEL_COLLECTION_NOT_SYSTEM_MESSAGE,
+            reason: 'FieldValueForbidden',
+          }),
         }),
-      }),
-    database: z
-      .string()
-      .max(63) // bounds the cost of the CEL rule (the API server checks the pattern with CEL)
-      .regex(new RegExp(DATABASE_NAME), {
-        error: 'must be a MongoDB database name: 1 to 63 characters, none of /\\. "$*<>:|?',
-      })
-      .describe('Database that holds the collection.'),
-    archiveField: fieldPath(
-      "Field holding each document's age (see archiveFieldFormat). It must be indexed, or the policy is Blocked unless allowCollectionScan is true.",
-    ),
-    s3: s3Schema,
+      database: z
+        .string()
+        .max(63) // bounds the cost of the CEL rules (the API server checks the pattern with CEL)
+        .regex(new RegExp(DATABASE_NAME), {
+          error: 'must be a MongoDB database name: 1 to 63 characters, none of /\\. "$*<>:|?',
+        })
+        .superRefine((d, ctx) => {
+          const reason = protectedDatabaseReason(d);
+          if (reason) ctx.addIssue({ code: 'custom', message: reason, input: d });
+        })
+        .meta({
+          description:
+            'Database that holds the collection. The MongoDB system databases admin, local and config are refused.',
+          'x-gochive-jsonschema': { not: { pattern: PROTECTED_DATABASE_JSON_PATTERN } },
+          ...cel({
+            rule: CEL_DATABASE_NOT_PROTECTED,
+            message: CEL_DATABASE_NOT_PROTECTED_MESSAGE,
+            reason: 'FieldValueForbidden',
+          }),
+        }),
+      archiveField: fieldPath(
+        "Field holding each document's age (see archiveFieldFormat). It must be indexed, or the policy is Blocked unless allowCollectionScan is true.",
+      ),
+      s3: s3SchemaFor(target),
 
-    // ---- extensions (all optional; the defaults keep the original's behaviour)
-    uriSecretRef: z
-      .strictObject({
-        name: secretName('Secret in the policy namespace.'),
-        key: secretKey('Key in the Secret whose value is the full MongoDB connection URI.', 'uri'),
-      })
-      .optional()
-      .describe(
-        'A Secret holding a full MongoDB URI, instead of hostAddress. Exactly one of hostAddress and uriSecretRef is required.',
-      ),
-    filter: z
-      .record(z.string(), z.unknown())
-      .optional()
-      .superRefine((f, ctx) => {
-        if (f) filterRefinement(f, ctx);
-      })
-      .meta({
-        description: `Extra MongoDB query ANDed with the age condition, like Atlas custom criteria, e.g. {status: done}. ${FORBIDDEN_FILTER_OPERATORS.join(', ')} are refused, also inside $expr.`,
-        'x-kubernetes-preserve-unknown-fields': true,
-        // The chart schema checks nesting for forbidden operators (definitions added by generate.ts).
-        'x-gochive-jsonschema': { allOf: [{ $ref: `#/definitions/${FILTER_DEFINITION}` }] },
+      // ---- extensions (all optional; the defaults keep the original's behaviour)
+      uriSecretRef: z
+        .strictObject({
+          name: secretName('Secret in the policy namespace.'),
+          key: secretKey('Key in the Secret whose value is the full MongoDB connection URI.', 'uri'),
+        })
+        .optional()
+        .describe(
+          'A Secret holding a full MongoDB URI, instead of hostAddress. Exactly one of hostAddress and uriSecretRef is required.',
+        ),
+      filter: z
+        .record(z.string(), z.unknown())
+        .optional()
+        .superRefine((f, ctx) => {
+          if (f) filterRefinement(f, ctx);
+        })
+        .meta({
+          description: `Extra MongoDB query ANDed with the age condition, like Atlas custom criteria, e.g. {status: done}. ${FORBIDDEN_FILTER_OPERATORS.join(', ')} are refused, also inside $expr.`,
+          'x-kubernetes-preserve-unknown-fields': true,
+          // The chart schema checks nesting for forbidden operators (definitions added by generate.ts).
+          'x-gochive-jsonschema': { allOf: [{ $ref: `#/definitions/${FILTER_DEFINITION}` }] },
+        }),
+      archiveFieldFormat: z
+        .enum(ARCHIVE_FIELD_FORMATS, { error: `must be one of ${ARCHIVE_FIELD_FORMATS.join(', ')}` })
+        .default('date')
+        .describe(
+          'How archiveField stores time: date (BSON date, the original), epochSeconds, epochMillis (numbers), or objectId (an ObjectId, usually _id, whose embedded creation time is the age). Default date.',
+        ),
+      suspend: z
+        .boolean()
+        .default(false)
+        .describe(
+          'Pause the policy: the worker stops after finishing or safely abandoning the bundle in flight. Default false.',
+        ),
+      dryRun: z
+        .boolean()
+        .default(false)
+        .describe('Archive and upload, but never delete from MongoDB. Default false.'),
+      maxDocumentsPerSecond: z
+        .number()
+        .int({ error: 'must be a whole number of documents per second' })
+        .min(1, { error: 'must be at least 1; omit it for no limit' })
+        .max(1_000_000)
+        .optional()
+        .describe(
+          'Upper bound on documents fetched and deleted per second. Absent: no limit beyond queryLimit per archiveCheckInterval.',
+        ),
+      windows: z
+        .array(archiveWindowSchema)
+        .max(16)
+        .optional()
+        .describe('Periods during which the policy may work. Absent or empty: any time.'),
+      bundle: z
+        .strictObject({
+          maxDocuments: z
+            .number()
+            .int({ error: 'must be a whole number of documents' })
+            .min(1, { error: 'must be at least 1' })
+            .max(100_000_000)
+            .optional()
+            .describe('Seal and upload a bundle early when it holds this many documents.'),
+          maxBytes: byteSize(
+            'Seal and upload a bundle early when its uncompressed payload reaches this size.',
+          ).optional(),
+        })
+        .optional()
+        .describe(
+          'Limits that seal a bundle before uploadInterval elapses. Absent: one bundle per uploadInterval, as the original.',
+        ),
+      spool: z
+        .strictObject({
+          maxBytes: byteSize(
+            "Cap on this policy's spool disk use; fetching pauses at the cap until an upload frees space. Default 1Gi.",
+          ).optional(),
+        })
+        .optional()
+        .describe('Local spool (fetched documents waiting for upload).'),
+      compression: z
+        .strictObject({
+          codec: z
+            .enum(COMPRESSION_CODECS, { error: 'must be gzip or none' })
+            .default('gzip')
+            .describe('Bundle compression: gzip (default) or none.'),
+          level: z
+            .number()
+            .int({ error: 'must be a whole number from 1 to 9' })
+            .min(1, { error: 'must be from 1 (fastest) to 9 (smallest)' })
+            .max(9, { error: 'must be from 1 (fastest) to 9 (smallest)' })
+            .default(6)
+            .describe('gzip level, 1 (fastest) to 9 (smallest). Default 6.'),
+        })
+        .optional()
+        .describe('Bundle compression. Default gzip level 6.'),
+      allowCollectionScan: z
+        .boolean()
+        .default(false)
+        .describe(
+          'Run even when no index serves archiveField (every fetch then scans the collection). Default false: such a policy is Blocked.',
+        ),
+      changeGuardFields: z.array(fieldPath('A field compared at delete time.')).max(32).optional().meta({
+        description:
+          'Fields compared at delete time: a document whose values of these fields changed since it was fetched is skipped (left in MongoDB) rather than deleted.',
+        'x-kubernetes-list-type': 'set',
       }),
-    archiveFieldFormat: z
-      .enum(ARCHIVE_FIELD_FORMATS, { error: `must be one of ${ARCHIVE_FIELD_FORMATS.join(', ')}` })
-      .default('date')
-      .describe(
-        'How archiveField stores time: date (BSON date, the original), epochSeconds, epochMillis (numbers), or objectId (an ObjectId, usually _id, whose embedded creation time is the age). Default date.',
-      ),
-    suspend: z
-      .boolean()
-      .default(false)
-      .describe(
-        'Pause the policy: the worker stops after finishing or safely abandoning the bundle in flight. Default false.',
-      ),
-    dryRun: z
-      .boolean()
-      .default(false)
-      .describe('Archive and upload, but never delete from MongoDB. Default false.'),
-    maxDocumentsPerSecond: z
-      .number()
-      .int({ error: 'must be a whole number of documents per second' })
-      .min(1, { error: 'must be at least 1; omit it for no limit' })
-      .max(1_000_000)
-      .optional()
-      .describe(
-        'Upper bound on documents fetched and deleted per second. Absent: no limit beyond queryLimit per archiveCheckInterval.',
-      ),
-    windows: z
-      .array(archiveWindowSchema)
-      .max(16)
-      .optional()
-      .describe('Periods during which the policy may work. Absent or empty: any time.'),
-    bundle: z
-      .strictObject({
-        maxDocuments: z
-          .number()
-          .int({ error: 'must be a whole number of documents' })
-          .min(1, { error: 'must be at least 1' })
-          .max(100_000_000)
-          .optional()
-          .describe('Seal and upload a bundle early when it holds this many documents.'),
-        maxBytes: byteSize(
-          'Seal and upload a bundle early when its uncompressed payload reaches this size.',
-        ).optional(),
-      })
-      .optional()
-      .describe(
-        'Limits that seal a bundle before uploadInterval elapses. Absent: one bundle per uploadInterval, as the original.',
-      ),
-    spool: z
-      .strictObject({
-        maxBytes: byteSize(
-          "Cap on this policy's spool disk use; fetching pauses at the cap until an upload frees space. Default 1Gi.",
-        ).optional(),
-      })
-      .optional()
-      .describe('Local spool (fetched documents waiting for upload).'),
-    compression: z
-      .strictObject({
-        codec: z
-          .enum(COMPRESSION_CODECS, { error: 'must be gzip or none' })
-          .default('gzip')
-          .describe('Bundle compression: gzip (default) or none.'),
-        level: z
-          .number()
-          .int({ error: 'must be a whole number from 1 to 9' })
-          .min(1, { error: 'must be from 1 (fastest) to 9 (smallest)' })
-          .max(9, { error: 'must be from 1 (fastest) to 9 (smallest)' })
-          .default(6)
-          .describe('gzip level, 1 (fastest) to 9 (smallest). Default 6.'),
-      })
-      .optional()
-      .describe('Bundle compression. Default gzip level 6.'),
-    allowCollectionScan: z
-      .boolean()
-      .default(false)
-      .describe(
-        'Run even when no index serves archiveField (every fetch then scans the collection). Default false: such a policy is Blocked.',
-      ),
-    changeGuardFields: z.array(fieldPath('A field compared at delete time.')).max(32).optional().meta({
+    })
+    .meta({
       description:
-        'Fields compared at delete time: a document whose values of these fields changed since it was fetched is skipped (left in MongoDB) rather than deleted.',
-      'x-kubernetes-list-type': 'set',
-    }),
-  })
-  .meta({
-    description:
-      'ArchivePolicySpec: one entry of the original gochive values file (name becomes metadata.name), plus optional extensions.',
-    'x-gochive-jsonschema': { oneOf: [{ required: ['hostAddress'] }, { required: ['uriSecretRef'] }] },
-    ...cel(
-      {
-        rule: 'has(self.hostAddress) || has(self.uriSecretRef)',
-        message:
-          'one of hostAddress (cluster short name) or uriSecretRef (Secret with a full URI) is required',
-        reason: 'FieldValueRequired',
-      },
-      {
-        rule: '!(has(self.hostAddress) && has(self.uriSecretRef))',
-        message: 'set only one of hostAddress and uriSecretRef, not both',
-        fieldPath: '.uriSecretRef',
-        reason: 'FieldValueForbidden',
-      },
-      {
-        // Malformed durations are reported by their own rules; do not add a misleading comparison error.
-        rule: `!has(self.archiveCheckInterval) || !has(self.s3) || !has(self.s3.uploadInterval) || !${celDurationWellFormed('self.s3.uploadInterval')} || !${celDurationWellFormed('self.archiveCheckInterval')} || ${celDurationSeconds('self.s3.uploadInterval')} > ${celDurationSeconds('self.archiveCheckInterval')}`,
-        message:
-          's3.uploadInterval must be greater than archiveCheckInterval (fetches happen more often than uploads, as in the original)',
-        fieldPath: '.s3.uploadInterval',
-        reason: 'FieldValueInvalid',
-      },
-    ),
-  })
-  .superRefine((spec, ctx) => {
-    const hasHost = spec.hostAddress !== undefined;
-    const hasRef = spec.uriSecretRef !== undefined;
-    if (!hasHost && !hasRef) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['hostAddress'],
-        message:
-          'one of hostAddress (cluster short name) or uriSecretRef (Secret with a full URI) is required',
-        input: undefined,
-      });
-    }
-    if (hasHost && hasRef) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['uriSecretRef'],
-        message: 'set only one of hostAddress and uriSecretRef, not both',
-        input: spec.uriSecretRef,
-      });
-    }
-    const check = durationSeconds(spec.archiveCheckInterval, '');
-    const upload = durationSeconds(spec.s3?.uploadInterval, '');
-    if ('seconds' in check && 'seconds' in upload && upload.seconds <= check.seconds) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['s3', 'uploadInterval'],
-        message: `must be greater than archiveCheckInterval (${upload.seconds}s ≤ ${check.seconds}s); fetches happen more often than uploads, as in the original`,
-        input: spec.s3.uploadInterval,
-      });
-    }
-  });
+        'ArchivePolicySpec: one entry of the original gochive values file (name becomes metadata.name), plus optional extensions.',
+      'x-gochive-jsonschema': { oneOf: [{ required: ['hostAddress'] }, { required: ['uriSecretRef'] }] },
+      ...cel(
+        {
+          rule: 'has(self.hostAddress) || has(self.uriSecretRef)',
+          message:
+            'one of hostAddress (cluster short name) or uriSecretRef (Secret with a full URI) is required',
+          reason: 'FieldValueRequired',
+        },
+        {
+          rule: '!(has(self.hostAddress) && has(self.uriSecretRef))',
+          message: 'set only one of hostAddress and uriSecretRef, not both',
+          fieldPath: '.uriSecretRef',
+          reason: 'FieldValueForbidden',
+        },
+        {
+          // Malformed durations are reported by their own rules; do not add a misleading comparison error.
+          rule: `!has(self.archiveCheckInterval) || !has(self.s3) || !has(self.s3.uploadInterval) || !${celDurationWellFormed('self.s3.uploadInterval')} || !${celDurationWellFormed('self.archiveCheckInterval')} || ${celDurationSeconds('self.s3.uploadInterval')} > ${celDurationSeconds('self.archiveCheckInterval')}`,
+          message:
+            's3.uploadInterval must be greater than archiveCheckInterval (fetches happen more often than uploads, as in the original)',
+          fieldPath: '.s3.uploadInterval',
+          reason: 'FieldValueInvalid',
+        },
+      ),
+    })
+    .superRefine((spec, ctx) => {
+      const hasHost = spec.hostAddress !== undefined;
+      const hasRef = spec.uriSecretRef !== undefined;
+      if (!hasHost && !hasRef) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['hostAddress'],
+          message:
+            'one of hostAddress (cluster short name) or uriSecretRef (Secret with a full URI) is required',
+          input: undefined,
+        });
+      }
+      if (hasHost && hasRef) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['uriSecretRef'],
+          message: 'set only one of hostAddress and uriSecretRef, not both',
+          input: spec.uriSecretRef,
+        });
+      }
+      const check = durationSeconds(spec.archiveCheckInterval, '');
+      const upload = durationSeconds(spec.s3?.uploadInterval, '');
+      if ('seconds' in check && 'seconds' in upload && upload.seconds <= check.seconds) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['s3', 'uploadInterval'],
+          message: `must be greater than archiveCheckInterval (${upload.seconds}s ≤ ${check.seconds}s); fetches happen more often than uploads, as in the original`,
+          input: spec.s3.uploadInterval,
+        });
+      }
+    });
+}
+
+/**
+ * The ArchivePolicy spec (target `cluster`): the source of the CRD, the chart's values.schema.json and the
+ * operator's runtime validation.
+ */
+export const archivePolicySpecSchema = specSchemaFor('cluster');
+
+/**
+ * The same spec for `gochive archive` on the user's own machine (target `local`): identical except that
+ * file:///dir destinations are allowed. Nothing is generated from it.
+ */
+export const localPolicySpecSchema = specSchemaFor('local');
 
 // ---------------------------------------------------------------------------------------------------
 // status

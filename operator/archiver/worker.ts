@@ -13,6 +13,7 @@
 // is the loop that drives them and reports the worker's state.
 import { Mutex } from 'async-mutex';
 import { BSON, MongoServerError, type MongoClient, type Collection } from 'mongodb';
+import { protectedNamespaceProblem } from '../api/protected-namespaces.js';
 import { MAX_LEDGER_BUNDLES } from '../api/schema.js';
 import { createDestination } from '../storage/factory.js';
 import type { Destination } from '../storage/destination.js';
@@ -275,6 +276,15 @@ export class Worker implements ArchiveWorker {
 
   private async runInner(): Promise<void> {
     try {
+      // SPEC I9, the last line of defence: whatever config the engine is handed (the API's validation and
+      // resolvePolicy refuse these first), it never connects to, reads from or deletes in a MongoDB system
+      // database or collection.
+      const protectedProblem = protectedNamespaceProblem(this.cfg.database, this.cfg.collection);
+      if (protectedProblem) {
+        this.setState('Failed', 'ProtectedNamespace', protectedProblem);
+        this.log.error({ err: protectedProblem }, 'refusing a protected namespace');
+        return;
+      }
       if (!(await this.startUp())) return;
       if (this.cfg.suspend) {
         this.setState('Paused', 'Suspended', 'spec.suspend is true: nothing is fetched, uploaded or deleted');

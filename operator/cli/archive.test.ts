@@ -79,6 +79,15 @@ describe('flags → ArchivePolicy spec', () => {
     });
   });
 
+  test("a file:// destination is allowed on the command line (the user's own machine)", () => {
+    const v = parseFlags(
+      SEED.map((a) => (a === 'levit-database-archive-prod/test/' ? 'file:///var/lib/gochive/archive' : a)),
+      ARCHIVE_FLAGS,
+    ).values;
+    const r = validateSpec(specFromFlags(v), '', { target: 'local' });
+    expect(r).toMatchObject({ ok: true, spec: { s3: { bucket: 'file:///var/lib/gochive/archive' } } });
+  });
+
   test("credentials: -user/-password replace the URI's, encoded", () => {
     expect(connectionUri('mongodb://a:b@h:1/x?y=1', 'u@x', 'p/w:')).toBe(
       'mongodb://u%40x:p%2Fw%3A@h:1/x?y=1',
@@ -125,6 +134,20 @@ describe('usage errors', () => {
     expect(await run(withHost('mongodb://admin:Hunter2Secret@db.example.com:notaport/'))).toBe(2);
     expect(stderr).toContain('-host: not a usable MongoDB connection string');
     expect(stderr).not.toContain('Hunter2Secret');
+  });
+
+  test('refuse MongoDB system databases and collections, naming the flag (SPEC I9)', async () => {
+    const withFlag = (flag: string, v: string) => SEED.map((a, i) => (SEED[i - 1] === flag ? v : a));
+    for (const db of ['admin', 'local', 'config']) {
+      stderr = '';
+      expect(await run(withFlag('-database', db))).toBe(2);
+      expect(stderr).toContain(
+        `-database: "${db}" is a MongoDB system database; gochive never archives from, deletes from or restores into admin, local or config`,
+      );
+    }
+    stderr = '';
+    expect(await run(withFlag('-collection', 'system.users'))).toBe(2);
+    expect(stderr).toContain('-collection: "system.users" is a MongoDB system collection (system.*)');
   });
 });
 

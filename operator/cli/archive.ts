@@ -5,9 +5,10 @@
 //
 // accepts the original Go tool's command line verbatim (single-dash flags, `-flag=value`, `--flag`),
 // plus extensions (--once, -f FILE, --dry-run, …). Flags are turned into an ArchivePolicy spec and go
-// through the API's validation and resolvePolicy — the same rules as `kubectl apply` and the chart —
-// with errors reported against the flag names. Exit codes: 0 done, 1 a policy failed or is blocked,
-// 2 usage error.
+// through the API's validation and resolvePolicy — the same rules as `kubectl apply` and the chart,
+// except that file:///dir destinations are allowed (the user's own machine, SPEC §3) — with errors
+// reported against the flag names. MongoDB's system databases and collections are refused (SPEC I9).
+// Exit codes: 0 done, 1 a policy failed or is blocked, 2 usage error.
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -64,14 +65,14 @@ export const ARCHIVE_FLAGS: FlagSpec[] = [
     name: 'database',
     kind: 'string',
     metavar: 'NAME',
-    help: 'database holding the collection',
+    help: 'database holding the collection (not admin, local or config)',
   },
   {
     group: ORIGINAL,
     name: 'collection',
     kind: 'string',
     metavar: 'NAME',
-    help: 'collection whose old documents are archived',
+    help: 'collection whose old documents are archived (not system.*)',
   },
   {
     group: ORIGINAL,
@@ -458,11 +459,11 @@ async function buildJobs(v: FlagValues, secrets: (string | undefined)[]): Promis
         '-host is required: the MongoDB connection string, e.g. -host "mongodb://db.example.com:27017/" (credentials in the URI, or -user/-password)',
       );
     const spec = specFromFlags(v);
-    const r = validateSpec(spec);
+    const r = validateSpec(spec, '', { target: 'local' });
     if (!r.ok) throw new UsageError(r.errors.map(flagError).join('\n'));
     const uri = connectionUri(host, user, password);
     const name = (v.name as string | undefined) ?? defaultPolicyName(r.spec.database, r.spec.collection, uri);
-    const config = resolvePolicy(r.spec, { name, namespace });
+    const config = resolvePolicy(r.spec, { name, namespace, allowFileDestination: true });
     return [{ label: name, config, uri }];
   }
 
@@ -472,7 +473,7 @@ async function buildJobs(v: FlagValues, secrets: (string | undefined)[]): Promis
     const loaded = await loadPolicyFile(file, namespace);
     const template = (v['uri-template'] as string | undefined) ?? loaded.uriTemplate;
     for (const p of loaded.policies) {
-      const merged = validateSpec({ ...stripDefaults(p.spec), ...overrides });
+      const merged = validateSpec({ ...stripDefaults(p.spec), ...overrides }, '', { target: 'local' });
       if (!merged.ok)
         throw new UsageError(formatSpecErrors(merged.errors, `${p.origin}: with the command-line flags`));
       let uri: string;
@@ -500,7 +501,11 @@ async function buildJobs(v: FlagValues, secrets: (string | undefined)[]): Promis
       }
       jobs.push({
         label: p.namespace === namespace ? p.name : `${p.namespace}/${p.name}`,
-        config: resolvePolicy(merged.spec, { name: p.name, namespace: p.namespace }),
+        config: resolvePolicy(merged.spec, {
+          name: p.name,
+          namespace: p.namespace,
+          allowFileDestination: true,
+        }),
         uri,
       });
     }

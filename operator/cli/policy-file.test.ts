@@ -85,3 +85,27 @@ test('errors name the file, the entry and the field', async () => {
   const dup = await file('dup.yaml', `policies:${ENTRY}${ENTRY}`);
   await expect(loadPolicyFile(dup, 'default')).rejects.toThrow(/appears twice/);
 });
+
+test('file:// destinations are allowed (the user runs gochive archive on their own machine); system databases are not', async () => {
+  const manifest = (db: string, bucket: string) =>
+    `apiVersion: gochive.io/v1alpha1\nkind: ArchivePolicy\nmetadata: {name: p1}\nspec:\n  hostAddress: x\n  ageLimit: 92d\n  archiveCheckInterval: 9\n  collection: c\n  database: ${db}\n  archiveField: createdAt\n  s3: {bucket: "${bucket}", uploadInterval: 65}\n`;
+  const local = await loadPolicyFile(
+    await file('local.yaml', manifest('app', 'file:///var/lib/gochive')),
+    'ns',
+  );
+  expect(local.policies[0]!.spec.s3.bucket).toBe('file:///var/lib/gochive');
+  const entry = ENTRY.replace(
+    'levit-database-archive-prod/incubator/offerwall_event_log/',
+    'file:///srv/archive',
+  );
+  expect((await loadPolicyFile(await file('entry.yaml', entry), 'ns')).policies).toHaveLength(1);
+
+  const admin = await file('admin.yaml', manifest('admin', 'file:///var/lib/gochive'));
+  await expect(loadPolicyFile(admin, 'ns')).rejects.toThrow(
+    /spec\.database: "admin" is a MongoDB system database; gochive never archives from/,
+  );
+  const local2 = await file('localdb.yaml', ENTRY.replace('database: ALWAYZ', 'database: local'));
+  await expect(loadPolicyFile(local2, 'ns')).rejects.toThrow(
+    /database: "local" is a MongoDB system database/,
+  );
+});

@@ -1,7 +1,8 @@
 // `gochive archive -f FILE`: the policies of a YAML file. Accepted shapes, in any number of YAML
 // documents: ArchivePolicy manifests (`kind: ArchivePolicy`, or a `kind: List` of them), a values file
 // with a `policies:` list (the original's and the chart's), a bare list of values entries, or a single
-// values entry. Every entry goes through the API's validation (the same as the operator and chart).
+// values entry. Every entry goes through the API's validation (the same as the operator and chart,
+// except that file:///dir destinations are allowed on the user's own machine).
 import { readFile } from 'node:fs/promises';
 import { parseAllDocuments } from 'yaml';
 import { formatSpecErrors, policyNameProblem, validateSpec, validateValuesEntry } from '../api/resolve.js';
@@ -93,7 +94,7 @@ function collect(v: unknown, where: string, ns: string, out: PolicyFile, problem
 }
 
 function entry(e: unknown, where: string, ns: string, out: PolicyFile, problems: string[]): void {
-  const r = validateValuesEntry(e);
+  const r = validateValuesEntry(e, { target: 'local' });
   if (!r.ok) {
     problems.push(formatSpecErrors(r.errors, `${where}: invalid policy entry`));
     return;
@@ -109,7 +110,7 @@ function manifest(m: unknown, where: string, ns: string, out: PolicyFile, proble
   const meta = isObj(m.metadata) ? m.metadata : {};
   const name = meta.name;
   const nameProblem = policyNameProblem(name);
-  const r = validateSpec(m.spec, 'spec');
+  const r = validateSpec(m.spec, 'spec', { target: 'local' });
   const errors = [
     ...(nameProblem ? [{ path: 'metadata.name', message: `metadata.${nameProblem}` }] : []),
     ...(r.ok ? [] : r.errors),

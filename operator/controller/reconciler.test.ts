@@ -314,6 +314,35 @@ describe('Reconciler', () => {
     expect(t2.events.map((e) => e.reason)).toContain('SecretNotFound');
   });
 
+  // A policy that got past the CRD (an older CRD, --validate=false on a cluster without the rules, a
+  // direct etcd write): the operator's own validation refuses it before any worker exists (SPEC I9, §3).
+  it.each([
+    ['database admin', { database: 'admin' }, /database: "admin" is a MongoDB system database/],
+    ['database local', { database: 'local' }, /database: "local" is a MongoDB system database/],
+    ['database config', { database: 'config' }, /database: "config" is a MongoDB system database/],
+    [
+      'collection system.users',
+      { collection: 'system.users' },
+      /collection: "system\.users" is a MongoDB system collection/,
+    ],
+    [
+      'a file:// destination',
+      { s3: { bucket: 'file:///var/lib/gochive/archive', uploadInterval: 2 } },
+      /s3\.bucket: "file:\/\/\/var\/lib\/gochive\/archive" is not allowed in an ArchivePolicy: .*not durable/,
+    ],
+  ])('never starts a worker for %s: Failed/InvalidSpec naming the field', async (_what, spec, says) => {
+    const t = setup();
+    t.policies.set('team/p1', policy({ spec }));
+    await t.r.reconcile('team/p1');
+    expect(t.created).toHaveLength(0);
+    const s = t.status()!;
+    expect(s.phase).toBe('Failed');
+    const ready = s.conditions?.find((c) => c.type === 'Ready');
+    expect(ready).toMatchObject({ status: 'False', reason: 'InvalidSpec' });
+    expect(ready?.message).toMatch(says);
+    expect(t.events.map((e) => e.reason)).toContain('InvalidSpec');
+  });
+
   it('restarts a worker that exits on its own after a growing back-off, reporting Degraded', async () => {
     const t = setup();
     t.policies.set('team/p1', policy());

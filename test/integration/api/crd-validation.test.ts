@@ -308,6 +308,32 @@ describe('ArchivePolicy CRD on the kube-apiserver', () => {
       /Invalid value: "meta\.\$gt": must be a document field path like createdAt or meta\.ts/,
     ],
     ['misspelt field', (s) => (s.ageLimt = '3d'), 'spec.ageLimt', /unknown field "spec.ageLimt"/],
+    // SPEC I9: MongoDB's own databases are never archived from (the operator once deleted from admin).
+    [
+      'the admin database',
+      (s) => (s.database = 'admin'),
+      'spec.database',
+      /must not be admin, local or config: those are MongoDB system databases and gochive never archives from, deletes from or restores into them \(name the application database that holds the documents\)/,
+    ],
+    [
+      'the local database',
+      (s) => (s.database = 'local'),
+      'spec.database',
+      /must not be admin, local or config/,
+    ],
+    [
+      'the config database',
+      (s) => (s.database = 'config'),
+      'spec.database',
+      /must not be admin, local or config/,
+    ],
+    // A pod's disk is not durable: the operator once wrote the only copy to its emptyDir and deleted the source.
+    [
+      'a file:// destination',
+      (s) => (s.s3.bucket = 'file:///var/lib/gochive/archive'),
+      'spec.s3.bucket',
+      /file:\/\/ is not allowed in an ArchivePolicy: a file:\/\/ destination is the operator pod's own disk, which is not durable .*use an S3 bucket/,
+    ],
   ];
 
   test.each(invalid)('refuses %s, naming the field', async (_what, change, field, says) => {

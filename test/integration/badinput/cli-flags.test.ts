@@ -218,6 +218,31 @@ const cases: Case[] = [
     flag: '-collection',
     says: /system collection/,
   },
+  // SPEC I9: MongoDB's own databases are never archived from, whatever the flags say.
+  {
+    what: 'the admin database',
+    args: () => argv({ database: 'admin' }),
+    flag: '-database',
+    says: /-database: "admin" is a MongoDB system database; gochive never archives from, deletes from or restores into admin, local or config/,
+  },
+  {
+    what: 'the local database',
+    args: () => argv({ database: 'local' }),
+    flag: '-database',
+    says: /"local" is a MongoDB system database/,
+  },
+  {
+    what: 'the config database',
+    args: () => argv({ database: 'config' }),
+    flag: '-database',
+    says: /"config" is a MongoDB system database/,
+  },
+  {
+    what: 'the admin database with a file:// destination (file:// itself is fine here)',
+    args: () => argv({ database: 'admin', 's3-bucket-uri': 'file:///var/lib/gochive/archive' }),
+    flag: '-database',
+    says: /^gochive archive: -database: "admin" is a MongoDB system database[^\n]*\nRun 'gochive archive -help'/,
+  },
   {
     what: 'a database with a path traversal',
     args: () => argv({ database: 'ALWAYZ/../admin' }),

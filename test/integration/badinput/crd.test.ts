@@ -321,6 +321,24 @@ const cases: Case[] = [
     says: /must not contain \. or \.\. segments/,
   },
   {
+    what: 'database "Admin" (MongoDB database names are unique ignoring case)',
+    spec: specWith((s) => (s.database = 'Admin')),
+    field: 'spec.database',
+    says: /must not be admin, local or config: those are MongoDB system databases/,
+  },
+  {
+    what: 'a time-series system collection',
+    spec: specWith((s) => (s.collection = 'system.buckets.metrics')),
+    field: 'spec.collection',
+    says: /must not be a system collection \(system\.\*\)/,
+  },
+  {
+    what: 'file:// destination in capitals',
+    spec: specWith((s) => (s.s3.bucket = 'FILE:///var/lib/gochive/archive')),
+    field: 'spec.s3.bucket',
+    says: /file:\/\/ is not allowed in an ArchivePolicy: .*not durable/,
+  },
+  {
     what: 'bucket URI with another scheme',
     spec: specWith((s) => (s.s3.bucket = 'http://evil.example.com/x/')),
     field: 'spec.s3.bucket',

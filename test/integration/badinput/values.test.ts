@@ -216,6 +216,25 @@ const cases: Case[] = [
     at: "'/policies/0'",
     says: /'oneOf' failed/,
   },
+  // ---- SPEC I9 and durable destinations: what the CRD refuses, the chart refuses before rendering
+  {
+    what: 'the admin database',
+    values: policy((e) => (e.database = 'admin')),
+    at: "'/policies/0/database'",
+    says: /'not' failed|must not be valid/,
+  },
+  {
+    what: 'the Local database',
+    values: policy((e) => (e.database = 'Local')),
+    at: "'/policies/0/database'",
+    says: /'not' failed|must not be valid/,
+  },
+  {
+    what: 'a file:// destination',
+    values: policy((e) => (e.s3.bucket = 'file:///var/lib/gochive/archive')),
+    at: "'/policies/0/s3/bucket'",
+    says: /'not' failed|must not be valid/,
+  },
 ];
 
 describe('Helm values: malformed and hostile values are refused by the chart schema, naming the value', () => {
