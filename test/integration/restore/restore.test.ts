@@ -499,7 +499,7 @@ describe('restore, ls, verify, cat', () => {
     const byManifest = await gochive(['restore', ...src('forged/'), '-o', 'json']);
     expect(byManifest.code).toBe(1);
     expect(byManifest.stderr).toContain(
-      `bundle ${forged}: refusing to restore into admin.system.users (named by the manifest of bundle ${forged}): database 'admin'`,
+      `bundle ${forged}: refusing to restore into admin.system.users (named by the manifest of bundle ${forged}): database: "admin" is a MongoDB system database`,
     );
     const s1 = JSON.parse(byManifest.stdout);
     expect(s1.bundles).toMatchObject({ refused: 1, restored: 0 });
@@ -523,7 +523,7 @@ describe('restore, ls, verify, cat', () => {
       {
         key: forged,
         detail: expect.stringContaining(
-          `refusing to restore into ${dbName}.system.users (database from --to-db, collection from the manifest of bundle ${forged}): collection 'system.users'`,
+          `refusing to restore into ${dbName}.system.users (database from --to-db, collection from the manifest of bundle ${forged}): collection: "system.users" is a MongoDB system collection`,
         ),
       },
     ]);
