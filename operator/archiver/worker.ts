@@ -17,6 +17,7 @@ import { protectedNamespaceProblem } from '../api/protected-namespaces.js';
 import { MAX_LEDGER_BUNDLES } from '../api/schema.js';
 import { createDestination } from '../storage/factory.js';
 import type { Destination } from '../storage/destination.js';
+import { backoffDelay } from '../util/backoff.js';
 import { errorMessage } from '../util/redact.js';
 import { formatDuration } from '../api/duration.js';
 import type { PolicyConfig } from './config.js';
@@ -389,12 +390,17 @@ export class Worker implements ArchiveWorker {
       this.fail(stage, err);
       return false;
     }
-    const delay = Math.min(
-      this.tuning.maxBackoffMs ?? 60_000,
-      1000 * 2 ** Math.min(this.consecutiveFailures - 1, 10),
-    );
-    await sleep(delay * (0.75 + Math.random() * 0.5), this.abort.signal);
+    await sleep(this.retryDelay(), this.abort.signal);
     return !this.stopping;
+  }
+
+  /** Wait before the next attempt: exponential, capped, jittered so failing policies do not retry in lockstep. */
+  private retryDelay(): number {
+    return backoffDelay(this.consecutiveFailures, {
+      baseMs: 1000,
+      maxMs: this.tuning.maxBackoffMs ?? 60_000,
+      jitter: 0.25,
+    });
   }
 
   private recordError(stage: Stage, err: unknown, retrying: boolean): void {
@@ -540,9 +546,7 @@ export class Worker implements ArchiveWorker {
       while (!this.stopping) {
         await this.mutex.runExclusive(() => this.guarded(async () => void (await this.fetchTick())));
         if (this.stopping) break;
-        const backoff = this.consecutiveFailures
-          ? Math.min(this.tuning.maxBackoffMs ?? 60_000, 1000 * 2 ** this.consecutiveFailures)
-          : 0;
+        const backoff = this.consecutiveFailures ? this.retryDelay() : 0;
         await sleep(Math.max(this.cfg.archiveCheckIntervalMs, backoff), this.abort.signal);
       }
     };

@@ -10,7 +10,7 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from '../util/logger.js';
 import { errorMessage } from '../util/redact.js';
-import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { backoffDelay, type BackoffOptions } from '../util/backoff.js';
 import type { KubeClient } from './kube-rest.js';
 
 export interface InformerHandlers<T> {

@@ -9,7 +9,7 @@ import type { Stage, WorkerSnapshot } from '../archiver/worker-api.js';
 import { zeroCounters } from '../archiver/counters.js';
 import { policyLogger, type Logger } from '../util/logger.js';
 import { errorMessage } from '../util/redact.js';
-import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { backoffDelay, type BackoffOptions } from '../util/backoff.js';
 import { resolveConnection, secretRefsOf, type ConnectionSettings, type SecretRef } from './connection.js';
 import type { EventInput } from './events.js';
 import type { ReconcileResult } from './workqueue.js';

@@ -9,7 +9,7 @@ import type { ArchivePolicyStatus } from '../api/schema.js';
 import { GROUP, PLURAL, VERSION } from '../api/schema.js';
 import type { Logger } from '../util/logger.js';
 import { errorMessage } from '../util/redact.js';
-import { backoffDelay } from './backoff.js';
+import { backoffDelay } from '../util/backoff.js';
 import { isConflict, isNotFound, resourcePath, type KubeClient } from './kube-rest.js';
 
 export type StatusComputer = (prev: ArchivePolicyStatus | undefined) => ArchivePolicyStatus | undefined;

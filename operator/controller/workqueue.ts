@@ -3,7 +3,7 @@
 // processed marks it dirty and it runs again afterwards), and failures requeue it with per-key
 // exponential back-off. Level-based reconcile makes this safe: a reconcile always reads the latest
 // state, so collapsing ten events into one run loses nothing.
-import { backoffDelay, defaultBackoff, type BackoffOptions } from './backoff.js';
+import { backoffDelay, defaultBackoff, type BackoffOptions } from '../util/backoff.js';
 
 export interface ReconcileResult {
   /** Run this key again after the delay (not an error: e.g. a periodic re-check). Resets back-off. */
