@@ -390,14 +390,14 @@ export class Worker implements ArchiveWorker {
       this.fail(stage, err);
       return false;
     }
-    await sleep(this.retryDelay(), this.abort.signal);
+    await sleep(this.retryDelay(1000), this.abort.signal);
     return !this.stopping;
   }
 
   /** Wait before the next attempt: exponential, capped, jittered so failing policies do not retry in lockstep. */
-  private retryDelay(): number {
+  private retryDelay(baseMs: number): number {
     return backoffDelay(this.consecutiveFailures, {
-      baseMs: 1000,
+      baseMs,
       maxMs: this.tuning.maxBackoffMs ?? 60_000,
       jitter: 0.25,
     });
@@ -546,7 +546,7 @@ export class Worker implements ArchiveWorker {
       while (!this.stopping) {
         await this.mutex.runExclusive(() => this.guarded(async () => void (await this.fetchTick())));
         if (this.stopping) break;
-        const backoff = this.consecutiveFailures ? this.retryDelay() : 0;
+        const backoff = this.consecutiveFailures ? this.retryDelay(2000) : 0;
         await sleep(Math.max(this.cfg.archiveCheckIntervalMs, backoff), this.abort.signal);
       }
     };
