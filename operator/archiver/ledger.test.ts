@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { zeroCounters } from './counters.js';
+import { ledgerEntry as entry } from './ledger-fixture.js';
 import {
   applyChange,
   FileLedgerStore,
@@ -12,19 +13,6 @@ import {
   type LedgerView,
 } from './ledger.js';
 
-const entry = (id: string, state: LedgerBundle['state'] = 'uploading'): LedgerBundle => ({
-  id,
-  key: `p/2024/01/01/${id}.tar.gz`,
-  state,
-  documents: 10,
-  bytes: 1000,
-  sha256: 'x'.repeat(44),
-  database: 'd',
-  collection: 'c',
-  archiveField: 'createdAt',
-  archiveFieldFormat: 'date',
-  cutoffMs: 1_700_000_000_000,
-});
 const view = (...bundles: LedgerBundle[]): LedgerView => ({ bundles, totals: zeroCounters() });
 
 describe('ledger steps', () => {

@@ -10,6 +10,7 @@ import {
   withoutEntry,
   type LedgerBundle,
 } from '../../../operator/archiver/ledger.js';
+import { ledgerEntry } from '../../../operator/archiver/ledger-fixture.js';
 import { KubeRest } from '../../../operator/controller/kube-rest.js';
 import { StatusLedgerStore } from '../../../operator/controller/status-ledger.js';
 import { StatusWriter } from '../../../operator/controller/status-writer.js';
@@ -18,20 +19,8 @@ import { uniqueName } from '../../support/testenv.js';
 import { apply, createNamespace, deleteNamespace, ensureCrd, getPolicy, kubectl } from './harness.js';
 import { policyManifest } from './fixtures.js';
 
-const entry = (id: string, state: LedgerBundle['state'] = 'uploading'): LedgerBundle => ({
-  id,
-  key: `p/2024/01/01/${id}.tar.gz`,
-  state,
-  documents: 10,
-  bytes: 1000,
-  sha256: 'A'.repeat(44),
-  database: 'd',
-  collection: 'c',
-  archiveField: 'createdAt',
-  archiveFieldFormat: 'date',
-  cutoffMs: 1_700_000_000_000,
-  filter: '{"status":"done"}',
-});
+const entry = (id: string, state: LedgerBundle['state'] = 'uploading'): LedgerBundle =>
+  ledgerEntry(id, state, { filter: '{"status":"done"}' });
 
 describe('the ledger in the policy status, on the API server', () => {
   const ns = uniqueName('status-ledger');
