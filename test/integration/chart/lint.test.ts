@@ -61,7 +61,7 @@ describe('chart: CRD copy', () => {
   });
 });
 
-describe('chart: README reference tables', () => {
+describe('chart: reference tables in docs/chart-values.md', () => {
   test('are current with values.yaml and values.schema.json (npm run generate refreshes them)', () => {
     const r = spawnSync(process.execPath, [path.join(chartDir, 'hack', 'values-table.mjs'), '--check'], {
       cwd: repoRoot,
