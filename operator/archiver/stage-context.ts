@@ -24,7 +24,7 @@ export interface StageContext {
   timed<T>(stage: Stage, fn: () => Promise<T>): Promise<T>;
 }
 
-/** Test hook (documented in the README): GOCHIVE_TEST_CRASH_AT=<point> makes the process SIGKILL itself there. */
+/** Test hook (documented in docs/how-archiving-works.md): GOCHIVE_TEST_CRASH_AT=<point> makes the process SIGKILL itself there. */
 export function crashPoint(point: string): void {
   if (process.env.GOCHIVE_TEST_CRASH_AT === point) {
     process.stderr.write(

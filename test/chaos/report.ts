@@ -79,7 +79,7 @@ export function renderTable(r: CampaignResult): string {
     row(
       'deleted by FerretDB delete race',
       t.ferretRaces,
-      "changed during its bundle's delete; test-server limit, not counted (README)",
+      "changed during its bundle's delete; test-server limit, not counted (test/chaos/README.md)",
     );
   if (t.staleArchivedUnguarded)
     row(

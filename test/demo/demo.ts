@@ -539,7 +539,10 @@ async function main(): Promise<number> {
   } finally {
     await cleanup(ok);
   }
-  if (ok) process.stdout.write('\nDone. Next: README.md (configuration, operations, restore).\n');
+  if (ok)
+    process.stdout.write(
+      '\nDone. Next: docs/operator.md (operating), docs/archivepolicy.md (policies), docs/restore.md (restore).\n',
+    );
   return ok ? 0 : abort.signal.aborted ? 130 : 1;
 }
 

@@ -1,4 +1,4 @@
-// The README's `gochive archive` example, run as written against the test servers (the database and
+// The `gochive archive` page's (docs/archive-cli.md) test-server example, run as written against the test servers (the database and
 // bucket names swapped for unique ones, nothing else), through `bash` with `gochive` defined.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -9,15 +9,11 @@ import { repoRoot } from '../../support/testenv.js';
 import { CLI } from './cli.js';
 import { DAY, insertAll, listKeys, readBundles, sandbox, type Sandbox } from './helpers.js';
 
-function section(): string {
-  const text = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
-  const start = text.indexOf('## Archiving without Kubernetes');
-  if (start < 0) throw new Error('no "## Archiving without Kubernetes" section in README.md');
-  const next = text.indexOf('\n## ', start + 5);
-  return text.slice(start, next < 0 ? undefined : next);
+function page(): string {
+  return readFileSync(path.join(repoRoot, 'docs', 'archive-cli.md'), 'utf8');
 }
 
-describe('README: gochive archive', () => {
+describe('docs/archive-cli.md: gochive archive', () => {
   let sb: Sandbox;
   beforeAll(async () => {
     sb = await sandbox('arch_readme');
@@ -27,7 +23,7 @@ describe('README: gochive archive', () => {
   });
 
   test('the test-server example works as written', async () => {
-    const blocks = [...section().matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    const blocks = [...page().matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
     const example = blocks.find((b) => b.includes('source .testenv/env'));
     expect(example).toBeDefined();
     const bucket = `${sb.bucket}-demo`.slice(0, 63);

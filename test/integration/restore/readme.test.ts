@@ -1,4 +1,4 @@
-// The "Restoring data" README section's commands, run as written (bucket and MongoDB swapped for the
+// The commands of the "Restoring data" page (docs/restore.md), run as written (bucket and MongoDB swapped for the
 // test servers', nothing else), against bundles of the shapes it describes.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,15 +17,11 @@ import {
   s3Dest,
 } from './helpers.js';
 
-function restoringSection(): string {
-  const text = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
-  const start = text.indexOf('## Restoring data');
-  if (start < 0) throw new Error('no "## Restoring data" section');
-  const next = text.indexOf('\n## ', start + 5);
-  return text.slice(start, next < 0 ? undefined : next);
+function restoringPage(): string {
+  return readFileSync(path.join(repoRoot, 'docs', 'restore.md'), 'utf8');
 }
 
-describe('README: Restoring data', () => {
+describe('docs/restore.md: Restoring data', () => {
   const s3 = adminS3();
   const bucket = uniqueName('gochive-readme');
   const dbName = 'ALWAYZ_restored';
@@ -47,7 +43,7 @@ describe('README: Restoring data', () => {
           BSON.serialize({ _id: new BSON.ObjectId(), createdAt: new Date(from + i * 3_600_000), v: i }),
         ),
       );
-    // The README's `cat --id` example finds this document (cat exits 3 when nothing matches).
+    // The page's `cat --id` example finds this document (cat exits 3 when nothing matches).
     const first = docs(Date.UTC(2024, 0, 4), 72);
     first[0] = Buffer.from(
       BSON.serialize({
@@ -90,7 +86,7 @@ describe('README: Restoring data', () => {
   });
 
   test('every sh block runs and succeeds', async () => {
-    const blocks = [...restoringSection().matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    const blocks = [...restoringPage().matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
     expect(blocks.length).toBeGreaterThanOrEqual(2);
     const script = blocks
       .join('\n')
