@@ -93,3 +93,27 @@ chaos: build
 
 chaos-short: build
 	node dist/test/chaos/main.js --short $(CHAOS_DURATION_FLAG) $(CHAOS_ARGS)
+
+# ---- one-node cluster -----------------------------------------------------------------------------
+# A real one-node Kubernetes cluster on this machine (root; containerd, runc, CNI plugins, iptables):
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy, a kubelet with containerd,
+# FerretDB and versitygw, all inside the network namespace gochive-cluster. See test/cluster/README.md.
+.PHONY: cluster-up cluster-down cluster-status cluster-image test-cluster
+
+cluster-up: node_modules
+	bash test/cluster/cluster.sh up
+
+cluster-down:
+	bash test/cluster/cluster.sh down
+
+cluster-status:
+	bash test/cluster/cluster.sh status
+
+# The operator image from the Dockerfile (buildah, locally made node base image), for the cluster.
+cluster-image: node_modules
+	bash test/cluster/image.sh
+
+# The in-cluster suite: image, cluster (left up unless CLUSTER_DOWN=1), chart e2e with the real
+# Deployment. Extra jest flags through JEST_ARGS (.ci/run writes a JSON report).
+test-cluster: node_modules
+	bash test/cluster/run.sh $(JEST_ARGS)

@@ -79,10 +79,23 @@ export const tools = {
       { name: 'kubectl', pkg: 'k8s.io/kubernetes/cmd/kubectl', ldflags: k8sLdflags },
     ],
   },
+  // The rest of a node, for the one-node cluster only (make cluster-up; test/cluster): built from the same
+  // wrapper module and version, cached apart so `make test` never waits for them.
+  kubernetesNode: {
+    name: 'kubernetes-node',
+    version: k8sVersion,
+    dir: 'kubernetes',
+    binaries: ['kubelet', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy'].map((name) => ({
+      name,
+      pkg: `k8s.io/kubernetes/cmd/${name}`,
+      ldflags: k8sLdflags,
+    })),
+  },
 } satisfies Record<string, Tool>;
 
 export type ToolName = keyof typeof tools;
-export const allTools: Tool[] = Object.values(tools);
+/** What every test run needs (jest's global setup builds these); the cluster's extra binaries are not. */
+export const allTools: Tool[] = Object.values(tools).filter((t) => t !== tools.kubernetesNode);
 
 export function toolCacheDir(tool: Tool): string {
   return path.join(cacheRoot(), `${tool.name}-${tool.version}`);
