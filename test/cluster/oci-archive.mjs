@@ -4,7 +4,16 @@
 //     [--user 65535:65535] --file <host path>:<path in image> [--file ...]
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -18,7 +27,9 @@ const out = opt('out');
 const name = opt('name');
 const entrypoint = opt('entrypoint');
 if (!out || !name || !entrypoint || files.length === 0) {
-  process.stderr.write('usage: oci-archive.mjs --out F --name N --entrypoint P [--user U] --file SRC:DST...\n');
+  process.stderr.write(
+    'usage: oci-archive.mjs --out F --name N --entrypoint P [--user U] --file SRC:DST...\n',
+  );
   process.exit(2);
 }
 
