@@ -177,6 +177,7 @@ make_network() {
       "ipam": {
         "type": "host-local",
         "ranges": [[{ "subnet": "$POD_CIDR", "gateway": "$GW_IP" }]],
+        "routes": [{ "dst": "0.0.0.0/0" }],
         "dataDir": "$DATA/cni-ipam"
       }
     },
