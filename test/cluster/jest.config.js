@@ -1,7 +1,7 @@
 // The in-cluster suites (make test-cluster, test/cluster/run.sh): the chart e2e suite with
 // GOCHIVE_E2E_IN_CLUSTER=1 plus test/cluster/*.test.ts, against the one-node cluster. The integration
-// project's settings without its globalSetup: KUBECONFIG, MONGODB_URI, AWS_* and PATH come from the
-// cluster's env file (.testenv/cluster/env), sourced by run.sh.
+// project's settings with the cluster's globalSetup instead of the local test servers': it brings the
+// cluster up (or reuses it) and sets KUBECONFIG, MONGODB_URI, AWS_* and PATH from .testenv/cluster/env.
 import base from '../../jest.config.js';
 
 const integration = base.projects.find((p) => p.displayName === 'integration');
@@ -12,5 +12,6 @@ export default {
   rootDir: '../..',
   displayName: 'cluster',
   testMatch: ['<rootDir>/test/integration/chart/e2e.test.ts', '<rootDir>/test/cluster/**/*.test.ts'],
+  globalSetup: '<rootDir>/test/cluster/jest-global-setup.ts',
   testTimeout: 900000,
 };

@@ -14,8 +14,10 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { Buffer } from 'node:buffer';
 import os from 'node:os';
 import path from 'node:path';
+import process from 'node:process';
 
 const args = process.argv.slice(2);
 const opt = (name) => {

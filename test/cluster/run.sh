@@ -11,13 +11,9 @@ export IMAGE
 t0=$(date +%s)
 if [ "${SKIP_IMAGE:-0}" != 1 ]; then bash test/cluster/image.sh; fi
 t_image=$(date +%s)
-bash test/cluster/cluster.sh up
+bash test/cluster/cluster.sh up # jest's globalSetup (test/cluster/jest-global-setup.ts) would too
 t_up=$(date +%s)
 
-# shellcheck disable=SC1091
-. .testenv/cluster/env
-export PATH="$GOCHIVE_CLUSTER_BIN:$PATH"
-export GOCHIVE_E2E_IN_CLUSTER=1
 export GOCHIVE_E2E_IMAGE=$IMAGE
 rc=0
 node --experimental-vm-modules node_modules/jest/bin/jest.js --config test/cluster/jest.config.js --runInBand "$@" || rc=$?
