@@ -97,7 +97,7 @@ chaos-short: build
 # ---- one-node cluster -----------------------------------------------------------------------------
 # A real one-node Kubernetes cluster on this machine (root; containerd, runc, CNI plugins, iptables):
 # etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy, a kubelet with containerd,
-# FerretDB and versitygw, all inside the network namespace gochive-cluster. See test/cluster/README.md.
+# FerretDB and versitygw, all inside the network namespace gochive-cluster. See docs/testing.md#the-one-node-cluster.
 .PHONY: cluster-up cluster-down cluster-status cluster-image test-cluster
 
 cluster-up: node_modules
