@@ -401,6 +401,8 @@ up() {
   local t0
   t0=$(date +%s)
   build_binaries
+  # A set-up that fails half way leaves nothing running behind it.
+  trap 'log "set-up failed; stopping what it started"; down' EXIT
   rm -rf "$STATE/pki" "$STATE/logs" "$STATE/pids" "$DATA"
   mkdir -p "$STATE/logs" "$STATE/pids" "$DATA"
   make_pki
@@ -409,6 +411,7 @@ up() {
   start_servers
   start_node
   write_env
+  trap - EXIT
   log "up in $(($(date +%s) - t0))s: KUBECONFIG=$STATE/admin.kubeconfig; env: $STATE/env; logs: $STATE/logs"
 }
 
