@@ -1,5 +1,5 @@
-// Finds the bundles a command works on: lists keys under the prefix (or takes --key), keeps those whose
-// key says they may overlap the time range, and — only when a filter needs it — reads their manifests
+// Finds the bundles a command works on: lists keys under the prefix (or takes --key) — with --to, no date
+// folder after it (ranged-list.ts) — keeps those whose key says they may overlap the time range, and — only when a filter needs it — reads their manifests
 // with a small range GET (the manifest is the first tar entry), never the whole object.
 import { parseBundleKey, keyMayOverlap, type ParsedBundleKey } from '../bundle/keys.js';
 import type { BundleManifest } from '../bundle/manifest.js';
@@ -7,6 +7,7 @@ import { BundleCorruptError, readBundleHead, type BundleFormat } from '../bundle
 import type { Destination } from '../storage/destination.js';
 import { StorageError } from '../storage/errors.js';
 import type { SourceSelection } from './args.js';
+import { listUpTo } from './ranged-list.js';
 
 export interface BundleRef {
   key: string;
@@ -38,7 +39,7 @@ export async function selectBundles(
     }
     return { refs, ignored };
   }
-  for await (const o of dest.list(sel.prefix)) {
+  for await (const o of listUpTo(dest, sel.prefix, sel.to)) {
     const parsed = parseBundleKey(o.key);
     if (!parsed) {
       ignored++; // not a bundle (notes, sidecars of other tools…)
@@ -52,6 +53,7 @@ export async function selectBundles(
       parsed,
     });
   }
+  refs.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)); // a walk of folders may interleave
   return { refs, ignored };
 }
 

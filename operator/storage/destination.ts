@@ -7,6 +7,9 @@ export interface ObjectInfo {
   lastModified?: Date;
 }
 
+/** One entry of a folder listing: an object, or a sub-folder (its prefix, ending in '/'). */
+export type FolderEntry = ({ kind: 'object' } & ObjectInfo) | { kind: 'folder'; prefix: string };
+
 export interface PutOptions {
   /** Base64 SHA-256 of the whole body; sent to the store and verified after upload. */
   sha256Base64: string;
@@ -40,5 +43,7 @@ export interface Destination {
   getObject(key: string, range?: { start: number; end: number }): Promise<Readable>;
   /** Keys under `prefix` (relative to the store root, prefix included in returned keys), ascending. */
   list(prefix: string, startAfter?: string): AsyncIterable<ObjectInfo>;
+  /** One level under `prefix` (empty or ending in '/'): its objects and sub-folders, as S3's Delimiter '/'. */
+  listFolder(prefix: string): AsyncIterable<FolderEntry>;
   close(): Promise<void>;
 }

@@ -16,6 +16,7 @@ import type { FileDestinationConfig } from '../archiver/config.js';
 import {
   ObjectExistsError,
   type Destination,
+  type FolderEntry,
   type HeadResult,
   type ObjectInfo,
   type PutOptions,
@@ -154,6 +155,33 @@ export class FileDestination implements Destination {
     );
     selected.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     yield* selected;
+  }
+
+  async *listFolder(prefix: string): AsyncIterable<FolderEntry> {
+    if (prefix && !prefix.endsWith('/'))
+      throw new StorageError('InvalidKey', `folder prefix '${prefix}' must be empty or end with '/'`);
+    const rel = prefix.slice(0, -1);
+    const dir = rel ? this.pathOf(rel) : this.root;
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return;
+      throw err;
+    }
+    const out: FolderEntry[] = [];
+    for (const e of entries) {
+      if (e.name.startsWith('.')) continue; // sidecars and temp files
+      if (e.isDirectory()) out.push({ kind: 'folder', prefix: `${prefix}${e.name}/` });
+      else if (e.isFile()) {
+        const s = await stat(path.join(dir, e.name));
+        out.push({ kind: 'object', key: `${prefix}${e.name}`, size: s.size, lastModified: s.mtime });
+      }
+    }
+    const name = (e: FolderEntry): string => (e.kind === 'object' ? e.key : e.prefix);
+    out.sort((a, b) => (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0));
+    yield* out;
   }
 
   private async walk(rel: string, out: ObjectInfo[]): Promise<void> {

@@ -36,6 +36,7 @@ import { GOCHIVE_VERSION } from '../version.js';
 import {
   ObjectExistsError,
   type Destination,
+  type FolderEntry,
   type HeadResult,
   type ObjectInfo,
   type PutOptions,
@@ -306,6 +307,18 @@ export class S3Destination implements Destination {
   }
 
   async *list(prefix: string, startAfter?: string): AsyncIterable<ObjectInfo> {
+    for await (const e of this.listPages(prefix, undefined, startAfter)) if (e.kind === 'object') yield e;
+  }
+
+  listFolder(prefix: string): AsyncIterable<FolderEntry> {
+    return this.listPages(prefix, '/');
+  }
+
+  private async *listPages(
+    prefix: string,
+    delimiter?: string,
+    startAfter?: string,
+  ): AsyncIterable<FolderEntry> {
     let token: string | undefined;
     do {
       let page;
@@ -316,6 +329,7 @@ export class S3Destination implements Destination {
               new ListObjectsV2Command({
                 Bucket: this.cfg.bucket,
                 Prefix: prefix,
+                ...(delimiter ? { Delimiter: delimiter } : {}),
                 ...(this.opts.listPageSize ? { MaxKeys: this.opts.listPageSize } : {}),
                 ...(token ? { ContinuationToken: token } : startAfter ? { StartAfter: startAfter } : {}),
               }),
@@ -327,10 +341,11 @@ export class S3Destination implements Destination {
       }
       for (const o of page.Contents ?? []) {
         if (!o.Key) continue;
-        const info: ObjectInfo = { key: o.Key, size: o.Size ?? 0 };
+        const info: FolderEntry = { kind: 'object', key: o.Key, size: o.Size ?? 0 };
         if (o.LastModified) info.lastModified = o.LastModified;
         yield info;
       }
+      for (const c of page.CommonPrefixes ?? []) if (c.Prefix) yield { kind: 'folder', prefix: c.Prefix };
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
   }
