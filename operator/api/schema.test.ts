@@ -124,7 +124,7 @@ describe('ArchivePolicy spec schema', () => {
       'unknown archiveFieldFormat',
       (s) => (s.archiveFieldFormat = 'iso'),
       'archiveFieldFormat',
-      'must be one of date, epochSeconds, epochMillis, objectId',
+      'must be one of date, epochSeconds, epochMillis, epochNanos, objectId',
     ],
     [
       'both hostAddress and uriSecretRef',

@@ -430,7 +430,13 @@ function s3SchemaFor(target: PolicyTarget) {
     });
 }
 
-export const ARCHIVE_FIELD_FORMATS = ['date', 'epochSeconds', 'epochMillis', 'objectId'] as const;
+export const ARCHIVE_FIELD_FORMATS = [
+  'date',
+  'epochSeconds',
+  'epochMillis',
+  'epochNanos',
+  'objectId',
+] as const;
 export const COMPRESSION_CODECS = ['gzip', 'none'] as const;
 
 // MongoDB names: database names may not contain /\. "$*<>:|? and are at most 63 bytes; collection names
@@ -577,7 +583,7 @@ function specSchemaFor(target: PolicyTarget) {
         .enum(ARCHIVE_FIELD_FORMATS, { error: `must be one of ${ARCHIVE_FIELD_FORMATS.join(', ')}` })
         .default('date')
         .describe(
-          'How archiveField stores time: date (BSON date, the original), epochSeconds, epochMillis (numbers), or objectId (an ObjectId, usually _id, whose embedded creation time is the age). Default date.',
+          'How archiveField stores time: date (BSON date, the original), epochSeconds, epochMillis (numbers), epochNanos (Int64 nanoseconds, as event stores write), or objectId (an ObjectId, usually _id, whose embedded creation time is the age). Default date.',
         ),
       suspend: z
         .boolean()

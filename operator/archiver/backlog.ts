@@ -40,7 +40,9 @@ export class BacklogEstimate {
     this.oldestAgeSeconds = ageMs === undefined ? 0 : Math.max(0, Math.round((o.nowMs - ageMs) / 1000));
     if (!o.countOnly) {
       const accepted =
-        target.archiveFieldFormat === 'epochSeconds' || target.archiveFieldFormat === 'epochMillis'
+        target.archiveFieldFormat === 'epochSeconds' ||
+        target.archiveFieldFormat === 'epochMillis' ||
+        target.archiveFieldFormat === 'epochNanos'
           ? ['number']
           : undefined;
       this.ineligible = await o.withAliasFallback(() =>

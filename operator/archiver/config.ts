@@ -4,7 +4,7 @@
 import type { Document } from 'mongodb';
 
 /** How the archive field stores time. `objectId` means `_id` (an ObjectId) carries the age. */
-export type ArchiveFieldFormat = 'date' | 'epochSeconds' | 'epochMillis' | 'objectId';
+export type ArchiveFieldFormat = 'date' | 'epochSeconds' | 'epochMillis' | 'epochNanos' | 'objectId';
 
 export type ServerSideEncryption = { type: 'AES256' } | { type: 'aws:kms'; kmsKeyId?: string };
 

@@ -67,9 +67,27 @@ function ageBounds(
       return { $gte: new BSON.Double(minMs - 1), $lte: new BSON.Double(maxMs + 1) };
     case 'epochSeconds':
       return { $gte: new BSON.Double(minMs / 1000 - 1), $lte: new BSON.Double(maxMs / 1000 + 1) };
+    case 'epochNanos': {
+      // Int64 operands, a millisecond wider than the (floored) ages; a side beyond Int64 stays open.
+      const b: { $gte?: unknown; $lte?: unknown } = {};
+      const lo = nanosOperand(Math.floor(minMs) - 1);
+      const hi = nanosOperand(Math.ceil(maxMs) + 1);
+      if (lo) b.$gte = lo;
+      if (hi) b.$lte = hi;
+      return b.$gte || b.$lte ? b : undefined;
+    }
     case 'objectId':
       return undefined; // the age is `_id` itself: the `$in` is exact already
   }
+}
+
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** Epoch milliseconds as an Int64 of nanoseconds, or undefined beyond Int64. */
+function nanosOperand(ms: number): BSON.Long | undefined {
+  if (!Number.isFinite(ms)) return undefined;
+  const ns = BigInt(ms) * 1_000_000n;
+  return ns > INT64_MAX || ns < -INT64_MAX - 1n ? undefined : BSON.Long.fromBigInt(ns);
 }
 
 function exactId(v: RawValue): unknown {

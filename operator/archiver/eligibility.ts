@@ -5,7 +5,15 @@
 // element matches and sorts use its smallest element, which would make keyset paging ambiguous.
 import { BSON, type Document } from 'mongodb';
 import type { ArchiveFieldFormat } from './config.js';
-import { rawDateMillis, rawNumber, rawObjectIdSeconds, isNumberType, T, type RawValue } from './raw-bson.js';
+import {
+  rawDateMillis,
+  rawNanosMillis,
+  rawNumber,
+  rawObjectIdSeconds,
+  isNumberType,
+  T,
+  type RawValue,
+} from './raw-bson.js';
 
 /** The parts of a policy that define which documents qualify (stored with each bundle for its delete). */
 export interface EligibilityTarget {
@@ -30,6 +38,9 @@ export function cutoffOperand(format: ArchiveFieldFormat, cutoffMs: number): unk
       return new BSON.Double(cutoffMs / 1000);
     case 'epochMillis':
       return new BSON.Double(cutoffMs);
+    case 'epochNanos':
+      // An Int64, exact (a double is not, at ~1.7e18); floored, so nothing not yet due is ever below it.
+      return BSON.Long.fromBigInt(BigInt(Math.floor(cutoffMs)) * 1_000_000n);
     case 'objectId':
       // ObjectIds made in the cutoff second or later sort at or above this one.
       return BSON.ObjectId.createFromTime(Math.floor(cutoffMs / 1000));
@@ -43,6 +54,7 @@ export function acceptedTypeAliases(format: ArchiveFieldFormat): string[] {
       return ['date'];
     case 'epochSeconds':
     case 'epochMillis':
+    case 'epochNanos': // Int64 is the format's type; other numbers mean the same instant, as for the others
       return ['double', 'int', 'long', 'decimal'];
     case 'objectId':
       return ['objectId'];
@@ -62,6 +74,9 @@ export function ageMillis(format: ArchiveFieldFormat, v: RawValue | undefined): 
       break;
     case 'epochMillis':
       ms = isNumberType(v.type) ? rawNumber(v) : undefined;
+      break;
+    case 'epochNanos':
+      ms = rawNanosMillis(v);
       break;
     case 'objectId':
       ms = v.type === T.objectId ? rawObjectIdSeconds(v)! * 1000 : undefined;

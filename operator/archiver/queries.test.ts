@@ -47,9 +47,42 @@ describe('raw BSON', () => {
     expect(ageMillis('epochSeconds', v(new BSON.Int32(10)))).toBe(10_000);
     expect(ageMillis('epochMillis', v(BSON.Long.fromNumber(1234)))).toBe(1234);
     expect(ageMillis('epochMillis', v(2.5))).toBe(2.5);
+    // epochNanos: an Int64 read exactly (this one is not a double: 1704067200123456789 rounds to ...6768),
+    // floored to the millisecond, also before 1970; other numbers divided.
+    expect(ageMillis('epochNanos', v(BSON.Long.fromBigInt(1704067200123999999n)))).toBe(1704067200123);
+    expect(ageMillis('epochNanos', v(BSON.Long.fromBigInt(-1n)))).toBe(-1);
+    expect(ageMillis('epochNanos', v(new BSON.Double(2e6)))).toBe(2);
+    expect(ageMillis('epochNanos', v(new Date(0)))).toBeUndefined();
     expect(ageMillis('date', v('2024-01-01'))).toBeUndefined();
     expect(ageMillis('epochSeconds', v(new Date(0)))).toBeUndefined();
     expect(ageMillis('objectId', v(BSON.ObjectId.createFromTime(100)))).toBe(100_000);
+  });
+
+  test('epochNanos cutoff is an exact Int64 and delete bounds stay inside Int64', () => {
+    const t: EligibilityTarget = { ...target, archiveField: 'ns', archiveFieldFormat: 'epochNanos' };
+    const q = eligibleQuery(t, cutoff + 0.5);
+    expect(q).toEqual({
+      $and: [
+        { ns: { $lt: BSON.Long.fromBigInt(BigInt(cutoff) * 1_000_000n) } },
+        { ns: { $not: { $type: 'array' } } },
+      ],
+    });
+    const rec = (ageMs: number): IdRecord => ({
+      id: getRawValue(BSON.serialize({ _id: new BSON.Int32(1) }), '_id')!,
+      ageMs,
+      cutoffMs: cutoff,
+      end: 0,
+    });
+    const f = JSON.stringify(
+      BSON.EJSON.serialize(chunkFilter(t, undefined, [rec(cutoff - 5)]), { relaxed: false }),
+    );
+    expect(f).toContain(`"$gte":{"$numberLong":"${BigInt(cutoff - 6) * 1_000_000n}"}`);
+    expect(f).toContain(`"$lte":{"$numberLong":"${BigInt(cutoff - 4) * 1_000_000n}"}`);
+    // An age beyond what Int64 nanoseconds hold (a double of 1e300 in the field) leaves that side open.
+    const open = JSON.stringify(
+      BSON.EJSON.serialize(chunkFilter(t, undefined, [rec(1e294)]), { relaxed: false }),
+    );
+    expect(open).not.toContain('$lte');
   });
 
   test("type brackets follow MongoDB's canonical order", () => {

@@ -231,6 +231,25 @@ export function rawNumber(v: RawValue): number | undefined {
   }
 }
 
+/**
+ * A number of epoch nanoseconds as epoch milliseconds: an Int64 exactly (floored, as a double could not
+ * hold it), any other number divided.
+ */
+export function rawNanosMillis(v: RawValue): number | undefined {
+  if (v.type === T.int64) {
+    const ns = Buffer.from(v.value.buffer, v.value.byteOffset, 8).readBigInt64LE(0);
+    return Number(floorDiv(ns, 1_000_000n));
+  }
+  const n = rawNumber(v);
+  return n === undefined ? undefined : n / 1e6;
+}
+
+/** a / b rounded towards −∞ (BigInt division truncates towards 0). */
+export function floorDiv(a: bigint, b: bigint): bigint {
+  const q = a / b;
+  return a % b !== 0n && a < 0n !== b < 0n ? q - 1n : q;
+}
+
 /** A date element as epoch milliseconds. */
 export function rawDateMillis(v: RawValue): number | undefined {
   if (v.type !== T.date) return undefined;

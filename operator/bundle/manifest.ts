@@ -24,7 +24,7 @@ export const bundleManifestSchema = z.object({
   database: z.string().min(1),
   collection: z.string().min(1),
   archiveField: z.string().min(1),
-  archiveFieldFormat: z.enum(['date', 'epochSeconds', 'epochMillis', 'objectId']),
+  archiveFieldFormat: z.enum(['date', 'epochSeconds', 'epochMillis', 'epochNanos', 'objectId']),
   /** Documents whose archive field was before this instant were eligible. */
   cutoff: isoTime,
   documentCount: z.number().int().nonnegative(),

@@ -137,7 +137,7 @@ export const ARCHIVE_FLAGS: FlagSpec[] = [
     name: 'archive-field-format',
     kind: 'string',
     metavar: 'FORMAT',
-    help: 'date (default), epochSeconds, epochMillis, or objectId (_id creation time)',
+    help: 'date (default), epochSeconds, epochMillis, epochNanos (Int64), or objectId (_id creation time)',
   },
   {
     group: EXT,

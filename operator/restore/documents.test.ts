@@ -69,6 +69,7 @@ describe('restore document handling', () => {
         d: at,
         s: BSON.Long.fromNumber(at.getTime() / 1000),
         ms: new BSON.Double(at.getTime()),
+        ns: BSON.Long.fromBigInt(BigInt(at.getTime()) * 1_000_000n + 999_999n),
         n: { d: at },
         str: at.toISOString(),
       }),
@@ -77,6 +78,7 @@ describe('restore document handling', () => {
     expect(archiveTime(doc, 'n.d', 'date')).toEqual(at);
     expect(archiveTime(doc, 's', 'epochSeconds')).toEqual(at);
     expect(archiveTime(doc, 'ms', 'epochMillis')).toEqual(at);
+    expect(archiveTime(doc, 'ns', 'epochNanos')).toEqual(at); // floored, exact
     expect(archiveTime(doc, '_id', 'objectId')).toEqual(at);
     expect(archiveTime(doc, 'str', 'date')).toBeUndefined();
     expect(inRange(at, new Date(at.getTime()), new Date(at.getTime() + 1))).toBe(true);

@@ -2,6 +2,7 @@
 // a time, and spotting the deprecated BSON types the MongoDB driver cannot write back.
 import { BSON, type Document } from 'mongodb';
 import type { ArchiveFieldFormat } from '../archiver/config.js';
+import { floorDiv } from '../archiver/raw-bson.js';
 
 /** Decodes keeping every numeric/regex/binary type as its BSON class, so re-encoding is exact. */
 export function decodeExact(raw: Uint8Array): Document {
@@ -38,9 +39,13 @@ export function archiveTime(doc: Document, field: string, format: ArchiveFieldFo
   }
   const v = getPath(doc, field);
   if (format === 'date') return v instanceof Date ? v : undefined;
+  if (format === 'epochNanos' && v instanceof BSON.Long) {
+    const ms = Number(floorDiv(v.toBigInt(), 1_000_000n)); // exact: a double cannot hold the nanoseconds
+    return Math.abs(ms) <= 8.64e15 ? new Date(ms) : undefined;
+  }
   const n = numberOf(v);
   if (n === undefined || !Number.isFinite(n)) return undefined;
-  return new Date(format === 'epochSeconds' ? n * 1000 : n);
+  return new Date(format === 'epochSeconds' ? n * 1000 : format === 'epochNanos' ? n / 1e6 : n);
 }
 
 export function inRange(t: Date | undefined, from?: Date, to?: Date): boolean {

@@ -149,6 +149,8 @@ describe('archiver: eligibility', () => {
   test.each([
     ['epochSeconds', (ms: number) => Math.floor(ms / 1000)],
     ['epochMillis', (ms: number) => BSON.Long.fromNumber(ms)],
+    // Int64 nanoseconds no double holds exactly (…123457 past the millisecond).
+    ['epochNanos', (ms: number) => BSON.Long.fromBigInt(BigInt(ms) * 1_000_000n + 123_457n)],
   ] as const)('archive field format %s', async (format, encode) => {
     const coll = `fmt_${format}`;
     const docs: Document[] = [];
