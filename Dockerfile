@@ -4,7 +4,10 @@
 # a runtime stage holding only dist/, node_modules (production) and package.json, running as a
 # non-root user on a read-only root filesystem (it writes only to the spool dir and /tmp).
 
-ARG NODE_IMAGE=node:20.19-bookworm-slim
+# The current Node.js LTS line (24, "Krypton"), pinned by the digest of its multi-arch index so a
+# rebuild gets the same bytes; CI runs the suites under this same release (.ci/run, NODE_VERSION).
+# To upgrade: change the version here and in .ci/run (with its sha512s) together.
+ARG NODE_IMAGE=node:24.21.0-bookworm-slim@sha256:0e0ff40c39bc087845bfb27465a0df4ea419520094bc35842ff83dd8cbe6f9b6
 
 # ---- build: compile operator/ to dist/ ---------------------------------------------------------
 FROM ${NODE_IMAGE} AS build

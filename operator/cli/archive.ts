@@ -528,8 +528,6 @@ function parseMongoUri(uri: string, secrets: (string | undefined)[]): void {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  // The AWS SDK's "Node 20 support ends in 2027" notice is noise on every run (engines: node >= 20.19).
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   let values: FlagValues;
   try {
     const parsed = parseFlags(argv, ARCHIVE_FLAGS);

@@ -24,7 +24,6 @@ import type { WorkerSnapshot } from '../../operator/archiver/worker-api.js';
 import { testEnv } from '../support/testenv.js';
 import { DAY, policy, sandbox, type Sandbox } from '../integration/archiver/helpers.js';
 
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const DOCS = Number(process.env.BENCH_DOCS ?? 200_000);
 const QUERY_LIMIT = Number(process.env.BENCH_QUERY_LIMIT ?? 10_000);

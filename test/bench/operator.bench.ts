@@ -22,7 +22,6 @@ import { policyManifest, policySpec, sandbox } from '../integration/operator/fix
 const POLICIES = Number(process.env.BENCH_POLICIES ?? 200);
 const TIMED = Number(process.env.BENCH_TIMED ?? 20);
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 60);
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 function testenv(cmd: 'acquire' | 'release'): void {
   const r = spawnSync(

@@ -209,7 +209,6 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
     const opEnv: Record<string, string> = {
       PATH: env.path,
       HOME: process.env.HOME ?? os.homedir(),
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       // No AWS credentials in the environment: the policies name their Secret.
       AWS_EC2_METADATA_DISABLED: 'true',
     };

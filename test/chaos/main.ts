@@ -10,8 +10,6 @@ const log = (m: string): void => {
 };
 
 async function main(): Promise<number> {
-  // The SDK's Node 20 notice is noise in the campaign's output.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   let o: CampaignOptions;
   try {
     const parsed = parseArgs(process.argv.slice(2));

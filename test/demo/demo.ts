@@ -36,7 +36,6 @@ import { seedEvents } from './seed.js';
 import { watchUntilIdle } from './status-watch.js';
 import { duration, info, step, warn } from './ui.js';
 
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const STEPS = 8;
 const RELEASE = 'gochive';

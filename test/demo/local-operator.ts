@@ -93,7 +93,6 @@ export async function startLocalOperator(opts: {
       POD_NAME: `${opts.release}-local`,
       POD_NAMESPACE: opts.namespace,
       // No AWS keys here: the policy's S3 credentials come from its Secret, read with the chart's RBAC.
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     },
     stdio: ['ignore', fd, fd],
   });

@@ -4,8 +4,6 @@ import { ensureAllTools, ensureTool } from './builder.js';
 import { tools, type ToolName } from './tools.js';
 import { acquire, down, release, status, up } from './lifecycle.js';
 
-// The SDK's "Node 20 support ends in 2027" notice is noise in every probe; the project targets Node >= 20.19.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const usage = 'usage: testenv up | down | status | build [tool...] | acquire --pid N | release --pid N';
 

@@ -27,7 +27,6 @@ function parseEnvFile(text: string): Record<string, string> {
 
 export default async function globalSetup(_global: unknown, project: ProjectConfig): Promise<void> {
   const root = project.rootDir;
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   process.stderr.write('\n');
   const res = spawnSync(
     process.execPath,

@@ -212,7 +212,6 @@ export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? os.tmpdir(),
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     // No instance-metadata lookups for credentials: tests never leave the loopback.
     AWS_EC2_METADATA_DISABLED: 'true',
     ...extra,

@@ -232,7 +232,6 @@ async function startLocalOperator(): Promise<void> {
       POD_NAME: `${release}-gochive-local`,
       POD_NAMESPACE: ns,
       // No AWS_* here: S3 credentials come from the policies' Secret, read with the chart's RBAC.
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -314,7 +314,6 @@ export class OperatorProcess {
         env: {
           PATH: env.path,
           HOME: process.env.HOME ?? os.homedir(),
-          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
           ...(o.env ?? {}),
         },
         stdio: ['ignore', 'pipe', 'pipe'],
