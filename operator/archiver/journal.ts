@@ -15,7 +15,8 @@ import { open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { EligibilityTarget } from './eligibility.js';
 import type { FetchPosition } from './fetch.js';
-import { fsyncDir, type SpoolCommit } from './spool.js';
+import { fsyncDir } from '../util/fsync-dir.js';
+import type { SpoolCommit } from './spool.js';
 import type { LedgerBundle } from './ledger.js';
 
 export const JOURNAL_VERSION = 1;

@@ -14,7 +14,7 @@ import path from 'node:path';
 import type { ArchivePolicyStatus } from '../api/schema.js';
 import { addCounters, readCounters, zeroCounters, type Counters } from './counters.js';
 import type { DryRunPosition } from './dry-run-position.js';
-import { fsyncDir } from './spool.js';
+import { fsyncDir } from '../util/fsync-dir.js';
 
 export type LedgerBundle = NonNullable<NonNullable<ArchivePolicyStatus['ledger']>['bundles']>[number];
 

@@ -1,19 +1,6 @@
-// Pacing helpers: an abortable sleep, a documents-per-second limiter, and archive windows.
+// Pacing helpers: a documents-per-second limiter and archive windows.
+import { sleep } from '../util/sleep.js';
 import type { ArchiveWindow } from './config.js';
-
-/** Sleeps `ms`, or less if `signal` aborts. Never rejects. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (ms <= 0 || signal?.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
 
 /** Token bucket: at most `perSecond` documents per second on average, bursts of one second. */
 export class RateLimiter {

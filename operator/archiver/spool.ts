@@ -17,6 +17,7 @@ import { mkdir, open, readFile, rm, stat, writeFile, type FileHandle } from 'nod
 import path from 'node:path';
 import { BSON } from 'mongodb';
 import { splitBsonDocuments } from '../bundle/bson-stream.js';
+import { fsyncDir } from '../util/fsync-dir.js';
 import type { DocMeta } from './fetch.js';
 import { buildRawDocument, forEachElement, T, type RawValue } from './raw-bson.js';
 
@@ -57,17 +58,6 @@ function pidAlive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } catch {
-    // Some filesystems refuse fsync on directories; rename is still atomic.
-  } finally {
-    await fh.close();
   }
 }
 

@@ -11,12 +11,10 @@ import { putEntry, withoutEntry, type LedgerBundle } from './ledger.js';
 import { restartPass } from './recovery.js';
 import { BlockedError, crashPoint, type StageContext } from './stage-context.js';
 import { keyDate } from './time-range.js';
-import { KeyConflictError, uploadOnce, verifyStored, withRetry } from './upload.js';
+import { KeyConflictError, uploadOnce, verifyStored } from './upload.js';
 import type { LastBundle } from './worker-api.js';
 
 export interface UploadHooks {
-  /** A put attempt failed (retrying or not). */
-  onRetry(err: unknown, retrying: boolean): void;
   /** A bundle is verified in the store and counted. */
   onUploaded(bundle: LastBundle): void;
 }
@@ -158,30 +156,22 @@ export class UploadStage {
     crashPoint('after-upload');
   }
 
-  /** The conditional put of a local bundle file, verified, with a few quick retries. */
+  /**
+   * The conditional put of a local bundle file, verified. Not retried here: the destination retries
+   * transient failures itself, and the worker's back-off retries the stage (a retry here would multiply both).
+   */
   private putBundle(ctx: StageContext, b: JournalBundle): Promise<{ alreadyPresent: boolean }> {
-    const dest = this.destinationForUpload(ctx);
-    return withRetry(
-      () =>
-        uploadOnce(dest, {
-          key: b.key!,
-          file: b.file!,
-          size: b.size!,
-          sha256Base64: b.sha256Base64!,
-          metadata: {
-            'gochive-policy': `${ctx.cfg.namespace}/${ctx.cfg.name}`,
-            'gochive-bundle-id': b.id,
-            'gochive-documents': String(b.commit.docs),
-          },
-        }),
-      {
-        attempts: 3,
-        baseDelayMs: 1000,
-        maxDelayMs: 10_000,
-        signal: ctx.signal,
-        onRetry: (err, attempt) => this.hooks.onRetry(err, attempt < 3),
+    return uploadOnce(this.destinationForUpload(ctx), {
+      key: b.key!,
+      file: b.file!,
+      size: b.size!,
+      sha256Base64: b.sha256Base64!,
+      metadata: {
+        'gochive-policy': `${ctx.cfg.namespace}/${ctx.cfg.name}`,
+        'gochive-bundle-id': b.id,
+        'gochive-documents': String(b.commit.docs),
       },
-    );
+    });
   }
 
   /** A ledger bundle that never reached the store: dropped, with what the spool fetched after it. */

@@ -4,7 +4,6 @@
 // crash or a lost response) is verified instead of uploaded again, so recovery creates no duplicate.
 import { createReadStream } from 'node:fs';
 import { ObjectExistsError, type Destination } from '../storage/destination.js';
-import { sleep } from './pacing.js';
 
 export interface SealedBundleFile {
   key: string;
@@ -69,28 +68,4 @@ export async function uploadOnce(
     throw new VerifyError(`${b.key}: the upload reported success but the object is not there`);
   }
   return { alreadyPresent: false };
-}
-
-export interface RetryOptions {
-  attempts: number;
-  baseDelayMs: number;
-  maxDelayMs: number;
-  signal?: AbortSignal;
-  onRetry?(err: unknown, attempt: number, delayMs: number): void;
-}
-
-/** Exponential back-off with jitter; KeyConflictError is not retried. */
-export async function withRetry<T>(fn: () => Promise<T>, opts: RetryOptions): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof KeyConflictError || attempt >= opts.attempts || opts.signal?.aborted) throw err;
-      const delay =
-        Math.min(opts.maxDelayMs, opts.baseDelayMs * 2 ** (attempt - 1)) * (0.75 + Math.random() * 0.5);
-      opts.onRetry?.(err, attempt, delay);
-      await sleep(delay, opts.signal);
-      if (opts.signal?.aborted) throw err;
-    }
-  }
 }

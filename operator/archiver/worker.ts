@@ -18,7 +18,8 @@ import { MAX_LEDGER_BUNDLES } from '../api/schema.js';
 import { createDestination } from '../storage/factory.js';
 import type { Destination } from '../storage/destination.js';
 import { backoffDelay } from '../util/backoff.js';
-import { errorMessage } from '../util/redact.js';
+import { errorMessage, uriPasswords, uriUserinfo } from '../util/redact.js';
+import { sleep } from '../util/sleep.js';
 import { formatDuration } from '../api/duration.js';
 import type { PolicyConfig } from './config.js';
 import { countersSince, zeroCounters, type Counters } from './counters.js';
@@ -29,7 +30,7 @@ import { Fetcher, START_POSITION, type FetchResult } from './fetch.js';
 import type { Journal, JournalBundle, JournalFingerprint } from './journal.js';
 import { FileLedgerStore, Ledger, LedgerConflictError } from './ledger.js';
 import { newMongoClient } from './mongo-client.js';
-import { insideWindows, RateLimiter, sleep } from './pacing.js';
+import { insideWindows, RateLimiter } from './pacing.js';
 import { recoverPolicy } from './recovery.js';
 import { sealBundle } from './seal.js';
 import { EMPTY_COMMIT, Spool, SpoolLockedError, type SpoolCommit } from './spool.js';
@@ -90,25 +91,6 @@ const MONGO_CONNECTIVITY_ERRORS = new Set([
 ]);
 
 const QUERY_REJECTED_CODES = new Set([2, 9, 168, 17287, 40324, 51091, 51108]);
-
-/** The password of a MongoDB URI (raw and decoded), so error messages can be scrubbed of it (I7). */
-function uriSecrets(uri: string): string[] {
-  const m = /^[a-z0-9+.-]+:\/\/([^@/]*)@/i.exec(uri);
-  if (!m) return [uri];
-  const userinfo = m[1]!;
-  const i = userinfo.indexOf(':');
-  const pw = i >= 0 ? userinfo.slice(i + 1) : '';
-  const out = [uri, userinfo];
-  if (pw) {
-    out.push(pw);
-    try {
-      out.push(decodeURIComponent(pw));
-    } catch {
-      // not percent-encoded
-    }
-  }
-  return out;
-}
 
 export class Worker implements ArchiveWorker {
   private readonly cfg: PolicyConfig;
@@ -171,7 +153,13 @@ export class Worker implements ArchiveWorker {
       archiveFieldFormat: this.cfg.archiveFieldFormat,
       ...(normalizeFilter(this.cfg.filter) ? { filter: normalizeFilter(this.cfg.filter)! } : {}),
     };
-    this.secrets = [...uriSecrets(opts.mongoUri)];
+    // The whole URI and its userinfo too, so neither user nor password shows in an error message (I7).
+    const userinfo = uriUserinfo(opts.mongoUri);
+    this.secrets = [
+      opts.mongoUri,
+      ...(userinfo === undefined ? [] : [userinfo]),
+      ...uriPasswords(opts.mongoUri),
+    ];
     if (this.cfg.destination.kind === 's3' && this.cfg.destination.credentials) {
       this.secrets.push(this.cfg.destination.credentials.secretAccessKey);
       if (this.cfg.destination.credentials.sessionToken)
@@ -182,7 +170,6 @@ export class Worker implements ArchiveWorker {
     if (this.cfg.maxDocumentsPerSecond)
       this.limiter = new RateLimiter(this.cfg.maxDocumentsPerSecond, this.abort.signal);
     this.uploads = new UploadStage({
-      onRetry: (err, retrying) => this.recordError('upload', err, retrying),
       onUploaded: (b) => {
         this.opts.events?.onBundleUploaded?.(b);
         this.emitSnapshot();

@@ -4,13 +4,14 @@
 // tar and fails if they differ, so a manifest can never describe bytes that are not in its bundle.
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { BSON, type Document } from 'mongodb';
 import { pack as tarPack, type Header, type Pack } from 'tar-stream';
+import { fsyncDir } from '../util/fsync-dir.js';
 import { GOCHIVE_VERSION } from '../version.js';
 import { BsonDocumentCounter } from './bson-stream.js';
 import {
@@ -222,17 +223,6 @@ export async function writeBundleFile(input: BundleInput, filePath: string): Pro
   } catch (err) {
     await rm(partial, { force: true });
     throw err;
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } catch {
-    // Some filesystems refuse fsync on directories; the rename is still atomic.
-  } finally {
-    await fh.close();
   }
 }
 

@@ -23,7 +23,7 @@ import {
 import type { PolicyConfig } from '../archiver/config.js';
 import { Worker } from '../archiver/worker.js';
 import { createLogger, policyLogger, type Logger } from '../util/logger.js';
-import { errorMessage, redactSecrets, redactUri } from '../util/redact.js';
+import { errorMessage, redactSecrets, redactUri, uriPasswords } from '../util/redact.js';
 import { GOCHIVE_VERSION } from '../version.js';
 import { flagHelp, parseFlags, UsageError, type FlagSpec, type FlagValues } from './flags.js';
 import { loadPolicyFile } from './policy-file.js';
@@ -552,10 +552,7 @@ export async function run(argv: string[]): Promise<number> {
     process.env.GOCHIVE_MONGODB_PASSWORD,
     process.env.AWS_SECRET_ACCESS_KEY,
   ];
-  if (typeof values.host === 'string') {
-    const m = /^[a-z0-9+.-]+:\/\/[^:@/]*:([^@/]*)@/i.exec(values.host);
-    if (m?.[1]) secrets.push(m[1], safeDecode(m[1]));
-  }
+  if (typeof values.host === 'string') secrets.push(...uriPasswords(values.host));
 
   let jobs: Job[];
   let connectTimeoutMs: number;
@@ -681,12 +678,4 @@ export async function run(argv: string[]): Promise<number> {
     await j.worker!.markReported().catch(() => undefined);
   }
   return code;
-}
-
-function safeDecode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
 }

@@ -6,7 +6,7 @@ import { MongoClient } from 'mongodb';
 import { createHash } from 'node:crypto';
 import type { ArchivePolicySpec } from '../api/schema.js';
 import { renderUriTemplate } from '../api/resolve.js';
-import { errorMessage } from '../util/redact.js';
+import { errorMessage, uriPasswords } from '../util/redact.js';
 
 export interface ConnectionSettings {
   /** e.g. mongodb://{username}:{password}@{host}:27017/ — required for policies using hostAddress. */
@@ -90,7 +90,7 @@ export async function resolveConnection(
       };
     }
     mongoUri = uri.trim();
-    secretValues.push(mongoUri, ...uriSecrets(mongoUri));
+    secretValues.push(mongoUri, ...uriPasswords(mongoUri));
   } else if (spec.hostAddress) {
     if (!settings.uriTemplate) {
       return {
@@ -213,21 +213,4 @@ function uriParseError(uri: string): string | undefined {
   } catch (err) {
     return err instanceof Error ? err.message : String(err);
   }
-}
-
-/** The password (raw and decoded) inside a URI's userinfo, so it is redacted wherever it shows up. */
-function uriSecrets(uri: string): string[] {
-  const m = /^[a-z+]+:\/\/([^@/]*)@/i.exec(uri);
-  if (!m) return [];
-  const userinfo = m[1]!;
-  const colon = userinfo.indexOf(':');
-  if (colon < 0) return [];
-  const pw = userinfo.slice(colon + 1);
-  const out = [pw];
-  try {
-    out.push(decodeURIComponent(pw));
-  } catch {
-    /* keep the raw form only */
-  }
-  return out.filter((s) => s.length > 0);
 }

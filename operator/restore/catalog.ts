@@ -90,22 +90,3 @@ export function headMatches(head: BundleHead, sel: SourceSelection): boolean {
 export function needsManifestFilter(sel: SourceSelection): boolean {
   return Boolean(sel.database || sel.collection || sel.policy || sel.namespace);
 }
-
-/** Runs `fn` over items with at most `limit` in flight, preserving order of results. */
-export async function mapLimit<T, R>(
-  items: T[],
-  limit: number,
-  fn: (item: T, i: number) => Promise<R>,
-): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    for (;;) {
-      const i = next++;
-      if (i >= items.length) return;
-      out[i] = await fn(items[i]!, i);
-    }
-  });
-  await Promise.all(workers);
-  return out;
-}

@@ -1,7 +1,8 @@
 // The rows of `gochive ls`.
 import type { Destination } from '../storage/destination.js';
 import type { SourceSelection } from './args.js';
-import { headMatches, mapLimit, readHead, selectBundles } from './catalog.js';
+import { mapLimit } from '../util/map-limit.js';
+import { headMatches, readHead, selectBundles } from './catalog.js';
 import { formatBytes } from './progress.js';
 
 export interface BundleRow {

@@ -24,6 +24,7 @@ import type { ArchiveFieldFormat } from '../archiver/config.js';
 import type { Destination } from '../storage/destination.js';
 import type { Logger } from '../util/logger.js';
 import { errorMessage } from '../util/redact.js';
+import { retry, type RetryPolicy } from '../util/retry.js';
 import type { SourceSelection } from './args.js';
 import { headMatches, needsManifestFilter, readHead, selectBundles, type BundleRef } from './catalog.js';
 import {
@@ -408,6 +409,16 @@ function recordFailure(summary: RestoreSummary, f: { key: string; id?: string; m
 
 const TRANSIENT_LABELS = ['RetryableWriteError', 'NetworkError', 'ResetPool'];
 
+/** Up to 5 attempts of an insert batch on a transient failure (a write error per document is a result, not retried). */
+const INSERT_RETRY: RetryPolicy = {
+  attempts: 5,
+  backoff: { baseMs: 400, maxMs: 3200, fullJitter: true },
+  retryable: (err) =>
+    !(err instanceof MongoBulkWriteError) &&
+    err instanceof Error &&
+    TRANSIENT_LABELS.some((l) => (err as MongoServerError).hasErrorLabel?.(l)),
+};
+
 async function insertBatch(
   coll: Collection<Document>,
   docs: Document[],
@@ -415,34 +426,25 @@ async function insertBatch(
   key: string,
   secrets?: string[],
 ): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const r = await coll.insertMany(docs, { ordered: false });
-      summary.documents.inserted += r.insertedCount;
-      return;
-    } catch (err) {
-      if (err instanceof MongoBulkWriteError) {
-        summary.documents.inserted += err.result.insertedCount;
-        const writeErrors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
-        for (const we of writeErrors) {
-          if (we.code === DUPLICATE_KEY) summary.documents.skippedExisting++;
-          else {
-            summary.documents.failed++;
-            const doc = docs[we.index];
-            recordFailure(summary, {
-              key,
-              ...(doc ? { id: idKey(doc._id) } : {}),
-              message: errorMessage(we.errmsg ?? `code ${we.code}`, secrets),
-            });
-          }
-        }
-        return;
+  try {
+    // A dropped connection: the batch may be partly in; inserting it again only skips those (ordered:false).
+    const r = await retry(() => coll.insertMany(docs, { ordered: false }), INSERT_RETRY);
+    summary.documents.inserted += r.insertedCount;
+  } catch (err) {
+    if (!(err instanceof MongoBulkWriteError)) throw err;
+    summary.documents.inserted += err.result.insertedCount;
+    const writeErrors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+    for (const we of writeErrors) {
+      if (we.code === DUPLICATE_KEY) summary.documents.skippedExisting++;
+      else {
+        summary.documents.failed++;
+        const doc = docs[we.index];
+        recordFailure(summary, {
+          key,
+          ...(doc ? { id: idKey(doc._id) } : {}),
+          message: errorMessage(we.errmsg ?? `code ${we.code}`, secrets),
+        });
       }
-      // A dropped connection: the batch may be partly in; inserting it again only skips those (ordered:false).
-      const transient =
-        err instanceof Error && TRANSIENT_LABELS.some((l) => (err as MongoServerError).hasErrorLabel?.(l));
-      if (!transient || attempt >= 5) throw err;
-      await new Promise((r) => setTimeout(r, Math.random() * 200 * 2 ** attempt));
     }
   }
 }

@@ -7,7 +7,7 @@
 // rename) still reads fine, it only lacks the recorded hash. Path segments may not start with '.'.
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { link, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
@@ -22,6 +22,7 @@ import {
   type PutOptions,
 } from './destination.js';
 import { StorageError } from './errors.js';
+import { fsyncDir } from '../util/fsync-dir.js';
 
 interface Sidecar {
   sha256: string;
@@ -209,15 +210,4 @@ export class FileDestination implements Destination {
   }
 
   async close(): Promise<void> {}
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } catch {
-    // not supported everywhere; the link is still atomic
-  } finally {
-    await fh.close();
-  }
 }

@@ -1,5 +1,6 @@
 // Retries with exponential back-off and full jitter, for transient storage failures (5xx, throttling,
 // timeouts, dropped connections). Non-transient errors (404, 403, 412…) are thrown at once.
+import { retry } from '../util/retry.js';
 
 export interface RetryOptions {
   /** Total attempts including the first (default 5). */
@@ -67,33 +68,13 @@ export function isTransient(err: unknown): boolean {
   return e.cause !== undefined && e.cause !== err ? isTransient(e.cause) : false;
 }
 
-const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
+/** Retries a storage operation on transient failures (full jitter: many clients spread out at once). */
+export function withRetry<T>(op: (attempt: number) => Promise<T>, opts: RetryOptions = {}): Promise<T> {
+  return retry(op, {
+    attempts: opts.attempts ?? 5,
+    backoff: { baseMs: opts.baseDelayMs ?? 200, maxMs: opts.maxDelayMs ?? 10_000, fullJitter: true },
+    retryable: isTransient,
+    onRetry: opts.onRetry,
+    signal: opts.signal,
   });
-
-export async function withRetry<T>(op: (attempt: number) => Promise<T>, opts: RetryOptions = {}): Promise<T> {
-  const attempts = Math.max(1, opts.attempts ?? 5);
-  const base = opts.baseDelayMs ?? 200;
-  const max = opts.maxDelayMs ?? 10_000;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await op(attempt);
-    } catch (err) {
-      if (attempt >= attempts || !isTransient(err) || opts.signal?.aborted) throw err;
-      const ceiling = Math.min(max, base * 2 ** (attempt - 1));
-      const delay = Math.round(Math.random() * ceiling);
-      opts.onRetry?.(err, attempt, delay);
-      await sleep(delay, opts.signal);
-    }
-  }
 }

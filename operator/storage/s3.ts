@@ -111,7 +111,9 @@ export class S3Destination implements Destination {
     const config: S3ClientConfig = {
       // Custom endpoints (MinIO, Ceph, versitygw…) nearly all need path-style addressing.
       forcePathStyle: cfg.forcePathStyle ?? Boolean(cfg.endpoint || endpointFromEnv),
-      maxAttempts: 2, // the SDK's own retry; ours wraps whole operations (including streamed bodies)
+      // One attempt per SDK call: withRetry (retry.ts) is the only retry layer, around whole operations
+      // (including streamed bodies), so attempts do not multiply.
+      maxAttempts: 1,
       customUserAgent: `gochive/${GOCHIVE_VERSION}`,
       // Options for the SDK's NodeHttpHandler: a socket idle this long fails the request (stall).
       requestHandler: {
