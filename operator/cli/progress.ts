@@ -1,6 +1,7 @@
 // Progress of `gochive archive` on a terminal: one line per policy, redrawn in place on stderr.
 // Off a TTY nothing is drawn (the pino JSON logs say what happens).
 import type { WorkerSnapshot } from '../archiver/worker-api.js';
+import { formatBytes } from '../util/format-bytes.js';
 
 export interface ProgressSource {
   label: string;
@@ -11,17 +12,6 @@ export interface ProgressSource {
 
 const fmt = new Intl.NumberFormat('en-US');
 
-export function humanBytes(n: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
-}
-
 export function progressLine(label: string, s: WorkerSnapshot, ratePerSec: number): string {
   const t = s.totals;
   const parts = [
@@ -29,7 +19,7 @@ export function progressLine(label: string, s: WorkerSnapshot, ratePerSec: numbe
     s.state + (s.reason && s.state !== 'Archiving' ? ` (${s.reason})` : ''),
     `archived ${fmt.format(t.documentsArchived)}`,
     `deleted ${fmt.format(t.documentsDeleted)}`,
-    `bundles ${fmt.format(t.bundlesUploaded)} (${humanBytes(t.bytesUploaded)})`,
+    `bundles ${fmt.format(t.bundlesUploaded)} (${formatBytes(t.bytesUploaded)})`,
     `${fmt.format(Math.round(ratePerSec))} docs/s`,
     `backlog ${s.backlog === undefined ? '?' : `~${fmt.format(s.backlog)}`}`,
     `spool ${fmt.format(s.spooledDocuments)} docs`,

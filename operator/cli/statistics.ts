@@ -2,7 +2,7 @@
 // what was done (counts), where the time went (per stage), and the rate.
 import type { WorkerStats } from '../archiver/worker.js';
 import type { Stage, WorkerSnapshot } from '../archiver/worker-api.js';
-import { humanBytes } from './progress.js';
+import { formatBytes } from '../util/format-bytes.js';
 
 export interface StatisticsInput {
   label: string;
@@ -35,7 +35,7 @@ export function formatStatistics(s: StatisticsInput): string {
     `Source      ${s.source}`,
     `Destination ${s.destination}`,
     `FETCHED     ${s.stats.documentsFetched}  (${s.stats.batches} queries)`,
-    `ARCHIVED    ${t.documentsArchived}  in ${t.bundlesUploaded} bundle(s), ${humanBytes(t.bytesUploaded)} compressed`,
+    `ARCHIVED    ${t.documentsArchived}  in ${t.bundlesUploaded} bundle(s), ${formatBytes(t.bytesUploaded)} compressed`,
     `DELETED     ${t.documentsDeleted}`,
     `SKIPPED     ${t.documentsSkipped}  (changed or no longer eligible at delete time)`,
     `INELIGIBLE  ${t.documentsIneligible}  (archive field missing or of the wrong type; never archived)`,

@@ -3,7 +3,8 @@ import { BundleCorruptError } from '../bundle/reader.js';
 import { parseCommandArgs, sourceFromFlags, SOURCE_HELP, UsageError } from '../restore/args.js';
 import { headMatches, needsManifestFilter, readHead, selectBundles } from '../restore/catalog.js';
 import { cliLogger, describeSelection, nothingFound, openSource, runCommand } from '../restore/cli-common.js';
-import { ProgressBar, formatBytes } from '../restore/progress.js';
+import { ProgressBar } from '../restore/progress.js';
+import { formatBytes } from '../util/format-bytes.js';
 import { verifyBundle } from '../restore/verify-bundle.js';
 import { errorMessage } from '../util/redact.js';
 

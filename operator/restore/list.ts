@@ -3,7 +3,7 @@ import type { Destination } from '../storage/destination.js';
 import type { SourceSelection } from './args.js';
 import { mapLimit } from '../util/map-limit.js';
 import { headMatches, readHead, selectBundles } from './catalog.js';
-import { formatBytes } from './progress.js';
+import { formatBytes } from '../util/format-bytes.js';
 
 export interface BundleRow {
   key: string;

@@ -1,17 +1,7 @@
 // A one-line progress bar with rate and ETA on a TTY (stderr); silent otherwise, so pipes and logs
 // stay clean.
 import type { WriteStream } from 'node:tty';
-
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
-}
+import { formatBytes } from '../util/format-bytes.js';
 
 export function formatSeconds(s: number): string {
   if (!Number.isFinite(s) || s < 0) return '?';
