@@ -1,32 +1,20 @@
 // Per-policy Leases (coordination.k8s.io/v1) so that at most one replica in the cluster runs a policy
-// (invariant I6), and the policies spread over the live replicas.
+// (invariant I6), and the policies spread over the live replicas. This file keeps the Leases this
+// replica holds: it acquires, renews, fences and hands them back. The API calls and expiry are in
+// lease-client.ts, the fair share in lease-balancer.ts, the replica heartbeat in lease-heartbeat.ts.
 //
-// - Every write is guarded by resourceVersion, so two replicas racing for one Lease cannot both win.
-// - Expiry is judged by when *this* replica last saw the Lease change (client-go's rule), never by the
-//   holder's clock, so clock skew between nodes cannot hand out a Lease early.
 // - A replica fences itself: if it has not renewed within the renew deadline (< lease duration) it
 //   treats the Lease as lost and stops the worker before anyone else may take it over.
-// - Fair share: each replica renews a heartbeat Lease; the live ones are counted and a replica holds at
-//   most ceil(policies / replicas). Above that it hands policies back (worker stopped first, then
-//   released), below it takes free or expired ones, preferring a replica-specific (rendezvous) order so
-//   replicas rarely collide.
-// - No affinity: a policy's bundles in flight are in its status (the ledger), so any replica can finish
-//   them; which replica held the policy before does not matter.
+// - Above its fair share a replica hands policies back (worker stopped first, then released).
 import type { KubeConfig, V1Lease } from '@kubernetes/client-node';
+import { mapLimit } from '../util/map-limit.js';
 import type { Logger } from '../util/logger.js';
 import { errorMessage } from '../util/redact.js';
-import { ResourceInformer } from './informer.js';
-import { isConflict, isNotFound, KubeApiError, type KubeClient } from './kube-rest.js';
-import {
-  LEASE_TYPE_LABEL,
-  MANAGED_BY,
-  MANAGED_BY_LABEL,
-  POLICY_ANNOTATION,
-  policyLeaseName,
-  rendezvousScore,
-  replicaLeaseName,
-} from './lease-names.js';
-import { microTime } from './microtime.js';
+import { isConflict, isNotFound, type KubeClient } from './kube-rest.js';
+import { balanceStep } from './lease-balancer.js';
+import { LeaseClient, splitKey, type LeaseWrite } from './lease-client.js';
+import { ReplicaHeartbeat } from './lease-heartbeat.js';
+import { LEASE_TYPE_LABEL, POLICY_ANNOTATION, policyLeaseName } from './lease-names.js';
 
 export interface LeaseManagerOptions {
   kc: KubeConfig;
@@ -47,7 +35,7 @@ export interface LeaseManagerOptions {
   /** Whether a Lease for this policy key belongs to this operator's scope (for garbage collection). */
   inScope(key: string): boolean;
   /** Counts API writes (for metrics). */
-  onWrite?: (op: 'acquire' | 'renew' | 'release' | 'delete' | 'heartbeat') => void;
+  onWrite?: (op: LeaseWrite) => void;
   now?: () => number;
 }
 
@@ -64,13 +52,12 @@ interface Held {
   renewing?: Promise<void>;
 }
 
-const LEASES_API = '/apis/coordination.k8s.io/v1';
 const MAX_PARALLEL = 8;
 
 export class LeaseManager {
-  private readonly informer: ResourceInformer<V1Lease>;
+  private readonly client: LeaseClient;
+  private readonly heartbeat: ReplicaHeartbeat;
   private readonly held = new Map<string, Held>();
-  private readonly observed = new Map<string, { rv: string; at: number }>();
   private desired = new Set<string>();
   private desiredKnown = false;
   private timer: NodeJS.Timeout | undefined;
@@ -79,32 +66,22 @@ export class LeaseManager {
   private rerun = false;
   private fenceTimer: NodeJS.Timeout | undefined;
   private stopping = false;
-  private heartbeat: { rv?: string; lastOk: number } = { lastOk: 0 };
   private readonly now: () => number;
   private readonly renewDeadlineMs: number;
-  private readonly leaseSeconds: number;
 
   constructor(private readonly o: LeaseManagerOptions) {
     this.now = o.now ?? Date.now;
-    this.leaseSeconds = Math.max(1, Math.round(o.leaseDurationMs / 1000));
     // Stop work well before anyone else may consider the lease expired.
     this.renewDeadlineMs = Math.max(o.renewIntervalMs + 500, Math.floor((o.leaseDurationMs * 2) / 3));
-    const seen = (l: V1Lease): void => this.onLeaseSeen(l);
-    this.informer = new ResourceInformer<V1Lease>(
-      o.kc,
-      o.rest,
-      {
-        path: `${LEASES_API}/namespaces/${encodeURIComponent(o.namespace)}/leases`,
-        labelSelector: LEASE_TYPE_LABEL,
-        what: 'leases',
-      },
-      { add: seen, update: seen, delete: (l) => this.onLeaseDeleted(l) },
-      o.log,
+    this.client = new LeaseClient(
+      { ...o, now: this.now },
+      { seen: (l) => this.onLeaseSeen(l), deleted: (l) => this.onLeaseDeleted(l) },
     );
+    this.heartbeat = new ReplicaHeartbeat(this.client, { ...o, now: this.now });
   }
 
   async start(): Promise<void> {
-    await this.informer.start();
+    await this.client.start();
     const tickMs = Math.max(100, Math.min(1000, Math.floor(this.o.renewIntervalMs / 2)));
     this.timer = setInterval(() => void this.tick(), tickMs);
     this.timer.unref();
@@ -117,7 +94,7 @@ export class LeaseManager {
   }
 
   get synced(): boolean {
-    return this.informer.hasSynced;
+    return this.client.synced;
   }
 
   /** The complete set of policy keys (`namespace/name`) that exist; call after the policy cache synced. */
@@ -151,13 +128,7 @@ export class LeaseManager {
 
   /** Identities of replicas whose heartbeat is live (this one included). */
   liveReplicas(): string[] {
-    const live = new Set<string>([this.o.identity]);
-    for (const l of this.informer.list(this.o.namespace)) {
-      if (l.metadata?.labels?.[LEASE_TYPE_LABEL] !== 'replica') continue;
-      const holder = l.spec?.holderIdentity;
-      if (holder && !this.expired(l)) live.add(holder);
-    }
-    return [...live];
+    return this.heartbeat.liveReplicas();
   }
 
   /** Runs the next tick soon (debounced) — a new policy should not wait a whole tick. */
@@ -189,17 +160,17 @@ export class LeaseManager {
       Math.max(100, Math.floor(this.o.renewIntervalMs / 2)),
     );
     try {
-      await parallel([...this.held.keys()], MAX_PARALLEL, (k) => this.release(k, 'shutdown'));
+      await mapLimit([...this.held.keys()], MAX_PARALLEL, (k) => this.release(k, 'shutdown'));
     } finally {
       clearInterval(keepAlive);
     }
-    await this.deleteLease(replicaLeaseName(this.o.identity), this.heartbeat.rv).catch(() => undefined);
-    await this.informer.stop();
+    await this.heartbeat.remove().catch(() => undefined);
+    await this.client.stop();
   }
 
   /** One pass: heartbeat, renew, fence, tidy up, then shed or acquire towards the fair share. */
   async tick(): Promise<void> {
-    if (this.stopping || !this.informer.hasSynced) return;
+    if (this.stopping || !this.client.synced) return;
     if (this.ticking) {
       // Asked for while a pass runs (e.g. a new policy): run another pass right after this one.
       this.rerun = true;
@@ -217,8 +188,8 @@ export class LeaseManager {
         .map(([k]) => k);
       // Renewals and acquisitions run side by side: a new policy does not wait behind 200 renewals.
       await Promise.all([
-        this.renewHeartbeat(),
-        parallel(due, MAX_PARALLEL, (k) => this.renew(k)),
+        this.heartbeat.renew(),
+        mapLimit(due, MAX_PARALLEL, (k) => this.renew(k)),
         this.balance(),
       ]);
     } catch (err) {
@@ -250,88 +221,38 @@ export class LeaseManager {
       if (!this.desired.has(k) && !this.held.get(k)!.releasing) void this.release(k, 'policy deleted');
     }
     await this.collectGarbage();
-    const cap = Math.ceil(this.desired.size / this.liveReplicas().length);
-    const holding = [...this.held.values()].filter((h) => !h.releasing).length;
-    if (holding > cap) {
-      // Hand back one per pass, the one this replica prefers least.
-      const victim = [...this.held.entries()]
-        .filter(([, h]) => !h.releasing)
-        .sort(([a], [b]) => rendezvousScore(this.o.identity, a) - rendezvousScore(this.o.identity, b))[0];
-      if (victim) void this.release(victim[0], `rebalancing: holding ${holding} > fair share ${cap}`);
-    } else if (holding < cap) {
-      const free = [...this.desired]
-        .filter((k) => !this.held.has(k) && this.isFree(k))
-        .sort((a, b) => rendezvousScore(this.o.identity, b) - rendezvousScore(this.o.identity, a))
-        .slice(0, Math.min(cap - holding, 32));
-      await parallel(free, MAX_PARALLEL, (k) => this.acquire(k));
-    }
-  }
-
-  private leaseOf(key: string): V1Lease | undefined {
-    const [ns, name] = splitKey(key);
-    return this.informer.get(policyLeaseName(ns, name), this.o.namespace);
-  }
-
-  private expired(l: V1Lease): boolean {
-    const seen = this.observed.get(l.metadata?.name ?? '');
-    const seconds = l.spec?.leaseDurationSeconds ?? this.leaseSeconds;
-    return !seen || this.now() - seen.at > seconds * 1000;
-  }
-
-  private isFree(key: string): boolean {
-    return this.leaseFree(this.leaseOf(key));
+    const step = balanceStep({
+      identity: this.o.identity,
+      desired: this.desired,
+      holding: [...this.held.entries()].filter(([, h]) => !h.releasing).map(([k]) => k),
+      tracked: (k) => this.held.has(k),
+      liveReplicas: this.heartbeat.liveReplicas().length,
+      isFree: (k) => this.leaseFree(this.client.policyLease(k)),
+    });
+    if (step.kind === 'release') void this.release(step.key, step.reason);
+    else if (step.kind === 'acquire') await mapLimit(step.keys, MAX_PARALLEL, (k) => this.acquire(k));
   }
 
   private leaseFree(l: V1Lease | undefined): boolean {
     if (!l) return true;
     const holder = l.spec?.holderIdentity;
     // Our own identity on a lease we do not track: a previous run of this same replica; it is dead.
-    return !holder || holder === this.o.identity || this.expired(l);
-  }
-
-  private leaseBody(key: string, name: string, prev: V1Lease | undefined, acquiring: boolean): V1Lease {
-    const now = microTime(new Date(this.now()));
-    const changedHolder = prev?.spec?.holderIdentity !== this.o.identity;
-    return {
-      apiVersion: 'coordination.k8s.io/v1',
-      kind: 'Lease',
-      metadata: {
-        name,
-        namespace: this.o.namespace,
-        ...(prev?.metadata?.resourceVersion ? { resourceVersion: prev.metadata.resourceVersion } : {}),
-        labels: {
-          ...(prev?.metadata?.labels ?? {}),
-          [MANAGED_BY_LABEL]: MANAGED_BY,
-          [LEASE_TYPE_LABEL]: 'policy',
-        },
-        annotations: { ...(prev?.metadata?.annotations ?? {}), [POLICY_ANNOTATION]: key },
-      },
-      spec: {
-        holderIdentity: this.o.identity,
-        leaseDurationSeconds: this.leaseSeconds,
-        acquireTime: (acquiring || !prev?.spec?.acquireTime ? now : prev.spec.acquireTime) as unknown as Date,
-        renewTime: now as unknown as Date,
-        leaseTransitions:
-          (prev?.spec?.leaseTransitions ?? 0) +
-          (prev && acquiring && changedHolder && prev.spec?.holderIdentity ? 1 : 0),
-      },
-    };
+    return !holder || holder === this.o.identity || this.client.expired(l);
   }
 
   private async acquire(key: string): Promise<void> {
     if (this.stopping || this.held.has(key)) return;
     const [ns, name] = splitKey(key);
     const leaseName = policyLeaseName(ns, name);
-    const prev = this.leaseOf(key);
+    const prev = this.client.policyLease(key);
     // Judged free when the pass began; another replica may have taken it since, and the cache may
     // already hold its version — a PUT at that version would succeed and steal a live Lease (I6).
     if (!this.leaseFree(prev)) return;
     try {
-      const body = this.leaseBody(key, leaseName, prev, true);
-      this.o.onWrite?.('acquire');
+      const body = this.client.policyLeaseBody(key, leaseName, prev, true);
       const res = prev
-        ? await this.o.rest.request<V1Lease>({ method: 'PUT', path: this.leasePath(leaseName), body })
-        : await this.o.rest.request<V1Lease>({ method: 'POST', path: this.leasePath(), body });
+        ? await this.client.replace(leaseName, body, 'acquire')
+        : await this.client.create(body, 'acquire');
       if (this.stopping) return;
       const t = this.now();
       this.held.set(key, {
@@ -366,22 +287,16 @@ export class LeaseManager {
   }
 
   private async renewOnce(key: string, h: Held): Promise<void> {
-    const prev = this.informer.get(h.name, this.o.namespace);
+    const prev = this.client.get(h.name);
     const base: V1Lease = prev ?? { metadata: { name: h.name } };
-    const body = this.leaseBody(
+    const body = this.client.policyLeaseBody(
       key,
       h.name,
       { ...base, metadata: { ...base.metadata, resourceVersion: h.resourceVersion } },
       false,
     );
     try {
-      this.o.onWrite?.('renew');
-      const res = await this.o.rest.request<V1Lease>({
-        method: 'PUT',
-        path: this.leasePath(h.name),
-        body,
-        timeoutMs: Math.max(1000, this.renewDeadlineMs / 2),
-      });
+      const res = await this.client.replace(h.name, body, 'renew', Math.max(1000, this.renewDeadlineMs / 2));
       const cur = this.held.get(key);
       if (cur === h) {
         h.resourceVersion = res.metadata?.resourceVersion ?? h.resourceVersion;
@@ -432,10 +347,10 @@ export class LeaseManager {
     }
     try {
       if (!this.desired.has(key) && this.desiredKnown) {
-        await this.deleteLease(h.name, h.resourceVersion);
+        await this.client.delete(h.name, h.resourceVersion);
       } else {
-        const prev = this.informer.get(h.name, this.o.namespace);
-        const body = this.leaseBody(
+        const prev = this.client.get(h.name);
+        const body = this.client.policyLeaseBody(
           key,
           h.name,
           {
@@ -445,8 +360,7 @@ export class LeaseManager {
           false,
         );
         delete body.spec!.holderIdentity;
-        this.o.onWrite?.('release');
-        await this.o.rest.request({ method: 'PUT', path: this.leasePath(h.name), body });
+        await this.client.replace(h.name, body, 'release');
       }
       this.o.log.info({ policy: name, namespace: ns, lease: h.name, reason: why }, 'lease released');
     } catch (err) {
@@ -458,86 +372,20 @@ export class LeaseManager {
     }
   }
 
-  private async renewHeartbeat(): Promise<void> {
-    const now = this.now();
-    if (now - this.heartbeat.lastOk < this.o.renewIntervalMs) return;
-    const name = replicaLeaseName(this.o.identity);
-    const cached = this.informer.get(name, this.o.namespace);
-    const rv = this.heartbeat.rv ?? cached?.metadata?.resourceVersion;
-    const body: V1Lease = {
-      apiVersion: 'coordination.k8s.io/v1',
-      kind: 'Lease',
-      metadata: {
-        name,
-        namespace: this.o.namespace,
-        ...(rv ? { resourceVersion: rv } : {}),
-        labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [LEASE_TYPE_LABEL]: 'replica' },
-      },
-      spec: {
-        holderIdentity: this.o.identity,
-        leaseDurationSeconds: this.leaseSeconds,
-        renewTime: microTime(new Date(now)) as unknown as Date,
-      },
-    };
-    try {
-      this.o.onWrite?.('heartbeat');
-      const res = rv
-        ? await this.o.rest.request<V1Lease>({ method: 'PUT', path: this.leasePath(name), body })
-        : await this.o.rest.request<V1Lease>({ method: 'POST', path: this.leasePath(), body });
-      this.heartbeat = { rv: res.metadata?.resourceVersion, lastOk: this.now() };
-    } catch (err) {
-      // Stale resourceVersion (or lease gone): start over from the cache next tick.
-      this.heartbeat.rv = undefined;
-      if (!(err instanceof KubeApiError && (isConflict(err) || isNotFound(err)))) {
-        this.o.log.warn({ err: errorMessage(err) }, 'renewing replica heartbeat failed');
-      } else if (isNotFound(err) && rv) {
-        // Deleted under us: recreate on the next tick.
-      }
-    }
-  }
-
-  /** Deletes policy leases of policies that no longer exist once nobody holds them, and dead heartbeats. */
+  /** Deletes the Leases of policies that no longer exist once nobody holds them, and long-dead heartbeats. */
   private async collectGarbage(): Promise<void> {
-    const victims: Array<{ name: string; rv?: string }> = [];
-    for (const l of this.informer.list(this.o.namespace)) {
-      const type = l.metadata?.labels?.[LEASE_TYPE_LABEL];
-      const name = l.metadata?.name ?? '';
-      if (type === 'policy') {
-        const key = l.metadata?.annotations?.[POLICY_ANNOTATION];
-        if (!key || this.desired.has(key) || !this.o.inScope(key) || this.held.has(key)) continue;
-        if (!l.spec?.holderIdentity || this.expired(l))
-          victims.push({ name, rv: l.metadata?.resourceVersion });
-      } else if (type === 'replica' && l.spec?.holderIdentity !== this.o.identity) {
-        const seen = this.observed.get(name);
-        if (seen && this.now() - seen.at > 20 * this.leaseSeconds * 1000)
-          victims.push({ name, rv: l.metadata?.resourceVersion });
-      }
+    const victims = this.heartbeat.deadHeartbeats();
+    for (const l of this.client.list()) {
+      if (l.metadata?.labels?.[LEASE_TYPE_LABEL] !== 'policy') continue;
+      const key = l.metadata?.annotations?.[POLICY_ANNOTATION];
+      if (!key || this.desired.has(key) || !this.o.inScope(key) || this.held.has(key)) continue;
+      if (!l.spec?.holderIdentity || this.client.expired(l))
+        victims.push({ name: l.metadata?.name ?? '', rv: l.metadata?.resourceVersion });
     }
-    await parallel(victims, MAX_PARALLEL, (v) => this.deleteLease(v.name, v.rv).catch(() => undefined));
-  }
-
-  private async deleteLease(name: string, rv: string | undefined): Promise<void> {
-    this.o.onWrite?.('delete');
-    try {
-      await this.o.rest.request({
-        method: 'DELETE',
-        path: this.leasePath(name),
-        body: {
-          apiVersion: 'v1',
-          kind: 'DeleteOptions',
-          ...(rv ? { preconditions: { resourceVersion: rv } } : {}),
-        },
-      });
-    } catch (err) {
-      if (!isNotFound(err) && !isConflict(err)) throw err;
-    }
+    await mapLimit(victims, MAX_PARALLEL, (v) => this.client.delete(v.name, v.rv).catch(() => undefined));
   }
 
   private onLeaseSeen(l: V1Lease): void {
-    const name = l.metadata?.name ?? '';
-    const rv = l.metadata?.resourceVersion ?? '';
-    const prev = this.observed.get(name);
-    if (!prev || prev.rv !== rv) this.observed.set(name, { rv, at: this.now() });
     if (l.metadata?.labels?.[LEASE_TYPE_LABEL] !== 'policy') return;
     const key = l.metadata?.annotations?.[POLICY_ANNOTATION];
     if (!key) return;
@@ -550,31 +398,9 @@ export class LeaseManager {
 
   private onLeaseDeleted(l: V1Lease): void {
     const name = l.metadata?.name ?? '';
-    this.observed.delete(name);
     const key = l.metadata?.annotations?.[POLICY_ANNOTATION];
     if (key && this.held.get(key)?.name === name && !this.held.get(key)!.releasing)
       this.lost(key, 'lease deleted');
-    if (name === replicaLeaseName(this.o.identity)) this.heartbeat = { lastOk: 0 };
+    this.heartbeat.onDeleted(name);
   }
-
-  private leasePath(name?: string): string {
-    return `${LEASES_API}/namespaces/${encodeURIComponent(this.o.namespace)}/leases${name ? `/${encodeURIComponent(name)}` : ''}`;
-  }
-}
-
-export function splitKey(key: string): [string, string] {
-  const i = key.indexOf('/');
-  return [key.slice(0, i), key.slice(i + 1)];
-}
-
-/** Runs `fn` over `items`, at most `limit` at a time. */
-export async function parallel<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const item = items[next++]!;
-      await fn(item);
-    }
-  });
-  await Promise.all(workers);
 }
