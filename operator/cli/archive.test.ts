@@ -174,7 +174,7 @@ describe('progress and statistics output', () => {
       1234.4,
     );
     expect(line).toBe(
-      'orders | Archiving | archived 12,345 | deleted 12,000 | bundles 3 (3.0 MB) | 1,234 docs/s | backlog ~45,000 | spool 500 docs | skipped 2',
+      'orders | Archiving | archived 12,345 | deleted 12,000 | bundles 3 (3.0 MiB) | 1,234 docs/s | backlog ~45,000 | spool 500 docs | skipped 2',
     );
   });
 

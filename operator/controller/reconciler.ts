@@ -5,7 +5,8 @@ import { createHash } from 'node:crypto';
 import type { ArchivePolicy, ArchivePolicyPhase, ArchivePolicyStatus } from '../api/schema.js';
 import { API_VERSION, KIND } from '../api/schema.js';
 import { formatSpecErrors, resolvePolicy, validateSpec } from '../api/resolve.js';
-import type { Stage, WorkerSnapshot } from '../archiver/worker-api.js';
+import type { PolicyConfig } from '../archiver/config.js';
+import type { Stage, WorkerEvents, WorkerSnapshot } from '../archiver/worker-api.js';
 import { zeroCounters } from '../archiver/counters.js';
 import { policyLogger, type Logger } from '../util/logger.js';
 import { errorMessage } from '../util/redact.js';
@@ -92,6 +93,39 @@ interface PolicyState {
   secretValues: string[];
 }
 
+/** What observe() found. */
+type Seen =
+  | { kind: 'deleted' }
+  | { kind: 'recreated' }
+  | { kind: 'not-held'; handingBack: boolean }
+  | { kind: 'invalid'; st: PolicyState; policy: ArchivePolicy; message: string }
+  | { kind: 'suspended'; st: PolicyState; policy: ArchivePolicy }
+  | { kind: 'blocked'; st: PolicyState; policy: ArchivePolicy; reason: string; message: string }
+  | {
+      kind: 'runnable';
+      st: PolicyState;
+      policy: ArchivePolicy;
+      config: PolicyConfig;
+      mongoUri: string;
+      fingerprint: string;
+      worker: RunningWorker | undefined;
+    };
+
+/** What decide() wants done. */
+type Plan =
+  /** Forget the policy on this replica: stop its worker, write nothing. */
+  | { kind: 'drop'; why: string }
+  /** Nothing to do here (the lease is being handed back). */
+  | { kind: 'leave' }
+  /** No worker may run: stop it, and show why. */
+  | { kind: 'stand'; stopWhy: string; releaseSecrets?: boolean; mode: Mode; event: EventInput }
+  /** The running worker is the right one. */
+  | { kind: 'keep' }
+  /** Start a worker (replacing the running one, if `replacing` says why). */
+  | { kind: 'start'; replacing?: string }
+  /** Restart back-off still running. */
+  | { kind: 'wait'; ms: number };
+
 const defaultRestartBackoff: BackoffOptions = { baseMs: 2000, maxMs: 300_000, jitter: 0.1 };
 
 export class Reconciler {
@@ -107,92 +141,49 @@ export class Reconciler {
     return [...this.states.keys()];
   }
 
+  /**
+   * One level-based pass over a policy key: observe what is (policy, lease, spec, connection, worker),
+   * decide what should be, act on the worker, report in status and events.
+   */
   async reconcile(key: string): Promise<ReconcileResult | void> {
+    const seen = await this.observe(key);
+    const plan = this.decide(seen);
+    const started = await this.act(key, seen, plan);
+    this.report(key, seen, plan, started);
+    // A re-created policy: the old one is forgotten; now reconcile the new one from scratch.
+    if (plan.kind === 'drop' && seen.kind === 'recreated') return this.reconcile(key);
+    if (plan.kind === 'wait') return { requeueAfterMs: plan.ms };
+  }
+
+  /**
+   * What is: the policy, whether this replica holds its lease, its spec, connection and worker. Starts
+   * tracking a held policy, watches the Secrets it reads, and registers their values for redaction.
+   */
+  private async observe(key: string): Promise<Seen> {
     const policy = this.d.getPolicy(key);
-    if (!policy || policy.metadata.deletionTimestamp) {
-      await this.drop(key, 'policy deleted');
-      return;
-    }
+    if (!policy || policy.metadata.deletionTimestamp) return { kind: 'deleted' };
     const { namespace = '', name, uid = '', generation = 0 } = policy.metadata;
-    let st = this.states.get(key);
-    if (st && st.uid !== uid) {
-      await this.drop(key, 'policy re-created');
-      st = undefined;
-    }
-    if (!this.d.isHeld(key)) {
-      // Being handed back: the lease manager stops the worker and writes the final status.
-      if (this.d.ownsStatus(key)) return;
-      // Another replica runs it (or nobody yet): make sure nothing runs here; write nothing.
-      await this.drop(key, 'lease not held');
-      return;
-    }
-    if (!st) {
-      st = {
-        uid,
-        namespace,
-        name,
-        generation,
-        mode: { kind: 'pending' },
-        restarts: 0,
-        nextStartAt: 0,
-        secretValues: [],
-      };
-      this.states.set(key, st);
-    }
+    const known = this.states.get(key);
+    if (known && known.uid !== uid) return { kind: 'recreated' };
+    if (!this.d.isHeld(key)) return { kind: 'not-held', handingBack: this.d.ownsStatus(key) };
+    const st = known ?? this.track(key, { uid, namespace, name, generation });
     st.generation = generation;
 
     const v = validateSpec(policy.spec);
-    if (!v.ok) {
-      const message = formatSpecErrors(v.errors);
-      await this.stopWorker(key, 'invalid spec');
-      this.setMode(
-        key,
-        st,
-        policy,
-        { kind: 'invalid', message },
-        { type: 'Warning', reason: 'InvalidSpec', action: 'Validate', note: message },
-      );
-      return;
-    }
+    if (!v.ok) return { kind: 'invalid', st, policy, message: formatSpecErrors(v.errors) };
     const spec = v.spec;
-    if (spec.suspend) {
-      await this.stopWorker(key, 'suspended');
-      this.d.secrets.release(key);
-      this.setMode(
-        key,
-        st,
-        policy,
-        { kind: 'suspended' },
-        {
-          type: 'Normal',
-          reason: 'Suspended',
-          action: 'Suspend',
-          note: 'spec.suspend is true: worker stopped',
-        },
-      );
-      return;
-    }
+    if (spec.suspend) return { kind: 'suspended', st, policy };
 
     this.d.secrets.use(key, secretRefsOf(spec, namespace, this.d.settings));
     // Throws when a Secret cannot be read at all (API trouble): the queue retries with back-off.
     const conn = await resolveConnection(spec, namespace, this.d.settings, (ns, n) =>
       this.d.secrets.get(ns, n),
     );
-    if (!conn.ok) {
-      await this.stopWorker(key, conn.reason);
-      this.setMode(
-        key,
-        st,
-        policy,
-        { kind: 'blocked', reason: conn.reason, message: conn.message },
-        { type: 'Warning', reason: conn.reason, action: 'ResolveConnection', note: conn.message },
-      );
-      return;
-    }
+    if (!conn.ok) return { kind: 'blocked', st, policy, reason: conn.reason, message: conn.message };
     st.secretValues = conn.secretValues;
     this.d.addSecrets(conn.secretValues);
 
-    let config;
+    let config: PolicyConfig;
     try {
       config = resolvePolicy(spec, {
         name,
@@ -200,107 +191,201 @@ export class Reconciler {
         ...(conn.s3Credentials ? { s3Credentials: conn.s3Credentials } : {}),
       });
     } catch (err) {
-      const message = errorMessage(err, conn.secretValues);
-      await this.stopWorker(key, 'invalid spec');
-      this.setMode(
-        key,
-        st,
-        policy,
-        { kind: 'invalid', message },
-        { type: 'Warning', reason: 'InvalidSpec', action: 'Validate', note: message },
-      );
-      return;
+      return { kind: 'invalid', st, policy, message: errorMessage(err, conn.secretValues) };
     }
-
     const fingerprint = createHash('sha256')
       .update(JSON.stringify({ uid, generation, spec, connection: conn.fingerprint }))
       .digest('hex');
-    const rw = this.d.workers.get(key);
-    if (rw && !rw.exited && !rw.stopRequested && rw.fingerprint === fingerprint) {
-      this.requestStatus(key, st, policy);
-      return;
-    }
-    if (rw && !rw.exited) {
-      const why =
-        rw.generation !== generation
-          ? `new generation ${generation}`
-          : rw.fingerprint !== fingerprint
-            ? 'connection Secret changed'
-            : 'restart';
-      await this.stopWorker(key, why);
-      st.restarts = 0;
-      st.nextStartAt = 0;
-      st.exit = undefined;
-    }
-    const wait = st.nextStartAt - this.now();
-    if (wait > 0) return { requeueAfterMs: wait };
-    // Re-check after every await above: the lease may have gone meanwhile (I6).
-    if (!this.d.isHeld(key) || this.d.workers.get(key)) return;
-
-    st.mode = { kind: 'running' };
-    const pl = policyLogger(this.d.log, namespace, name);
-    this.d.metrics.workerStarted(namespace, name);
-    const secrets = conn.secretValues;
-    this.d.workers.start({
-      key,
-      uid,
-      generation,
-      fingerprint,
+    return {
+      kind: 'runnable',
+      st,
+      policy,
       config,
       mongoUri: conn.mongoUri,
-      secretValues: secrets,
-      logger: pl,
-      ledger: this.d.ledgerFor(namespace, name, uid),
-      events: {
-        onSnapshot: (s) => {
-          this.d.metrics.observeSnapshot(namespace, name, s);
-          if (s.state === 'Archiving' || s.state === 'Idle') {
-            const cur = this.states.get(key);
-            if (cur) {
-              cur.restarts = 0;
-              cur.exit = undefined;
-            }
+      fingerprint,
+      worker: this.d.workers.get(key),
+    };
+  }
+
+  /** What should be, from what was seen; no side effects. */
+  private decide(seen: Seen): Plan {
+    switch (seen.kind) {
+      case 'deleted':
+        return { kind: 'drop', why: 'policy deleted' };
+      case 'recreated':
+        return { kind: 'drop', why: 'policy re-created' };
+      case 'not-held':
+        // Being handed back: the lease manager stops the worker and writes the final status.
+        // Otherwise another replica runs it (or nobody yet): make sure nothing runs here; write nothing.
+        return seen.handingBack ? { kind: 'leave' } : { kind: 'drop', why: 'lease not held' };
+      case 'invalid':
+        return {
+          kind: 'stand',
+          stopWhy: 'invalid spec',
+          mode: { kind: 'invalid', message: seen.message },
+          event: { type: 'Warning', reason: 'InvalidSpec', action: 'Validate', note: seen.message },
+        };
+      case 'suspended':
+        return {
+          kind: 'stand',
+          stopWhy: 'suspended',
+          releaseSecrets: true,
+          mode: { kind: 'suspended' },
+          event: {
+            type: 'Normal',
+            reason: 'Suspended',
+            action: 'Suspend',
+            note: 'spec.suspend is true: worker stopped',
+          },
+        };
+      case 'blocked':
+        return {
+          kind: 'stand',
+          stopWhy: seen.reason,
+          mode: { kind: 'blocked', reason: seen.reason, message: seen.message },
+          event: { type: 'Warning', reason: seen.reason, action: 'ResolveConnection', note: seen.message },
+        };
+      case 'runnable': {
+        const rw = seen.worker;
+        if (rw && !rw.exited) {
+          if (!rw.stopRequested && rw.fingerprint === seen.fingerprint) return { kind: 'keep' };
+          const replacing =
+            rw.generation !== seen.st.generation
+              ? `new generation ${seen.st.generation}`
+              : rw.fingerprint !== seen.fingerprint
+                ? 'connection Secret changed'
+                : 'restart';
+          return { kind: 'start', replacing };
+        }
+        const wait = seen.st.nextStartAt - this.now();
+        return wait > 0 ? { kind: 'wait', ms: wait } : { kind: 'start' };
+      }
+    }
+  }
+
+  /** Makes it so: stops or starts the worker. True when a worker was started. */
+  private async act(key: string, seen: Seen, plan: Plan): Promise<boolean> {
+    switch (plan.kind) {
+      case 'drop':
+        await this.drop(key, plan.why);
+        return false;
+      case 'stand':
+        await this.stopWorker(key, plan.stopWhy);
+        if (plan.releaseSecrets) this.d.secrets.release(key);
+        return false;
+      case 'start': {
+        if (seen.kind !== 'runnable') return false;
+        const st = seen.st;
+        if (plan.replacing) {
+          await this.stopWorker(key, plan.replacing);
+          st.restarts = 0;
+          st.nextStartAt = 0;
+          st.exit = undefined;
+        }
+        // Re-check after every await above: the lease may have gone meanwhile (I6).
+        if (!this.d.isHeld(key) || this.d.workers.get(key)) return false;
+        this.startWorker(key, seen);
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
+  /** Says so: the policy's mode, events and status (only while this replica owns them). */
+  private report(key: string, seen: Seen, plan: Plan, started: boolean): void {
+    if (!('st' in seen)) return;
+    if (plan.kind === 'stand') this.setMode(key, seen.st, seen.policy, plan.mode, plan.event);
+    else if (plan.kind === 'keep') this.requestStatus(key, seen.st, seen.policy);
+    else if (plan.kind === 'start' && started) {
+      this.d.recordEvent(seen.policy, {
+        type: 'Normal',
+        reason: 'Started',
+        action: 'Start',
+        note: `worker started for generation ${seen.st.generation} on ${this.d.identity}`,
+      });
+      seen.st.lastEvent = undefined;
+      this.requestStatus(key, seen.st, seen.policy);
+    }
+  }
+
+  private track(
+    key: string,
+    id: Pick<PolicyState, 'uid' | 'namespace' | 'name' | 'generation'>,
+  ): PolicyState {
+    const st: PolicyState = {
+      ...id,
+      mode: { kind: 'pending' },
+      restarts: 0,
+      nextStartAt: 0,
+      secretValues: [],
+    };
+    this.states.set(key, st);
+    return st;
+  }
+
+  private startWorker(key: string, seen: Extract<Seen, { kind: 'runnable' }>): void {
+    const { st } = seen;
+    const { namespace, name } = st;
+    st.mode = { kind: 'running' };
+    this.d.metrics.workerStarted(namespace, name);
+    this.d.workers.start({
+      key,
+      uid: st.uid,
+      generation: st.generation,
+      fingerprint: seen.fingerprint,
+      config: seen.config,
+      mongoUri: seen.mongoUri,
+      secretValues: st.secretValues,
+      logger: policyLogger(this.d.log, namespace, name),
+      ledger: this.d.ledgerFor(namespace, name, st.uid),
+      events: this.workerEvents(key, namespace, name, st.secretValues),
+    });
+  }
+
+  /** What a worker's events turn into: metrics, Kubernetes events and status updates. */
+  private workerEvents(key: string, namespace: string, name: string, secrets: string[]): WorkerEvents {
+    return {
+      onSnapshot: (s) => {
+        this.d.metrics.observeSnapshot(namespace, name, s);
+        if (s.state === 'Archiving' || s.state === 'Idle') {
+          const cur = this.states.get(key);
+          if (cur) {
+            cur.restarts = 0;
+            cur.exit = undefined;
           }
-          this.requestStatusByKey(key);
-        },
-        onBundleUploaded: (b) => {
-          this.event(key, {
-            type: 'Normal',
-            reason: 'BundleUploaded',
-            action: 'Upload',
-            note: `uploaded ${b.key}: ${b.documents} documents, ${b.bytes} bytes${b.archiveFieldMin ? `, ${b.archiveFieldMin} .. ${b.archiveFieldMax ?? ''}` : ''}`,
-          });
-        },
-        onDeleted: (info) => {
-          this.event(key, {
-            type: 'Normal',
-            reason: 'DocumentsDeleted',
-            action: 'Delete',
-            note: `deleted ${info.deleted} documents archived in ${info.key}${info.skipped ? ` (${info.skipped} skipped: changed or no longer eligible)` : ''}`,
-          });
-        },
-        onError: (info) => {
-          this.d.metrics.observeError(namespace, name, info.stage);
-          const stage = info.stage.charAt(0).toUpperCase() + info.stage.slice(1);
-          this.event(key, {
-            type: 'Warning',
-            reason: `${stage}Failed`,
-            action: stage,
-            note: `${errorMessage(info.message, secrets)}${info.retrying ? ' (retrying)' : ''}`,
-          });
-          this.requestStatusByKey(key);
-        },
-        onStageDuration: (stage, seconds) => this.d.metrics.observeStage(namespace, name, stage, seconds),
+        }
+        this.requestStatusByKey(key);
       },
-    });
-    this.d.recordEvent(policy, {
-      type: 'Normal',
-      reason: 'Started',
-      action: 'Start',
-      note: `worker started for generation ${generation} on ${this.d.identity}`,
-    });
-    st.lastEvent = undefined;
-    this.requestStatus(key, st, policy);
+      onBundleUploaded: (b) => {
+        this.event(key, {
+          type: 'Normal',
+          reason: 'BundleUploaded',
+          action: 'Upload',
+          note: `uploaded ${b.key}: ${b.documents} documents, ${b.bytes} bytes${b.archiveFieldMin ? `, ${b.archiveFieldMin} .. ${b.archiveFieldMax ?? ''}` : ''}`,
+        });
+      },
+      onDeleted: (info) => {
+        this.event(key, {
+          type: 'Normal',
+          reason: 'DocumentsDeleted',
+          action: 'Delete',
+          note: `deleted ${info.deleted} documents archived in ${info.key}${info.skipped ? ` (${info.skipped} skipped: changed or no longer eligible)` : ''}`,
+        });
+      },
+      onError: (info) => {
+        this.d.metrics.observeError(namespace, name, info.stage);
+        const stage = info.stage.charAt(0).toUpperCase() + info.stage.slice(1);
+        this.event(key, {
+          type: 'Warning',
+          reason: `${stage}Failed`,
+          action: stage,
+          note: `${errorMessage(info.message, secrets)}${info.retrying ? ' (retrying)' : ''}`,
+        });
+        this.requestStatusByKey(key);
+      },
+      onStageDuration: (stage, seconds) => this.d.metrics.observeStage(namespace, name, stage, seconds),
+    };
   }
 
   /** A worker's run() settled without being asked to stop: record why and restart it after back-off. */
@@ -382,7 +467,8 @@ export class Reconciler {
     this.requestStatus(key, st, policy);
   }
 
-  private observe(st: PolicyState, rw: RunningWorker | undefined): Observation {
+  /** The status computer's input: the policy's mode and its worker's picture. */
+  private statusObservation(st: PolicyState, rw: RunningWorker | undefined): Observation {
     const remembered = st.lastSnapshot ? { snapshot: st.lastSnapshot } : {};
     const g = st.generation;
     switch (st.mode.kind) {
@@ -444,7 +530,7 @@ export class Reconciler {
         const cur = this.states.get(key);
         if (!cur || cur !== st || !this.d.ownsStatus(key)) return undefined;
         const rw = this.d.workers.get(key);
-        const next = computeStatus(prev, this.observe(st, rw), {
+        const next = computeStatus(prev, this.statusObservation(st, rw), {
           replica: this.d.identity,
           now: new Date(this.now()),
         });
@@ -459,7 +545,7 @@ export class Reconciler {
    */
   private exportPhase(key: string, st: PolicyState, policy: ArchivePolicy): void {
     const prev = this.d.status.last?.(key) ?? policy.status;
-    const { phase } = computeStatus(prev, this.observe(st, this.d.workers.get(key)), {
+    const { phase } = computeStatus(prev, this.statusObservation(st, this.d.workers.get(key)), {
       replica: this.d.identity,
       now: new Date(this.now()),
     });

@@ -174,11 +174,10 @@ describe('lease hand-over', () => {
           body: leaseOf(n, 'replica-b', fresh, cur.metadata.resourceVersion, 3600),
         });
       }
-      const cache = (c as unknown as { informer: { get(n: string, ns: string): LeaseDoc | undefined } })
-        .informer;
+      const cache = (c as unknown as { client: { get(n: string): LeaseDoc | undefined } }).client;
       await waitFor(
         "replica C's cache to show replica B on every Lease",
-        () => names.every((n) => cache.get(policyLeaseName(ns, n), ns)?.spec?.holderIdentity === 'replica-b'),
+        () => names.every((n) => cache.get(policyLeaseName(ns, n))?.spec?.holderIdentity === 'replica-b'),
         30_000,
       );
       release();
