@@ -17,7 +17,6 @@ import { mkdir, open, readFile, rm, stat, writeFile, type FileHandle } from 'nod
 import path from 'node:path';
 import { BSON } from 'mongodb';
 import { splitBsonDocuments } from '../bundle/bson-stream.js';
-import { fsyncDir } from '../util/fsync-dir.js';
 import type { DocMeta } from './fetch.js';
 import { buildRawDocument, forEachElement, T, type RawValue } from './raw-bson.js';
 
