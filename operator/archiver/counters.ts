@@ -22,6 +22,11 @@ export function zeroCounters(): Counters {
   return Object.fromEntries(COUNTERS.map((k) => [k, 0])) as Counters;
 }
 
+/** A worker's totals before it has counted anything. */
+export function zeroTotals(): WorkerTotals {
+  return { ...zeroCounters(), documentsIneligible: 0 };
+}
+
 /** A well-formed copy of counters read from a file or a status (missing or bad values are 0). */
 export function readCounters(c: Partial<Record<string, unknown>> | undefined): Counters {
   const out = zeroCounters();

@@ -4,6 +4,7 @@
 import client from 'prom-client';
 import type { Stage, WorkerSnapshot, WorkerState, WorkerTotals } from '../archiver/worker-api.js';
 import { PHASES, type ArchivePolicyPhase } from '../api/schema.js';
+import { zeroTotals } from '../archiver/counters.js';
 
 const STATES: WorkerState[] = ['Starting', 'Archiving', 'Idle', 'Paused', 'Blocked', 'Failed', 'Stopped'];
 const STAGES: Stage[] = [
@@ -244,16 +245,4 @@ export class OperatorMetrics {
   async render(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
-}
-
-export function zeroTotals(): WorkerTotals {
-  return {
-    documentsArchived: 0,
-    documentsDeleted: 0,
-    documentsSkipped: 0,
-    documentsIneligible: 0,
-    bundlesUploaded: 0,
-    bytesUploaded: 0,
-    duplicatesUploaded: 0,
-  };
 }

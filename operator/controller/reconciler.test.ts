@@ -5,7 +5,8 @@ import type { ArchiveWorker, WorkerOptions, WorkerSnapshot } from '../archiver/w
 import { applyChange, ledgerOfStatus, type LedgerStore } from '../archiver/ledger.js';
 import { createLogger } from '../util/logger.js';
 import type { EventInput } from './events.js';
-import { OperatorMetrics, zeroTotals } from './metrics.js';
+import { zeroTotals } from '../archiver/counters.js';
+import { OperatorMetrics } from './metrics.js';
 import { Reconciler } from './reconciler.js';
 import type { StatusComputer } from './status-writer.js';
 import { WorkerSupervisor } from './workers.js';

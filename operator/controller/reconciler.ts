@@ -7,7 +7,6 @@ import { API_VERSION, KIND } from '../api/schema.js';
 import { formatSpecErrors, resolvePolicy, validateSpec } from '../api/resolve.js';
 import type { PolicyConfig } from '../archiver/config.js';
 import type { Stage, WorkerEvents, WorkerSnapshot } from '../archiver/worker-api.js';
-import { zeroCounters } from '../archiver/counters.js';
 import { policyLogger, type Logger } from '../util/logger.js';
 import { errorMessage } from '../util/redact.js';
 import { backoffDelay, type BackoffOptions } from '../util/backoff.js';
@@ -17,7 +16,7 @@ import type { ReconcileResult } from './workqueue.js';
 import type { LedgerStore } from '../archiver/ledger.js';
 import { computeStatus, type Observation } from './status.js';
 import type { StatusComputer } from './status-writer.js';
-import type { RunningWorker, WorkerSupervisor } from './workers.js';
+import { initialSnapshot, type RunningWorker, type WorkerSupervisor } from './workers.js';
 
 export interface ReconcilerDeps {
   identity: string;
@@ -501,12 +500,7 @@ export class Reconciler {
         return {
           kind: 'running',
           generation: g,
-          snapshot: st.lastSnapshot ?? {
-            state: 'Starting',
-            totals: { ...zeroCounters(), documentsIneligible: 0 },
-            spooledDocuments: 0,
-            spooledBytes: 0,
-          },
+          snapshot: st.lastSnapshot ?? initialSnapshot(),
           ...(st.exit ? { exited: st.exit } : {}),
         };
     }

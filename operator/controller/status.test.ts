@@ -1,6 +1,6 @@
 import type { WorkerSnapshot } from '../archiver/worker-api.js';
 import { computeStatus } from './status.js';
-import { zeroTotals } from './metrics.js';
+import { zeroTotals } from '../archiver/counters.js';
 
 const ctx = (iso: string) => ({ replica: 'r1', now: new Date(iso) });
 const snap = (over: Partial<WorkerSnapshot>): WorkerSnapshot => ({

@@ -4,7 +4,7 @@
 import type { ArchivePolicyCondition, ArchivePolicyPhase, ArchivePolicyStatus } from '../api/schema.js';
 import type { WorkerSnapshot } from '../archiver/worker-api.js';
 import { rfc3339 } from './microtime.js';
-import { zeroCounters } from '../archiver/counters.js';
+import { zeroTotals } from '../archiver/counters.js';
 
 /** The last worker picture of a policy whose worker is not running (any more). */
 interface Remembered {
@@ -57,8 +57,7 @@ export function computeStatus(
   // The counts are the ledger's (written with each step, archiver/ledger.ts) and are kept as they are;
   // documentsIneligible is a gauge: a worker's figure replaces the previous one once it has estimated.
   out.totals = {
-    ...zeroCounters(),
-    documentsIneligible: 0,
+    ...zeroTotals(),
     ...(prev?.totals ?? {}),
     ...(snap?.backlog !== undefined ? { documentsIneligible: snap.totals.documentsIneligible } : {}),
   };

@@ -1,16 +1,11 @@
 // Owns the running archiver workers of this replica: starts one per policy key, stops it (waiting until
 // it has really stopped), and notices when one exits on its own. It never decides *whether* a worker
 // should run — that is the reconciler's job — so this stays a small, testable lifecycle manager.
-import type {
-  ArchiveWorker,
-  WorkerEvents,
-  WorkerOptions,
-  WorkerSnapshot,
-  WorkerTotals,
-} from '../archiver/worker-api.js';
+import type { ArchiveWorker, WorkerEvents, WorkerOptions, WorkerSnapshot } from '../archiver/worker-api.js';
 import type { PolicyConfig } from '../archiver/config.js';
 import type { LedgerStore } from '../archiver/ledger.js';
 import type { Logger } from '../util/logger.js';
+import { zeroTotals } from '../archiver/counters.js';
 import { errorMessage } from '../util/redact.js';
 
 export type CreateWorker = (opts: WorkerOptions) => ArchiveWorker;
@@ -184,17 +179,5 @@ function safeSnapshot(rw: RunningWorker): WorkerSnapshot {
 }
 
 export function initialSnapshot(): WorkerSnapshot {
-  return { state: 'Starting', totals: zero(), spooledDocuments: 0, spooledBytes: 0 };
-}
-
-function zero(): WorkerTotals {
-  return {
-    documentsArchived: 0,
-    documentsDeleted: 0,
-    documentsSkipped: 0,
-    documentsIneligible: 0,
-    bundlesUploaded: 0,
-    bytesUploaded: 0,
-    duplicatesUploaded: 0,
-  };
+  return { state: 'Starting', totals: zeroTotals(), spooledDocuments: 0, spooledBytes: 0 };
 }
