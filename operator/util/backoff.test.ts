@@ -12,4 +12,11 @@ describe('backoffDelay', () => {
     expect(seen.size).toBe(4);
     for (const d of seen) expect(d >= 4000 && d <= 5000).toBe(true);
   });
+  test('full jitter: anywhere from 0 to the capped exponential delay', () => {
+    const full = { baseMs: 200, maxMs: 10_000, fullJitter: true };
+    expect(backoffDelay(1, full, () => 0)).toBe(0);
+    expect(backoffDelay(3, full, () => 0.5)).toBe(400);
+    expect(backoffDelay(3, full, () => 1)).toBe(800);
+    expect(backoffDelay(30, full, () => 1)).toBe(10_000);
+  });
 });
