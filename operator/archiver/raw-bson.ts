@@ -4,31 +4,9 @@
 // are located here by walking the element list. Values are kept as raw element bytes where their exact
 // BSON type matters (`_id`: an int32 5 and an int64 5 must be deleted as what they are).
 import { BSON, type Document } from 'mongodb';
+import { T, valueLayout } from '../bundle/bson-types.js';
 
-/** BSON element type codes used by gochive. */
-export const T = {
-  double: 0x01,
-  string: 0x02,
-  object: 0x03,
-  array: 0x04,
-  binary: 0x05,
-  undefined: 0x06,
-  objectId: 0x07,
-  bool: 0x08,
-  date: 0x09,
-  null: 0x0a,
-  regex: 0x0b,
-  dbPointer: 0x0c,
-  code: 0x0d,
-  symbol: 0x0e,
-  codeWithScope: 0x0f,
-  int32: 0x10,
-  timestamp: 0x11,
-  int64: 0x12,
-  decimal128: 0x13,
-  minKey: 0xff,
-  maxKey: 0x7f,
-} as const;
+export { T };
 
 /** One element's type and its value bytes (a view into the document, not a copy). */
 export interface RawValue {
@@ -55,92 +33,72 @@ function cstringEnd(b: Uint8Array, off: number, limit: number): number {
 
 /** Size of an element's value starting at `off`. */
 function valueSize(b: Uint8Array, type: number, off: number, limit: number): number {
-  switch (type) {
-    case T.double:
-    case T.date:
-    case T.timestamp:
-    case T.int64:
-      return 8;
-    case T.int32:
-      return 4;
-    case T.decimal128:
-      return 16;
-    case T.objectId:
-      return 12;
-    case T.bool:
-      return 1;
-    case T.undefined:
-    case T.null:
-    case T.minKey:
-    case T.maxKey:
-      return 0;
-    case T.string:
-    case T.code:
-    case T.symbol:
-      return 4 + int32At(b, off);
-    case T.object:
-    case T.array:
-    case T.codeWithScope:
-      return int32At(b, off);
-    case T.binary:
-      return 5 + int32At(b, off);
-    case T.regex: {
-      const e1 = cstringEnd(b, off, limit);
-      const e2 = cstringEnd(b, e1 + 1, limit);
-      return e2 + 1 - off;
-    }
-    case T.dbPointer:
-      return 4 + int32At(b, off) + 12;
-    default:
-      throw new RawBsonError(`unknown BSON element type 0x${type.toString(16)} at byte ${off}`);
+  const layout = valueLayout(type);
+  if (!layout) throw new RawBsonError(`unknown BSON element type 0x${type.toString(16)} at byte ${off}`);
+  if (layout === 'cstrings') {
+    const e1 = cstringEnd(b, off, limit);
+    const e2 = cstringEnd(b, e1 + 1, limit);
+    return e2 + 1 - off;
   }
+  const size = 'fixed' in layout ? layout.fixed : layout.extra + int32At(b, off);
+  // A negative length would walk backwards (and could loop for ever).
+  if (size < 0) throw new RawBsonError(`negative length at byte ${off}`);
+  return size;
+}
+
+/**
+ * Walks the top-level elements of `doc` (a document or array body), every length checked against the
+ * document's, until `visit` returns true. `visit` gets the element's type, where its name starts and
+ * ends (NUL), and where its value starts and how long it is.
+ */
+function walkElements(
+  doc: Uint8Array,
+  visit: (
+    type: number,
+    nameStart: number,
+    nameEnd: number,
+    valueStart: number,
+    size: number,
+  ) => boolean | void,
+): void {
+  const total = int32At(doc, 0);
+  if (total > doc.length || total < 5)
+    throw new RawBsonError(`document length ${total} does not match ${doc.length} bytes`);
+  const end = total - 1;
+  let off = 4;
+  while (off < end) {
+    const type = doc[off]!;
+    const nameEnd = cstringEnd(doc, off + 1, end);
+    const vStart = nameEnd + 1;
+    const size = valueSize(doc, type, vStart, end);
+    if (vStart + size > end)
+      throw new RawBsonError(`element '${utf8(doc, off + 1, nameEnd)}' overruns its document at byte ${off}`);
+    if (visit(type, off + 1, nameEnd, vStart, size) === true) return;
+    off = vStart + size;
+  }
+}
+
+function utf8(b: Uint8Array, start: number, end: number): string {
+  return Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('utf8');
 }
 
 /** Calls `visit` for each top-level element of `doc` (a document or array body) until it returns true. */
 export function forEachElement(doc: Uint8Array, visit: (name: string, v: RawValue) => boolean | void): void {
-  const total = int32At(doc, 0);
-  if (total > doc.length || total < 5)
-    throw new RawBsonError(`document length ${total} does not match ${doc.length} bytes`);
-  const end = total - 1;
-  let off = 4;
-  while (off < end) {
-    const type = doc[off]!;
-    const nameEnd = cstringEnd(doc, off + 1, end);
-    const name = Buffer.from(doc.buffer, doc.byteOffset + off + 1, nameEnd - off - 1).toString('utf8');
-    const vStart = nameEnd + 1;
-    const size = valueSize(doc, type, vStart, end);
-    if (vStart + size > end) throw new RawBsonError(`element '${name}' overruns its document`);
-    if (visit(name, { type, value: doc.subarray(vStart, vStart + size) }) === true) return;
-    off = vStart + size;
-  }
+  walkElements(doc, (type, nameStart, nameEnd, vStart, size) =>
+    visit(utf8(doc, nameStart, nameEnd), { type, value: doc.subarray(vStart, vStart + size) }),
+  );
 }
 
 /** The element named `name` (UTF-8 bytes) at the top level of `doc`, compared byte-wise (no strings made). */
 function findElement(doc: Uint8Array, name: Uint8Array): RawValue | undefined {
-  const total = int32At(doc, 0);
-  if (total > doc.length || total < 5)
-    throw new RawBsonError(`document length ${total} does not match ${doc.length} bytes`);
-  const end = total - 1;
-  let off = 4;
-  while (off < end) {
-    const type = doc[off]!;
-    const nameEnd = cstringEnd(doc, off + 1, end);
-    const vStart = nameEnd + 1;
-    const size = valueSize(doc, type, vStart, end);
-    if (vStart + size > end) throw new RawBsonError(`an element overruns its document at byte ${off}`);
-    if (nameEnd - off - 1 === name.length) {
-      let same = true;
-      for (let k = 0; k < name.length; k++) {
-        if (doc[off + 1 + k] !== name[k]) {
-          same = false;
-          break;
-        }
-      }
-      if (same) return { type, value: doc.subarray(vStart, vStart + size) };
-    }
-    off = vStart + size;
-  }
-  return undefined;
+  let found: RawValue | undefined;
+  walkElements(doc, (type, nameStart, nameEnd, vStart, size) => {
+    if (nameEnd - nameStart !== name.length) return false;
+    for (let k = 0; k < name.length; k++) if (doc[nameStart + k] !== name[k]) return false;
+    found = { type, value: doc.subarray(vStart, vStart + size) };
+    return true;
+  });
+  return found;
 }
 
 const pathCache = new Map<string, Uint8Array[]>();

@@ -9,6 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { BSON } from 'mongodb';
 import { extract as tarExtract } from 'tar-stream';
 import { BsonFramingError, ChunkReader, readDocument } from './bson-stream.js';
+import { valueLayout } from './bson-types.js';
 import { MANIFEST_ENTRY, ManifestError, bsonPath, parseManifest, type BundleManifest } from './manifest.js';
 
 export class BundleCorruptError extends Error {
@@ -373,39 +374,19 @@ async function skipValue(
   where: string,
   need: (n: number) => Promise<void>,
 ): Promise<void> {
-  const fixed: Record<number, number> = {
-    0x01: 8,
-    0x06: 0,
-    0x07: 12,
-    0x08: 1,
-    0x09: 8,
-    0x0a: 0,
-    0x10: 4,
-    0x11: 8,
-    0x12: 8,
-    0x13: 16,
-    0xff: 0,
-    0x7f: 0,
-  };
-  let n: number;
-  if (type in fixed) n = fixed[type]!;
-  else if (type === 0x02 || type === 0x0d || type === 0x0e) {
-    await need(4);
-    n = 4 + r.peekInt32LE();
-  } else if (type === 0x03 || type === 0x04 || type === 0x0f) {
-    await need(4);
-    n = r.peekInt32LE();
-  } else if (type === 0x05) {
-    await need(4);
-    n = 5 + r.peekInt32LE();
-  } else if (type === 0x0b) {
+  const layout = valueLayout(type);
+  if (!layout) throw new BsonFramingError(`${where}: unknown BSON type 0x${type.toString(16)}`);
+  if (layout === 'cstrings') {
     await r.readCString();
     await r.readCString();
     return;
-  } else if (type === 0x0c) {
+  }
+  let n: number;
+  if ('fixed' in layout) n = layout.fixed;
+  else {
     await need(4);
-    n = 4 + r.peekInt32LE() + 12;
-  } else throw new BsonFramingError(`${where}: unknown BSON type 0x${type.toString(16)}`);
+    n = layout.extra + r.peekInt32LE();
+  }
   if (n < 0) throw new BsonFramingError(`${where}: negative length`);
   await need(n);
   r.skip(n);
