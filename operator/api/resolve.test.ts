@@ -1,16 +1,6 @@
 import type { PolicyConfig } from '../archiver/config.js';
 import { parseSpec, renderUriTemplate, resolvePolicy, DEFAULT_SPOOL_MAX_BYTES } from './resolve.js';
-
-const seedSpec = {
-  hostAddress: 'incubator',
-  ageLimit: '92d',
-  queryLimit: 2000,
-  archiveCheckInterval: 9,
-  collection: 'offerwall_event_log',
-  database: 'ALWAYZ',
-  archiveField: 'createdAt',
-  s3: { bucket: 'levit-database-archive-prod/incubator/offerwall_event_log/', uploadInterval: 65 },
-};
+import { seedSpec } from './seed-fixture.js';
 
 describe('resolvePolicy', () => {
   it('maps the seed entry to the engine config with the original behaviour', () => {

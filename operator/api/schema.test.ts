@@ -1,23 +1,10 @@
 import { archivePolicySpecSchema, archivePolicyStatusSchema } from './schema.js';
 import { validateSpec, validateValuesEntry, formatSpecErrors } from './resolve.js';
+import { seedEntry, seedSpec } from './seed-fixture.js';
 
 /** A spec under construction: tests mutate nested fields freely to build invalid specs. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Draft = Record<string, any>;
-
-/** The seed entry of the original values file (SPEC §2), verbatim. */
-export const seedEntry = {
-  name: 'incubator-offerwall-event-log',
-  hostAddress: 'incubator',
-  ageLimit: '92d',
-  queryLimit: 2000,
-  archiveCheckInterval: 9,
-  collection: 'offerwall_event_log',
-  database: 'ALWAYZ',
-  archiveField: 'createdAt',
-  s3: { bucket: 'levit-database-archive-prod/incubator/offerwall_event_log/', uploadInterval: 65 },
-};
-const { name: _name, ...seedSpec } = seedEntry;
 
 describe('ArchivePolicy spec schema', () => {
   it('accepts the seed entry verbatim and applies only defaults that keep the original behaviour', () => {

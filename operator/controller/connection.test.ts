@@ -1,17 +1,10 @@
 import { validateSpec } from '../api/resolve.js';
 import type { ArchivePolicySpec } from '../api/schema.js';
 import { resolveConnection, secretRefsOf, type ConnectionSettings } from './connection.js';
+import { minimalSpec } from './spec-fixture.js';
 
 const spec = (over: Record<string, unknown>): ArchivePolicySpec => {
-  const r = validateSpec({
-    ageLimit: '30d',
-    archiveCheckInterval: 1,
-    collection: 'c',
-    database: 'd',
-    archiveField: 'createdAt',
-    s3: { bucket: 'bucket/p/', uploadInterval: 2 },
-    ...over,
-  });
+  const r = validateSpec({ ...minimalSpec, ...over });
   if (!r.ok) throw new Error(JSON.stringify(r.errors));
   return r.spec;
 };

@@ -7,6 +7,7 @@ import { createLogger } from '../util/logger.js';
 import type { EventInput } from './events.js';
 import { zeroTotals } from '../archiver/counters.js';
 import { OperatorMetrics } from './metrics.js';
+import { minimalSpec } from './spec-fixture.js';
 import { Reconciler } from './reconciler.js';
 import type { StatusComputer } from './status-writer.js';
 import { WorkerSupervisor } from './workers.js';
@@ -69,15 +70,7 @@ function memoryLedger(server: Map<string, ArchivePolicyStatus>, key: string): Le
   };
 }
 
-const baseSpec = {
-  hostAddress: 'db1',
-  ageLimit: '30d',
-  archiveCheckInterval: 1,
-  collection: 'c',
-  database: 'd',
-  archiveField: 'createdAt',
-  s3: { bucket: 'bucket/p/', uploadInterval: 2 },
-};
+const baseSpec = { hostAddress: 'db1', ...minimalSpec };
 
 function policy(
   over: {

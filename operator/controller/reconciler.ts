@@ -2,7 +2,7 @@
 // connection) with what runs on this replica, and start, restart or stop the worker accordingly.
 // Everything it needs comes in through ReconcilerDeps, so unit tests drive it with fakes.
 import { createHash } from 'node:crypto';
-import type { ArchivePolicy, ArchivePolicyPhase, ArchivePolicyStatus } from '../api/schema.js';
+import type { ArchivePolicy, ArchivePolicyPhase } from '../api/schema.js';
 import { API_VERSION, KIND } from '../api/schema.js';
 import { formatSpecErrors, resolvePolicy, validateSpec } from '../api/resolve.js';
 import type { PolicyConfig } from '../archiver/config.js';
@@ -15,7 +15,7 @@ import type { EventInput } from './events.js';
 import type { ReconcileResult } from './workqueue.js';
 import type { LedgerStore } from '../archiver/ledger.js';
 import { computeStatus, type Observation } from './status.js';
-import type { StatusComputer } from './status-writer.js';
+import type { StatusWriter } from './status-writer.js';
 import { initialSnapshot, type RunningWorker, type WorkerSupervisor } from './workers.js';
 
 export interface ReconcilerDeps {
@@ -33,19 +33,8 @@ export interface ReconcilerDeps {
     release(user: string): void;
     get(namespace: string, name: string): Promise<Record<string, string> | undefined>;
   };
-  status: {
-    request(
-      key: string,
-      ref: { namespace: string; name: string },
-      current: ArchivePolicyStatus | undefined,
-      resourceVersion: string | undefined,
-      compute: StatusComputer,
-    ): void;
-    flush(key: string): Promise<void>;
-    forget(key: string): void;
-    /** The status as this replica last wrote or read it. */
-    last?(key: string): ArchivePolicyStatus | undefined;
-  };
+  /** The status writer (the last status it wrote or read is optional for fakes). */
+  status: Pick<StatusWriter, 'request' | 'flush' | 'forget'> & Partial<Pick<StatusWriter, 'last'>>;
   recordEvent(policy: ArchivePolicy, ev: EventInput): void;
   forgetEvents(namespace: string, name: string): void;
   metrics: {

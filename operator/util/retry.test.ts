@@ -7,6 +7,18 @@ const policy = (over: Partial<RetryPolicy> = {}): RetryPolicy => ({
   ...over,
 });
 
+/** An operation that always fails with `message`, counting its calls. */
+function failing(message: string): { op: () => Promise<never>; calls: () => number } {
+  let calls = 0;
+  return {
+    op: async () => {
+      calls++;
+      throw new Error(message);
+    },
+    calls: () => calls,
+  };
+}
+
 describe('retry', () => {
   test('retries a retryable failure until it succeeds, telling onRetry each time', async () => {
     let calls = 0;
@@ -25,33 +37,24 @@ describe('retry', () => {
   });
 
   test('gives up after the configured attempts, with the last error', async () => {
-    let calls = 0;
-    const err = await retry(async () => {
-      calls++;
-      throw new Error('transient');
-    }, policy()).catch((e: unknown) => e);
+    const f = failing('transient');
+    const err = await retry(f.op, policy()).catch((e: unknown) => e);
     expect((err as Error).message).toBe('transient');
-    expect(calls).toBe(4);
+    expect(f.calls()).toBe(4);
   });
 
   test('a failure that is not retryable is thrown at once', async () => {
-    let calls = 0;
-    const err = await retry(async () => {
-      calls++;
-      throw new Error('permanent');
-    }, policy()).catch((e: unknown) => e);
+    const f = failing('permanent');
+    const err = await retry(f.op, policy()).catch((e: unknown) => e);
     expect((err as Error).message).toBe('permanent');
-    expect(calls).toBe(1);
+    expect(f.calls()).toBe(1);
   });
 
   test('an abort ends the waiting: the error is thrown without another attempt', async () => {
     const ac = new AbortController();
-    let calls = 0;
+    const f = failing('transient');
     const err = await retry(
-      async () => {
-        calls++;
-        throw new Error('transient');
-      },
+      f.op,
       policy({
         backoff: { baseMs: 3_600_000, maxMs: 3_600_000 },
         signal: ac.signal,
@@ -59,6 +62,6 @@ describe('retry', () => {
       }),
     ).catch((e: unknown) => e);
     expect((err as Error).message).toBe('transient');
-    expect(calls).toBe(1);
+    expect(f.calls()).toBe(1);
   });
 });
