@@ -17,7 +17,7 @@
 // other folders at the top are walked the same way. Assumption: a folder named like a date holds only
 // gochive's YYYY/MM/DD/ tree, so one after the date of `to` is never read.
 import type { Destination, ObjectInfo } from '../storage/destination.js';
-import { mapLimit } from './catalog.js';
+import { mapLimit } from '../util/map-limit.js';
 
 const DIGITS = [/^\d{4}$/, /^\d{2}$/, /^\d{2}$/]; // year, month, day folder names
 const PARALLEL_LISTINGS = 4;

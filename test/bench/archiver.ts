@@ -24,7 +24,6 @@ import type { WorkerSnapshot } from '../../operator/archiver/worker-api.js';
 import { testEnv } from '../support/testenv.js';
 import { DAY, policy, sandbox, type Sandbox } from '../integration/archiver/helpers.js';
 
-
 const DOCS = Number(process.env.BENCH_DOCS ?? 200_000);
 const QUERY_LIMIT = Number(process.env.BENCH_QUERY_LIMIT ?? 10_000);
 const BIG_DOCS = Number(process.env.BENCH_BIG_DOCS ?? 10_000);

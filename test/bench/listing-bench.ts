@@ -11,7 +11,8 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { bundleKey, keyMayOverlap, parseBundleKey } from '../../operator/bundle/keys.js';
-import { mapLimit, selectBundles } from '../../operator/restore/catalog.js';
+import { selectBundles } from '../../operator/restore/catalog.js';
+import { mapLimit } from '../../operator/util/map-limit.js';
 import { S3Destination } from '../../operator/storage/s3.js';
 import { testEnv, uniqueName } from '../support/testenv.js';
 

@@ -36,7 +36,6 @@ import { seedEvents } from './seed.js';
 import { watchUntilIdle } from './status-watch.js';
 import { duration, info, step, warn } from './ui.js';
 
-
 const STEPS = 8;
 const RELEASE = 'gochive';
 const CUTOFF_DAYS = 92; // the entry's ageLimit

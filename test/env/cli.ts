@@ -4,7 +4,6 @@ import { ensureAllTools, ensureTool } from './builder.js';
 import { tools, type ToolName } from './tools.js';
 import { acquire, down, release, status, up } from './lifecycle.js';
 
-
 const usage = 'usage: testenv up | down | status | build [tool...] | acquire --pid N | release --pid N';
 
 function pidArg(argv: string[]): number {
