@@ -366,13 +366,13 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
     const writerStoppedAt = Date.now();
     mark('writer-stopped');
     log(
-      `quiesce: waiting (at most ${Math.round(o.quiesceTimeoutMs / 1000)}s) for the operators to drain every backlog`,
+      `quiesce: waiting for the operators to drain every backlog (giving up after ${Math.round(o.quiesceTimeoutMs / 1000)}s without progress)`,
     );
     const drained = await waitForDrain(cc, kube, policies, o.quiesceTimeoutMs, abort, log);
     if (!drained.ok)
       runViolations.push({
         invariant: 'drain',
-        message: `not drained within ${Math.round(o.quiesceTimeoutMs / 1000)}s: ${drained.detail}`,
+        message: `not drained (${drained.detail})`,
       });
     mark('drained');
 
@@ -516,26 +516,35 @@ function loadEnvFile(): void {
   Object.assign(process.env, parseEnvFile(safeRead(envFilePath)));
 }
 
+/** How many stall windows the drain may take in all, however steadily it progresses. */
+export const DRAIN_CEILING_STALLS = 3;
+
 /**
  * Waits until, for every policy: its status shows an empty spool and the current generation, its
  * totals stopped moving, and nothing eligible under its current spec is left in MongoDB. The status is
  * polled every 2 s (cheap); MongoDB is scanned (projected to the fields eligibility needs) only when
  * every status looks drained, and at most every 10 s — scans are what a busy FerretDB is slow at.
+ *
+ * It gives up when nothing has moved for `stallMs` (no total changed, no eligible document left
+ * MongoDB): a loaded machine drains slowly, but a stuck operator makes no progress at all. The
+ * ceiling (DRAIN_CEILING_STALLS × stallMs) only keeps the run bounded.
  */
 async function waitForDrain(
   cc: CheckMongo,
   kube: Kube,
   policies: Policies,
-  timeoutMs: number,
+  stallMs: number,
   abort: AbortSignal,
   log: Log,
 ): Promise<{ ok: boolean; detail: string }> {
-  const deadline = Date.now() + timeoutMs;
+  const ceiling = Date.now() + DRAIN_CEILING_STALLS * stallMs;
+  let lastProgress = Date.now();
+  let leastLeft = Infinity;
   let prevTotals = '';
   let detail = 'not checked yet';
   let lastLog = 0;
   let lastScan = 0;
-  while (Date.now() < deadline && !abort.aborted) {
+  while (Date.now() - lastProgress < stallMs && Date.now() < ceiling && !abort.aborted) {
     const pending: string[] = [];
     try {
       const items = await kube.listPolicies();
@@ -550,17 +559,24 @@ async function waitForDrain(
       }
       const moving = totals !== prevTotals;
       prevTotals = totals;
+      if (moving) lastProgress = Date.now();
       if (pending.length === 0 && Date.now() - lastScan >= 10_000) {
         const t0 = Date.now();
         lastScan = t0;
+        let allLeft = 0;
         await cc.use(async (c) => {
           for (const s of policies.states) {
             const last = s.criteria[s.criteria.length - 1]!;
             if (last.dryRun) continue;
             const left = (await scanFacts(c, s.plan)).filter((f) => eligible(f, last, t0)).length;
+            allLeft += left;
             if (left) pending.push(`${s.plan.name}: ${left} eligible left`);
           }
         });
+        if (allLeft < leastLeft) {
+          leastLeft = allLeft;
+          lastProgress = Date.now();
+        }
         if (pending.length === 0 && !moving) return { ok: true, detail: '' };
         if (pending.length === 0) pending.push('totals still moving');
         pending.push(`(MongoDB scanned in ${((Date.now() - t0) / 1000).toFixed(1)}s)`);
@@ -577,5 +593,9 @@ async function waitForDrain(
     }
     await sleep(2000, abort);
   }
-  return { ok: false, detail };
+  const why =
+    Date.now() >= ceiling
+      ? `still draining at the ${Math.round((DRAIN_CEILING_STALLS * stallMs) / 1000)}s ceiling`
+      : `no progress for ${Math.round(stallMs / 1000)}s`;
+  return { ok: false, detail: `${why}: ${detail}` };
 }

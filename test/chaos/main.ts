@@ -1,7 +1,7 @@
 // `node dist/test/chaos/main.js [--short|--full] [flags]` — see options.ts (USAGE) and README.md.
 // Exit codes: 0 pass, 1 invariant violations, 2 bad flags, 3 the campaign itself failed or overran.
 import { writeFileSync } from 'node:fs';
-import { runCampaign } from './campaign.js';
+import { DRAIN_CEILING_STALLS, runCampaign } from './campaign.js';
 import { parseArgs, USAGE, type CampaignOptions } from './options.js';
 import { renderTable, toJson } from './report.js';
 
@@ -25,7 +25,7 @@ async function main(): Promise<number> {
 
   const abort = new AbortController();
   // Hard bound on the whole run: setup, faults, quiesce, read-back and cleanup.
-  const boundMs = o.durationMs + o.quiesceTimeoutMs + 12 * 60_000;
+  const boundMs = o.durationMs + DRAIN_CEILING_STALLS * o.quiesceTimeoutMs + 12 * 60_000;
   const bound = setTimeout(() => {
     log(`the campaign exceeded its time bound (${Math.round(boundMs / 1000)}s); aborting`);
     abort.abort();

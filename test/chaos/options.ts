@@ -17,6 +17,7 @@ export interface CampaignOptions {
   meanGapMs: number;
   killCooldownMs: number;
   holdScale: number;
+  /** The drain gives up after this long without progress (and after 3× this in all). */
   quiesceTimeoutMs: number;
   maxRssMb: number;
   tmpfs: boolean;
