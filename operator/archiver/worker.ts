@@ -29,7 +29,7 @@ import { normalizeFilter, type EligibilityTarget } from './eligibility.js';
 import { Fetcher, START_POSITION, type FetchResult } from './fetch.js';
 import type { Journal, JournalBundle, JournalFingerprint } from './journal.js';
 import { FileLedgerStore, Ledger, LedgerConflictError } from './ledger.js';
-import { newMongoClient } from './mongo-client.js';
+import { mongoClients, type MongoClientLease } from './mongo-client.js';
 import { insideWindows, RateLimiter } from './pacing.js';
 import { recoverPolicy } from './recovery.js';
 import { sealBundle } from './seal.js';
@@ -115,6 +115,7 @@ export class Worker implements ArchiveWorker {
   private stopping = false;
   private runPromise?: Promise<void>;
   private client?: MongoClient;
+  private clientLease?: MongoClientLease;
   private coll?: Collection;
   private spool?: Spool;
   private journal?: Journal;
@@ -295,12 +296,19 @@ export class Worker implements ArchiveWorker {
     );
   }
 
-  /** A connected client (a new one after dropMongo()). */
+  /** A connected client, shared with the policies on the same cluster (a new one after dropMongo()). */
   private async ensureMongo(): Promise<void> {
     if (this.client) return;
-    const client = newMongoClient(this.opts.mongoUri);
-    await client.connect();
-    this.client = client;
+    const lease = mongoClients.acquire(this.opts.mongoUri);
+    try {
+      await lease.client.connect();
+    } catch (err) {
+      await lease.release();
+      throw err;
+    }
+    this.clientLease = lease;
+    this.client = lease.client;
+    const client = lease.client;
     this.coll = client.db(this.cfg.database).collection(this.cfg.collection);
     this.fetcher = new Fetcher(this.coll);
   }
@@ -312,12 +320,13 @@ export class Worker implements ArchiveWorker {
    * a fresh client costs one handshake.
    */
   private async dropMongo(): Promise<void> {
-    const old = this.client;
+    const old = this.clientLease;
+    this.clientLease = undefined;
     this.client = undefined;
     this.coll = undefined;
     this.fetcher = undefined;
     this.connectivityFailures = 0;
-    if (old) await Promise.race([old.close(true).catch(() => undefined), sleep(5000)]);
+    if (old) await Promise.race([old.discard(), sleep(5000)]);
     this.log.warn('MongoDB unreachable on several attempts in a row: reconnecting with a new client');
   }
 
@@ -359,7 +368,7 @@ export class Worker implements ArchiveWorker {
   }
 
   private async shutdown(): Promise<void> {
-    await this.client?.close().catch(() => undefined);
+    await this.clientLease?.release();
     await this.dest?.close().catch(() => undefined);
     await this.spool?.unlock().catch(() => undefined);
     if (this.state !== 'Failed' && this.state !== 'Blocked') this.setState('Stopped');
