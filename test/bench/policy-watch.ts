@@ -59,7 +59,16 @@ export class PolicyWatch {
   }
 
   async start(): Promise<void> {
-    await this.relist();
+    // A CRD just created answers 429 "storage is (re)initializing" for a moment: retry until `dead`.
+    for (;;) {
+      try {
+        await this.relist();
+        break;
+      } catch (err) {
+        if (this.dead) throw new Error(this.dead, { cause: err });
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
     void this.openWatch();
     this.timers.push(
       setInterval(() => {
