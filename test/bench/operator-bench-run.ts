@@ -306,7 +306,7 @@ export function formatBenchResult(r: BenchResult): string {
       `${r.bulkFirstStatusSeconds.toFixed(1)} s`,
     ],
     ['first apply -> all Idle', `${r.allIdleSeconds.toFixed(1)} s`],
-    ['API requests/min at idle (operator)', `${apiTotal.toFixed(1)}: ${api || 'none'}`],
+    ['API requests/min at idle (all clients but the benchmark)', `${apiTotal.toFixed(1)}: ${api || 'none'}`],
     [
       '  of which status writes / lease writes',
       `${per((x) => x.statusWritesPerMin, 1, '')} / ${per((x) => x.leaseWritesPerMin, 1, '')}`,
