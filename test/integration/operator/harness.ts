@@ -62,7 +62,11 @@ export function kubectl(
             ? (err as { code: number }).code
             : 1
           : 0;
-        resolve({ code, stdout, stderr });
+        // A kubectl killed at the time limit has nothing on stderr: say why it ended.
+        const killed = (err as { killed?: boolean } | null)?.killed
+          ? `${stderr}(kubectl killed after ${opts.timeoutMs ?? 60_000} ms)`
+          : stderr;
+        resolve({ code, stdout, stderr: killed });
       },
     );
     if (opts.input !== undefined) child.stdin!.end(opts.input);
