@@ -3,7 +3,9 @@
 // processes. Returns figures; asserts nothing about time. It fails only when it cannot complete, and
 // then names what died: an operator process that exited, the benchmark's own view of the API server,
 // or the policies that never reported (with their phase and the operator's worker states).
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { adminKubeConfig } from '../support/kube.js';
@@ -19,6 +21,8 @@ export interface BenchOptions {
   replicas: number;
   /** The whole run gives up after this long. */
   deadlineSeconds: number;
+  /** Extra operator flags (e.g. --lease-duration=60s). */
+  operatorArgs?: string[];
   /** Node flags for the operator processes (e.g. --cpu-prof). */
   operatorNodeArgs?: string[];
   /** Progress lines. */
@@ -36,7 +40,7 @@ export interface ReplicaFigures {
 }
 
 export interface BenchResult {
-  options: Omit<BenchOptions, 'log' | 'operatorNodeArgs'>;
+  options: Omit<BenchOptions, 'log' | 'operatorNodeArgs' | 'operatorArgs'>;
   replicas: ReplicaFigures[];
   /** Apply of the first policy to the first status of the last of the bulk. */
   bulkFirstStatusSeconds: number;
@@ -164,7 +168,12 @@ export async function runOperatorBench(o: BenchOptions): Promise<BenchResult> {
       ops.push(
         await OperatorProcess.start({
           name: `bench-${r}`,
-          args: [...sb.operatorArgs, '--status-min-interval=1s', `--identity=bench-replica-${r}`],
+          args: [
+            ...sb.operatorArgs,
+            '--status-min-interval=1s',
+            `--identity=bench-replica-${r}`,
+            ...(o.operatorArgs ?? []),
+          ],
           nodeArgs: o.operatorNodeArgs ?? [],
         }),
       );
@@ -288,6 +297,15 @@ export async function runOperatorBench(o: BenchOptions): Promise<BenchResult> {
       firstStatusesFoundByRelist: [...watch.policies.values()].filter((p) => p.firstStatusByList).length,
       loadAverage: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
     };
+  } catch (err) {
+    // The operators' whole logs, for the post-mortem the error message can only start.
+    const files = ops.map((op) => {
+      const file = path.join(os.tmpdir(), `gochive-bench-${op.name}-${process.pid}.log`);
+      writeFileSync(file, op.logText());
+      return file;
+    });
+    if (files.length) log(`operator logs: ${files.join(', ')}`);
+    throw err;
   } finally {
     watch?.stop();
     await Promise.all(ops.map((op) => op.stop()));

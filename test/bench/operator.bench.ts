@@ -3,7 +3,8 @@
 // all Idle, API requests at idle and MongoDB connections. Asserts nothing about time; exits non-zero only
 // when the run cannot complete, naming what died.
 // BENCH_POLICIES (default 200), BENCH_REPLICAS (1), BENCH_TIMED (20), BENCH_IDLE_SECONDS (60),
-// BENCH_DEADLINE_SECONDS (1200) size it; BENCH_OPERATOR_NODE_ARGS (e.g. '--cpu-prof
+// BENCH_DEADLINE_SECONDS (1200) size it; BENCH_OPERATOR_ARGS adds operator flags (e.g.
+// '--lease-duration=60s'); BENCH_OPERATOR_NODE_ARGS (e.g. '--cpu-prof
 // --cpu-prof-dir=/tmp/prof') profiles the operator processes.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -41,6 +42,7 @@ async function main(): Promise<void> {
       timed: env('BENCH_TIMED', 20),
       idleSeconds: env('BENCH_IDLE_SECONDS', 60),
       deadlineSeconds: env('BENCH_DEADLINE_SECONDS', 1200),
+      operatorArgs: (process.env.BENCH_OPERATOR_ARGS ?? '').split(' ').filter(Boolean),
       operatorNodeArgs: (process.env.BENCH_OPERATOR_NODE_ARGS ?? '').split(' ').filter(Boolean),
       log: (line) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`),
     });
