@@ -28,17 +28,28 @@ export function balanceStep(i: BalanceInput): BalanceStep {
   const cap = Math.ceil(i.desired.size / i.liveReplicas);
   const holding = i.holding.length;
   if (holding > cap) {
-    const victim = [...i.holding].sort(
-      (a, b) => rendezvousScore(i.identity, a) - rendezvousScore(i.identity, b),
-    )[0]!;
+    const victim = byScore(i.identity, i.holding)[0]!;
     return { kind: 'release', key: victim, reason: `rebalancing: holding ${holding} > fair share ${cap}` };
   }
   if (holding < cap) {
-    const keys = [...i.desired]
-      .filter((k) => !i.tracked(k) && i.isFree(k))
-      .sort((a, b) => rendezvousScore(i.identity, b) - rendezvousScore(i.identity, a))
+    const keys = byScore(
+      i.identity,
+      [...i.desired].filter((k) => !i.tracked(k) && i.isFree(k)),
+    )
+      .reverse()
       .slice(0, Math.min(cap - holding, MAX_ACQUIRE_PER_PASS));
     if (keys.length) return { kind: 'acquire', keys };
   }
   return { kind: 'none' };
+}
+
+/**
+ * Keys in ascending rendezvous score, each hashed once (sorting with the hash in the comparator ran
+ * O(n log n) SHA-256s per pass: 3 % of the operator's CPU while 1,000 policies started).
+ */
+function byScore(identity: string, keys: readonly string[]): string[] {
+  return keys
+    .map((k) => ({ k, s: rendezvousScore(identity, k) }))
+    .sort((a, b) => a.s - b.s)
+    .map((e) => e.k);
 }
