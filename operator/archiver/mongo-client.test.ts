@@ -18,6 +18,21 @@ function pool() {
 
 const URI = 'mongodb://archiver:s3cret@db.example:27017/?authSource=admin';
 
+describe('newMongoClient', () => {
+  test('options written in the URI win over the defaults', () => {
+    const c = newMongoClient(
+      'mongodb://db.example/?maxPoolSize=50&appName=reports&serverSelectionTimeoutMS=500',
+    );
+    expect(c.options.maxPoolSize).toBe(50);
+    expect(c.options.appName).toBe('reports');
+    expect(c.options.serverSelectionTimeoutMS).toBe(500);
+    const d = newMongoClient('mongodb://db.example/');
+    expect(d.options.maxPoolSize).toBe(10);
+    expect(d.options.appName).toBe('gochive');
+    expect(d.options.serverSelectionTimeoutMS).toBe(15_000);
+  });
+});
+
 describe('MongoClientPool', () => {
   test('policies with the same URI share one client; it closes when the last one releases it', async () => {
     const { p, closed } = pool();

@@ -1,18 +1,20 @@
 // The MongoDB clients every part of the engine uses for a policy's connection. Policies on one cluster
 // share one client (one connection pool and one set of monitoring connections): a client per policy
 // held about two server connections per policy at idle, so 1,000 policies on one cluster meant
-// thousands of connections. Options written in the URI win over these defaults.
+// thousands of connections. Options written in the URI win over the defaults below.
 import { createHash } from 'node:crypto';
 import { MongoClient } from 'mongodb';
 
 /** Per shared client: enough for many policies' short queries, far below the driver's 100. */
 const MAX_POOL_SIZE = 10;
 
+/** Each default applies only when the URI does not set the option: the driver lets object options win. */
 export function newMongoClient(uri: string): MongoClient {
+  const inUri = (option: string) => new RegExp(`[?&]${option}=`, 'i').test(uri);
   return new MongoClient(uri, {
-    appName: 'gochive',
-    maxPoolSize: MAX_POOL_SIZE,
-    ...(/[?&]serverSelectionTimeoutMS=/i.test(uri) ? {} : { serverSelectionTimeoutMS: 15_000 }),
+    ...(inUri('appName') ? {} : { appName: 'gochive' }),
+    ...(inUri('maxPoolSize') ? {} : { maxPoolSize: MAX_POOL_SIZE }),
+    ...(inUri('serverSelectionTimeoutMS') ? {} : { serverSelectionTimeoutMS: 15_000 }),
   });
 }
 
