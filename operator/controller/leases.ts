@@ -104,7 +104,6 @@ export class LeaseManager {
     const shrank = [...this.desired].some((k) => !next.has(k));
     this.desired = next;
     this.desiredKnown = true;
-    for (const k of this.scores.keys()) if (!next.has(k)) this.scores.delete(k);
     if (grew || shrank) this.kick();
   }
 
