@@ -18,6 +18,7 @@ import {
   env,
   gochive,
   putGochiveBundle,
+  s3Dest,
   putLegacyBundle,
   putRaw,
 } from './helpers.js';
@@ -93,14 +94,7 @@ describe('ranged listing', () => {
       Buffer.from(BSON.serialize({ _id: `d${i}`, createdAt: new Date(t) }));
     const from = Date.UTC(2024, 2, 10);
     const to = Date.UTC(2024, 2, 11);
-    const writer = new S3Destination({
-      kind: 's3',
-      bucket,
-      prefix: '',
-      endpoint: env.s3.endpoint,
-      region: env.s3.region,
-      credentials: creds,
-    });
+    const writer = s3Dest(bucket);
     const put = (docs: Buffer[]): Promise<string> =>
       putGochiveBundle(writer, { prefix: 'cli/', database: 'shop', collection: 'events', docs });
     let spanning: string, inRange: string, after: string, legacy: string;
