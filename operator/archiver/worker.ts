@@ -386,17 +386,21 @@ export class Worker implements ArchiveWorker {
       this.fail(stage, err);
       return false;
     }
-    await sleep(this.retryDelay(1000), this.abort.signal);
+    await sleep(this.backOff(1000, 0), this.abort.signal);
     return !this.stopping;
   }
 
-  /** Wait before the next attempt: exponential, capped, jittered so failing policies do not retry in lockstep. */
-  private retryDelay(baseMs: number): number {
-    return backoffDelay(this.consecutiveFailures, {
-      baseMs,
-      maxMs: this.tuning.maxBackoffMs ?? 60_000,
-      jitter: 0.25,
-    });
+  /**
+   * Wait before the next attempt (at least `minMs`): exponential, capped, jittered so failing policies do
+   * not retry in lockstep. Logged with the failure count it was chosen for, so the back-off can be seen
+   * (and checked) per loop rather than guessed from the timing of failure lines.
+   */
+  private backOff(baseMs: number, minMs: number): number {
+    const failures = this.consecutiveFailures;
+    const delay = backoffDelay(failures, { baseMs, maxMs: this.tuning.maxBackoffMs ?? 60_000, jitter: 0.25 });
+    const waitMs = Math.max(minMs, delay);
+    this.log.info({ stage: this.stage, failures, baseMs, waitMs }, 'backing off');
+    return waitMs;
   }
 
   private recordError(stage: Stage, err: unknown, retrying: boolean): void {
@@ -438,13 +442,20 @@ export class Worker implements ArchiveWorker {
     }
   }
 
-  /** Runs a tick; a failure is recorded (and backed off in once mode) instead of thrown. */
-  private async guarded(fn: () => Promise<void>): Promise<boolean> {
+  /**
+   * Runs a tick; a failure is recorded (and backed off in once mode) instead of thrown. `resets`: whether
+   * success clears the failure counts. The continuous upload loop's tick passes false: with nothing to
+   * upload it succeeds without asking MongoDB anything, and clearing the counts then restarted the fetch
+   * loop's back-off (and put off the fresh client) during an outage.
+   */
+  private async guarded(fn: () => Promise<void>, resets = true): Promise<boolean> {
     try {
       await this.ensureMongo();
       await fn();
-      this.consecutiveFailures = 0;
-      this.connectivityFailures = 0;
+      if (resets) {
+        this.consecutiveFailures = 0;
+        this.connectivityFailures = 0;
+      }
       return true;
     } catch (err) {
       if (MONGO_CONNECTIVITY_ERRORS.has((err as Error).name) && ++this.connectivityFailures >= 2)
@@ -542,15 +553,17 @@ export class Worker implements ArchiveWorker {
       while (!this.stopping) {
         await this.mutex.runExclusive(() => this.guarded(async () => void (await this.fetchTick())));
         if (this.stopping) break;
-        const backoff = this.consecutiveFailures ? this.retryDelay(2000) : 0;
-        await sleep(Math.max(this.cfg.archiveCheckIntervalMs, backoff), this.abort.signal);
+        const wait = this.consecutiveFailures
+          ? this.backOff(2000, this.cfg.archiveCheckIntervalMs)
+          : this.cfg.archiveCheckIntervalMs;
+        await sleep(wait, this.abort.signal);
       }
     };
     const uploadLoop = async (): Promise<void> => {
       while (!this.stopping) {
         await sleep(this.cfg.uploadIntervalMs, this.abort.signal);
         if (this.stopping) break;
-        await this.mutex.runExclusive(() => this.guarded(() => this.uploadTick()));
+        await this.mutex.runExclusive(() => this.guarded(() => this.uploadTick(), false));
       }
     };
     await Promise.all([fetchLoop(), uploadLoop()]);

@@ -92,14 +92,20 @@ describe('operator: Blocked and Degraded', () => {
     expect(condition(degraded, 'Ready')?.status).toBe('False');
     expect(degraded.status!.lastError?.time).toBeDefined();
     // Back-off: with archiveCheckInterval 1s the worker would retry every second; it waits longer, and
-    // longer as failures go on. Neighbouring gaps can be nearly equal (each also holds one failed attempt,
-    // whose duration varies with load; seen: 2307, 2335, 17005 ms), so the third gap is compared with
-    // the first, never two neighbours.
-    await waitFor('four failed attempts', () => failures(op, outageStart).length >= 4, 120_000, 500);
-    const times = failures(op, outageStart);
-    const gaps = times.slice(1).map((t, i) => t - times[i]!);
-    expect(Math.min(...gaps)).toBeGreaterThan(1500);
-    expect(gaps[2]!).toBeGreaterThan(gaps[0]!);
+    // longer as failures go on. Judged on the waits the fetch loop logs with the failure count each was
+    // chosen for (the timing of failure lines mixes the fetch and upload loops and the load's delays).
+    await waitFor('three back-offs', () => backOffs(op, outageStart).length >= 3, 120_000, 500);
+    const waits = backOffs(op, outageStart);
+    for (const [i, w] of waits.entries()) {
+      expect(w.waitMs).toBeGreaterThan(1000); // longer than archiveCheckInterval
+      // Exponential in the failure count (jitter only adds), capped at the worker's 60 s ceiling.
+      expect(w.waitMs).toBeGreaterThanOrEqual(Math.min(60_000, w.baseMs * 2 ** (w.failures - 1)));
+      if (i > 0) {
+        expect(w.failures).toBeGreaterThan(waits[i - 1]!.failures);
+        expect(w.waitMs).toBeGreaterThanOrEqual(waits[i - 1]!.waitMs);
+      }
+    }
+    expect(waits[2]!.waitMs).toBeGreaterThan(waits[0]!.waitMs);
 
     // New work arrives during the outage; the database comes back; nothing needs a human.
     await seed(sb.db, 'flaky', 40, 40, { tag: 'during-outage' });
@@ -120,15 +126,12 @@ describe('operator: Blocked and Degraded', () => {
   }, 400_000);
 });
 
-/** Times of the worker's logged failures for the 'flaky' policy since `since`. */
-function failures(op: OperatorProcess, since: number): number[] {
+/** The back-off waits the 'flaky' policy's worker logged since `since`. */
+function backOffs(
+  op: OperatorProcess,
+  since: number,
+): { failures: number; baseMs: number; waitMs: number }[] {
   return op.lines
-    .filter(
-      (l) =>
-        l.policy === 'flaky' &&
-        typeof l.msg === 'string' &&
-        /failed; retrying$/.test(l.msg) &&
-        Date.parse(l.time) >= since,
-    )
-    .map((l) => Date.parse(l.time));
+    .filter((l) => l.policy === 'flaky' && l.msg === 'backing off' && Date.parse(l.time) >= since)
+    .map((l) => ({ failures: Number(l.failures), baseMs: Number(l.baseMs), waitMs: Number(l.waitMs) }));
 }

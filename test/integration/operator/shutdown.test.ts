@@ -52,8 +52,11 @@ describe('operator: SIGTERM', () => {
     const seconds = (Date.now() - t0) / 1000;
     process.stdout.write(`\nSIGTERM to exit: ${seconds.toFixed(2)} s\n`);
     expect(exit).toEqual({ code: 0, signal: null });
-    expect(seconds).toBeLessThan(20);
+    // Within the grace period (what a pod's terminationGracePeriodSeconds needs), judged by the path the
+    // operator took rather than a wall-clock bound a loaded machine can miss: every worker stopped and
+    // every Lease released, never the fallback that exits with workers still stopping.
     const msgs = first.lines.map((l) => l.msg);
+    expect(msgs).not.toContain('shutdown grace period exceeded; exiting with workers still stopping');
     for (const m of [
       'signal received; shutting down',
       'stopping worker',
