@@ -1,3 +1,4 @@
+import { FILTER_MAX_BYTES, filterOfSize } from './filter.js';
 import { archivePolicySpecSchema, archivePolicyStatusSchema } from './schema.js';
 import { validateSpec, validateValuesEntry, formatSpecErrors } from './resolve.js';
 import { seedEntry, seedSpec } from './seed-fixture.js';
@@ -149,6 +150,12 @@ describe('ArchivePolicy spec schema', () => {
       (s) => (s.windows = [{ start: '01:00', end: '02:00', timeZone: 'Mars/Olympus' }]),
       'windows[0].timeZone',
       'IANA',
+    ],
+    [
+      'a filter larger than the cap',
+      (s) => (s.filter = filterOfSize(FILTER_MAX_BYTES + 1)),
+      'filter',
+      `more than the ${FILTER_MAX_BYTES} allowed`,
     ],
     ['$where in filter', (s) => (s.filter = { $where: 'this.a > 1' }), 'filter', 'uses $where'],
     [

@@ -22,7 +22,12 @@ import {
   bucketUriProblem,
 } from './bucket-uri.js';
 import { BYTES_HINT, BYTES_PATTERN, bytesProblem } from './quantity.js';
-import { FORBIDDEN_FILTER_OPERATORS, forbiddenFilterOperators } from './filter.js';
+import {
+  FILTER_MAX_BYTES,
+  FORBIDDEN_FILTER_OPERATORS,
+  filterSizeProblem,
+  forbiddenFilterOperators,
+} from './filter.js';
 import {
   CEL_COLLECTION_NOT_SYSTEM,
   CEL_COLLECTION_NOT_SYSTEM_MESSAGE,
@@ -477,6 +482,12 @@ export function filterJsonSchemaDefinitions(): Record<string, unknown> {
 }
 
 const filterRefinement = (f: Record<string, unknown>, ctx: z.RefinementCtx) => {
+  // Size first: a filter too large to keep is not walked further.
+  const tooLarge = filterSizeProblem(f);
+  if (tooLarge) {
+    ctx.addIssue({ code: 'custom', message: tooLarge, input: f });
+    return;
+  }
   for (const p of forbiddenFilterOperators(f)) {
     ctx.addIssue({
       code: 'custom',
@@ -574,7 +585,7 @@ function specSchemaFor(target: PolicyTarget) {
           if (f) filterRefinement(f, ctx);
         })
         .meta({
-          description: `Extra MongoDB query ANDed with the age condition, like Atlas custom criteria, e.g. {status: done}. ${FORBIDDEN_FILTER_OPERATORS.join(', ')} are refused, also inside $expr.`,
+          description: `Extra MongoDB query ANDed with the age condition, like Atlas custom criteria, e.g. {status: done}. ${FORBIDDEN_FILTER_OPERATORS.join(', ')} are refused, also inside $expr. At most ${FILTER_MAX_BYTES} bytes as canonical Extended JSON (checked by the operator and the CLI: a larger filter leaves the policy InvalidSpec).`,
           'x-kubernetes-preserve-unknown-fields': true,
           // The chart schema checks nesting for forbidden operators (definitions added by generate.ts).
           'x-gochive-jsonschema': { allOf: [{ $ref: `#/definitions/${FILTER_DEFINITION}` }] },

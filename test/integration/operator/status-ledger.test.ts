@@ -10,6 +10,8 @@ import {
   withoutEntry,
   type LedgerBundle,
 } from '../../../operator/archiver/ledger.js';
+import { FILTER_MAX_BYTES, filterEjsonBytes, filterOfSize } from '../../../operator/api/filter.js';
+import { MAX_LEDGER_BUNDLES } from '../../../operator/api/schema.js';
 import { ledgerEntry } from '../../../operator/archiver/ledger-fixture.js';
 import { KubeRest } from '../../../operator/controller/kube-rest.js';
 import { StatusLedgerStore } from '../../../operator/controller/status-ledger.js';
@@ -128,5 +130,38 @@ describe('the ledger in the policy status, on the API server', () => {
       store.update((cur) => ({ bundles: cur.bundles, add: { documentsDeleted: 1 } })),
     ).rejects.toThrow(LedgerConflictError);
     expect((await getPolicy(ns, 'q'))!.status?.totals?.documentsDeleted ?? 0).toBe(0);
+  }, 60_000);
+
+  test('the largest allowed filter in the spec and in every ledger entry: the object stays well under the API server limit', async () => {
+    // The filter is in the spec, in kubectl's last-applied annotation, and copied into each of up to
+    // MAX_LEDGER_BUNDLES ledger entries; the API server (etcd) refuses objects over ~1.5 MiB.
+    const filter = filterOfSize(FILTER_MAX_BYTES);
+    const ejson = JSON.stringify(filter); // plain strings: the same bytes as canonical Extended JSON
+    expect(filterEjsonBytes(filter)).toBe(FILTER_MAX_BYTES);
+    expect(ejson.length).toBe(FILTER_MAX_BYTES);
+    const m = manifest('big') as { spec: Record<string, unknown> };
+    m.spec.filter = filter;
+    await apply(m);
+    const created = (await getPolicy(ns, 'big'))!;
+    const store = new StatusLedgerStore({ rest, namespace: ns, name: 'big', uid: created.metadata.uid! });
+    for (let i = 0; i < MAX_LEDGER_BUNDLES; i++)
+      await store.update((cur) => ({
+        bundles: putEntry(
+          cur,
+          ledgerEntry(`big-${String(i).padStart(60, '0')}`, 'uploading', {
+            filter: ejson,
+            changeGuardFields: Array.from({ length: 8 }, (_, j) => `guard.field${j}`),
+            archiveFieldMin: '2024-01-01T00:00:00.000Z',
+            archiveFieldMax: '2024-01-02T00:00:00.000Z',
+          }),
+          undefined,
+        )!,
+      }));
+    const full = (await getPolicy(ns, 'big'))!;
+    expect(full.status?.ledger?.bundles).toHaveLength(MAX_LEDGER_BUNDLES);
+    const bytes = Buffer.byteLength(JSON.stringify(full));
+    process.stdout.write(`\nArchivePolicy with the largest filter and a full ledger: ${bytes} bytes\n`);
+    // Well under: at most 1 MiB of the ~1.5 MiB the API server accepts.
+    expect(bytes).toBeLessThan(1024 * 1024);
   }, 60_000);
 });
