@@ -50,7 +50,7 @@ export function filterEjsonBytes(filter: unknown): number {
 export function filterSizeProblem(filter: unknown): string | undefined {
   const bytes = filterEjsonBytes(filter);
   if (bytes <= FILTER_MAX_BYTES) return undefined;
-  return `is ${bytes} bytes as canonical Extended JSON, more than the ${FILTER_MAX_BYTES} allowed (the filter is stored with every bundle in flight in the policy's status); select by a field or a range, or split the policy, instead of listing many values`;
+  return `is ${bytes} bytes as canonical Extended JSON, more than the ${FILTER_MAX_BYTES} allowed (it is stored with every bundle in flight); select by a field or a range, or split the policy, instead of listing many values`;
 }
 
 /**

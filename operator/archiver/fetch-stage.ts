@@ -83,7 +83,13 @@ export class FetchStage {
         collection: target.collection,
         archiveField: target.archiveField,
         archiveFieldFormat: target.archiveFieldFormat,
-        ...(target.filter ? { filterEJSON: BSON.EJSON.stringify(target.filter, { relaxed: false }) } : {}),
+        // The worker's one rendering of the filter, shared by every bundle instead of a copy each.
+        ...(target.filter
+          ? {
+              filterEJSON:
+                ctx.fingerprint.filterEJSON ?? BSON.EJSON.stringify(target.filter, { relaxed: false }),
+            }
+          : {}),
       },
       ...(ctx.cfg.changeGuardFields?.length ? { changeGuardFields: [...ctx.cfg.changeGuardFields] } : {}),
       commit: { ...EMPTY_COMMIT },

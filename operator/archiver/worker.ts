@@ -123,6 +123,7 @@ export class Worker implements ArchiveWorker {
   private fetcher?: Fetcher;
   private lastUploadTick = 0;
   private consecutiveFailures = 0;
+  private readonly fp: JournalFingerprint;
   private connectivityFailures = 0;
   private drained = false;
   /** The last fetch reached the end of the eligible documents without keeping any. */
@@ -147,12 +148,22 @@ export class Worker implements ArchiveWorker {
     private readonly tuning: WorkerTuning = {},
   ) {
     this.cfg = opts.config;
+    const filter = normalizeFilter(this.cfg.filter);
     this.target = {
       database: this.cfg.database,
       collection: this.cfg.collection,
       archiveField: this.cfg.archiveField,
       archiveFieldFormat: this.cfg.archiveFieldFormat,
-      ...(normalizeFilter(this.cfg.filter) ? { filter: normalizeFilter(this.cfg.filter)! } : {}),
+      ...(filter ? { filter } : {}),
+    };
+    // Computed once: the getter below is read on every tick and every stage context, and each
+    // Extended JSON rendering of a large filter is a fresh string of its full size.
+    this.fp = {
+      database: this.cfg.database,
+      collection: this.cfg.collection,
+      archiveField: this.cfg.archiveField,
+      archiveFieldFormat: this.cfg.archiveFieldFormat,
+      ...(filter ? { filterEJSON: BSON.EJSON.stringify(filter, { relaxed: false }) } : {}),
     };
     // The whole URI and its userinfo too, so neither user nor password shows in an error message (I7).
     const userinfo = uriUserinfo(opts.mongoUri);
@@ -594,15 +605,7 @@ export class Worker implements ArchiveWorker {
   }
 
   private get fingerprint(): JournalFingerprint {
-    return {
-      database: this.cfg.database,
-      collection: this.cfg.collection,
-      archiveField: this.cfg.archiveField,
-      archiveFieldFormat: this.cfg.archiveFieldFormat,
-      ...(this.target.filter
-        ? { filterEJSON: BSON.EJSON.stringify(this.target.filter, { relaxed: false }) }
-        : {}),
-    };
+    return this.fp;
   }
 
   // ------------------------------------------------------------------ fetch tick

@@ -338,6 +338,13 @@ export class OperatorProcess {
     return this.proc.pid!;
   }
 
+  /** Peak resident memory of the process so far (VmHWM), in bytes. */
+  peakRssBytes(): number {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${this.pid}/status`, 'utf8'));
+    if (!m) throw new Error(`no VmHWM in /proc/${this.pid}/status`);
+    return Number(m[1]) * 1024;
+  }
+
   logText(): string {
     return this.raw.join('\n');
   }
