@@ -97,7 +97,10 @@ Checks that JSON Schema cannot express, failing with the field named:
 - policy names are unique (they become metadata.name);
 - s3.uploadInterval > archiveCheckInterval (the CRD's CEL rule, caught here before anything is applied);
 - a policy that names a hostAddress needs mongodb.uriTemplate;
-- a uriTemplate that uses {username}/{password} needs a credentials Secret.
+- a uriTemplate that uses {username}/{password} needs a credentials Secret;
+- a filter's size: at most 32768 bytes (operator/api/filter.ts FILTER_MAX_BYTES). Measured here as
+  JSON as written, which equals the operator's measure (canonical Extended JSON) for strings, booleans
+  and nested documents; numbers grow in canonical form, so the operator refuses the rest.
 */}}
 {{- define "gochive.validate" -}}
 {{- $seen := dict }}
@@ -114,6 +117,12 @@ Checks that JSON Schema cannot express, failing with the field named:
 {{- $upload := include "gochive.durationSeconds" $p.s3.uploadInterval | atoi }}
 {{- if le $upload $check }}
 {{- fail (printf "policies[%d].s3.uploadInterval (%v = %ds) must be greater than archiveCheckInterval (%v = %ds): fetches happen more often than uploads, as in the original" $i $p.s3.uploadInterval $upload $p.archiveCheckInterval $check) }}
+{{- end }}
+{{- end }}
+{{- if $p.filter }}
+{{- $filterBytes := len (toJson $p.filter) }}
+{{- if gt $filterBytes 32768 }}
+{{- fail (printf "policies[%d].filter is %d bytes as JSON, more than the 32768 allowed (it is stored with every bundle in flight in the policy's status); select by a field or a range, or split the policy, instead of listing many values" $i $filterBytes) }}
 {{- end }}
 {{- end }}
 {{- if and $p.hostAddress (not $p.uriSecretRef) }}

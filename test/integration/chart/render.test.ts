@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
+import { FILTER_MAX_BYTES, filterOfSize } from '../../../operator/api/filter.js';
 import { parseOperatorArgs } from '../../../operator/controller/options.js';
 import { repoRoot } from '../../support/testenv.js';
 import { baseValues, byKind, chartDir, helmTemplate, helmTemplateRaw, one } from './helm.js';
@@ -95,6 +96,27 @@ describe('chart: policies', () => {
       expect(r.stderr).toContain(`policies[1].s3.uploadInterval ${says}`);
     },
   );
+
+  test('a filter over the size cap is refused at render time, naming the policy, the limit and the fix', async () => {
+    const entry = (filter: unknown) => ({ ...original.policies[0], filter });
+    const r = await helmTemplateRaw({
+      ...baseValues,
+      policies: [original.policies[1], entry(filterOfSize(FILTER_MAX_BYTES + 1))],
+    });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(
+      `policies[1].filter is ${FILTER_MAX_BYTES + 1} bytes as JSON, more than the ${FILTER_MAX_BYTES} allowed`,
+    );
+    expect(r.stderr).toContain('select by a field or a range');
+    // The largest allowed filter renders, whole.
+    const largest = filterOfSize(FILTER_MAX_BYTES);
+    const rendered = byKind(
+      await helmTemplate({ ...baseValues, policies: [entry(largest)] }),
+      'ArchivePolicy',
+    );
+    expect(rendered).toHaveLength(1);
+    expect((rendered[0]!.spec as { filter: unknown }).filter).toEqual(largest);
+  });
 
   test('mixed duration forms that satisfy uploadInterval > archiveCheckInterval render', async () => {
     const entry = {
