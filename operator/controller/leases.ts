@@ -6,6 +6,8 @@
 // - A replica fences itself: if it has not renewed within the renew deadline (< lease duration) it
 //   treats the Lease as lost and stops the worker before anyone else may take it over.
 // - Above its fair share a replica hands policies back (worker stopped first, then released).
+// - Renewals run on their own clock (lease-schedule.ts): each lease when it falls due, a bounded number
+//   in flight, never waiting for acquisitions; and nothing is acquired while a renewal is overdue.
 import type { KubeConfig, V1Lease } from '@kubernetes/client-node';
 import { mapLimit } from '../util/map-limit.js';
 import type { Logger } from '../util/logger.js';
@@ -15,6 +17,14 @@ import { balanceStep } from './lease-balancer.js';
 import { LeaseClient, splitKey, type LeaseWrite } from './lease-client.js';
 import { ReplicaHeartbeat } from './lease-heartbeat.js';
 import { LEASE_TYPE_LABEL, POLICY_ANNOTATION, policyLeaseName } from './lease-names.js';
+import {
+  mayAcquire,
+  nextRenewalDue,
+  overdueRenewals,
+  RENEW_RETRY_FRACTION,
+  renewalsDue,
+  type RenewState,
+} from './lease-schedule.js';
 
 export interface LeaseManagerOptions {
   kc: KubeConfig;
@@ -43,6 +53,10 @@ interface Held {
   name: string;
   resourceVersion: string;
   lastRenewOk: number;
+  /** When the next renewal is due. */
+  dueAt: number;
+  /** After a failed renewal: not retried before this. */
+  retryAt?: number;
   acquiredAt: number;
   /** Being handed back (worker stopping): no longer counts as held for running work. */
   releasing: boolean;
@@ -62,8 +76,12 @@ export class LeaseManager {
   private desiredKnown = false;
   private timer: NodeJS.Timeout | undefined;
   private kickTimer: NodeJS.Timeout | undefined;
-  private ticking = false;
-  private rerun = false;
+  /** The balance pass in flight (at most one); renewals never wait for it. */
+  private balancing: Promise<void> | undefined;
+  private balanceAgain = false;
+  private heartbeating: Promise<void> | undefined;
+  /** Acquisitions are held back because renewals are overdue (logged when it starts and ends). */
+  private holdingBack = false;
   private fenceTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private readonly now: () => number;
@@ -83,7 +101,7 @@ export class LeaseManager {
   async start(): Promise<void> {
     await this.client.start();
     const tickMs = Math.max(100, Math.min(1000, Math.floor(this.o.renewIntervalMs / 2)));
-    this.timer = setInterval(() => void this.tick(), tickMs);
+    this.timer = setInterval(() => this.tick(), tickMs);
     this.timer.unref();
     // Fencing runs on its own clock so a slow API call inside a pass cannot delay it.
     this.fenceTimer = setInterval(
@@ -136,7 +154,7 @@ export class LeaseManager {
     if (this.kickTimer || this.stopping) return;
     this.kickTimer = setTimeout(() => {
       this.kickTimer = undefined;
-      void this.tick();
+      this.tick(true);
     }, 50);
     this.kickTimer.unref();
   }
@@ -147,16 +165,12 @@ export class LeaseManager {
     if (this.timer) clearInterval(this.timer);
     if (this.fenceTimer) clearInterval(this.fenceTimer);
     if (this.kickTimer) clearTimeout(this.kickTimer);
-    while (this.ticking) await new Promise((r) => setTimeout(r, 20));
+    // An acquisition that completes now is recorded as held, so it is handed back below, not orphaned.
+    while (this.balancing) await this.balancing;
     // Keep renewing while the workers stop (the regular tick is off now): a slow stop must not let a
     // lease expire and another replica start the policy while this worker still runs (I6).
     const keepAlive = setInterval(
-      () => {
-        for (const [k, h] of this.held) {
-          if (!h.workerStopped && !h.renewing && this.now() - h.lastRenewOk >= this.o.renewIntervalMs)
-            void this.renew(k);
-        }
-      },
+      () => this.renewDue(),
       Math.max(100, Math.floor(this.o.renewIntervalMs / 2)),
     );
     try {
@@ -164,43 +178,85 @@ export class LeaseManager {
     } finally {
       clearInterval(keepAlive);
     }
+    await this.heartbeating;
     await this.heartbeat.remove().catch(() => undefined);
     await this.client.stop();
   }
 
-  /** One pass: heartbeat, renew, fence, tidy up, then shed or acquire towards the fair share. */
-  async tick(): Promise<void> {
+  /**
+   * One pass: fence, renew the heartbeat and the leases that are due, and start a balance pass (tidy
+   * up, shed or acquire) unless one is in flight. Nothing here waits: a slow acquisition cannot delay
+   * the renewals of the next pass. `requested`: someone asked for a pass (a new policy, a freed
+   * lease), so a balance in flight is followed by another one at once.
+   */
+  tick(requested = false): void {
     if (this.stopping || !this.client.synced) return;
-    if (this.ticking) {
-      // Asked for while a pass runs (e.g. a new policy): run another pass right after this one.
-      this.rerun = true;
+    this.fence();
+    this.heartbeating ??= this.heartbeat.renew().finally(() => (this.heartbeating = undefined));
+    this.renewDue();
+    this.startBalance(requested);
+  }
+
+  private startBalance(again: boolean): void {
+    if (this.balancing) {
+      this.balanceAgain ||= again;
       return;
     }
-    this.ticking = true;
-    try {
-      this.fence();
-      const now = this.now();
-      const due = [...this.held.entries()]
-        // Leases being handed back are renewed too until their worker has stopped: a stop that takes
-        // longer than the lease (a worker blocked in a stalled MongoDB or S3 call) must not let another
-        // replica start the policy while the old worker still runs (I6).
-        .filter(([, h]) => !h.workerStopped && now - h.lastRenewOk >= this.o.renewIntervalMs)
-        .map(([k]) => k);
-      // Renewals and acquisitions run side by side: a new policy does not wait behind 200 renewals.
-      await Promise.all([
-        this.heartbeat.renew(),
-        mapLimit(due, MAX_PARALLEL, (k) => this.renew(k)),
-        this.balance(),
-      ]);
-    } catch (err) {
-      this.o.log.warn({ err: errorMessage(err) }, 'lease tick failed');
-    } finally {
-      this.ticking = false;
+    this.balancing = this.balance()
+      .catch((err: unknown) => this.o.log.warn({ err: errorMessage(err) }, 'lease balance failed'))
+      .finally(() => {
+        this.balancing = undefined;
+        if (this.balanceAgain && !this.stopping) {
+          this.balanceAgain = false;
+          this.startBalance(false);
+        }
+      });
+  }
+
+  /** Scheduling view of the held leases (lease-schedule.ts). */
+  private *renewStates(): Generator<RenewState> {
+    for (const [key, h] of this.held)
+      yield {
+        key,
+        lastRenewOk: h.lastRenewOk,
+        dueAt: h.dueAt,
+        ...(h.retryAt !== undefined ? { retryAt: h.retryAt } : {}),
+        renewing: !!h.renewing,
+        workerStopped: !!h.workerStopped,
+      };
+  }
+
+  /**
+   * Launches the renewals that are due, up to the in-flight bound; called every tick and whenever a
+   * renewal ends, so a free slot is used at once. Leases being handed back are renewed too until their
+   * worker has stopped: a stop that takes longer than the lease (a worker blocked in a stalled MongoDB
+   * or S3 call) must not let another replica start the policy while the old worker still runs (I6).
+   */
+  private renewDue(): void {
+    for (const k of renewalsDue(this.renewStates(), this.now())) void this.renew(k);
+  }
+
+  /** Whether to take more leases now; logs when acquisitions start and stop being held back. */
+  private mayAcquireNow(): boolean {
+    const now = this.now();
+    if (mayAcquire(this.renewStates(), now, this.renewDeadlineMs)) {
+      if (this.holdingBack) {
+        this.holdingBack = false;
+        this.o.log.info({ held: this.held.size }, 'lease renewals caught up; acquiring again');
+      }
+      return true;
     }
-    if (this.rerun && !this.stopping) {
-      this.rerun = false;
-      void this.tick();
+    if (!this.holdingBack) {
+      this.holdingBack = true;
+      this.o.log.warn(
+        {
+          held: this.held.size,
+          overdue: overdueRenewals(this.renewStates(), now, this.renewDeadlineMs).length,
+        },
+        'lease renewals overdue (API server slow?); acquiring no more leases until they catch up',
+      );
     }
+    return false;
   }
 
   /** A lease not renewed within the renew deadline is treated as lost at once (its worker stops). */
@@ -230,7 +286,8 @@ export class LeaseManager {
       isFree: (k) => this.leaseFree(this.client.policyLease(k)),
     });
     if (step.kind === 'release') void this.release(step.key, step.reason);
-    else if (step.kind === 'acquire') await mapLimit(step.keys, MAX_PARALLEL, (k) => this.acquire(k));
+    else if (step.kind === 'acquire' && this.mayAcquireNow())
+      await mapLimit(step.keys, MAX_PARALLEL, (k) => this.acquire(k));
   }
 
   private leaseFree(l: V1Lease | undefined): boolean {
@@ -241,7 +298,8 @@ export class LeaseManager {
   }
 
   private async acquire(key: string): Promise<void> {
-    if (this.stopping || this.held.has(key)) return;
+    // Checked per lease: renewals may fall behind while a batch of acquisitions is under way.
+    if (this.stopping || this.held.has(key) || !this.mayAcquireNow()) return;
     const [ns, name] = splitKey(key);
     const leaseName = policyLeaseName(ns, name);
     const prev = this.client.policyLease(key);
@@ -250,16 +308,17 @@ export class LeaseManager {
     if (!this.leaseFree(prev)) return;
     try {
       const body = this.client.policyLeaseBody(key, leaseName, prev, true);
+      const sentAt = this.now(); // counted from the request, as a renewal is
       const res = prev
         ? await this.client.replace(leaseName, body, 'acquire')
         : await this.client.create(body, 'acquire');
-      if (this.stopping) return;
-      const t = this.now();
+      // Recorded even while stopping: stop() waits for this pass and hands the lease back.
       this.held.set(key, {
         name: leaseName,
         resourceVersion: res.metadata?.resourceVersion ?? '',
-        lastRenewOk: t,
-        acquiredAt: t,
+        lastRenewOk: sentAt,
+        dueAt: nextRenewalDue(sentAt, this.o.renewIntervalMs, Math.random()),
+        acquiredAt: sentAt,
         releasing: false,
       });
       this.o.log.info(
@@ -283,6 +342,8 @@ export class LeaseManager {
       await p;
     } finally {
       if (h.renewing === p) h.renewing = undefined;
+      // A slot is free: the next due renewal need not wait for the next tick.
+      this.renewDue();
     }
   }
 
@@ -295,18 +356,24 @@ export class LeaseManager {
       { ...base, metadata: { ...base.metadata, resourceVersion: h.resourceVersion } },
       false,
     );
+    // The renewal counts from when it was sent: another replica may see it applied long before the
+    // answer reaches us, and its expiry clock starts then (I6).
+    const sentAt = this.now();
     try {
       const res = await this.client.replace(h.name, body, 'renew', Math.max(1000, this.renewDeadlineMs / 2));
       const cur = this.held.get(key);
       if (cur === h) {
         h.resourceVersion = res.metadata?.resourceVersion ?? h.resourceVersion;
-        h.lastRenewOk = this.now();
+        h.lastRenewOk = Math.max(h.lastRenewOk, sentAt);
+        h.dueAt = nextRenewalDue(h.lastRenewOk, this.o.renewIntervalMs, Math.random());
+        h.retryAt = undefined;
       }
     } catch (err) {
       if (isConflict(err) || isNotFound(err)) {
         this.lost(key, isConflict(err) ? 'lease changed by someone else' : 'lease deleted');
       } else {
         // Transient: keep trying until the renew deadline fences us.
+        h.retryAt = this.now() + Math.max(50, Math.floor(this.o.renewIntervalMs * RENEW_RETRY_FRACTION));
         this.o.log.warn({ lease: h.name, err: errorMessage(err) }, 'renewing lease failed; will retry');
       }
     }
