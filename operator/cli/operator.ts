@@ -3,6 +3,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { mkdirSync } from 'node:fs';
 import { Operator } from '../controller/controller.js';
 import { KubeRest } from '../controller/kube-rest.js';
+import { LEASE_SOCKETS } from '../controller/leases.js';
 import { parseOperatorArgs, usage, type OperatorOptions } from '../controller/options.js';
 import { createScrubbedLogger, SecretSet } from '../controller/scrub.js';
 import type { CreateWorker } from '../controller/workers.js';
@@ -45,6 +46,8 @@ export async function run(argv: string[]): Promise<number> {
       options: o,
       kc,
       rest: new KubeRest(kc),
+      // Renewals and acquisitions in flight at once (lease-schedule.ts, leases.ts) fit its sockets.
+      leaseRest: new KubeRest(kc, 30_000, LEASE_SOCKETS),
       log,
       secrets,
       createWorker: await loadEngine(),

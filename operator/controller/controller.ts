@@ -26,6 +26,11 @@ export interface OperatorDeps {
   options: OperatorOptions;
   kc: KubeConfig;
   rest: KubeClient & { close?(): void };
+  /**
+   * For the Lease writes (default: `rest`): a client of their own, so renewals never queue behind
+   * status patches and Events for a free socket.
+   */
+  leaseRest?: KubeClient & { close?(): void };
   log: Logger;
   secrets: SecretSet;
   createWorker: CreateWorker;
@@ -107,7 +112,7 @@ export class Operator {
     });
     this.leases = new LeaseManager({
       kc: d.kc,
-      rest: d.rest,
+      rest: d.leaseRest ?? d.rest,
       namespace: o.leaseNamespace,
       identity: o.identity,
       leaseDurationMs: o.leaseDurationMs,
@@ -235,6 +240,7 @@ export class Operator {
     await this.secretWatcher.stop();
     await this.health.close();
     this.d.rest.close?.();
+    this.d.leaseRest?.close?.();
     log.info('shutdown complete: workers stopped, leases released');
   }
 

@@ -44,6 +44,8 @@ export class KubeRest implements KubeClient {
   constructor(
     private readonly kc: KubeConfig,
     private readonly defaultTimeoutMs = 30_000,
+    /** Requests in flight at once; more wait in the agent's queue. */
+    private readonly maxSockets = 16,
   ) {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster: set --kubeconfig or run in a pod');
@@ -60,7 +62,7 @@ export class KubeRest implements KubeClient {
     this.agent ??= isHttps
       ? new https.Agent({
           keepAlive: true,
-          maxSockets: 16,
+          maxSockets: this.maxSockets,
           ca: opts.ca,
           cert: opts.cert,
           key: opts.key,
@@ -69,7 +71,7 @@ export class KubeRest implements KubeClient {
           servername: opts.servername,
           ...(opts.rejectUnauthorized !== undefined ? { rejectUnauthorized: opts.rejectUnauthorized } : {}),
         })
-      : new http.Agent({ keepAlive: true, maxSockets: 16 });
+      : new http.Agent({ keepAlive: true, maxSockets: this.maxSockets });
     const headers: Record<string, string> = { Accept: 'application/json' };
     for (const [k, v] of Object.entries(opts.headers ?? {})) if (v !== undefined) headers[k] = String(v);
     if (opts.auth) headers.Authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;

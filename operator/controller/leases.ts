@@ -18,6 +18,7 @@ import { LeaseClient, splitKey, type LeaseWrite } from './lease-client.js';
 import { ReplicaHeartbeat } from './lease-heartbeat.js';
 import { LEASE_TYPE_LABEL, POLICY_ANNOTATION, policyLeaseName } from './lease-names.js';
 import {
+  MAX_RENEWALS_IN_FLIGHT,
   mayAcquire,
   nextRenewalDue,
   overdueRenewals,
@@ -67,6 +68,9 @@ interface Held {
 }
 
 const MAX_PARALLEL = 8;
+
+/** Sockets for the Lease writes: every renewal and acquisition in flight at once, none queued. */
+export const LEASE_SOCKETS = MAX_RENEWALS_IN_FLIGHT + MAX_PARALLEL;
 
 export class LeaseManager {
   private readonly client: LeaseClient;
