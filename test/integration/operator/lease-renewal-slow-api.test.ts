@@ -3,7 +3,8 @@
 // that also waited for the acquisitions (32 a pass, 8 at a time) and only 8 at a time themselves, so
 // leases just acquired missed their renew deadline, were fenced and re-acquired, over and over. Here:
 // no lease is lost to the renew deadline, from the first acquisition until every lease has been held
-// and renewed through a whole lease duration after that.
+// and renewed through a whole lease duration after that. And a lease whose acquisition answers while
+// the operator stops is handed back, not left held by the exited replica until it expires.
 import { CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
 import { adminKubeConfig } from '../../support/kube.js';
 import { testEnv } from '../../support/testenv.js';
@@ -84,5 +85,53 @@ describe('lease renewals through a slow API server', () => {
     const acquired = started.lines.filter((l) => l.msg === 'lease acquired').length;
     expect(proxy.delayedChunks).toBeGreaterThan(0);
     expect({ outcome, fenced, acquired }).toEqual({ outcome: 'settled', fenced: [], acquired: POLICIES });
+  });
+});
+
+describe('shutdown while acquisitions are in flight through a slow API server', () => {
+  let sb: Sandbox;
+  let proxy: DelayProxy;
+  let op: OperatorProcess | undefined;
+  const identity = 'slow-api-stopping';
+
+  beforeAll(async () => {
+    await ensureCrd();
+    sb = await sandbox('op-slowstop');
+    await apply(
+      Array.from({ length: 40 }, (_, i) =>
+        policyManifest(sb.namespace, `p${String(i).padStart(2, '0')}`, policySpec(sb, { suspend: true })),
+      ),
+    );
+  });
+
+  afterAll(async () => {
+    await op?.stop();
+    await proxy?.stop();
+    await sb?.cleanup();
+  });
+
+  test('a lease acquired while the operator stops is handed back, not left held by the exited replica', async () => {
+    const via = await DelayProxy.forKubeconfig(testEnv().kubeconfig, 1000);
+    proxy = via.proxy;
+    op = await OperatorProcess.start({
+      name: 'slow-api-stop',
+      kubeconfig: via.kubeconfig,
+      args: [...sb.operatorArgs, `--lease-duration=${LEASE_SECONDS}s`, `--identity=${identity}`],
+    });
+    // The first acquisitions answered: 8 at a time, each a second, so more are under way now.
+    await op.waitForLog('a lease acquired', (l) => l.msg === 'lease acquired', 120_000);
+    op.signal('SIGTERM');
+    const exit = await op.exited;
+    expect(exit).toEqual({ code: 0, signal: null });
+
+    const leases = await adminKubeConfig()
+      .makeApiClient(CoordinationV1Api)
+      .listNamespacedLease({ namespace: sb.namespace, labelSelector: 'gochive.io/lease-type=policy' });
+    const acquired = op.lines.filter((l) => l.msg === 'lease acquired').map((l) => String(l.lease));
+    const stillHeld = leases.items
+      .filter((l) => l.spec?.holderIdentity === identity)
+      .map((l) => l.metadata!.name!);
+    expect(acquired.length).toBeGreaterThan(0);
+    expect(stillHeld).toEqual([]);
   });
 });
