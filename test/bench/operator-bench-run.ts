@@ -35,6 +35,10 @@ export interface ReplicaFigures {
   endRssMiB: number;
   idleCpuPercent: number;
   leasesHeld: number;
+  /** Leases acquired over the whole run (more than held: leases were lost or handed back and taken again). */
+  leaseAcquisitions: number;
+  /** Leases this replica fenced itself from, not renewed within the renew deadline, over the whole run. */
+  leasesLostAtDeadline: number;
   statusWritesPerMin: number;
   leaseWritesPerMin: number;
 }
@@ -263,6 +267,11 @@ export async function runOperatorBench(o: BenchOptions): Promise<BenchResult> {
         endRssMiB: procStatusMiB(op.pid, 'VmRSS'),
         idleCpuPercent: ((cpu - before[i]!.cpu) / window) * 100,
         leasesHeld: Number(/^gochive_leases_held (\d+)/m.exec(m)?.[1] ?? NaN),
+        leaseAcquisitions: Number(/^gochive_lease_writes_total\{op="acquire"\} (\d+)/m.exec(m)?.[1] ?? 0),
+        leasesLostAtDeadline: op.lines.filter(
+          (l) =>
+            l.msg === 'lease lost; stopping worker' && l.reason === 'not renewed within the renew deadline',
+        ).length,
         statusWritesPerMin: ((sum(m, statusRe) - sum(before[i]!.metrics, statusRe)) / window) * 60,
         leaseWritesPerMin: ((sum(m, leaseRe) - sum(before[i]!.metrics, leaseRe)) / window) * 60,
       });
@@ -328,6 +337,10 @@ export function formatBenchResult(r: BenchResult): string {
   const rows: Array<[string, string]> = [
     ['policies / operator processes', `${r.options.policies} / ${r.replicas.length}`],
     ['leases held', per((x) => x.leasesHeld, 0, '')],
+    [
+      'leases acquired / lost at the renew deadline (whole run)',
+      `${per((x) => x.leaseAcquisitions, 0, '')} / ${per((x) => x.leasesLostAtDeadline, 0, '')}`,
+    ],
     ['peak RSS (VmHWM)', per((x) => x.peakRssMiB, 0, ' MiB')],
     ['RSS at the end', per((x) => x.endRssMiB, 0, ' MiB')],
     [`idle CPU (${r.idleWindowSeconds.toFixed(0)} s, % of one core)`, per((x) => x.idleCpuPercent, 1, ' %')],
