@@ -4,21 +4,13 @@
 // Service; then, while three policies are still archiving, `helm upgrade` rolls the pods, a pod is
 // deleted and another evicted under the PodDisruptionBudget; the replacements (each with a new, empty
 // spool emptyDir) finish the work, and every aged document ends up in S3 exactly once.
-import type { Readable } from 'node:stream';
-import {
-  CreateBucketCommand,
-  DeleteBucketCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  ListObjectsV2Command,
-  S3Client,
-} from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { BSON, MongoClient, type Db } from 'mongodb';
 import { stringify } from 'yaml';
-import { openBundle } from '../../operator/bundle/reader.js';
 import { e2eEnv } from '../integration/chart/e2e-env.js';
 import { chartDir, mustRun, runTool } from '../integration/chart/helm.js';
 import { uniqueName } from '../support/testenv.js';
+import { archivedIds as archivedS3Ids, listKeys as listS3Keys } from '../support/s3-bundles.js';
 
 const DAY = 86_400_000;
 const env = e2eEnv();
@@ -151,29 +143,8 @@ async function backlog(): Promise<number> {
   return n;
 }
 
-async function listKeys(prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const r = await s3.send(
-      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
-    );
-    for (const o of r.Contents ?? []) keys.push(o.Key!);
-    token = r.IsTruncated ? r.NextContinuationToken : undefined;
-  } while (token);
-  return keys;
-}
-
-/** Every document id in the bundles under `prefix` (duplicates kept), read with the verifying reader. */
-async function archivedIds(prefix: string): Promise<string[]> {
-  const ids: string[] = [];
-  for (const key of await listKeys(prefix)) {
-    const r = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    const b = await openBundle(r.Body as Readable, { key });
-    for await (const d of b.documents()) ids.push((BSON.deserialize(d)._id as BSON.ObjectId).toHexString());
-  }
-  return ids.sort();
-}
+const listKeys = (prefix: string): Promise<string[]> => listS3Keys(s3, bucket, prefix);
+const archivedIds = (prefix: string): Promise<string[]> => archivedS3Ids(s3, bucket, prefix);
 
 /** Asks the API server to evict `pod`; returns the HTTP outcome as kubectl reports it. */
 function evict(pod: string) {

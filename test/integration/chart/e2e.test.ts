@@ -10,23 +10,15 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
-import {
-  CreateBucketCommand,
-  DeleteBucketCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  ListObjectsV2Command,
-  S3Client,
-} from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { BSON, MongoClient, type Db } from 'mongodb';
 import { stringify } from 'yaml';
-import { openBundle } from '../../../operator/bundle/reader.js';
 import { policyLeaseName } from '../../../operator/controller/lease-names.js';
 import { serviceAccountKubeConfig } from '../../support/kube.js';
 import { repoRoot, uniqueName } from '../../support/testenv.js';
 import { e2eEnv } from './e2e-env.js';
 import { chartDir, mustRun, parseManifests, runTool } from './helm.js';
+import { archivedIds as archivedS3Ids, listKeys as listS3Keys } from '../../support/s3-bundles.js';
 
 const DAY = 86_400_000;
 const WAIT_MS = 90_000; // one policy's whole backlog takes a few seconds here
@@ -97,29 +89,8 @@ async function seed(collection: string, count: number, fromDays: number, toDays:
 const olderThan = (collection: string, days: number) =>
   db.collection(collection).countDocuments({ createdAt: { $lt: new Date(Date.now() - days * DAY) } });
 
-async function listKeys(prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const r = await s3.send(
-      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
-    );
-    for (const o of r.Contents ?? []) keys.push(o.Key!);
-    token = r.IsTruncated ? r.NextContinuationToken : undefined;
-  } while (token);
-  return keys;
-}
-
-/** `_id`s (hex) of every document in the bundles under `prefix`, read with the verifying bundle reader. */
-async function archivedIds(prefix: string): Promise<string[]> {
-  const ids: string[] = [];
-  for (const key of await listKeys(prefix)) {
-    const r = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    const b = await openBundle(r.Body as Readable, { key });
-    for await (const d of b.documents()) ids.push((BSON.deserialize(d)._id as BSON.ObjectId).toHexString());
-  }
-  return ids.sort();
-}
+const listKeys = (prefix: string): Promise<string[]> => listS3Keys(s3, bucket, prefix);
+const archivedIds = (prefix: string): Promise<string[]> => archivedS3Ids(s3, bucket, prefix);
 
 interface PolicyStatus {
   phase?: string;
