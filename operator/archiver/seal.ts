@@ -7,6 +7,7 @@ import type { Document } from 'mongodb';
 import { bundleKey } from '../bundle/keys.js';
 import { bundleExtension, summarizeSpoolFiles, writeBundleFile } from '../bundle/writer.js';
 import type { PolicyConfig } from './config.js';
+import { spoolIdRange } from './id-range.js';
 import type { JournalBundle } from './journal.js';
 import type { Spool } from './spool.js';
 import { keyDate } from './time-range.js';
@@ -32,6 +33,7 @@ export async function sealBundle(
         `${b.commit.docs} / ${b.commit.docsBytes}: the spool was modified outside gochive`,
     );
   }
+  const idRange = await spoolIdRange([docsFile]); // for `gochive cat --id` (restore/id-prune.ts)
   const createdAt = new Date();
   // Labels only (see time-range.ts): a value beyond the years 0000-9999 is archived as it is.
   const min = keyDate(b.commit.ageMinMs ?? createdAt.getTime());
@@ -56,6 +58,7 @@ export async function sealBundle(
         archiveFieldFormat: b.target.archiveFieldFormat,
         cutoff: keyDate(b.cutoffMaxMs ?? createdAt.getTime()).toISOString(),
         archiveFieldRange: { min: min.toISOString(), max: max.toISOString() },
+        ...(idRange ? { idRange } : {}),
         createdAt: createdAt.toISOString(),
       },
       payload: { segments: [docsFile], ...summary },

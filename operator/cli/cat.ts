@@ -1,4 +1,6 @@
-// `gochive cat`: archived documents as canonical Extended JSON lines (like bsondump).
+// `gochive cat`: archived documents as canonical Extended JSON lines (like bsondump) or CSV, optionally
+// filtered by a MongoDB query (restore/query-filter.ts) and by `_id` (restore/id-prune.ts skips bundles
+// whose manifest `_id` range cannot hold it).
 import { BSON } from 'mongodb';
 import { openBundle, BundleCorruptError, UnknownEntryError } from '../bundle/reader.js';
 import { parseCommandArgs, sourceFromFlags, SOURCE_HELP } from '../restore/args.js';
@@ -12,7 +14,12 @@ import {
   runCommand,
   stdoutWriter,
 } from '../restore/cli-common.js';
-import { archiveTime, decodeExact, idKey, inRange, parseIdFilter } from '../restore/documents.js';
+import { archiveTime, decodeExact, inRange, parseIdFilter } from '../restore/documents.js';
+import { UsageError } from '../restore/args.js';
+import { compileFilter, SUPPORTED_OPERATORS } from '../restore/query-filter.js';
+import { csvLine, csvRow, parseFields } from '../restore/csv.js';
+import { mayHoldIds } from '../restore/id-prune.js';
+import { bsonEquals } from '../bundle/bson-order.js';
 import type { ArchiveFieldFormat } from '../archiver/config.js';
 
 const USAGE = `Usage: gochive cat --bucket URI [flags]
@@ -20,9 +27,20 @@ const USAGE = `Usage: gochive cat --bucket URI [flags]
 Prints the documents of the selected bundles as canonical Extended JSON, one per line (like bsondump).
 Bundles are checked as they stream; a corrupt one is reported on stderr and the exit code is 1.
 
+      --filter QUERY        only documents matching this MongoDB query filter, as Extended JSON
+                            (canonical or relaxed): '{"status":"paid","total":{"$gte":100}}',
+                            '{"createdAt":{"$lt":{"$date":"2024-02-01T00:00:00Z"}}}'. Operators:
+                            ${SUPPORTED_OPERATORS.join(' ')}
+                            (anything else, e.g. $where, $expr, $text or geo, exits 2)
       --id VALUE            only documents with this _id (repeatable): Extended JSON such as
                             '{"$oid":"65a1b2c3d4e5f60718293a4b"}', '42', '"text"', or a bare string
-                            (24 hex digits also match the ObjectId)
+                            (24 hex digits also match the ObjectId); numbers match by value, as in
+                            MongoDB. Bundles whose manifest _id range excludes every value are not read
+  -o, --output FORMAT       json (default: canonical Extended JSON lines) or csv (needs --fields)
+      --fields A,B.C        with -o csv: the columns, dotted paths into sub-documents (items.0.sku
+                            indexes arrays); a header row, RFC 4180 quoting, dates ISO 8601, ObjectIds
+                            hex, numbers plain, sub-documents and arrays relaxed Extended JSON, missing
+                            or null empty
       --archive-field NAME  archive field of original-format bundles, for --from/--to (default createdAt)
       --allow-unknown-entries
                             original-format bundles holding entries other than archive_<unix>.bson files
@@ -40,18 +58,34 @@ export async function run(argv: string[]): Promise<number> {
       argv,
       {
         id: { type: 'string', multiple: true },
+        filter: { type: 'string' },
+        output: { type: 'string', short: 'o' },
+        fields: { type: 'string' },
         'archive-field': { type: 'string' },
         'allow-unknown-entries': { type: 'boolean' },
       },
       'cat',
     );
     const sel = sourceFromFlags(values);
-    const ids = new Set<string>();
+    const output = values.output ?? 'json';
+    if (output !== 'json' && output !== 'csv')
+      throw new UsageError(`-o ${JSON.stringify(output)}: use json or csv`);
+    if (output === 'csv' && values.fields === undefined)
+      throw new UsageError('-o csv needs --fields a,b.c: documents have no fixed columns');
+    if (output !== 'csv' && values.fields !== undefined)
+      throw new UsageError('--fields applies to -o csv (json output prints whole documents)');
+    const fields = values.fields === undefined ? undefined : parseFields(values.fields);
+    const filter = values.filter === undefined ? undefined : compileFilter(values.filter);
+    const ids: unknown[] = [];
     for (const text of values.id ?? []) {
-      ids.add(idKey(parseIdFilter(text)));
-      if (/^[0-9a-f]{24}$/i.test(text)) ids.add(idKey(new BSON.ObjectId(text)));
+      ids.push(parseIdFilter(text));
+      if (/^[0-9a-f]{24}$/i.test(text)) ids.push(new BSON.ObjectId(text));
     }
-    const dest = openSource(sel, cliLogger());
+    // Each set is one condition on `_id`; a bundle is read only if its manifest range may meet all.
+    const idSets = [...(ids.length ? [ids] : []), ...(filter?.ids ? [filter.ids] : [])];
+    const logger = cliLogger();
+    let skippedById = 0;
+    const dest = openSource(sel, logger);
     const out = stdoutWriter();
     let failures = 0;
     let printed = 0;
@@ -60,12 +94,14 @@ export async function run(argv: string[]): Promise<number> {
       for (const ref of refs) {
         if (out.closed()) break;
         try {
-          if (
-            needsManifestFilter(sel) &&
-            ref.parsed?.kind !== 'legacy' &&
-            !headMatches(await readHead(dest, ref), sel)
-          )
-            continue;
+          if ((needsManifestFilter(sel) || idSets.length) && ref.parsed?.kind !== 'legacy') {
+            const head = await readHead(dest, ref);
+            if (!headMatches(head, sel)) continue;
+            if (!mayHoldIds(head.manifest, idSets)) {
+              skippedById++;
+              continue;
+            }
+          }
           const bundle = await openBundle(await dest.getObject(ref.key), {
             key: ref.key,
             ...(values['allow-unknown-entries']
@@ -83,10 +119,17 @@ export async function run(argv: string[]): Promise<number> {
             const format: ArchiveFieldFormat = m?.archiveFieldFormat ?? 'date';
             for await (const raw of bundle.documents()) {
               const doc = decodeExact(raw);
-              if (ids.size && !ids.has(idKey(doc._id))) continue;
+              if (ids.length && !ids.some((id) => bsonEquals(id, doc._id))) continue;
               if ((sel.from || sel.to) && !inRange(archiveTime(doc, field, format), sel.from, sel.to))
                 continue;
-              if (!(await out.write(`${BSON.EJSON.stringify(doc, { relaxed: false })}\n`))) break;
+              if (filter && !filter.test(doc)) continue;
+              let line: string;
+              if (fields) {
+                line = `${printed === 0 ? csvLine(fields) : ''}${csvRow(doc, fields)}`;
+              } else {
+                line = `${BSON.EJSON.stringify(doc, { relaxed: false })}\n`;
+              }
+              if (!(await out.write(line))) break;
               printed++;
             }
           } finally {
@@ -100,11 +143,13 @@ export async function run(argv: string[]): Promise<number> {
           );
         }
       }
+      if (idSets.length)
+        logger.debug({ bundles: refs.length, skippedById }, 'bundles skipped by their manifest _id range');
       if (failures) return 1;
       if (refs.length === 0) return nothingFound('cat', 'nothing to print', dest.description, sel);
       if (printed === 0 && !out.closed()) {
         process.stderr.write(
-          `gochive cat: nothing to print: no document in ${refs.length} bundle(s) of ${describeSelection(dest.description, sel)} matched${ids.size ? ' --id' : ''}\n`,
+          `gochive cat: nothing to print: no document in ${refs.length} bundle(s) of ${describeSelection(dest.description, sel)} matched${[ids.length ? ' --id' : '', filter ? ' --filter' : ''].filter(Boolean).join(' and')}${skippedById ? ` (${skippedById} bundle(s) not read: their _id range excludes it)` : ''}\n`,
         );
         return EXIT_NOTHING_FOUND;
       }
