@@ -1,0 +1,47 @@
+import { BSON } from 'mongodb';
+import type { BundleManifest } from '../bundle/manifest.js';
+import { mayHoldIds } from '../restore/id-prune.js';
+import { IdRangeTracker } from './id-range.js';
+
+const raw = (id: unknown): Uint8Array => BSON.serialize({ _id: id, x: 1 });
+const rangeOf = (ids: unknown[]) => {
+  const t = new IdRangeTracker();
+  ids.forEach((id) => t.add(raw(id)));
+  return t.range();
+};
+
+describe('bundle _id range', () => {
+  test('ObjectIds by their bytes, numbers by value across types, strings by code point', () => {
+    expect(
+      rangeOf([
+        new BSON.ObjectId('65a1b2c3d4e5f60718293a4b'),
+        new BSON.ObjectId('0000000000000000000000ff'),
+        new BSON.ObjectId('65a1b2c3d4e5f60718293a4c'),
+      ]),
+    ).toEqual({ min: { $oid: '0000000000000000000000ff' }, max: { $oid: '65a1b2c3d4e5f60718293a4c' } });
+    expect(rangeOf([new BSON.Int32(10), BSON.Long.fromNumber(-2), new BSON.Double(2.5)])).toEqual({
+      min: { $numberLong: '-2' },
+      max: { $numberInt: '10' },
+    });
+    expect(rangeOf(['\uFB01', '\u{1F600}', 'a'])).toEqual({ min: 'a', max: '\u{1F600}' });
+  });
+
+  test('no range for mixed brackets, other types, or a document without _id', () => {
+    expect(rangeOf([1, 'a'])).toBeUndefined();
+    expect(rangeOf([new BSON.ObjectId(), 1])).toBeUndefined();
+    expect(rangeOf([{ a: 1 }])).toBeUndefined();
+    const t = new IdRangeTracker();
+    t.add(BSON.serialize({ x: 1 }));
+    expect(t.range()).toBeUndefined();
+  });
+
+  test('mayHoldIds: a value inside the range, by MongoDB order; no range means maybe', () => {
+    const m = { idRange: rangeOf([new BSON.Int32(10), new BSON.Int32(20)]) } as BundleManifest;
+    expect(mayHoldIds(m, [[BSON.Long.fromNumber(15)]])).toBe(true);
+    expect(mayHoldIds(m, [[new BSON.Double(20)]])).toBe(true);
+    expect(mayHoldIds(m, [[21, 'x']])).toBe(false);
+    expect(mayHoldIds(m, [[15], [30]])).toBe(false); // every set must be possible
+    expect(mayHoldIds({} as BundleManifest, [[30]])).toBe(true);
+    expect(mayHoldIds(undefined, [[30]])).toBe(true);
+  });
+});
