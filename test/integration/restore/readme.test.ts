@@ -40,7 +40,21 @@ describe('docs/restore.md: Restoring data', () => {
     const docs = (from: number, n: number) =>
       Array.from({ length: n }, (_, i) =>
         Buffer.from(
-          BSON.serialize({ _id: new BSON.ObjectId(), createdAt: new Date(from + i * 3_600_000), v: i }),
+          BSON.serialize({
+            _id: new BSON.ObjectId(),
+            createdAt: new Date(from + i * 3_600_000),
+            v: i,
+            // Fields the page's `cat --filter` and `-o csv` examples select on (each must match some).
+            status: i % 2 ? 'paid' : 'open',
+            total: [new BSON.Int32(i * 10), BSON.Long.fromNumber(i * 10), new BSON.Double(i * 10 + 0.5)][
+              i % 3
+            ],
+            customer: { city: i % 4 < 2 ? 'Oslo' : 'Lima' },
+            items: [{ sku: 'A-1', qty: new BSON.Int32(i % 3) }],
+            email: `u${i}@Example.com`,
+            vip: i % 5 === 0,
+            views: BSON.Long.fromString('9007199254740993'),
+          }),
         ),
       );
     // The page's `cat --id` example finds this document (cat exits 3 when nothing matches).
@@ -104,6 +118,12 @@ describe('docs/restore.md: Restoring data', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('ALWAYZ.offerwall_event_log'); // ls table
     expect(r.stdout).toContain('"_id":{"$oid":"65a1b2c3d4e5f60718293a4b"}'); // cat --id
+    expect(r.stdout).toMatch(
+      /"status":"paid","total":\{"\$numberLong":"[1-9]\d*0"\},"customer":\{"city":"Oslo"\}/,
+    ); // cat --filter
+    expect(readFileSync(path.join(dir, 'orders.csv'), 'utf8')).toMatch(
+      /^_id,createdAt,total,customer\.city,items\.0\.sku\r\n65a1b2c3d4e5f60718293a4b,2024-01-04T00:00:00\.000Z,0,Oslo,A-1\r\n/,
+    ); // cat -o csv
     expect(r.stdout).toContain('would insert 24'); // dry run of 2024-01-05
     expect(r.stdout).toContain('inserted 24');
     expect(await mongo.db(dbName).collection('offerwall_event_log').countDocuments()).toBe(24);
