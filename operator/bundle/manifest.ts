@@ -29,8 +29,9 @@ export const bundleManifestSchema = z.object({
   cutoff: isoTime,
   documentCount: z.number().int().nonnegative(),
   /**
-   * Smallest and largest `_id`, as canonical Extended JSON values (e.g. `{"$oid": "…"}`). Absent when
-   * the bundle mixes `_id` types that do not compare meaningfully.
+   * Smallest and largest `_id` in MongoDB's order, as canonical Extended JSON values (e.g.
+   * `{"$oid": "…"}`). Written (archiver/id-range.ts) only when every `_id` is an ObjectId, or every one a
+   * number, a string or a date; `cat --id` reads only bundles whose range can hold the value.
    */
   idRange: z.object({ min: z.unknown(), max: z.unknown() }).optional(),
   /** Smallest and largest archive-field value as ISO 8601 instants (absent only for empty bundles). */
