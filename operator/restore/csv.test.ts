@@ -36,13 +36,18 @@ describe('cat -o csv', () => {
       '9007199254740993', // exact: a JS number would print ...992
       '7',
       '1.5',
-      '1e+21',
+      '1000000000000000000000',
       '12.30',
       'true',
       '{"name":"Ada","address":{"city":"Zürich"}}',
       '[{"sku":"a","q":2}]',
     ]);
     expect(cellText(new BSON.Double(1e20))).toBe('100000000000000000000');
+    expect(cellText(new BSON.Double(-1.25e-7))).toBe('-0.000000125');
+    expect(cellText(new BSON.Double(NaN))).toBe('NaN');
+    expect(cellText(BSON.Decimal128.fromString('1.5E+3'))).toBe('1500');
+    expect(cellText(BSON.Decimal128.fromString('-12E-5'))).toBe('-0.00012');
+    expect(cellText(BSON.Decimal128.fromString('Infinity'))).toBe('Infinity');
     expect(cellText(new BSON.Binary(Buffer.from('hi')))).toBe('{"$binary":{"base64":"aGk=","subType":"00"}}');
   });
 

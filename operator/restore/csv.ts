@@ -1,6 +1,6 @@
 // `gochive cat -o csv --fields a,b.c`: documents as RFC 4180 CSV rows (CRLF line ends, a header row,
 // fields quoted when they hold a comma, a quote, CR or LF). Cells render BSON values so a spreadsheet
-// reads them: dates as ISO 8601, ObjectIds as hex, numbers as plain decimal text, booleans as
+// reads them: dates as ISO 8601, ObjectIds as hex, numbers as plain decimal text (never 1e+21), booleans as
 // true/false, strings as they are; sub-documents, arrays and every other type as relaxed Extended JSON.
 // A missing field, or null, is an empty cell.
 import { BSON, type Document } from 'mongodb';
@@ -43,7 +43,8 @@ export function cellText(v: unknown): string {
   if (typeof v === 'number') return numberText(v);
   if (v instanceof BSON.Int32 || v instanceof BSON.Double) return numberText(v.value);
   if (v instanceof BSON.Timestamp) return relaxed(v); // a Long subclass: keep it out of the next line
-  if (v instanceof BSON.Long || v instanceof BSON.Decimal128) return v.toString();
+  if (v instanceof BSON.Long) return v.toString();
+  if (v instanceof BSON.Decimal128) return plainDecimal(v.toString());
   if (v instanceof BSON.ObjectId) return v.toHexString();
   if (v instanceof Date) return Number.isNaN(v.getTime()) ? relaxed(v) : v.toISOString();
   if (v instanceof BSON.BSONSymbol) return v.value;
@@ -51,8 +52,22 @@ export function cellText(v: unknown): string {
 }
 
 function numberText(n: number): string {
-  if (Number.isInteger(n) && Math.abs(n) < 1e21) return BigInt(n).toString(); // no 1e+21 forms
-  return String(n); // NaN, Infinity, -Infinity, or the shortest exact decimal
+  return plainDecimal(String(n)); // the shortest decimal that reads back as the same double
+}
+
+/** `1.5E+3` → `1500`, `1e-7` → `0.0000001`: no exponent form in a cell (NaN and Infinity stay). */
+export function plainDecimal(text: string): string {
+  const m = /^(-?)(\d+)(?:\.(\d+))?[eE]([+-]?\d+)$/.exec(text);
+  if (!m) return text;
+  const [, sign, int, frac = '', exp] = m;
+  const digits = int! + frac;
+  const point = int!.length + Number(exp);
+  let out: string;
+  if (point <= 0) out = `0.${'0'.repeat(-point)}${digits}`;
+  else if (point >= digits.length) out = digits + '0'.repeat(point - digits.length);
+  else out = `${digits.slice(0, point)}.${digits.slice(point)}`;
+  out = out.replace(/^0+(?=\d)/, '');
+  return `${sign}${out}`;
 }
 
 function relaxed(v: unknown): string {

@@ -119,6 +119,12 @@ describe('cat --filter over BSON types', () => {
     expect(match('{"s": {"$regularExpression": {"pattern": "^ab", "options": ""}}}')).toEqual([0]);
     expect(match('{"s": {"$not": {"$regex": "^ab"}}}')).toEqual([1, 2]);
     expect(match('{"s": {"$in": [{"$regex": "^z"}, "ABD"]}}')).toEqual([1, 2]);
+    expect(match('{"s": {"$eq": {"$regex": "^z"}}}')).toEqual([]); // $eq: only an equal stored regex
+    expect(match('{"tags": {"$all": [{"$regex": "^x"}, "y"]}}')).toEqual([0]);
+    expect(match('{"tags": {"$elemMatch": {"$eq": "y"}}}')).toEqual([0]);
+    expect(match('{"tags": {"$ne": "x"}}')).toEqual([1, 2]); // no element may equal it
+    expect(match('{"items.sku": {"$in": ["b"]}}')).toEqual([0]);
+    expect(match('{"items.1.q": 7}')).toEqual([0]);
     expect(match('{"i": {"$not": {"$gt": 5}}}')).toEqual([0, 2]);
     expect(match('{"$or": [{"s": "abc"}, {"i": {"$lt": 0}}]}')).toEqual([0, 2]);
     expect(match('{"$and": [{"i": {"$gt": 0}}, {"i": {"$lt": 5.5}}]}')).toEqual([0]);

@@ -132,7 +132,8 @@ function fieldCondition(v: unknown, where: string): unknown {
       `--filter: ${where} mixes operators (${op}) and field names; use one or the other (or $and)`,
     );
   }
-  return { $eq: v };
+  // A bare regex matches strings (`{name: /^a/}`); `{$eq: /^a/}` only an equal stored regex, as in MongoDB.
+  return v instanceof BSON.BSONRegExp ? { $regex: v } : { $eq: v };
 }
 
 function operators(o: Record<string, unknown>, where: string): Record<string, unknown> {
@@ -158,7 +159,9 @@ function operators(o: Record<string, unknown>, where: string): Record<string, un
         out[op] = v.map((e) =>
           isPlainObject(e) && Object.keys(e).length === 1 && '$elemMatch' in e
             ? { $elemMatch: elemMatch(e.$elemMatch, `${at}.$elemMatch`) }
-            : { $eq: e },
+            : e instanceof BSON.BSONRegExp
+              ? { $regex: e }
+              : { $eq: e },
         );
         break;
       case '$exists':
@@ -338,10 +341,15 @@ function regexTester(re: RegExp, source: BSON.BSONRegExp | undefined): Tester {
   };
 }
 
-/** `$eq`-style test against a query value: a regex matches strings, anything else compares as BSON. */
+/** `$eq`/`$ne`: BSON equality (a regex operand equals only the same stored regex). */
 function equalsTester(q: unknown): Tester {
-  if (q instanceof BSON.BSONRegExp) return regexTester(regexOf(q.pattern, q.options), q);
   return (b) => bsonEquals(q, b);
+}
+
+/** An `$in`/`$nin` element: a regex matches strings, anything else compares as BSON. */
+function inTester(q: unknown): Tester {
+  if (q instanceof BSON.BSONRegExp) return regexTester(regexOf(q.pattern, q.options), q);
+  return equalsTester(q);
 }
 
 /** `$gt`-style test: only values of the operand's type bracket; null operands match null or missing. */
@@ -365,10 +373,8 @@ const OPERATIONS: Record<string, OperationCreator> = {
   $lt: equalsOp((q) => rangeTester(q, (c) => c < 0)),
   $lte: equalsOp((q) => rangeTester(q, (c) => c <= 0)),
   $ne: (q, owner, options, name) => sift.$ne(equalsTester(q), owner as never, options, name),
-  $in: (q, owner, options, name) =>
-    sift.$in((q as unknown[]).map(equalsTester), owner as never, options, name),
-  $nin: (q, owner, options, name) =>
-    sift.$nin((q as unknown[]).map(equalsTester), owner as never, options, name),
+  $in: (q, owner, options, name) => sift.$in((q as unknown[]).map(inTester), owner as never, options, name),
+  $nin: (q, owner, options, name) => sift.$nin((q as unknown[]).map(inTester), owner as never, options, name),
   $regex: equalsOp((q, owner) => {
     if (q instanceof BSON.BSONRegExp) return regexTester(regexOf(q.pattern, q.options), q);
     const options = typeof owner.$options === 'string' ? owner.$options : '';

@@ -149,6 +149,9 @@ describe('gochive cat --filter, --id, -o csv on archived bundles', () => {
     const noFields = await cat('-o', 'csv');
     expect(noFields.code).toBe(2);
     expect(noFields.stderr).toContain('-o csv needs --fields');
+    const fieldsAlone = await cat('--fields', '_id');
+    expect(fieldsAlone.code).toBe(2);
+    expect(fieldsAlone.stderr).toContain('--fields applies to -o csv');
     const unknown = await cat('--filter', '{"$where": "this.amount > 1"}');
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('$where is not supported');
