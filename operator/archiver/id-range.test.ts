@@ -2,6 +2,7 @@ import { BSON } from 'mongodb';
 import type { BundleManifest } from '../bundle/manifest.js';
 import { mayHoldIds } from '../restore/id-prune.js';
 import { IdRangeTracker } from './id-range.js';
+import { buildRawDocument, T } from './raw-bson.js';
 
 const raw = (id: unknown): Uint8Array => BSON.serialize({ _id: id, x: 1 });
 const rangeOf = (ids: unknown[]) => {
@@ -32,6 +33,14 @@ describe('bundle _id range', () => {
     expect(rangeOf([{ a: 1 }])).toBeUndefined();
     const t = new IdRangeTracker();
     t.add(BSON.serialize({ x: 1 }));
+    expect(t.range()).toBeUndefined();
+  });
+
+  test('an _id that cannot be decoded (invalid UTF-8) drops the range instead of failing the seal', () => {
+    const t = new IdRangeTracker();
+    t.add(raw('a'));
+    const bad = Buffer.from([2, 0, 0, 0, 0xff, 0]); // string of length 2: 0xff, NUL
+    t.add(buildRawDocument([['_id', { type: T.string, value: bad }]]));
     expect(t.range()).toBeUndefined();
   });
 

@@ -34,6 +34,14 @@ export class IdRangeTracker {
 
   add(doc: Uint8Array): void {
     if (this.broken) return;
+    try {
+      this.addId(doc);
+    } catch {
+      this.broken = true; // an `_id` we cannot read only costs the range, never the bundle
+    }
+  }
+
+  private addId(doc: Uint8Array): void {
     const raw = getRawValue(doc, '_id');
     if (!raw) return void (this.broken = true);
     if (raw.type === T.objectId) return this.addObjectId(Buffer.from(raw.value));
