@@ -1,7 +1,10 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { BSON } from 'mongodb';
 import type { BundleManifest } from '../bundle/manifest.js';
 import { mayHoldIds } from '../restore/id-prune.js';
-import { IdRangeTracker } from './id-range.js';
+import { IdRangeTracker, spoolIdRange } from './id-range.js';
 import { buildRawDocument, T } from './raw-bson.js';
 
 const raw = (id: unknown): Uint8Array => BSON.serialize({ _id: id, x: 1 });
@@ -42,6 +45,25 @@ describe('bundle _id range', () => {
     const bad = Buffer.from([2, 0, 0, 0, 0xff, 0]); // string of length 2: 0xff, NUL
     t.add(buildRawDocument([['_id', { type: T.string, value: bad }]]));
     expect(t.range()).toBeUndefined();
+  });
+
+  test('spoolIdRange reads documents cut across 1 MiB read chunks, in both files', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'gochive-idrange-'));
+    try {
+      // 3,001-byte documents never align with the chunk size; the _id is not the first field.
+      const docs = (from: number) =>
+        Array.from({ length: 700 }, (_, i) =>
+          Buffer.from(BSON.serialize({ pad: 'x'.repeat(2970), _id: new BSON.Int32(from + i) })),
+        );
+      writeFileSync(path.join(dir, 'a.bson'), Buffer.concat(docs(-300)));
+      writeFileSync(path.join(dir, 'b.bson'), Buffer.concat(docs(5000)));
+      expect(await spoolIdRange([path.join(dir, 'a.bson'), path.join(dir, 'b.bson')])).toEqual({
+        min: { $numberInt: '-300' },
+        max: { $numberInt: '5699' },
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('mayHoldIds: a value inside the range, by MongoDB order; no range means maybe', () => {

@@ -5,7 +5,6 @@
 // brackets, or with other `_id` types, gets no range and is always read.
 import { createReadStream } from 'node:fs';
 import { BSON } from 'mongodb';
-import { splitBsonDocuments } from '../bundle/bson-stream.js';
 import { T } from '../bundle/bson-types.js';
 import { bracketOf, compareBson } from '../bundle/bson-order.js';
 import { decodeExact, getRawValue } from './raw-bson.js';
@@ -16,6 +15,7 @@ export interface IdRange {
   max: unknown;
 }
 
+const OID_BRACKET = bracketOf(new BSON.ObjectId());
 const RANGED_BRACKETS = new Set([
   bracketOf(0),
   bracketOf(''),
@@ -42,9 +42,12 @@ export class IdRangeTracker {
   }
 
   private addId(doc: Uint8Array): void {
+    // Fast path: an ObjectId `_id` as the first element, as servers store it.
+    if (doc[4] === T.objectId && doc[5] === 0x5f && doc[6] === 0x69 && doc[7] === 0x64 && doc[8] === 0)
+      return this.addObjectId(doc.subarray(9, 21));
     const raw = getRawValue(doc, '_id');
     if (!raw) return void (this.broken = true);
-    if (raw.type === T.objectId) return this.addObjectId(Buffer.from(raw.value));
+    if (raw.type === T.objectId) return this.addObjectId(raw.value);
     const v = decodeExact(raw);
     const b = bracketOf(v);
     if (!RANGED_BRACKETS.has(b) || (this.bracket !== undefined && this.bracket !== b))
@@ -54,13 +57,12 @@ export class IdRangeTracker {
     if (this.max === undefined || compareBson(v, this.max) > 0) this.max = v;
   }
 
-  // ObjectIds (the usual `_id`) compare as their 12 bytes: no decoding per document.
-  private addObjectId(id: Buffer): void {
-    const b = bracketOf(new BSON.ObjectId(id));
-    if (this.bracket !== undefined && this.bracket !== b) return void (this.broken = true);
-    this.bracket = b;
-    if (!this.minOid || Buffer.compare(id, this.minOid) < 0) this.minOid = id;
-    if (!this.maxOid || Buffer.compare(id, this.maxOid) > 0) this.maxOid = id;
+  // ObjectIds (the usual `_id`) compare as their 12 bytes: no decoding, and a copy only for a new bound.
+  private addObjectId(id: Uint8Array): void {
+    if (this.bracket !== undefined && this.bracket !== OID_BRACKET) return void (this.broken = true);
+    this.bracket = OID_BRACKET;
+    if (!this.minOid || Buffer.compare(id, this.minOid) < 0) this.minOid = Buffer.from(id);
+    if (!this.maxOid || Buffer.compare(id, this.maxOid) > 0) this.maxOid = Buffer.from(id);
   }
 
   range(): IdRange | undefined {
@@ -76,12 +78,28 @@ function canonical(v: unknown): unknown {
   return (BSON.EJSON.serialize({ v } as BSON.Document, { relaxed: false }) as { v: unknown }).v;
 }
 
-/** The `_id` range of the documents in spool files (concatenated BSON). */
+/**
+ * The `_id` range of the documents in spool files (concatenated BSON, already framed and counted by
+ * summarizeSpoolFiles). Documents are cut out of each chunk synchronously: a generator step per
+ * document would cost more than the rest of the pass.
+ */
 export async function spoolIdRange(files: string[]): Promise<IdRange | undefined> {
   const t = new IdRangeTracker();
   for (const file of files) {
-    const stream = createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>;
-    for await (const doc of splitBsonDocuments(stream, file)) t.add(doc);
+    let pending: Buffer | undefined;
+    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+      const buf = pending ? Buffer.concat([pending, chunk]) : chunk;
+      let off = 0;
+      while (buf.length - off >= 4) {
+        const len = buf.readInt32LE(off);
+        if (len < 5) return undefined; // not BSON framing: no range (the seal's own checks report it)
+        if (buf.length - off < len) break;
+        t.add(buf.subarray(off, off + len));
+        off += len;
+      }
+      pending = off < buf.length ? buf.subarray(off) : undefined;
+    }
+    if (pending) return undefined;
   }
   return t.range();
 }
