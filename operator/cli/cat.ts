@@ -30,7 +30,8 @@ Bundles are checked as they stream; a corrupt one is reported on stderr and the 
       --filter QUERY        only documents matching this MongoDB query filter, as Extended JSON
                             (canonical or relaxed): '{"status":"paid","total":{"$gte":100}}',
                             '{"createdAt":{"$lt":{"$date":"2024-02-01T00:00:00Z"}}}'. Operators:
-                            ${SUPPORTED_OPERATORS.join(' ')}
+                            ${SUPPORTED_OPERATORS.slice(0, 12).join(' ')}
+                            ${SUPPORTED_OPERATORS.slice(12).join(' ')}
                             (anything else, e.g. $where, $expr, $text or geo, exits 2)
       --id VALUE            only documents with this _id (repeatable): Extended JSON such as
                             '{"$oid":"65a1b2c3d4e5f60718293a4b"}', '42', '"text"', or a bare string
