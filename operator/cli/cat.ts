@@ -3,8 +3,16 @@
 // whose manifest `_id` range cannot hold it).
 import { BSON } from 'mongodb';
 import { openBundle, BundleCorruptError, UnknownEntryError } from '../bundle/reader.js';
-import { parseCommandArgs, sourceFromFlags, SOURCE_HELP } from '../restore/args.js';
-import { headMatches, needsManifestFilter, readHead, selectBundles } from '../restore/catalog.js';
+import { parseCommandArgs, sourceFromFlags, SOURCE_HELP, UsageError } from '../restore/args.js';
+import {
+  headMatches,
+  needsManifestFilter,
+  readHead,
+  selectBundles,
+  type BundleHead,
+  type BundleRef,
+} from '../restore/catalog.js';
+import type { Destination } from '../storage/destination.js';
 import {
   cliLogger,
   describeSelection,
@@ -15,11 +23,11 @@ import {
   stdoutWriter,
 } from '../restore/cli-common.js';
 import { archiveTime, decodeExact, inRange, parseIdFilter } from '../restore/documents.js';
-import { UsageError } from '../restore/args.js';
 import { compileFilter, SUPPORTED_OPERATORS } from '../restore/query-filter.js';
 import { csvLine, csvRow, parseFields } from '../restore/csv.js';
 import { mayHoldIds } from '../restore/id-prune.js';
 import { bsonEquals } from '../bundle/bson-order.js';
+import { mapLimit } from '../util/map-limit.js';
 import type { ArchiveFieldFormat } from '../archiver/config.js';
 
 const USAGE = `Usage: gochive cat --bucket URI [flags]
@@ -52,6 +60,34 @@ print (no bundle, or no document, matched the bucket/prefix and filters).
 
 ${SOURCE_HELP}
 `;
+
+const PARALLEL_HEADS = 8;
+const HEAD_WINDOW = 64;
+type HeadResult = BundleHead | { err: unknown } | undefined;
+
+/**
+ * Each bundle with its manifest head when `wanted` (it decides whether the bundle is read): heads are
+ * read ahead a window at a time, several in parallel (a small range GET each), so a prefix of thousands
+ * of bundles is neither read one round trip at a time nor held in memory at once. Original-format
+ * bundles have no manifest.
+ */
+async function* withHeads(
+  dest: Destination,
+  refs: BundleRef[],
+  wanted: boolean,
+): AsyncGenerator<[BundleRef, HeadResult]> {
+  for (let w = 0; w < refs.length; w += HEAD_WINDOW) {
+    const window = refs.slice(w, w + HEAD_WINDOW);
+    const heads = wanted
+      ? await mapLimit(window, PARALLEL_HEADS, (ref): Promise<HeadResult> =>
+          ref.parsed?.kind === 'legacy'
+            ? Promise.resolve(undefined)
+            : readHead(dest, ref).catch((err: unknown) => ({ err })),
+        )
+      : [];
+    for (const [i, ref] of window.entries()) yield [ref, heads[i]];
+  }
+}
 
 export async function run(argv: string[]): Promise<number> {
   return runCommand('cat', USAGE, argv, async () => {
@@ -92,11 +128,12 @@ export async function run(argv: string[]): Promise<number> {
     let printed = 0;
     try {
       const { refs } = await selectBundles(dest, sel);
-      for (const ref of refs) {
+      const wantHeads = needsManifestFilter(sel) || idSets.length > 0;
+      for await (const [ref, head] of withHeads(dest, refs, wantHeads)) {
         if (out.closed()) break;
         try {
-          if ((needsManifestFilter(sel) || idSets.length) && ref.parsed?.kind !== 'legacy') {
-            const head = await readHead(dest, ref);
+          if (head) {
+            if ('err' in head) throw head.err;
             if (!headMatches(head, sel)) continue;
             if (!mayHoldIds(head.manifest, idSets)) {
               skippedById++;
