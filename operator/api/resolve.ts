@@ -6,6 +6,7 @@ import type { ArchiveWindow, DestinationConfig, PolicyConfig } from '../archiver
 import {
   archivePolicySpecSchema,
   DAY_NAMES,
+  EXPIRE_AFTER_MESSAGE,
   localPolicySpecSchema,
   type ArchivePolicySpec,
   type PolicyTarget,
@@ -169,6 +170,10 @@ export function resolvePolicy(
     config.bundleMaxBytes = parseBytes(spec.bundle.maxBytes, `${where}: bundle.maxBytes`);
   if (spec.changeGuardFields !== undefined && spec.changeGuardFields.length > 0)
     config.changeGuardFields = [...spec.changeGuardFields];
+  if (spec.s3.expireAfter !== undefined) {
+    config.expireAfterMs = parseDuration(spec.s3.expireAfter, `${where}: s3.expireAfter`);
+    if (config.expireAfterMs <= config.ageLimitMs) throw new Error(`${where}: ${EXPIRE_AFTER_MESSAGE}`);
+  }
   return config;
 }
 

@@ -57,6 +57,7 @@ describe('ArchivePolicy spec schema', () => {
         storageClass: 'STANDARD_IA',
         sse: { type: 'aws:kms', kmsKeyId: 'alias/archive' },
         credentialsSecretRef: { name: 's3-keys' },
+        expireAfter: '400d',
       },
     });
     expect(r.ok).toBe(true);
@@ -97,6 +98,19 @@ describe('ArchivePolicy spec schema', () => {
       's3.uploadInterval',
       'must be greater than archiveCheckInterval',
     ],
+    [
+      'expireAfter equal to ageLimit',
+      (s) => ((s.ageLimit = '92d'), (s.s3.expireAfter = '92d')),
+      's3.expireAfter',
+      's3.expireAfter must be longer than ageLimit',
+    ],
+    [
+      'expireAfter shorter than ageLimit (seconds vs a string)',
+      (s) => ((s.ageLimit = '2w'), (s.s3.expireAfter = 86400)),
+      's3.expireAfter',
+      'set expireAfter to ageLimit plus how long the archive should keep them',
+    ],
+    ['malformed expireAfter', (s) => (s.s3.expireAfter = '1y'), 's3.expireAfter', 'is not a duration'],
     ['negative queryLimit', (s) => (s.queryLimit = -1), 'queryLimit', 'at least 1'],
     ['queryLimit as a string', (s) => (s.queryLimit = 'lots'), 'queryLimit', 'whole number'],
     ['missing collection', (s) => delete s.collection, 'collection', 'is required'],

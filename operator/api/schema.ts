@@ -321,6 +321,9 @@ function s3SchemaFor(target: PolicyTarget) {
       uploadInterval: duration(
         'How often the spooled documents are sealed into a bundle, uploaded, verified and then deleted from MongoDB. Must be greater than archiveCheckInterval.',
       ),
+      expireAfter: duration(
+        "Remove a bundle from the bucket once its newest document is older than this (by archiveField), e.g. 400d. The operator lists only this policy's own date folders and removes only bundles whose manifest names this policy, never one whose documents are still being deleted from MongoDB; with dryRun it only reports what it would remove. Must be longer than ageLimit. Needs s3:DeleteObject. Absent: bundles are kept forever.",
+      ).optional(),
       region: z
         .string()
         .min(1)
@@ -698,6 +701,12 @@ function specSchemaFor(target: PolicyTarget) {
           fieldPath: '.s3.uploadInterval',
           reason: 'FieldValueInvalid',
         },
+        {
+          rule: `!has(self.s3) || !has(self.s3.expireAfter) || !has(self.ageLimit) || !${celDurationWellFormed('self.s3.expireAfter')} || !${celDurationWellFormed('self.ageLimit')} || ${celDurationSeconds('self.s3.expireAfter')} > ${celDurationSeconds('self.ageLimit')}`,
+          message: EXPIRE_AFTER_MESSAGE,
+          fieldPath: '.s3.expireAfter',
+          reason: 'FieldValueInvalid',
+        },
       ),
     })
     .superRefine((spec, ctx) => {
@@ -730,8 +739,26 @@ function specSchemaFor(target: PolicyTarget) {
           input: spec.s3.uploadInterval,
         });
       }
+      const age = durationSeconds(spec.ageLimit, '');
+      const expire =
+        spec.s3?.expireAfter === undefined ? undefined : durationSeconds(spec.s3.expireAfter, '');
+      if (expire && 'seconds' in age && 'seconds' in expire && expire.seconds <= age.seconds) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['s3', 'expireAfter'],
+          message: `${EXPIRE_AFTER_MESSAGE} (${expire.seconds}s ≤ ${age.seconds}s)`,
+          input: spec.s3.expireAfter,
+        });
+      }
     });
 }
+
+/**
+ * Why s3.expireAfter must exceed ageLimit: both count from a document's archiveField, so a bundle is
+ * written once its documents pass ageLimit and would be removed as soon as they pass expireAfter.
+ */
+export const EXPIRE_AFTER_MESSAGE =
+  's3.expireAfter must be longer than ageLimit: documents are archived once older than ageLimit, so a shorter expireAfter would remove their bundles right after they are written; set expireAfter to ageLimit plus how long the archive should keep them (e.g. ageLimit 92d, expireAfter 457d keeps a year)';
 
 /**
  * The ArchivePolicy spec (target `cluster`): the source of the CRD, the chart's values.schema.json and the

@@ -71,4 +71,6 @@ export interface PolicyConfig {
   /** Fields compared at delete time; a document whose values changed since fetch is skipped. */
   changeGuardFields?: string[];
   destination: DestinationConfig;
+  /** Bundles whose newest document is older than this are removed from the destination (expire.ts). */
+  expireAfterMs?: number;
 }

@@ -207,6 +207,12 @@ describe('ArchivePolicy CRD on the kube-apiserver', () => {
       /must be greater than archiveCheckInterval/,
     ],
     [
+      'expireAfter not longer than ageLimit',
+      (s) => ((s.ageLimit = '92d'), (s.s3.expireAfter = '13w1d')),
+      'spec.s3.expireAfter',
+      /s3.expireAfter must be longer than ageLimit/,
+    ],
+    [
       'bad duration unit',
       (s) => (s.ageLimit = '92x'),
       'spec.ageLimit',
@@ -385,6 +391,24 @@ describe('ArchivePolicy CRD on the kube-apiserver', () => {
       });
     },
   );
+
+  const expiry: [number | string, number | string][] = [
+    ['92d', '92d1s'],
+    ['92d', '13w1d'],
+    ['92d', 7_948_800],
+    [86_400, '1d1s'],
+    ['1w', '6d23h59m59s'],
+  ];
+
+  test.each(expiry)('ageLimit %j vs s3.expireAfter %j: API server and operator agree', async (age, expire) => {
+    const spec = specWith((s) => ((s.ageLimit = age), (s.s3.expireAfter = expire)));
+    const expectAccepted = validateSpec(spec).ok;
+    const r = await kubectl(['apply', '--dry-run=server', '-f', '-'], manifest(nextName(), spec));
+    expect({ accepted: r.code === 0, stderr: r.code === 0 ? '' : r.stderr }).toEqual({
+      accepted: expectAccepted,
+      stderr: expectAccepted ? '' : expect.stringContaining('must be longer than ageLimit'),
+    });
+  });
 
   const durations: (number | string)[] = [
     '92d',
