@@ -971,6 +971,19 @@ export const archivePolicyStatusSchema = z
       })
       .optional()
       .describe('The most recently uploaded bundle.'),
+    lastPrune: z
+      .object({
+        time: timestamp('When the pass ended.'),
+        cutoff: timestamp('Bundles whose newest document is before this time were expired.'),
+        bundles: count('Bundles removed (with dryRun: bundles that would have been removed).'),
+        bytes: count('Bytes of those bundles.'),
+        dryRun: z.boolean().optional().describe('True when the pass removed nothing because of spec.dryRun.'),
+        kept: count(
+          "Bundles old enough but kept: age or manifest unreadable, another policy's, or still in the ledger.",
+        ),
+      })
+      .optional()
+      .describe('The last expiry pass over the bucket (spec.s3.expireAfter).'),
     spool: z
       .object({
         documents: count('Documents spooled on local disk, waiting for upload.'),
@@ -990,7 +1003,7 @@ export const archivePolicyStatusSchema = z
           .string()
           .max(64)
           .optional()
-          .describe('Pipeline stage: connect, fetch, spool, upload, verify, delete, status.'),
+          .describe('Pipeline stage: connect, fetch, spool, upload, verify, delete, expire, status.'),
         message: z.string().max(4096).optional().describe('What went wrong (never contains secrets).'),
       })
       .optional()

@@ -3,6 +3,7 @@
 import type { Logger } from '../util/logger.js';
 import type { PolicyConfig } from './config.js';
 import type { LedgerStore } from './ledger.js';
+import type { ExpiredBundle, ExpireResult } from './expire.js';
 
 export type WorkerState =
   | 'Starting' // connecting, checking the index, recovering the journal
@@ -14,7 +15,17 @@ export type WorkerState =
   | 'Stopped';
 
 export type Stage =
-  'connect' | 'index' | 'fetch' | 'spool' | 'bundle' | 'upload' | 'verify' | 'delete' | 'cleanup' | 'recover';
+  | 'connect'
+  | 'index'
+  | 'fetch'
+  | 'spool'
+  | 'bundle'
+  | 'upload'
+  | 'verify'
+  | 'delete'
+  | 'cleanup'
+  | 'recover'
+  | 'expire';
 
 export interface WorkerTotals {
   documentsArchived: number; // in uploaded, verified bundles
@@ -51,6 +62,20 @@ export interface WorkerSnapshot {
   lastUploadTime?: string;
   lastSuccessTime?: string;
   lastError?: { time: string; stage: Stage; message: string };
+  /** The last expiry pass (spec.s3.expireAfter). */
+  lastPrune?: LastPrune;
+}
+
+export interface LastPrune {
+  time: string;
+  /** Bundles whose newest document is before this were expired. */
+  cutoff: string;
+  /** Removed, or with dryRun: would have been removed. */
+  bundles: number;
+  bytes: number;
+  dryRun: boolean;
+  /** Expired by age but kept: age or manifest unreadable, another policy's, or still in the ledger. */
+  kept: number;
 }
 
 export interface WorkerEvents {
@@ -59,6 +84,10 @@ export interface WorkerEvents {
   onBundleUploaded?(bundle: LastBundle): void;
   onDeleted?(info: { key: string; deleted: number; skipped: number }): void;
   onError?(info: { stage: Stage; message: string; retrying: boolean }): void;
+  /** An expired bundle was removed from the destination. */
+  onBundleExpired?(bundle: ExpiredBundle): void;
+  /** An expiry pass ended (also in dryRun, when it removed nothing). */
+  onExpiryPass?(result: ExpireResult): void;
   /** Stage durations for metrics. */
   onStageDuration?(stage: Stage, seconds: number): void;
 }
@@ -87,6 +116,8 @@ export interface WorkerOptions {
    * file in the spool directory (`gochive archive`).
    */
   ledger?: LedgerStore;
+  /** Time between expiry passes (default 1 h). */
+  expireIntervalMs?: number;
 }
 
 export interface ArchiveWorker {

@@ -38,6 +38,7 @@ import { BlockedError, crashPoint, type StageContext } from './stage-context.js'
 import { UploadStage } from './upload-stage.js';
 import { FetchStage } from './fetch-stage.js';
 import { BacklogEstimate } from './backlog.js';
+import { ExpireStage, type ExpireTuning } from './expire-stage.js';
 import type {
   ArchiveWorker,
   Stage,
@@ -48,7 +49,7 @@ import type {
 } from './worker-api.js';
 
 /** Tunables that are not part of the policy (tests and the benchmark change them). */
-export interface WorkerTuning extends DeleteTuning {
+export interface WorkerTuning extends DeleteTuning, ExpireTuning {
   /** Minimum time between backlog estimates (default 60 s). */
   estimateIntervalMs?: number;
   /** `once` mode gives up after this many consecutive failed attempts (default 12, ≈ 10 min of back-off). */
@@ -133,6 +134,7 @@ export class Worker implements ArchiveWorker {
   private readonly estimates = new BacklogEstimate();
   private readonly uploads: UploadStage;
   private readonly deletes: DeleteStage;
+  private readonly expiry: ExpireStage;
   private readonly stats: WorkerStats = {
     stageSeconds: {},
     serverWaitSeconds: 0,
@@ -198,6 +200,16 @@ export class Worker implements ArchiveWorker {
       },
       tuning,
     );
+    this.expiry = new ExpireStage(
+      { ...tuning, ...(opts.expireIntervalMs ? { expireIntervalMs: opts.expireIntervalMs } : {}) },
+      {
+        onRemoved: (b) => this.opts.events?.onBundleExpired?.(b),
+        onPass: (r) => {
+          this.opts.events?.onExpiryPass?.(r);
+          this.emitSnapshot();
+        },
+      },
+    );
   }
 
   /** What the stages work with (complete once recovery has loaded the journal). */
@@ -249,6 +261,18 @@ export class Worker implements ArchiveWorker {
     const success = [this.lastSuccessTime, this.uploads.lastDryRunDone].filter(Boolean).sort().pop();
     if (success) snap.lastSuccessTime = success;
     if (this.lastError) snap.lastError = { ...this.lastError };
+    const p = this.expiry.last;
+    if (p) {
+      const kept = Object.values(p.kept).reduce((a, n) => a + n, 0);
+      snap.lastPrune = {
+        time: p.time,
+        cutoff: p.cutoff,
+        bundles: p.expired.length,
+        bytes: p.bytes,
+        dryRun: p.dryRun,
+        kept,
+      };
+    }
     return snap;
   }
 
@@ -544,6 +568,7 @@ export class Worker implements ArchiveWorker {
       if ((this.state as WorkerState) === 'Blocked' || (this.state as WorkerState) === 'Failed') return;
       if (this.drained && this.journal!.bundles.length === 0) {
         await this.guarded(() => this.estimate(true, true));
+        if (this.cfg.expireAfterMs !== undefined) await this.expirePass();
         this.setState(
           'Idle',
           'Drained',
@@ -577,7 +602,43 @@ export class Worker implements ArchiveWorker {
         await this.mutex.runExclusive(() => this.guarded(() => this.uploadTick(), false));
       }
     };
-    await Promise.all([fetchLoop(), uploadLoop()]);
+    const expireLoop = async (): Promise<void> => {
+      if (this.cfg.expireAfterMs === undefined) return;
+      let wait = this.tuning.expireIntervalMs === undefined ? this.expiry.firstDelayMs() : 0;
+      while (!this.stopping) {
+        await sleep(wait, this.abort.signal);
+        if (this.stopping) break;
+        // After a failure (recorded, with an Event), try again sooner than a full interval.
+        wait = (await this.expirePass()) ?? Math.min(this.expiry.intervalMs, 300_000);
+      }
+    };
+    await Promise.all([fetchLoop(), uploadLoop(), expireLoop()]);
+  }
+
+  /**
+   * One expiry pass (expire-stage.ts), outside the mutex: it touches neither the spool nor MongoDB and
+   * reads the ledger afresh. Returns the wait before the next pass, undefined after a failure.
+   */
+  private async expirePass(): Promise<number | undefined> {
+    // Not timed(): that sets this.stage, which the fetch and upload loops own.
+    const t0 = performance.now();
+    try {
+      return await this.expiry.pass({
+        cfg: this.cfg,
+        dest: this.dest!,
+        ledger: this.ledger!,
+        log: this.log,
+        now: this.now,
+        stopping: () => this.stopping,
+      });
+    } catch (err) {
+      if (!this.stopping) this.recordError('expire', err, true);
+      return undefined;
+    } finally {
+      const seconds = (performance.now() - t0) / 1000;
+      this.stats.stageSeconds.expire = (this.stats.stageSeconds.expire ?? 0) + seconds;
+      this.opts.events?.onStageDuration?.('expire', seconds);
+    }
   }
 
   // ------------------------------------------------------------------ recovery

@@ -107,6 +107,7 @@ export class Operator {
     this.workers = new WorkerSupervisor({
       createWorker: d.createWorker,
       spoolRoot: o.spoolDir,
+      expireIntervalMs: o.expireIntervalMs,
       log,
       onExit: (key, rw) => this.reconciler.handleExit(key, rw),
     });

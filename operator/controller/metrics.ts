@@ -18,6 +18,7 @@ const STAGES: Stage[] = [
   'delete',
   'cleanup',
   'recover',
+  'expire',
 ];
 type PolicyLabels = { namespace: string; policy: string };
 
@@ -36,6 +37,10 @@ export class OperatorMetrics {
   private readonly workerState: client.Gauge<'namespace' | 'policy' | 'state'>;
   private readonly policyPhase: client.Gauge<'namespace' | 'policy' | 'phase'>;
   private readonly errors: client.Counter<'namespace' | 'policy' | 'stage'>;
+  private readonly expired: client.Counter<'namespace' | 'policy'>;
+  private readonly expiredBytes: client.Counter<'namespace' | 'policy'>;
+  private readonly expiryKept: client.Gauge<'namespace' | 'policy'>;
+  private readonly expiryLastPass: client.Gauge<'namespace' | 'policy'>;
   readonly reconciles: client.Counter<'result'>;
   readonly reconcileSeconds: client.Histogram;
   readonly leasesHeld: client.Gauge;
@@ -129,6 +134,31 @@ export class OperatorMetrics {
       labelNames: ['namespace', 'policy', 'stage'],
       registers: r,
     });
+    // Expiry: counters move per removed bundle; the gauges describe the last pass.
+    this.expired = new client.Counter({
+      name: 'gochive_bundles_expired_total',
+      help: 'Bundles removed from the bucket because their newest document passed spec.s3.expireAfter',
+      labelNames: pl,
+      registers: r,
+    });
+    this.expiredBytes = new client.Counter({
+      name: 'gochive_bytes_expired_total',
+      help: 'Bytes of the bundles removed by expiry',
+      labelNames: pl,
+      registers: r,
+    });
+    this.expiryKept = new client.Gauge({
+      name: 'gochive_expiry_kept_bundles',
+      help: "Bundles the last expiry pass kept although old enough: age or manifest unreadable, another policy's, or still in the ledger",
+      labelNames: pl,
+      registers: r,
+    });
+    this.expiryLastPass = new client.Gauge({
+      name: 'gochive_expiry_last_pass_timestamp_seconds',
+      help: 'Unix time of the last expiry pass',
+      labelNames: pl,
+      registers: r,
+    });
     this.reconciles = new client.Counter({
       name: 'gochive_reconcile_total',
       help: 'Reconciles by result',
@@ -205,6 +235,18 @@ export class OperatorMetrics {
     this.stageSeconds.observe({ namespace, policy, stage }, seconds);
   }
 
+  /** One expired bundle removed. */
+  observeExpired(namespace: string, policy: string, bytes: number): void {
+    this.expired.inc({ namespace, policy });
+    this.expiredBytes.inc({ namespace, policy }, bytes);
+  }
+
+  /** An expiry pass ended, keeping `kept` old-enough bundles. */
+  observeExpiryPass(namespace: string, policy: string, kept: number, at: number): void {
+    this.expiryKept.set({ namespace, policy }, kept);
+    this.expiryLastPass.set({ namespace, policy }, at / 1000);
+  }
+
   observeError(namespace: string, policy: string, stage: Stage): void {
     this.errors.inc({ namespace, policy, stage });
   }
@@ -232,6 +274,10 @@ export class OperatorMetrics {
       this.backlog,
       this.spooled,
       this.lastSuccess,
+      this.expired,
+      this.expiredBytes,
+      this.expiryKept,
+      this.expiryLastPass,
     ])
       m.remove(l);
     for (const st of STATES) this.workerState.remove({ namespace, policy, state: st });

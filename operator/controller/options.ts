@@ -24,6 +24,7 @@ export interface OperatorOptions {
   shutdownGracePeriodMs: number;
   statusMinIntervalMs: number;
   resyncPeriodMs: number;
+  expireIntervalMs: number;
 }
 
 interface FlagSpec {
@@ -131,6 +132,12 @@ export const FLAGS: FlagSpec[] = [
     env: 'GOCHIVE_RESYNC_PERIOD',
     help: 'How often every policy is reconciled even without a change (a safety net).',
     default: '5m',
+  },
+  {
+    name: 'expire-interval',
+    env: 'GOCHIVE_EXPIRE_INTERVAL',
+    help: 'Time between the expiry passes of a policy with s3.expireAfter (each lists its date folders up to the cutoff and removes at most 1000 bundles).',
+    default: '1h',
   },
 ];
 
@@ -254,6 +261,7 @@ export function parseOperatorArgs(
       shutdownGracePeriodMs: parseFlagDuration(get('shutdown-grace-period')!, 'shutdown-grace-period'),
       statusMinIntervalMs: parseFlagDuration(get('status-min-interval')!, 'status-min-interval'),
       resyncPeriodMs: parseFlagDuration(get('resync-period')!, 'resync-period'),
+      expireIntervalMs: parseFlagDuration(get('expire-interval')!, 'expire-interval'),
       ...(get('kubeconfig') ? { kubeconfig: get('kubeconfig') } : {}),
       ...(template ? { mongodbUriTemplate: template } : {}),
       ...(credentialsSecret ? { credentialsSecret } : {}),

@@ -14,6 +14,7 @@ import { resolveConnection, secretRefsOf, type ConnectionSettings, type SecretRe
 import type { EventInput } from './events.js';
 import type { ReconcileResult } from './workqueue.js';
 import type { LedgerStore } from '../archiver/ledger.js';
+import { describeExpiry } from '../archiver/expire-result.js';
 import { computeStatus, type Observation } from './status.js';
 import type { StatusWriter } from './status-writer.js';
 import { decide, type Mode, type Plan, type PolicyState, type Seen } from './reconcile-plan.js';
@@ -43,6 +44,8 @@ export interface ReconcilerDeps {
     observeSnapshot(namespace: string, name: string, s: WorkerSnapshot): void;
     observeStage(namespace: string, name: string, stage: Stage, seconds: number): void;
     observeError(namespace: string, name: string, stage: Stage): void;
+    observeExpired?(namespace: string, name: string, bytes: number): void;
+    observeExpiryPass?(namespace: string, name: string, kept: number, at: number): void;
     /** The policy's phase, exported for every policy this replica holds (with or without a worker). */
     setPhase(namespace: string, name: string, phase: ArchivePolicyPhase): void;
     forgetPolicy(namespace: string, name: string): void;
@@ -261,6 +264,32 @@ export class Reconciler {
         this.requestStatusByKey(key);
       },
       onStageDuration: (stage, seconds) => this.d.metrics.observeStage(namespace, name, stage, seconds),
+      // Metrics move per removed bundle; Events come one per pass with its counts (a first pass may
+      // remove thousands, and repeats of a reason only bump one Event's series count anyway).
+      onBundleExpired: (b) => this.d.metrics.observeExpired?.(namespace, name, b.bytes),
+      onExpiryPass: (r) => {
+        const kept = Object.values(r.kept).reduce((a, n) => a + n, 0);
+        this.d.metrics.observeExpiryPass?.(namespace, name, kept, this.now());
+        if (r.expired.length > 0)
+          this.event(key, {
+            type: 'Normal',
+            reason: r.dryRun ? 'BundlesWouldExpire' : 'BundlesExpired',
+            action: 'Expire',
+            note: describeExpiry(r),
+          });
+        const unreadable = r.kept.ageUnreadable + r.kept.manifestUnreadable;
+        if (unreadable > 0)
+          this.event(key, {
+            type: 'Warning',
+            reason: 'ExpiryKeptUnreadable',
+            action: 'Expire',
+            note: `${unreadable} object(s) under the policy's prefix are old enough to expire but their age or manifest cannot be read, so they are kept, e.g. ${r.keptKeys
+              .filter((k) => k.reason === 'ageUnreadable' || k.reason === 'manifestUnreadable')
+              .slice(0, 3)
+              .map((k) => k.key)
+              .join(', ')}`,
+          });
+      },
     };
   }
 

@@ -207,6 +207,7 @@ function applySnapshot(out: ArchivePolicyStatus, s: WorkerSnapshot): void {
   if (s.lastFetchTime) out.lastFetchTime = s.lastFetchTime;
   if (s.lastUploadTime) out.lastUploadTime = s.lastUploadTime;
   if (s.lastSuccessTime) out.lastSuccessTime = s.lastSuccessTime;
+  if (s.lastPrune) out.lastPrune = { ...s.lastPrune };
   if (s.lastError)
     out.lastError = {
       time: s.lastError.time,

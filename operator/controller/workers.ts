@@ -48,6 +48,8 @@ export interface WorkerSupervisorOptions {
   createWorker: CreateWorker;
   spoolRoot: string;
   log: Logger;
+  /** Time between a worker's expiry passes (the operator's --expire-interval). */
+  expireIntervalMs?: number;
   /** run() settled although nobody asked the worker to stop. */
   onExit(key: string, w: RunningWorker): void;
 }
@@ -102,6 +104,7 @@ export class WorkerSupervisor {
       events,
       policyUid: p.uid, // a spool left by a deleted policy of the same name is dropped
       ledger: p.ledger,
+      ...(this.o.expireIntervalMs ? { expireIntervalMs: this.o.expireIntervalMs } : {}),
     });
     this.workers.set(p.key, rw);
     this.o.log.info({ policy: name, namespace, generation: p.generation }, 'worker started');

@@ -45,5 +45,7 @@ export interface Destination {
   list(prefix: string, startAfter?: string): AsyncIterable<ObjectInfo>;
   /** One level under `prefix` (empty or ending in '/'): its objects and sub-folders, as S3's Delimiter '/'. */
   listFolder(prefix: string): AsyncIterable<FolderEntry>;
+  /** Removes `key` (only expiry does: bundles past spec.s3.expireAfter). Absent already is not an error. */
+  deleteObject(key: string): Promise<void>;
   close(): Promise<void>;
 }

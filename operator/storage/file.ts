@@ -209,5 +209,12 @@ export class FileDestination implements Destination {
     }
   }
 
+  async deleteObject(key: string): Promise<void> {
+    const file = this.pathOf(key);
+    await rm(file, { force: true });
+    await rm(this.sidecarOf(file), { force: true });
+    await fsyncDir(path.dirname(file)).catch(() => undefined); // the directory may be gone already
+  }
+
   async close(): Promise<void> {}
 }

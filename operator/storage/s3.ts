@@ -19,6 +19,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
 import {
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
@@ -350,6 +351,18 @@ export class S3Destination implements Destination {
       for (const c of page.CommonPrefixes ?? []) if (c.Prefix) yield { kind: 'folder', prefix: c.Prefix };
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
+  }
+
+  async deleteObject(key: string): Promise<void> {
+    try {
+      // S3 answers 204 whether or not the key existed, so a retry after a lost reply is harmless.
+      await withRetry(
+        () => this.client.send(new DeleteObjectCommand({ Bucket: this.cfg.bucket, Key: key })),
+        this.retry,
+      );
+    } catch (err) {
+      throw this.translate(err, key);
+    }
   }
 
   async close(): Promise<void> {
