@@ -40,7 +40,7 @@ export function describeExpiry(r: ExpireResult): string {
 const KEPT_TEXT: Record<KeptReason, string> = {
   ageUnreadable: 'whose age cannot be read from the key',
   manifestUnreadable: 'whose manifest cannot be read',
-  notSelected: "whose manifest names another policy or collection, or a newer document",
+  notSelected: 'whose manifest names another policy or collection, or a newer document',
   inFlight: 'still in the ledger (documents not yet deleted from MongoDB)',
   tooRecent: 'uploaded too recently',
 };

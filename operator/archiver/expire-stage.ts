@@ -74,11 +74,17 @@ export class ExpireStage {
     });
     if (r.dryRun) {
       for (const b of r.expired)
-        ctx.log.info({ key: b.key, newest: b.newest, bytes: b.bytes }, 'dry run: would remove expired bundle');
+        ctx.log.info(
+          { key: b.key, newest: b.newest, bytes: b.bytes },
+          'dry run: would remove expired bundle',
+        );
     }
     const kept = Object.values(r.kept).reduce((a, n) => a + n, 0);
     if (r.expired.length > 0 || kept > 0)
-      ctx.log.info({ kept: r.kept, keptKeys: r.keptKeys, truncated: r.truncated }, `expiry: ${describeExpiry(r)}`);
+      ctx.log.info(
+        { kept: r.kept, keptKeys: r.keptKeys, truncated: r.truncated },
+        `expiry: ${describeExpiry(r)}`,
+      );
     this.last = { ...r, time: new Date(ctx.now()).toISOString() };
     this.hooks.onPass?.(r);
     return r.truncated ? CONTINUE_AFTER_MS : this.intervalMs;

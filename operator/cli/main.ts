@@ -12,6 +12,10 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
   ls: { summary: 'list bundles', load: () => import('./ls.js') },
   verify: { summary: 'check checksums and counts of bundles', load: () => import('./verify.js') },
   cat: { summary: 'print archived documents as Extended JSON lines', load: () => import('./cat.js') },
+  prune: {
+    summary: 'remove bundles whose newest document is older than a duration',
+    load: () => import('./prune.js'),
+  },
   crd: { summary: 'print the ArchivePolicy CustomResourceDefinition', load: () => import('./crd.js') },
 };
 

@@ -69,6 +69,8 @@ export interface BundleSpec {
   docs: Buffer[];
   archiveField?: string;
   policy?: { name: string; namespace: string };
+  /** When the bundle was written (its key and manifest say so); default now. */
+  createdAt?: Date;
 }
 
 /** Archives raw documents into one gochive bundle at a proper key; returns the key. */
@@ -84,7 +86,7 @@ export async function putGochiveBundle(dest: Destination, spec: BundleSpec): Pro
     const min = new Date(Math.min(...times));
     const max = new Date(Math.max(...times));
     const bundleId = newBundleId();
-    const createdAt = new Date();
+    const createdAt = spec.createdAt ?? new Date();
     const file = path.join(dir, 'b.tar.gz');
     const res = await writeBundleFile(
       {
