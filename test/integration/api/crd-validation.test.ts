@@ -400,15 +400,18 @@ describe('ArchivePolicy CRD on the kube-apiserver', () => {
     ['1w', '6d23h59m59s'],
   ];
 
-  test.each(expiry)('ageLimit %j vs s3.expireAfter %j: API server and operator agree', async (age, expire) => {
-    const spec = specWith((s) => ((s.ageLimit = age), (s.s3.expireAfter = expire)));
-    const expectAccepted = validateSpec(spec).ok;
-    const r = await kubectl(['apply', '--dry-run=server', '-f', '-'], manifest(nextName(), spec));
-    expect({ accepted: r.code === 0, stderr: r.code === 0 ? '' : r.stderr }).toEqual({
-      accepted: expectAccepted,
-      stderr: expectAccepted ? '' : expect.stringContaining('must be longer than ageLimit'),
-    });
-  });
+  test.each(expiry)(
+    'ageLimit %j vs s3.expireAfter %j: API server and operator agree',
+    async (age, expire) => {
+      const spec = specWith((s) => ((s.ageLimit = age), (s.s3.expireAfter = expire)));
+      const expectAccepted = validateSpec(spec).ok;
+      const r = await kubectl(['apply', '--dry-run=server', '-f', '-'], manifest(nextName(), spec));
+      expect({ accepted: r.code === 0, stderr: r.code === 0 ? '' : r.stderr }).toEqual({
+        accepted: expectAccepted,
+        stderr: expectAccepted ? '' : expect.stringContaining('must be longer than ageLimit'),
+      });
+    },
+  );
 
   const durations: (number | string)[] = [
     '92d',
