@@ -14,6 +14,7 @@ describe('parseOperatorArgs', () => {
       metricsBindAddress: ':8080',
       logLevel: 'info',
       maxConcurrentReconciles: 4,
+      expireIntervalMs: 3_600_000,
     });
     expect(r.options.identity).toMatch(/-[0-9a-f]{6}$/);
   });

@@ -99,6 +99,29 @@ describe('computeStatus', () => {
     expect(s.activeReplica).toBe('r1');
   });
 
+  it('shows the last expiry pass, and keeps it while a worker that has not pruned yet runs', () => {
+    const lastPrune = {
+      time: '2025-01-01T00:00:00Z',
+      cutoff: '2024-01-01T00:00:00Z',
+      bundles: 3,
+      bytes: 300,
+      dryRun: false,
+      kept: 1,
+    };
+    const s = computeStatus(
+      undefined,
+      { kind: 'running', generation: 1, snapshot: snap({ lastPrune }) },
+      ctx('2025-01-01T00:00:01Z'),
+    );
+    expect(s.lastPrune).toEqual(lastPrune);
+    const next = computeStatus(
+      s,
+      { kind: 'running', generation: 2, snapshot: snap({}) },
+      ctx('2025-01-01T00:01:00Z'),
+    );
+    expect(next.lastPrune).toEqual(lastPrune);
+  });
+
   it('reports documentsIneligible as the current count, not a sum over worker restarts', () => {
     const prev = { totals: { documentsIneligible: 7, documentsArchived: 3 } };
     const fresh = computeStatus(
