@@ -102,7 +102,7 @@ describe('ArchivePolicy spec schema', () => {
       'expireAfter equal to ageLimit',
       (s) => ((s.ageLimit = '92d'), (s.s3.expireAfter = '92d')),
       's3.expireAfter',
-      's3.expireAfter must be longer than ageLimit',
+      'must be longer than ageLimit: documents are archived once older than ageLimit',
     ],
     [
       'expireAfter shorter than ageLimit (seconds vs a string)',

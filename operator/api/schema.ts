@@ -746,7 +746,7 @@ function specSchemaFor(target: PolicyTarget) {
         ctx.addIssue({
           code: 'custom',
           path: ['s3', 'expireAfter'],
-          message: `${EXPIRE_AFTER_MESSAGE} (${expire.seconds}s ≤ ${age.seconds}s)`,
+          message: `${EXPIRE_AFTER_MESSAGE.replace(/^s3\.expireAfter /, '')} (${expire.seconds}s ≤ ${age.seconds}s)`,
           input: spec.s3.expireAfter,
         });
       }

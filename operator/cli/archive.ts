@@ -244,6 +244,13 @@ export const ARCHIVE_FLAGS: FlagSpec[] = [
   },
   {
     group: S3,
+    name: 's3-expire-after',
+    kind: 'string',
+    metavar: 'DURATION',
+    help: 'remove bundles whose newest document is older than this, e.g. 457d (longer than -age-limit)',
+  },
+  {
+    group: S3,
     name: 's3-sse',
     kind: 'string',
     metavar: 'TYPE',
@@ -293,6 +300,7 @@ const FLAG_OF_PATH: Record<string, string> = {
   's3.region': 's3-region',
   's3.forcePathStyle': 's3-path-style',
   's3.storageClass': 's3-storage-class',
+  's3.expireAfter': 's3-expire-after',
   's3.sse': 's3-sse',
   's3.sse.type': 's3-sse',
   's3.sse.kmsKeyId': 's3-sse-kms-key-id',
@@ -333,7 +341,9 @@ function flagError(e: SpecError): string {
       // Name other fields by their flags too (e.g. "greater than archiveCheckInterval").
       const named = text
         .replace(/\barchiveCheckInterval\b/g, '-archive-check-interval')
-        .replace(/\bs3\.uploadInterval\b/g, '-s3-upload-interval');
+        .replace(/\bs3\.uploadInterval\b/g, '-s3-upload-interval')
+        .replace(/\bs3\.expireAfter\b/g, '-s3-expire-after')
+        .replace(/\bageLimit\b/g, '-age-limit');
       return `-${flag}: ${named}`;
     }
   }
@@ -364,6 +374,7 @@ export function specFromFlags(v: FlagValues): Record<string, unknown> {
   if (v['s3-region'] !== undefined) s3.region = v['s3-region'];
   if (v['s3-path-style'] !== undefined) s3.forcePathStyle = v['s3-path-style'];
   if (v['s3-storage-class'] !== undefined) s3.storageClass = v['s3-storage-class'];
+  if (v['s3-expire-after'] !== undefined) s3.expireAfter = numeric(String(v['s3-expire-after']));
   if (v['s3-sse'] !== undefined) {
     s3.sse = {
       type: v['s3-sse'],
