@@ -21,6 +21,7 @@ import type { BundleManifest } from '../bundle/manifest.js';
 import { readHead } from '../restore/catalog.js';
 import type { Destination } from '../storage/destination.js';
 import type { Logger } from '../util/logger.js';
+import { mapLimit } from '../util/map-limit.js';
 import { errorMessage } from '../util/redact.js';
 import { listExpiryCandidates } from './expire-listing.js';
 import type { ExpiredBundle, ExpireResult, KeptReason } from './expire-result.js';
@@ -57,6 +58,7 @@ export interface ExpireOptions {
 }
 
 const DEFAULT_MAX_BUNDLES = 1000;
+const PARALLEL = 8;
 const KEPT_KEYS_SHOWN = 20;
 
 interface Candidate extends ExpiredBundle {
@@ -106,25 +108,31 @@ export async function expireBundles(o: ExpireOptions): Promise<ExpireResult> {
   }
 
   const inFlight = (await o.inFlight?.()) ?? new Set<string>();
-  for (const c of candidates) {
-    if (o.stopping?.()) {
+  // A few bundles at a time (a manifest GET and a DELETE each); after a failure or a stop no new one
+  // starts, and the pass ends with the error or as truncated.
+  let failed = false;
+  await mapLimit(candidates, PARALLEL, async (c) => {
+    if (failed || o.stopping?.()) {
       res.truncated = true;
-      break;
+      return;
     }
-    if (inFlight.has(c.key)) {
-      keep(c.key, 'inFlight');
-      continue;
+    try {
+      await settle(c);
+    } catch (err) {
+      failed = true;
+      throw err;
     }
-    if (o.createdBefore && c.createdAt.getTime() >= o.createdBefore.getTime()) {
-      keep(c.key, 'tooRecent');
-      continue;
-    }
+  });
+  res.expired.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)); // oldest folder first
+  return res;
+
+  async function settle(c: Candidate): Promise<void> {
+    if (inFlight.has(c.key)) return keep(c.key, 'inFlight');
+    if (o.createdBefore && c.createdAt.getTime() >= o.createdBefore.getTime())
+      return keep(c.key, 'tooRecent');
     if (o.match && Object.values(o.match).some((v) => v !== undefined)) {
       const why = await manifestProblem(o.dest, c, o.match, o.cutoff, o.log);
-      if (why) {
-        keep(c.key, why);
-        continue;
-      }
+      if (why) return keep(c.key, why);
     }
     const b: ExpiredBundle = { key: c.key, bytes: c.bytes, newest: c.newest };
     if (!o.dryRun) {
@@ -134,7 +142,6 @@ export async function expireBundles(o: ExpireOptions): Promise<ExpireResult> {
     res.expired.push(b);
     res.bytes += b.bytes;
   }
-  return res;
 }
 
 /** Why the manifest forbids removing `c` under `match`, or undefined when it allows it. */
