@@ -371,6 +371,18 @@ const cases: Case[] = [
     says: /Unsupported value: "FREE"/,
   },
   {
+    what: 'expireAfter in years (no such unit)',
+    spec: specWith((s) => (s.s3.expireAfter = '1y')),
+    field: 'spec.s3.expireAfter',
+    says: /is not a duration/,
+  },
+  {
+    what: 'expireAfter shorter than ageLimit',
+    spec: specWith((s) => ((s.ageLimit = '92d'), (s.s3.expireAfter = '30d'))),
+    field: 'spec.s3.expireAfter',
+    says: /must be longer than ageLimit/,
+  },
+  {
     what: 'sse type none',
     spec: specWith((s) => (s.s3.sse = { type: 'none' })),
     field: 'spec.s3.sse.type',

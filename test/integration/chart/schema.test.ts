@@ -85,6 +85,14 @@ const cases: Array<{ what: string; values: Record<string, unknown>; path: string
     says: /must be one of|value must be one of/,
   },
   {
+    what: 'an expireAfter that is not a duration',
+    values: {
+      policies: [entryWith({ s3: { bucket: 'b-archive/x/', uploadInterval: 65, expireAfter: 'forever' } })],
+    },
+    path: "'/policies/0/s3/expireAfter'",
+    says: /'forever' does not match pattern/,
+  },
+  {
     what: 'an unknown operator log level',
     values: { operator: { logLevel: 'verbose' } },
     path: "'/operator/logLevel'",
