@@ -59,6 +59,7 @@ describe('docs/restore.md: Restoring data', () => {
       );
     // The page's `cat --id` example finds this document (cat exits 3 when nothing matches).
     const first = docs(Date.UTC(2024, 0, 4), 72);
+    const archivedAt = new Date(Date.UTC(2024, 4, 10));
     first[0] = Buffer.from(
       BSON.serialize({
         ...BSON.deserialize(first[0]!),
@@ -70,12 +71,14 @@ describe('docs/restore.md: Restoring data', () => {
       database: 'ALWAYZ',
       collection: 'offerwall_event_log',
       docs: first,
+      createdAt: archivedAt, // old enough for the page's `gochive prune` (it keeps recent uploads)
     });
     await putGochiveBundle(dest, {
       prefix: 'incubator/offerwall_event_log/',
       database: 'ALWAYZ',
       collection: 'offerwall_event_log',
       docs: docs(Date.UTC(2024, 1, 4), 24),
+      createdAt: archivedAt,
     });
     await putLegacyBundle(s3, bucket, 'test/', new Date(Date.UTC(2023, 8, 1)), [
       docs(Date.UTC(2023, 5, 2), 10),
@@ -128,5 +131,9 @@ describe('docs/restore.md: Restoring data', () => {
     expect(r.stdout).toContain('inserted 24');
     expect(await mongo.db(dbName).collection('offerwall_event_log').countDocuments()).toBe(24);
     expect(await mongo.db(legacyDb).collection('offerwall_event_log').countDocuments()).toBe(10); // from 2023-06-01
+    // The page ends with gochive prune: the dry run lists both bundles, the run removes them.
+    expect(r.stdout).toMatch(/would remove 2 bundle\(s\)/);
+    expect([...r.stdout.matchAll(/^REMOVED\s+\S+/gm)]).toHaveLength(2);
+    expect(r.stdout).toMatch(/: removed 2 bundle\(s\)/);
   });
 });
