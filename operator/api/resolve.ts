@@ -2,7 +2,7 @@
 // the operator and by `gochive archive` so every entry point validates and defaults the same way.
 // Connections are NOT resolved here (the operator/CLI read Secrets); renderUriTemplate helps them.
 import type { z } from 'zod';
-import type { ArchiveWindow, DestinationConfig, PolicyConfig } from '../archiver/config.js';
+import type { ArchiveWindow, DestinationConfig, PolicyConfig, ThrottleConfig } from '../archiver/config.js';
 import {
   archivePolicySpecSchema,
   DAY_NAMES,
@@ -165,6 +165,7 @@ export function resolvePolicy(
     config.filter = structuredClone(spec.filter);
   if (spec.maxDocumentsPerSecond !== undefined) config.maxDocumentsPerSecond = spec.maxDocumentsPerSecond;
   if (spec.windows !== undefined && spec.windows.length > 0) config.windows = spec.windows.map(toWindow);
+  if (spec.throttle) config.throttle = toThrottle(spec.throttle, where);
   if (spec.bundle?.maxDocuments !== undefined) config.bundleMaxDocuments = spec.bundle.maxDocuments;
   if (spec.bundle?.maxBytes !== undefined)
     config.bundleMaxBytes = parseBytes(spec.bundle.maxBytes, `${where}: bundle.maxBytes`);
@@ -175,6 +176,24 @@ export function resolvePolicy(
     if (config.expireAfterMs <= config.ageLimitMs) throw new Error(`${where}: ${EXPIRE_AFTER_MESSAGE}`);
   }
   return config;
+}
+
+/** Default throttle.checkInterval. */
+export const DEFAULT_THROTTLE_CHECK_INTERVAL_MS = 10_000;
+
+function toThrottle(t: NonNullable<ArchivePolicySpec['throttle']>, where: string): ThrottleConfig {
+  const out: ThrottleConfig = {
+    checkIntervalMs:
+      t.checkInterval !== undefined
+        ? parseDuration(t.checkInterval, `${where}: throttle.checkInterval`)
+        : DEFAULT_THROTTLE_CHECK_INTERVAL_MS,
+  };
+  if (t.maxReplicationLag !== undefined)
+    out.maxReplicationLagMs = parseDuration(t.maxReplicationLag, `${where}: throttle.maxReplicationLag`);
+  if (t.maxQueryLatencyMilliseconds !== undefined) out.maxQueryLatencyMs = t.maxQueryLatencyMilliseconds;
+  if (out.maxReplicationLagMs === undefined && out.maxQueryLatencyMs === undefined)
+    throw new Error(`${where}: throttle needs maxReplicationLag or maxQueryLatencyMilliseconds`);
+  return out;
 }
 
 function toWindow(

@@ -231,6 +231,46 @@ function isTimeZone(tz: string): boolean {
   }
 }
 
+/** Fraction of a throttle limit a signal must fall to before a throttled worker resumes (hysteresis). */
+export const THROTTLE_RESUME_FRACTION = 0.8;
+export const MAX_QUERY_LATENCY_MS = 600_000;
+const THROTTLE_NEEDS_A_SIGNAL =
+  'set maxReplicationLag, maxQueryLatencyMilliseconds or both (a throttle without a limit does nothing); omit throttle to never back off';
+
+export const throttleSchema = z
+  .strictObject({
+    maxReplicationLag: duration(
+      'Back off while the slowest healthy, non-delayed secondary is further behind the primary than this (read with replSetGetStatus on a replica set; servers that report no replication, such as FerretDB, give no lag signal).',
+    ).optional(),
+    maxQueryLatencyMilliseconds: z
+      .number()
+      .int({ error: 'must be a whole number of milliseconds, e.g. 500' })
+      .min(1, { error: 'must be at least 1 millisecond; omit it to ignore query latency' })
+      .max(MAX_QUERY_LATENCY_MS, { error: `must be at most ${MAX_QUERY_LATENCY_MS} (10 minutes)` })
+      .optional()
+      .meta({
+        description:
+          "Back off while the median time of the policy's own recent MongoDB round trips (fetch batches, delete chunks) is above this many milliseconds.",
+        format: 'int32',
+      }),
+    checkInterval: duration(
+      `How often a throttled worker measures again (and how often replication lag is read while working). Default 10s. A throttled worker resumes once every signal is at most ${THROTTLE_RESUME_FRACTION * 100}% of its limit.`,
+    ).optional(),
+  })
+  .meta({
+    description:
+      'Back off when the database is under pressure: while a limit is exceeded no new fetch or delete starts (work in flight finishes), and the Throttled condition says why. Absent: never back off.',
+    ...cel({
+      rule: 'has(self.maxReplicationLag) || has(self.maxQueryLatencyMilliseconds)',
+      message: THROTTLE_NEEDS_A_SIGNAL,
+      reason: 'FieldValueRequired',
+    }),
+  })
+  .superRefine((t, ctx) => {
+    if (t.maxReplicationLag === undefined && t.maxQueryLatencyMilliseconds === undefined)
+      ctx.addIssue({ code: 'custom', message: THROTTLE_NEEDS_A_SIGNAL, input: t });
+  });
+
 export const SSE_TYPES = ['AES256', 'aws:kms'] as const;
 export const STORAGE_CLASSES = [
   'STANDARD',
@@ -618,6 +658,7 @@ function specSchemaFor(target: PolicyTarget) {
         .describe(
           'Upper bound on documents fetched and deleted per second. Absent: no limit beyond queryLimit per archiveCheckInterval.',
         ),
+      throttle: throttleSchema.optional(),
       windows: z
         .array(archiveWindowSchema)
         .max(16)
@@ -776,7 +817,7 @@ export const localPolicySpecSchema = specSchemaFor('local');
 // status
 
 export const PHASES = ['Pending', 'Archiving', 'Idle', 'Suspended', 'Blocked', 'Failed'] as const;
-export const CONDITION_TYPES = ['Ready', 'Archiving', 'Degraded'] as const;
+export const CONDITION_TYPES = ['Ready', 'Archiving', 'Degraded', 'Throttled'] as const;
 
 const timestamp = (description: string) =>
   z
@@ -796,7 +837,7 @@ export const conditionSchema = z
       .regex(
         /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$/,
       )
-      .describe('Condition type: Ready, Archiving or Degraded.'),
+      .describe('Condition type: Ready, Archiving, Degraded or Throttled.'),
     status: z.enum(['True', 'False', 'Unknown']).describe('True, False or Unknown.'),
     observedGeneration: z
       .number()
@@ -902,7 +943,8 @@ export const archivePolicyStatusSchema = z
       .max(16)
       .optional()
       .meta({
-        description: 'Ready, Archiving and Degraded conditions.',
+        description:
+          'Ready, Archiving and Degraded conditions, and Throttled when spec.throttle is set (reason ReplicationLag or QueryLatency while backing off).',
         'x-kubernetes-list-type': 'map',
         'x-kubernetes-list-map-keys': ['type'],
       }),

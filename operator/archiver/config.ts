@@ -42,6 +42,13 @@ export interface ArchiveWindow {
   timeZone?: string;
 }
 
+/** Back-off on database pressure (throttle.ts); at least one limit is set. */
+export interface ThrottleConfig {
+  maxReplicationLagMs?: number;
+  maxQueryLatencyMs?: number;
+  checkIntervalMs: number;
+}
+
 export interface PolicyConfig {
   name: string;
   namespace: string;
@@ -58,6 +65,7 @@ export interface PolicyConfig {
   filter?: Document;
   maxDocumentsPerSecond?: number;
   windows?: ArchiveWindow[];
+  throttle?: ThrottleConfig;
   /** Seal a bundle early when it reaches either limit. */
   bundleMaxDocuments?: number;
   bundleMaxBytes?: number;

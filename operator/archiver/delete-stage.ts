@@ -81,7 +81,15 @@ export class DeleteStage {
         },
         afterChunk: async () => crashPoint('mid-delete'),
         shouldStop: () => ctx.stopping(),
-        ...(limiter ? { beforeChunk: (n: number) => limiter.take(n) } : {}),
+        // spec.throttle: no chunk starts while the database is under pressure.
+        ...(limiter || ctx.throttle
+          ? {
+              beforeChunk: async (n: number) => {
+                await ctx.throttle?.();
+                await limiter?.take(n);
+              },
+            }
+          : {}),
         onServerMs: (ms) => this.hooks.onServerMs(ms),
       });
       if (!res.complete) return false;

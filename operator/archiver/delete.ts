@@ -173,12 +173,16 @@ export async function deleteBundleDocuments(
   let chunk: IdRecord[] = [];
   let chunkBytes = 0;
 
-  const flush = async (): Promise<void> => {
-    if (!chunk.length) return;
+  /** False when the worker is stopping: the chunk was not sent. */
+  const flush = async (): Promise<boolean> => {
+    if (!chunk.length) return true;
     const records = chunk;
     chunk = [];
     chunkBytes = 0;
     await opts.beforeChunk?.(records.length);
+    // A stop while waiting for pacing or the throttle: nothing more is sent (the bundle stays in the
+    // ledger and is finished, recounted, by the next worker).
+    if (opts.shouldStop()) return false;
     await opts.beforeIssue?.();
     const t0 = performance.now();
     const res = await coll.deleteMany(chunkFilter(t, guardFields, records));
@@ -191,16 +195,16 @@ export async function deleteBundleDocuments(
     deleted += d;
     skipped += records.length - d;
     await opts.afterChunk?.();
+    return true;
   };
 
   for await (const r of records) {
     chunk.push(r);
     chunkBytes += r.id.value.length + 32;
     if (chunk.length >= opts.chunkDocuments || chunkBytes >= opts.chunkBytes) {
-      await flush();
-      if (opts.shouldStop()) return { deleted, skipped, complete: false };
+      if (!(await flush()) || opts.shouldStop()) return { deleted, skipped, complete: false };
     }
   }
-  await flush();
+  if (!(await flush())) return { deleted, skipped, complete: false };
   return { deleted, skipped, complete: true };
 }

@@ -25,6 +25,8 @@ export interface FetchInto {
   target: EligibilityTarget;
   cutoffMs: number;
   limiter?: RateLimiter;
+  /** Time of each round trip to the server (the throttle's latency signal). */
+  onRoundTrip?: (ms: number) => void;
   /** The stage the worker reports while this runs (fetch, then spool). */
   setStage(stage: Stage): void;
 }
@@ -143,6 +145,7 @@ export class FetchStage {
                   ? { changeGuardFields: ctx.cfg.changeGuardFields }
                   : {}),
                 ...(o.limiter ? { pace: () => o.limiter!.take(1) } : {}),
+                ...(o.onRoundTrip ? { onRoundTrip: o.onRoundTrip } : {}),
                 supportedTypeAliases: this.supportedAliases,
               },
             );

@@ -67,6 +67,8 @@ export interface FetchOptions {
   pace?: () => Promise<void> | void;
   /** Type aliases the server accepts in `$type` (FerretDB lacks some). */
   supportedTypeAliases?: ReadonlySet<string>;
+  /** Time of each round trip to the server (find or getMore), ms. */
+  onRoundTrip?: (ms: number) => void;
 }
 
 export interface FetchResult {
@@ -185,6 +187,7 @@ export class Fetcher {
         limit: opts.queryLimit,
         batchSize: batchSizeFor(opts.queryLimit, this.avgDocBytes),
       }),
+      opts.onRoundTrip,
     );
   }
 
@@ -338,12 +341,21 @@ class TimedCursor {
   received = 0;
   bytes = 0;
   serverMs = 0;
-  constructor(private readonly cursor: FindCursor) {}
+  constructor(
+    private readonly cursor: FindCursor,
+    private readonly onRoundTrip?: (ms: number) => void,
+  ) {}
 
   async next(): Promise<Uint8Array | null> {
+    // With nothing buffered and a live (or not yet opened) server cursor, this next() is a find or
+    // getMore on the wire; otherwise it is answered from the buffer and says nothing about the server.
+    const c = this.cursor;
+    const roundTrip = c.bufferedCount() === 0 && !c.closed && !(c.id?.isZero() ?? false);
     const t0 = performance.now();
     const doc = (await this.cursor.next()) as Uint8Array | null;
-    this.serverMs += performance.now() - t0;
+    const ms = performance.now() - t0;
+    this.serverMs += ms;
+    if (roundTrip) this.onRoundTrip?.(ms);
     if (doc) {
       this.received++;
       this.bytes += doc.length;

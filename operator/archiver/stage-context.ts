@@ -22,6 +22,8 @@ export interface StageContext {
   readonly signal: AbortSignal;
   stopping(): boolean;
   timed<T>(stage: Stage, fn: () => Promise<T>): Promise<T>;
+  /** spec.throttle: resolves when the next database operation may start (throttle.ts). */
+  throttle?(): Promise<void>;
 }
 
 /** Test hook (documented in docs/how-archiving-works.md): GOCHIVE_TEST_CRASH_AT=<point> makes the process SIGKILL itself there. */

@@ -4,6 +4,7 @@ import type { Logger } from '../util/logger.js';
 import type { PolicyConfig } from './config.js';
 import type { LedgerStore } from './ledger.js';
 import type { ExpiredBundle, ExpireResult } from './expire.js';
+import type { ThrottleChange, ThrottleSnapshot } from './throttle.js';
 
 export type WorkerState =
   | 'Starting' // connecting, checking the index, recovering the journal
@@ -62,6 +63,8 @@ export interface WorkerSnapshot {
   lastUploadTime?: string;
   lastSuccessTime?: string;
   lastError?: { time: string; stage: Stage; message: string };
+  /** spec.throttle only: whether the worker is backing off, why, and the time spent so far. */
+  throttle?: ThrottleSnapshot;
   /** The last expiry pass (spec.s3.expireAfter). */
   lastPrune?: LastPrune;
 }
@@ -88,6 +91,8 @@ export interface WorkerEvents {
   onBundleExpired?(bundle: ExpiredBundle): void;
   /** An expiry pass ended (also in dryRun, when it removed nothing). */
   onExpiryPass?(result: ExpireResult): void;
+  /** A throttle started or ended (spec.throttle). */
+  onThrottle?(change: ThrottleChange): void;
   /** Stage durations for metrics. */
   onStageDuration?(stage: Stage, seconds: number): void;
 }

@@ -39,6 +39,7 @@ import { UploadStage } from './upload-stage.js';
 import { FetchStage } from './fetch-stage.js';
 import { BacklogEstimate } from './backlog.js';
 import { ExpireStage, type ExpireTuning } from './expire-stage.js';
+import { Throttle, type ThrottleReason } from './throttle.js';
 import type {
   ArchiveWorker,
   Stage,
@@ -73,6 +74,8 @@ export interface WorkerStats {
   recoveredBundles: number;
   /** Time spent on backlog / oldest-age / ineligible estimates (status, not archiving), seconds. */
   estimateSeconds: number;
+  /** spec.throttle: time spent waiting for the database to recover, per reason, seconds. */
+  throttledSeconds?: Record<ThrottleReason, number>;
 }
 
 const ESTIMATE_EVERY_MS = 60_000;
@@ -101,6 +104,7 @@ export class Worker implements ArchiveWorker {
   private readonly mutex = new Mutex();
   private readonly abort = new AbortController();
   private readonly limiter?: RateLimiter;
+  private readonly throttle?: Throttle;
   private readonly now: () => number;
 
   private state: WorkerState = 'Starting';
@@ -196,7 +200,10 @@ export class Worker implements ArchiveWorker {
           this.opts.events?.onDeleted?.(info);
           this.emitSnapshot();
         },
-        onServerMs: (ms) => (this.stats.serverWaitSeconds += ms / 1000),
+        onServerMs: (ms) => {
+          this.stats.serverWaitSeconds += ms / 1000;
+          this.throttle?.recordLatency(ms);
+        },
       },
       tuning,
     );
@@ -210,6 +217,23 @@ export class Worker implements ArchiveWorker {
         },
       },
     );
+    if (this.cfg.throttle) {
+      this.throttle = new Throttle({
+        cfg: this.cfg.throttle,
+        log: this.log,
+        signal: this.abort.signal,
+        collection: () => this.coll,
+        admin: () => this.client?.db('admin'),
+        target: this.target,
+        cutoffMs: () => this.now() - this.cfg.ageLimitMs,
+        secrets: this.secrets,
+        onChange: (change) => {
+          this.opts.events?.onThrottle?.(change);
+          this.emitSnapshot();
+        },
+        onTick: () => this.emitSnapshot(),
+      });
+    }
   }
 
   /** What the stages work with (complete once recovery has loaded the journal). */
@@ -226,6 +250,7 @@ export class Worker implements ArchiveWorker {
       signal: this.abort.signal,
       stopping: () => this.stopping,
       timed: (stage, fn) => this.timed(stage, fn),
+      ...(this.throttle ? { throttle: () => this.throttle!.gate() } : {}),
     };
   }
 
@@ -273,6 +298,7 @@ export class Worker implements ArchiveWorker {
         kept,
       };
     }
+    if (this.throttle) snap.throttle = this.throttle.snapshot();
     return snap;
   }
 
@@ -293,7 +319,11 @@ export class Worker implements ArchiveWorker {
 
   /** Timing and volume figures (for `--statistics`). */
   statistics(): WorkerStats {
-    return { ...this.stats, stageSeconds: { ...this.stats.stageSeconds } };
+    return {
+      ...this.stats,
+      stageSeconds: { ...this.stats.stageSeconds },
+      ...(this.throttle ? { throttledSeconds: this.throttle.snapshot().seconds } : {}),
+    };
   }
 
   // ------------------------------------------------------------------ lifecycle
@@ -696,6 +726,9 @@ export class Worker implements ArchiveWorker {
       this.setState('Paused', 'OutsideWindow', "outside the policy's archive windows");
       return { kept: 0 };
     }
+    // spec.throttle: no new batch while the database is under pressure (throttle.ts).
+    await this.throttle?.gate();
+    if (this.stopping) return { kept: 0 };
     await this.estimate(false);
     const j = this.journal!;
     if (j.data.finishPendingBeforeFetch) {
@@ -751,6 +784,7 @@ export class Worker implements ArchiveWorker {
       target: this.target,
       cutoffMs,
       ...(this.limiter ? { limiter: this.limiter } : {}),
+      ...(this.throttle ? { onRoundTrip: (ms: number) => this.throttle!.recordLatency(ms) } : {}),
       setStage: (st) => (this.stage = st),
     });
     const { r, commit } = res;

@@ -154,6 +154,26 @@ export const ARCHIVE_FLAGS: FlagSpec[] = [
   },
   {
     group: EXT,
+    name: 'max-lag',
+    kind: 'string',
+    metavar: 'DURATION',
+    help: "back off while a replica set's slowest healthy secondary is this far behind the primary (pt-archiver's --max-lag), e.g. 30s",
+  },
+  {
+    group: EXT,
+    name: 'max-query-latency-ms',
+    kind: 'int',
+    help: "back off while the median time of this policy's recent MongoDB round trips is above this many milliseconds",
+  },
+  {
+    group: EXT,
+    name: 'throttle-check-interval',
+    kind: 'string',
+    metavar: 'DURATION',
+    help: 'with -max-lag or -max-query-latency-ms: how often to measure again while backing off (default 10s)',
+  },
+  {
+    group: EXT,
     name: 'allow-collection-scan',
     kind: 'bool',
     help: 'run even if no index serves -archive-field',
@@ -307,6 +327,10 @@ const FLAG_OF_PATH: Record<string, string> = {
   archiveFieldFormat: 'archive-field-format',
   filter: 'filter',
   maxDocumentsPerSecond: 'max-docs-per-second',
+  throttle: 'throttle-check-interval',
+  'throttle.maxReplicationLag': 'max-lag',
+  'throttle.maxQueryLatencyMilliseconds': 'max-query-latency-ms',
+  'throttle.checkInterval': 'throttle-check-interval',
   allowCollectionScan: 'allow-collection-scan',
   changeGuardFields: 'change-guard-fields',
   bundle: 'bundle-max-documents',
@@ -340,6 +364,9 @@ function flagError(e: SpecError): string {
       const text = e.message.startsWith(`${e.path}: `) ? e.message.slice(e.path.length + 2) : e.message;
       // Name other fields by their flags too (e.g. "greater than archiveCheckInterval").
       const named = text
+        .replace(/\bmaxReplicationLag\b/g, '-max-lag')
+        .replace(/\bomit throttle\b/, 'or drop -throttle-check-interval')
+        .replace(/\bmaxQueryLatencyMilliseconds\b/g, '-max-query-latency-ms')
         .replace(/\barchiveCheckInterval\b/g, '-archive-check-interval')
         .replace(/\bs3\.uploadInterval\b/g, '-s3-upload-interval')
         .replace(/\bs3\.expireAfter\b/g, '-s3-expire-after')
@@ -393,6 +420,8 @@ export function specFromFlags(v: FlagValues): Record<string, unknown> {
     }
   }
   set('maxDocumentsPerSecond', v['max-docs-per-second']);
+  const throttle = throttleFromFlags(v);
+  if (throttle) spec.throttle = throttle;
   if (v['dry-run'] !== undefined) spec.dryRun = v['dry-run'];
   if (v['allow-collection-scan'] !== undefined) spec.allowCollectionScan = v['allow-collection-scan'];
   if (v['change-guard-fields'] !== undefined) {
@@ -419,7 +448,19 @@ function overridesFromFlags(v: FlagValues): Record<string, unknown> {
   if (v['dry-run'] !== undefined) o.dryRun = v['dry-run'];
   if (v['max-docs-per-second'] !== undefined) o.maxDocumentsPerSecond = v['max-docs-per-second'];
   if (v['allow-collection-scan'] !== undefined) o.allowCollectionScan = v['allow-collection-scan'];
+  const throttle = throttleFromFlags(v);
+  if (throttle) o.throttle = throttle;
   return o;
+}
+
+/** spec.throttle from -max-lag, -max-query-latency-ms and -throttle-check-interval (undefined if none is given). */
+function throttleFromFlags(v: FlagValues): Record<string, unknown> | undefined {
+  const t: Record<string, unknown> = {};
+  if (v['max-lag'] !== undefined) t.maxReplicationLag = numeric(String(v['max-lag']));
+  if (v['max-query-latency-ms'] !== undefined) t.maxQueryLatencyMilliseconds = v['max-query-latency-ms'];
+  if (v['throttle-check-interval'] !== undefined)
+    t.checkInterval = numeric(String(v['throttle-check-interval']));
+  return Object.keys(t).length ? t : undefined;
 }
 
 /** A DNS-label policy name for a flag-defined policy: database-collection plus a short hash of where it runs. */
@@ -484,7 +525,12 @@ async function buildJobs(v: FlagValues, secrets: (string | undefined)[]): Promis
     const loaded = await loadPolicyFile(file, namespace);
     const template = (v['uri-template'] as string | undefined) ?? loaded.uriTemplate;
     for (const p of loaded.policies) {
-      const merged = validateSpec({ ...stripDefaults(p.spec), ...overrides }, '', { target: 'local' });
+      const fromFile = stripDefaults(p.spec);
+      // Throttle flags add to (or replace single limits of) a file's throttle rather than replace it whole.
+      const throttle = overrides.throttle
+        ? { throttle: { ...(fromFile.throttle as object | undefined), ...(overrides.throttle as object) } }
+        : {};
+      const merged = validateSpec({ ...fromFile, ...overrides, ...throttle }, '', { target: 'local' });
       if (!merged.ok)
         throw new UsageError(formatSpecErrors(merged.errors, `${p.origin}: with the command-line flags`));
       let uri: string;

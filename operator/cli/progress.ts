@@ -25,6 +25,7 @@ export function progressLine(label: string, s: WorkerSnapshot, ratePerSec: numbe
     `spool ${fmt.format(s.spooledDocuments)} docs`,
   ];
   if (t.documentsSkipped) parts.push(`skipped ${fmt.format(t.documentsSkipped)}`);
+  if (s.throttle?.active) parts.push(`THROTTLED (${s.throttle.reason}): ${s.throttle.message ?? ''}`);
   if (s.lastError && s.state !== 'Idle' && s.state !== 'Stopped')
     parts.push(`last error: ${s.lastError.stage}: ${s.lastError.message}`);
   return parts.join(' | ');

@@ -65,6 +65,13 @@ export function formatStatistics(s: StatisticsInput): string {
   lines.push(
     `${'(server wait)'.padEnd(12)} ${s.stats.serverWaitSeconds.toFixed(3).padStart(9)} ${((s.stats.serverWaitSeconds / seconds) * 100).toFixed(2).padStart(8)}%  waiting for MongoDB replies (within the stages and estimates above)`,
   );
+  const throttled = s.stats.throttledSeconds;
+  if (throttled) {
+    const total = throttled.ReplicationLag + throttled.QueryLatency;
+    lines.push(
+      `${'(throttled)'.padEnd(12)} ${total.toFixed(3).padStart(9)} ${((total / seconds) * 100).toFixed(2).padStart(8)}%  backing off under database pressure (ReplicationLag ${throttled.ReplicationLag.toFixed(3)} s, QueryLatency ${throttled.QueryLatency.toFixed(3)} s), included in the times above`,
+    );
+  }
   lines.push('', `Rate        ${(t.documentsArchived / seconds).toFixed(1)} documents/s archived`);
   if (s.snapshot.lastError)
     lines.push(

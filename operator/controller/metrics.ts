@@ -5,6 +5,7 @@ import client from 'prom-client';
 import type { Stage, WorkerSnapshot, WorkerState, WorkerTotals } from '../archiver/worker-api.js';
 import { PHASES, type ArchivePolicyPhase } from '../api/schema.js';
 import { zeroTotals } from '../archiver/counters.js';
+import { THROTTLE_REASONS, type ThrottleReason } from '../archiver/throttle.js';
 
 const STATES: WorkerState[] = ['Starting', 'Archiving', 'Idle', 'Paused', 'Blocked', 'Failed', 'Stopped'];
 const STAGES: Stage[] = [
@@ -41,6 +42,7 @@ export class OperatorMetrics {
   private readonly expiredBytes: client.Counter<'namespace' | 'policy'>;
   private readonly expiryKept: client.Gauge<'namespace' | 'policy'>;
   private readonly expiryLastPass: client.Gauge<'namespace' | 'policy'>;
+  private readonly throttledSeconds: client.Counter<'namespace' | 'policy' | 'reason'>;
   readonly reconciles: client.Counter<'result'>;
   readonly reconcileSeconds: client.Histogram;
   readonly leasesHeld: client.Gauge;
@@ -48,7 +50,10 @@ export class OperatorMetrics {
   readonly queueDepth: client.Gauge;
   readonly statusWrites: client.Counter<'result'>;
   readonly leaseWrites: client.Counter<'op'>;
-  private readonly seen = new Map<string, { labels: PolicyLabels; totals: WorkerTotals }>();
+  private readonly seen = new Map<
+    string,
+    { labels: PolicyLabels; totals: WorkerTotals; throttled?: Record<ThrottleReason, number> }
+  >();
 
   constructor() {
     const r = [this.registry];
@@ -159,6 +164,12 @@ export class OperatorMetrics {
       labelNames: pl,
       registers: r,
     });
+    this.throttledSeconds = new client.Counter({
+      name: 'gochive_throttled_seconds_total',
+      help: 'Time a policy spent backing off because the database was under pressure (spec.throttle), by reason',
+      labelNames: ['namespace', 'policy', 'reason'],
+      registers: r,
+    });
     this.reconciles = new client.Counter({
       name: 'gochive_reconcile_total',
       help: 'Reconciles by result',
@@ -225,6 +236,14 @@ export class OperatorMetrics {
     inc(this.bundles, s.totals.bundlesUploaded, prev.totals.bundlesUploaded);
     inc(this.duplicates, s.totals.duplicatesUploaded, prev.totals.duplicatesUploaded);
     prev.totals = { ...s.totals };
+    if (s.throttle) {
+      for (const reason of THROTTLE_REASONS) {
+        const now = s.throttle.seconds[reason];
+        const before = prev.throttled?.[reason] ?? 0;
+        if (now > before) this.throttledSeconds.inc({ namespace, policy, reason }, now - before);
+      }
+      prev.throttled = { ...s.throttle.seconds };
+    }
     if (s.backlog !== undefined) this.backlog.set(l, s.backlog);
     this.spooled.set(l, s.spooledBytes);
     if (s.lastSuccessTime) this.lastSuccess.set(l, Date.parse(s.lastSuccessTime) / 1000);
@@ -282,6 +301,7 @@ export class OperatorMetrics {
       m.remove(l);
     for (const st of STATES) this.workerState.remove({ namespace, policy, state: st });
     for (const phase of PHASES) this.policyPhase.remove({ namespace, policy, phase });
+    for (const reason of THROTTLE_REASONS) this.throttledSeconds.remove({ namespace, policy, reason });
     for (const stage of STAGES) {
       this.stageSeconds.remove({ namespace, policy, stage });
       this.errors.remove({ namespace, policy, stage });

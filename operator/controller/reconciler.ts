@@ -263,6 +263,15 @@ export class Reconciler {
         });
         this.requestStatusByKey(key);
       },
+      onThrottle: (t) => {
+        this.event(key, {
+          type: 'Normal',
+          reason: t.phase === 'start' ? 'Throttled' : 'ThrottleEnded',
+          action: 'Throttle',
+          note: t.phase === 'start' ? `${t.reason}: ${t.message}` : t.message,
+        });
+        this.requestStatusByKey(key);
+      },
       onStageDuration: (stage, seconds) => this.d.metrics.observeStage(namespace, name, stage, seconds),
       // Metrics move per removed bundle; Events come one per pass with its counts (a first pass may
       // remove thousands, and repeats of a reason only bump one Event's series count anyway).

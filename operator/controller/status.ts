@@ -186,7 +186,25 @@ export function computeStatus(
     condition(prev, 'Archiving', archiving, obs.generation, ctx.now),
     condition(prev, 'Degraded', degraded, obs.generation, ctx.now),
   ];
+  const throttled = throttledCondition(prev, obs);
+  if (throttled) out.conditions.push(condition(prev, 'Throttled', throttled, obs.generation, ctx.now));
   return out;
+}
+
+/**
+ * Throttled (spec.throttle only): True with reason ReplicationLag or QueryLatency and the measured value
+ * while the worker backs off. A policy without a throttle has no such condition; one whose worker is
+ * not running keeps it, False.
+ */
+function throttledCondition(prev: ArchivePolicyStatus | undefined, obs: Observation): Cond | undefined {
+  const t = obs.kind === 'running' ? obs.snapshot.throttle : undefined;
+  if (t?.active && t.reason)
+    return { status: 'True', reason: t.reason, message: t.message ?? 'backing off' };
+  if (t)
+    return { status: 'False', reason: 'NotThrottled', message: 'no limit of spec.throttle is exceeded' };
+  if (obs.kind !== 'running' && prev?.conditions?.some((c) => c.type === 'Throttled'))
+    return { status: 'False', reason: 'NotRunning', message: 'no worker runs for this policy' };
+  return undefined;
 }
 
 function applySnapshot(out: ArchivePolicyStatus, s: WorkerSnapshot): void {
