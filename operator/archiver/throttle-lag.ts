@@ -31,8 +31,17 @@ export type LagReading =
 
 function optimeMs(m: Document): number | undefined {
   const d = m.optimeDate as unknown;
-  if (d instanceof Date && Number.isFinite(d.getTime())) return d.getTime();
-  return undefined;
+  // Not `instanceof Date`: a reply may come from another realm (a copied document, a test's VM context).
+  if (Object.prototype.toString.call(d) !== '[object Date]') return undefined;
+  const ms = (d as Date).getTime();
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+/** A number, or a BSON Long (a reply decoded without promoteLongs) as one. */
+function toNumber(v: unknown): number {
+  if (typeof v === 'object' && v !== null && typeof (v as { toNumber?: unknown }).toNumber === 'function')
+    return (v as { toNumber(): number }).toNumber();
+  return Number(v);
 }
 
 /** Lag from a replSetGetStatus reply and (optionally) the replSetGetConfig `config` document. */
@@ -54,7 +63,7 @@ export function replicationLag(status: Document, config?: Document): LagReading 
   for (const m of members) {
     if (m === primary) continue;
     const c = configured.get(m._id);
-    const delay = Number(c?.secondaryDelaySecs ?? c?.slaveDelay ?? 0);
+    const delay = toNumber(c?.secondaryDelaySecs ?? c?.slaveDelay ?? 0);
     if (m.state === ARBITER || c?.arbiterOnly === true) ignored.push(`${name(m)} (arbiter)`);
     else if (!healthy(m)) ignored.push(`${name(m)} (unreachable)`);
     else if (m.state !== SECONDARY) ignored.push(`${name(m)} (${String(m.stateStr ?? `state ${m.state}`)})`);

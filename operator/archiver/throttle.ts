@@ -55,6 +55,8 @@ export interface ThrottleDeps {
   onChange(change: ThrottleChange): void;
   /** Called after each re-check while throttled (the running time grows). */
   onTick(): void;
+  /** Monotonic clock in ms (tests); default performance.now. */
+  clock?: () => number;
 }
 
 interface Verdict {
@@ -71,8 +73,11 @@ export class Throttle {
   private accountedAt = 0;
   private readonly seconds: Record<ThrottleReason, number> = { ReplicationLag: 0, QueryLatency: 0 };
 
+  private readonly clock: () => number;
+
   constructor(private readonly d: ThrottleDeps) {
     this.lagProbe = new ReplicationLagProbe(d.log);
+    this.clock = d.clock ?? (() => performance.now());
   }
 
   /** A round trip of the policy's own queries took `ms`. */
@@ -82,7 +87,7 @@ export class Throttle {
 
   snapshot(): ThrottleSnapshot {
     const seconds = { ...this.seconds };
-    if (this.active) seconds[this.active.reason] += (performance.now() - this.accountedAt) / 1000;
+    if (this.active) seconds[this.active.reason] += (this.clock() - this.accountedAt) / 1000;
     return this.active
       ? {
           active: true,
@@ -161,7 +166,7 @@ export class Throttle {
 
   private async readLag(force: boolean): Promise<void> {
     if (this.d.cfg.maxReplicationLagMs === undefined || this.lagProbe.noSignal) return;
-    const now = performance.now();
+    const now = this.clock();
     if (!force && now - this.lastLagRead < this.d.cfg.checkIntervalMs) return;
     this.lastLagRead = now;
     const admin = this.d.admin();
@@ -180,7 +185,7 @@ export class Throttle {
   private async probeLatency(): Promise<void> {
     const coll = this.d.collection();
     if (this.d.cfg.maxQueryLatencyMs === undefined || !coll) return;
-    const t0 = performance.now();
+    const t0 = this.clock();
     try {
       await coll
         .find(rangeQuery(this.d.target, this.d.cutoffMs(), {}), {
@@ -189,14 +194,14 @@ export class Throttle {
           limit: 1,
         })
         .toArray();
-      this.latency.record(performance.now() - t0);
+      this.latency.record(this.clock() - t0);
     } catch (err) {
       this.d.log.debug({ err: errorMessage(err, this.d.secrets) }, 'throttle latency probe failed');
     }
   }
 
   private begin(v: Verdict): void {
-    const now = performance.now();
+    const now = this.clock();
     this.active = { ...v, sinceMs: now, since: new Date().toISOString() };
     this.accountedAt = now;
     this.d.log.warn({ reason: v.reason }, `throttled: ${v.message}`);
@@ -204,7 +209,7 @@ export class Throttle {
   }
 
   private account(): void {
-    const now = performance.now();
+    const now = this.clock();
     if (this.active) this.seconds[this.active.reason] += (now - this.accountedAt) / 1000;
     this.accountedAt = now;
   }
@@ -214,7 +219,7 @@ export class Throttle {
     if (!a) return;
     this.account();
     this.active = undefined;
-    const seconds = (performance.now() - a.sinceMs) / 1000;
+    const seconds = (this.clock() - a.sinceMs) / 1000;
     const message = this.d.signal.aborted
       ? `throttle (${a.reason}) ended after ${seconds.toFixed(1)}s: the worker is stopping`
       : `throttle (${a.reason}) ended after ${seconds.toFixed(1)}s: every signal is back under its limit`;
