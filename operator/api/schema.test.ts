@@ -171,6 +171,36 @@ describe('ArchivePolicy spec schema', () => {
       'filter',
       `more than the ${FILTER_MAX_BYTES} allowed`,
     ],
+    [
+      'a throttle without a limit',
+      (s) => (s.throttle = { checkInterval: '5s' }),
+      'throttle',
+      'set maxReplicationLag, maxQueryLatencyMilliseconds or both',
+    ],
+    [
+      'a throttle latency of zero',
+      (s) => (s.throttle = { maxQueryLatencyMilliseconds: 0 }),
+      'throttle.maxQueryLatencyMilliseconds',
+      'at least 1 millisecond',
+    ],
+    [
+      'a throttle latency in seconds',
+      (s) => (s.throttle = { maxQueryLatencyMilliseconds: 0.5 }),
+      'throttle.maxQueryLatencyMilliseconds',
+      'whole number of milliseconds',
+    ],
+    [
+      'a throttle lag that is not a duration',
+      (s) => (s.throttle = { maxReplicationLag: '500ms' }),
+      'throttle.maxReplicationLag',
+      'is not a duration',
+    ],
+    [
+      'an unknown throttle field',
+      (s) => (s.throttle = { maxLag: '30s', maxReplicationLag: '30s' }),
+      'throttle',
+      'maxLag',
+    ],
     ['$where in filter', (s) => (s.filter = { $where: 'this.a > 1' }), 'filter', 'uses $where'],
     [
       '$function nested in $expr',

@@ -88,6 +88,18 @@ describe('flags → ArchivePolicy spec', () => {
     expect(r).toMatchObject({ ok: true, spec: { s3: { bucket: 'file:///var/lib/gochive/archive' } } });
   });
 
+  test('throttle flags become spec.throttle (pt-archiver style -max-lag)', () => {
+    const v = parseFlags(
+      [...SEED, '-max-lag', '30s', '--max-query-latency-ms=250', '-throttle-check-interval', '5'],
+      ARCHIVE_FLAGS,
+    ).values;
+    const r = validateSpec(specFromFlags(v));
+    expect(r).toMatchObject({
+      ok: true,
+      spec: { throttle: { maxReplicationLag: '30s', maxQueryLatencyMilliseconds: 250, checkInterval: 5 } },
+    });
+  });
+
   test("credentials: -user/-password replace the URI's, encoded", () => {
     expect(connectionUri('mongodb://a:b@h:1/x?y=1', 'u@x', 'p/w:')).toBe(
       'mongodb://u%40x:p%2Fw%3A@h:1/x?y=1',
@@ -131,6 +143,16 @@ describe('usage errors', () => {
     expect(stderr).toContain('-filter');
     expect(await run([...seed, 'stray'])).toBe(2);
     expect(stderr).toContain('unexpected argument "stray"');
+    expect(await run([...seed, '-max-query-latency-ms', '0'])).toBe(2);
+    expect(stderr).toContain(
+      '-max-query-latency-ms: 0 must be at least 1 millisecond; omit it to ignore query latency',
+    );
+    expect(await run([...seed, '-max-lag', '500ms'])).toBe(2);
+    expect(stderr).toContain('-max-lag: "500ms" is not a duration');
+    expect(await run([...seed, '-throttle-check-interval', '5s'])).toBe(2);
+    expect(stderr).toContain(
+      '-throttle-check-interval: set -max-lag, -max-query-latency-ms or both (a throttle without a limit does nothing); or drop -throttle-check-interval to never back off',
+    );
     expect(await run(withHost('mongodb://admin:Hunter2Secret@db.example.com:notaport/'))).toBe(2);
     expect(stderr).toContain('-host: not a usable MongoDB connection string');
     expect(stderr).not.toContain('Hunter2Secret');
@@ -178,6 +200,30 @@ describe('progress and statistics output', () => {
     );
   });
 
+  test('a throttled policy says so in its progress line, with the measured value', async () => {
+    const { progressLine } = await import('./progress.js');
+    const line = progressLine(
+      'orders',
+      {
+        state: 'Archiving',
+        totals: { ...(await import('../archiver/counters.js')).zeroTotals() },
+        spooledDocuments: 0,
+        spooledBytes: 0,
+        throttle: {
+          active: true,
+          reason: 'QueryLatency',
+          message: 'median latency of the last 5 queries 812 ms is above maxQueryLatencyMilliseconds 500',
+          since: '2026-01-01T00:00:00Z',
+          seconds: { ReplicationLag: 0, QueryLatency: 3 },
+        },
+      },
+      0,
+    );
+    expect(line).toMatch(
+      / \| THROTTLED \(QueryLatency\): median latency of the last 5 queries 812 ms is above maxQueryLatencyMilliseconds 500$/,
+    );
+  });
+
   test('statistics list counts, time per stage and the rate', async () => {
     const { formatStatistics } = await import('./statistics.js');
     const text = formatStatistics({
@@ -209,6 +255,7 @@ describe('progress and statistics output', () => {
         bytesSpooled: 0,
         recoveredBundles: 0,
         estimateSeconds: 1,
+        throttledSeconds: { ReplicationLag: 0.5, QueryLatency: 2 },
       },
     });
     expect(text).toMatch(/^DELETED {5}998$/m);
@@ -217,6 +264,9 @@ describe('progress and statistics output', () => {
     expect(text).toMatch(/^fetch +4\.000 +40\.00%$/m);
     expect(text).toMatch(/^other +3\.000 +30\.00%$/m);
     expect(text).toMatch(/^Rate +100\.0 documents\/s archived$/m);
+    expect(text).toMatch(
+      /^\(throttled\) +2\.500 +25\.00% {2}backing off under database pressure \(ReplicationLag 0\.500 s, QueryLatency 2\.000 s\)/m,
+    );
     expect(text).not.toContain('undefined');
   });
 });

@@ -53,6 +53,56 @@ describe('computeStatus', () => {
     });
   });
 
+  it('reports a throttle as the Throttled condition, with the measured value, only for policies that have one', () => {
+    const seconds = { ReplicationLag: 0, QueryLatency: 4 };
+    const on = computeStatus(
+      undefined,
+      {
+        kind: 'running',
+        generation: 2,
+        snapshot: snap({
+          state: 'Archiving',
+          throttle: {
+            active: true,
+            reason: 'QueryLatency',
+            message: 'median latency of the last 5 queries 812 ms is above maxQueryLatencyMilliseconds 500',
+            seconds,
+          },
+        }),
+      },
+      ctx('2025-01-01T00:00:00Z'),
+    );
+    expect(on.phase).toBe('Archiving');
+    expect(cond(on, 'Throttled')).toMatchObject({
+      status: 'True',
+      reason: 'QueryLatency',
+      message: 'median latency of the last 5 queries 812 ms is above maxQueryLatencyMilliseconds 500',
+      lastTransitionTime: '2025-01-01T00:00:00Z',
+    });
+    const off = computeStatus(
+      on,
+      {
+        kind: 'running',
+        generation: 2,
+        snapshot: snap({ state: 'Archiving', throttle: { active: false, seconds } }),
+      },
+      ctx('2025-01-01T00:01:00Z'),
+    );
+    expect(cond(off, 'Throttled')).toMatchObject({
+      status: 'False',
+      reason: 'NotThrottled',
+      lastTransitionTime: '2025-01-01T00:01:00Z',
+    });
+    const stopped = computeStatus(off, { kind: 'suspended', generation: 3 }, ctx('2025-01-01T00:02:00Z'));
+    expect(cond(stopped, 'Throttled')).toMatchObject({ status: 'False', reason: 'NotRunning' });
+    const none = computeStatus(
+      undefined,
+      { kind: 'running', generation: 1, snapshot: snap({ state: 'Archiving' }) },
+      ctx('2025-01-01T00:00:00Z'),
+    );
+    expect(none.conditions!.map((c) => c.type)).toEqual(['Ready', 'Archiving', 'Degraded']);
+  });
+
   it("keeps the ledger's fields (bundles in flight, dry-run position) as they are", () => {
     const prev = {
       ledger: { epoch: 'e1', bundles: [] },
