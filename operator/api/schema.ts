@@ -260,6 +260,9 @@ export const throttleSchema = z
   .meta({
     description:
       'Back off when the database is under pressure: while a limit is exceeded no new fetch or delete starts (work in flight finishes), and the Throttled condition says why. Absent: never back off.',
+    'x-gochive-jsonschema': {
+      anyOf: [{ required: ['maxReplicationLag'] }, { required: ['maxQueryLatencyMilliseconds'] }],
+    },
     ...cel({
       rule: 'has(self.maxReplicationLag) || has(self.maxQueryLatencyMilliseconds)',
       message: THROTTLE_NEEDS_A_SIGNAL,

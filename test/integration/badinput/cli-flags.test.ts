@@ -218,6 +218,24 @@ const cases: Case[] = [
     flag: '-collection',
     says: /system collection/,
   },
+  {
+    what: 'a throttle latency of 0 ms',
+    args: () => argv({ 'max-query-latency-ms': '0' }),
+    flag: '-max-query-latency-ms',
+    says: /must be at least 1 millisecond/,
+  },
+  {
+    what: 'a replication lag limit in milliseconds',
+    args: () => argv({ 'max-lag': '500ms' }),
+    flag: '-max-lag',
+    says: /"500ms" is not a duration/,
+  },
+  {
+    what: 'a throttle check interval without a limit',
+    args: () => argv({ 'throttle-check-interval': '5s' }),
+    flag: '-throttle-check-interval',
+    says: /set -max-lag, -max-query-latency-ms or both/,
+  },
   // SPEC I9: MongoDB's own databases are never archived from, whatever the flags say.
   {
     what: 'the admin database',

@@ -205,6 +205,24 @@ const cases: Case[] = [
     says: /greater than or equal to 1/,
   },
   {
+    what: 'throttle with no limit',
+    spec: specWith((s) => (s.throttle = { checkInterval: '5s' })),
+    field: 'spec.throttle',
+    says: /set maxReplicationLag, maxQueryLatencyMilliseconds or both/,
+  },
+  {
+    what: 'throttle.maxQueryLatencyMilliseconds 0',
+    spec: specWith((s) => (s.throttle = { maxQueryLatencyMilliseconds: 0 })),
+    field: 'spec.throttle.maxQueryLatencyMilliseconds',
+    says: /greater than or equal to 1/,
+  },
+  {
+    what: 'throttle.maxReplicationLag in milliseconds',
+    spec: specWith((s) => (s.throttle = { maxReplicationLag: '500ms' })),
+    field: 'spec.throttle.maxReplicationLag',
+    says: /is not a duration; use e\.g\. 92d/,
+  },
+  {
     what: 'spool.maxBytes 0',
     spec: specWith((s) => (s.spool = { maxBytes: 0 })),
     field: 'spec.spool.maxBytes',

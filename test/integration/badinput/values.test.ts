@@ -211,6 +211,18 @@ const cases: Case[] = [
     says: /additional properties 'acl' not allowed/,
   },
   {
+    what: 'a throttle with no limit',
+    values: policy((e) => (e.throttle = { checkInterval: '5s' })),
+    at: "'/policies/0/throttle'",
+    says: /'anyOf' failed/,
+  },
+  {
+    what: 'a throttle latency of 0 ms',
+    values: policy((e) => (e.throttle = { maxQueryLatencyMilliseconds: 0 })),
+    at: "'/policies/0/throttle/maxQueryLatencyMilliseconds'",
+    says: /minimum/,
+  },
+  {
     what: 'both hostAddress and uriSecretRef',
     values: policy((e) => (e.uriSecretRef = { name: 'mongo-uri' })),
     at: "'/policies/0'",
