@@ -38,7 +38,9 @@ describe('replicationLag', () => {
     for (const cfg of ['hidden-and-delayed', 'hidden-and-delayed-slavedelay']) {
       const r = replicationLag(status('hidden-and-delayed'), config(cfg));
       expect(r).toMatchObject({ kind: 'lag', seconds: 12, member: 'hidden-0.example.net:27017' });
-      expect(r.kind === 'lag' && r.ignored).toEqual(['delayed-0.example.net:27017 (delayed 3600s by design)']);
+      expect(r.kind === 'lag' && r.ignored).toEqual([
+        'delayed-0.example.net:27017 (delayed 3600s by design)',
+      ]);
     }
   });
 

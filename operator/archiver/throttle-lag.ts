@@ -48,7 +48,8 @@ function toNumber(v: unknown): number {
 export function replicationLag(status: Document, config?: Document): LagReading {
   const members = Array.isArray(status.members) ? (status.members as Document[]) : [];
   const configured = new Map<unknown, Document>();
-  for (const c of Array.isArray(config?.members) ? (config.members as Document[]) : []) configured.set(c._id, c);
+  for (const c of Array.isArray(config?.members) ? (config.members as Document[]) : [])
+    configured.set(c._id, c);
   const name = (m: Document): string => (typeof m.name === 'string' ? m.name : `member ${String(m._id)}`);
   // The member answering has no `health` field (the manual: it is only reported for the others).
   const healthy = (m: Document): boolean => (m.self === true && m.health === undefined) || m.health === 1;
@@ -104,7 +105,9 @@ export class ReplicationLagProbe {
     if (this.unavailable) return { kind: 'none', why: this.unavailable };
     const hello = await admin.command({ hello: 1 });
     if (hello.msg === 'isdbgrid')
-      return this.giveUp('connected to mongos, which reports no replication lag (the shards are not checked)');
+      return this.giveUp(
+        'connected to mongos, which reports no replication lag (the shards are not checked)',
+      );
     if (typeof hello.setName !== 'string')
       return this.giveUp('the server is not a replica set member (standalone, or FerretDB)');
     let status: Document;

@@ -198,10 +198,8 @@ export function computeStatus(
  */
 function throttledCondition(prev: ArchivePolicyStatus | undefined, obs: Observation): Cond | undefined {
   const t = obs.kind === 'running' ? obs.snapshot.throttle : undefined;
-  if (t?.active && t.reason)
-    return { status: 'True', reason: t.reason, message: t.message ?? 'backing off' };
-  if (t)
-    return { status: 'False', reason: 'NotThrottled', message: 'no limit of spec.throttle is exceeded' };
+  if (t?.active && t.reason) return { status: 'True', reason: t.reason, message: t.message ?? 'backing off' };
+  if (t) return { status: 'False', reason: 'NotThrottled', message: 'no limit of spec.throttle is exceeded' };
   if (obs.kind !== 'running' && prev?.conditions?.some((c) => c.type === 'Throttled'))
     return { status: 'False', reason: 'NotRunning', message: 'no worker runs for this policy' };
   return undefined;
