@@ -61,6 +61,7 @@ function harness(cfg: Partial<ThrottleConfig>, probeMs: number[] = [], admin?: D
     cfg: { checkIntervalMs: 1, ...cfg },
     log: createLogger({ level: 'silent' }),
     signal: ac.signal,
+    connect: async () => undefined,
     collection: () => coll,
     admin: () => admin,
     target: { database: 'd', collection: 'c', archiveField: 'createdAt', archiveFieldFormat: 'date' },

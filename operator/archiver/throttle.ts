@@ -45,6 +45,8 @@ export interface ThrottleDeps {
   cfg: ThrottleConfig;
   log: Logger;
   signal: AbortSignal;
+  /** Connects if the worker's client was dropped (after connectivity failures); may throw. */
+  connect(): Promise<void>;
   /** The policy's collection and the server's admin database, when connected. */
   collection(): Collection | undefined;
   admin(): Db | undefined;
@@ -74,6 +76,7 @@ export class Throttle {
   private readonly seconds: Record<ThrottleReason, number> = { ReplicationLag: 0, QueryLatency: 0 };
 
   private readonly clock: () => number;
+  private pending?: Promise<void>;
 
   constructor(private readonly d: ThrottleDeps) {
     this.lagProbe = new ReplicationLagProbe(d.log);
@@ -103,7 +106,13 @@ export class Throttle {
    * Returns at once when no limit is exceeded; otherwise waits, re-checking every checkInterval, until
    * none is (or the worker stops).
    */
-  async gate(): Promise<void> {
+  gate(): Promise<void> {
+    // Callers waiting at the same time (the fetch loop, and an upload tick's deletes) share one wait.
+    this.pending ??= this.pass().finally(() => (this.pending = undefined));
+    return this.pending;
+  }
+
+  private async pass(): Promise<void> {
     await this.readLag(false);
     let v = this.verdict();
     if (!v) return;
@@ -169,9 +178,10 @@ export class Throttle {
     const now = this.clock();
     if (!force && now - this.lastLagRead < this.d.cfg.checkIntervalMs) return;
     this.lastLagRead = now;
-    const admin = this.d.admin();
-    if (!admin) return;
     try {
+      await this.d.connect();
+      const admin = this.d.admin();
+      if (!admin) return;
       this.lag = await this.lagProbe.read(admin);
       if (this.lag.kind === 'none') this.d.log.debug({ why: this.lag.why }, 'no replication lag reading');
     } catch (err) {
@@ -183,10 +193,12 @@ export class Throttle {
 
   /** One small query of the policy's own, timed: the latency signal moves while nothing else runs. */
   private async probeLatency(): Promise<void> {
-    const coll = this.d.collection();
-    if (this.d.cfg.maxQueryLatencyMs === undefined || !coll) return;
-    const t0 = this.clock();
+    if (this.d.cfg.maxQueryLatencyMs === undefined) return;
     try {
+      await this.d.connect();
+      const coll = this.d.collection();
+      if (!coll) return;
+      const t0 = this.clock();
       await coll
         .find(rangeQuery(this.d.target, this.d.cutoffMs(), {}), {
           projection: { _id: 1 },

@@ -121,6 +121,7 @@ export class Worker implements ArchiveWorker {
   private runPromise?: Promise<void>;
   private client?: MongoClient;
   private clientLease?: MongoClientLease;
+  private connecting?: Promise<void>;
   private coll?: Collection;
   private spool?: Spool;
   private journal?: Journal;
@@ -222,6 +223,7 @@ export class Worker implements ArchiveWorker {
         cfg: this.cfg.throttle,
         log: this.log,
         signal: this.abort.signal,
+        connect: () => this.ensureMongo(),
         collection: () => this.coll,
         admin: () => this.client?.db('admin'),
         target: this.target,
@@ -361,9 +363,17 @@ export class Worker implements ArchiveWorker {
     );
   }
 
-  /** A connected client, shared with the policies on the same cluster (a new one after dropMongo()). */
-  private async ensureMongo(): Promise<void> {
-    if (this.client) return;
+  /**
+   * A connected client, shared with the policies on the same cluster (a new one after dropMongo()).
+   * Single-flight: the throttle's re-checks may ask while a tick does.
+   */
+  private ensureMongo(): Promise<void> {
+    if (this.client) return Promise.resolve();
+    this.connecting ??= this.connectMongo().finally(() => (this.connecting = undefined));
+    return this.connecting;
+  }
+
+  private async connectMongo(): Promise<void> {
     const lease = mongoClients.acquire(this.opts.mongoUri);
     try {
       await lease.client.connect();
@@ -617,6 +627,8 @@ export class Worker implements ArchiveWorker {
     }
     const fetchLoop = async (): Promise<void> => {
       while (!this.stopping) {
+        // Throttled: wait outside the mutex, so uploads of sealed bundles (S3 only) go on meanwhile.
+        await this.throttle?.gate();
         await this.mutex.runExclusive(() => this.guarded(async () => void (await this.fetchTick())));
         if (this.stopping) break;
         const wait = this.consecutiveFailures
