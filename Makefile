@@ -2,6 +2,13 @@
 SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 
+# The test MongoDB server for testenv-up, test, demo, chaos and the benchmarks: MONGO=ferretdb2 picks
+# FerretDB 2 over PostgreSQL + DocumentDB (it uses indexes); FerretDB 1.x on SQLite is the default.
+# See docs/testing.md#ferretdb-2.
+ifdef MONGO
+export GOCHIVE_MONGO := $(MONGO)
+endif
+
 .PHONY: install build lint format test test-unit test-integration generate testenv-up testenv-down testenv-status chaos chaos-short
 
 node_modules: package-lock.json

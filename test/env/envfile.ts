@@ -3,6 +3,7 @@ import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { envFilePath, kubeconfigPath } from './paths.js';
+import type { MongoServer } from './mongo-choice.js';
 import { writeAtomic, type Endpoints } from './state.js';
 import { toolCacheDir, tools } from './tools.js';
 
@@ -38,10 +39,12 @@ export function toolPath(basePath: string | undefined): string {
   return [...dirs, ...rest].join(path.delimiter);
 }
 
-export function envVars(ep: Endpoints): Record<string, string> {
+export function envVars(ep: Endpoints, mongo: MongoServer): Record<string, string> {
   return {
     KUBECONFIG: kubeconfigPath,
     MONGODB_URI: ep.mongoUri,
+    // Which server MONGODB_URI is (test/env/mongo-choice.ts): tests and benchmarks report or branch on it.
+    GOCHIVE_MONGO: mongo,
     AWS_ENDPOINT_URL_S3: ep.s3.endpoint,
     AWS_ACCESS_KEY_ID: ep.s3.accessKeyId,
     AWS_SECRET_ACCESS_KEY: ep.s3.secretAccessKey,
@@ -52,10 +55,10 @@ export function envVars(ep: Endpoints): Record<string, string> {
 
 const shellQuote = (v: string): string => `'${v.replace(/'/g, `'\\''`)}'`;
 
-export function writeEnvFile(ep: Endpoints): void {
+export function writeEnvFile(ep: Endpoints, mongo: MongoServer): void {
   const lines = [
     '# Written by `make testenv-up` (test/env). Use: source .testenv/env',
-    ...Object.entries(envVars(ep)).map(([k, v]) => `export ${k}=${shellQuote(v)}`),
+    ...Object.entries(envVars(ep, mongo)).map(([k, v]) => `export ${k}=${shellQuote(v)}`),
   ];
   writeAtomic(envFilePath, lines.join('\n') + '\n');
 }

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ensureAllTools, type Log } from './builder.js';
+import { ensureAllTools, ensureTool, type Log } from './builder.js';
 import { makePki, pkiPaths } from './certs.js';
 import { envFilePath, kubeconfigPath, lockFilePath, logsDir } from './paths.js';
 import { freePorts } from './ports.js';
@@ -14,10 +14,15 @@ import {
   apiserverSpec,
   endpointsFor,
   etcdSpec,
+  ferretdb2Spec,
   ferretdbSpec,
+  postgresSpec,
   versitygwSpec,
   type ServerSpec,
 } from './servers.js';
+import { defaultMongoServer, requestedMongoServer, type MongoServer } from './mongo-choice.js';
+import { createDocumentdbExtension, initCluster, missingForFerretdb2, postgresProbe } from './postgres.js';
+import { tools } from './tools.js';
 import { writeEnvFile, writeKubeconfig } from './envfile.js';
 import {
   addLease,
@@ -76,7 +81,7 @@ async function waitReady(
 async function teardown(state: State, log: Log): Promise<void> {
   for (const rec of [...state.servers].reverse()) {
     if (isOurs(rec.pid, rec.binary)) {
-      await stopPid(rec.pid);
+      await stopPid(rec.pid, undefined, rec.stopSignal);
       log(`testenv: stopped ${rec.name} (pid ${rec.pid})`);
     }
   }
@@ -94,11 +99,13 @@ async function allHealthy(state: State): Promise<string | undefined> {
     etcd: etcdProbe(state.endpoints.etcd),
     'kube-apiserver': apiserverProbe(state.endpoints.apiserver, state.endpoints.tls),
     ferretdb: mongoProbe(state.endpoints.mongoUri),
+    ferretdb2: mongoProbe(state.endpoints.mongoUri),
     versitygw: s3Probe(state.endpoints.s3),
   };
   for (const rec of state.servers) {
     if (!isOurs(rec.pid, rec.binary)) return `${rec.name} (pid ${rec.pid}) is not running`;
-    const why = await probes[rec.name]?.();
+    const probe = rec.name === 'postgres' ? postgresProbe(rec.port) : probes[rec.name];
+    const why = await probe?.();
     if (why !== undefined) return `${rec.name} does not answer: ${why}`;
   }
   if (!existsSync(envFilePath) || !existsSync(kubeconfigPath))
@@ -106,20 +113,34 @@ async function allHealthy(state: State): Promise<string | undefined> {
   return undefined;
 }
 
+/** Builds what `mongo` needs, or says exactly what is missing that cannot be built here. */
+async function ensureMongoServer(mongo: MongoServer, log: Log): Promise<void> {
+  if (mongo !== 'ferretdb2') return;
+  const missing = missingForFerretdb2();
+  if (missing.length > 0)
+    throw new Error(
+      `FerretDB 2 needs PostgreSQL 15 with the DocumentDB extension; missing:\n  ${missing.join('\n  ')}\n` +
+        'See docs/testing.md#ferretdb-2 (the Debian packages: apt-get install postgresql-15 postgresql-15-cron postgresql-15-postgis-3 postgresql-15-rum).',
+    );
+  await ensureTool(tools.ferretdb2, log);
+}
+
 /** Starts all servers; on any failure stops what it started and throws one error naming server and log. */
-async function start(owner: State['owner'], log: Log): Promise<State> {
+async function start(owner: State['owner'], mongo: MongoServer, log: Log): Promise<State> {
   await ensureAllTools(log);
+  await ensureMongoServer(mongo, log);
   const t0 = Date.now();
   ensureStateDir();
   mkdirSync(logsDir, { recursive: true });
-  const [etcdClient, etcdPeer, apiserver, mongo, s3] = (await freePorts(5)) as [
+  const [etcdClient, etcdPeer, apiserver, mongoPort, s3, postgres] = (await freePorts(6)) as [
+    number,
     number,
     number,
     number,
     number,
     number,
   ];
-  const ports = { etcdClient, etcdPeer, apiserver, mongo, s3 };
+  const ports = { etcdClient, etcdPeer, apiserver, mongo: mongoPort, s3, postgres };
   const dataDir = mkdtempSync(dataDirPrefix);
   const pkiDir = path.join(dataDir, 'pki');
   const pki = pkiPaths(pkiDir);
@@ -132,6 +153,7 @@ async function start(owner: State['owner'], log: Log): Promise<State> {
     createdAt: new Date().toISOString(),
     owner,
     dataDir,
+    mongo,
     servers: [],
     endpoints: ep,
     ready: false,
@@ -141,13 +163,14 @@ async function start(owner: State['owner'], log: Log): Promise<State> {
 
   const launch = (spec: ServerSpec): Promise<void> => {
     const logFile = path.join(logsDir, `${spec.name}.log`);
-    const proc = startDetached(spec.binary, spec.args, logFile, dataDir, spec.env);
+    const proc = startDetached(spec.binary, spec.args, logFile, dataDir, spec.env, spec.user);
     const rec: ServerRecord = {
       name: spec.name,
       pid: proc.pid,
       binary: spec.binary,
       port: spec.port,
       logFile,
+      ...(spec.stopSignal ? { stopSignal: spec.stopSignal } : {}),
     };
     if (proc.pid > 0) {
       // Record the pid before waiting, so a crash of this CLI still leaves a way to stop it.
@@ -162,9 +185,17 @@ async function start(owner: State['owner'], log: Log): Promise<State> {
     makePki(pkiDir);
     // etcd first (the apiserver needs it); the rest start side by side.
     await launch(etcdSpec(dataDir, ports, ep));
+    // FerretDB 2: PostgreSQL first, then the DocumentDB extension in it, then FerretDB.
+    const launchMongo = async (): Promise<void> => {
+      if (mongo === 'ferretdb') return launch(ferretdbSpec(dataDir, ports, ep));
+      const cluster = initCluster(dataDir, postgres);
+      await launch(postgresSpec(cluster));
+      await createDocumentdbExtension(cluster);
+      await launch(ferretdb2Spec(dataDir, ports, ep, cluster));
+    };
     const results = await Promise.allSettled([
       launch(apiserverSpec(dataDir, ports, pki, ep)),
-      launch(ferretdbSpec(dataDir, ports, ep)),
+      launchMongo(),
       launch(versitygwSpec(dataDir, ports, ep)),
     ]);
     const failures = results
@@ -172,7 +203,7 @@ async function start(owner: State['owner'], log: Log): Promise<State> {
       .map((r) => r.reason as Error);
     if (failures.length > 0) throw new StartError(failures.map((e) => e.message).join('\n'));
     writeKubeconfig(ep);
-    writeEnvFile(ep);
+    writeEnvFile(ep, mongo);
     state.ready = true;
     writeState(state);
   } catch (err) {
@@ -180,7 +211,9 @@ async function start(owner: State['owner'], log: Log): Promise<State> {
     await teardown(state, log);
     throw err;
   }
-  log(`testenv: servers ready in ${((Date.now() - t0) / 1000).toFixed(1)}s; env: ${envFilePath}`);
+  log(
+    `testenv: servers ready in ${((Date.now() - t0) / 1000).toFixed(1)}s (MongoDB: ${mongo}); env: ${envFilePath}`,
+  );
   return state;
 }
 
@@ -190,11 +223,34 @@ async function cleanStale(state: State, why: string, log: Log): Promise<void> {
   await teardown(state, log);
 }
 
+/** Why a healthy running environment cannot serve a request for `wanted`; undefined when it can. */
+function mismatch(state: State, wanted: MongoServer | undefined): string | undefined {
+  const running = state.mongo ?? defaultMongoServer;
+  return wanted === undefined || wanted === running
+    ? undefined
+    : `it runs ${running}, and ${wanted} was asked for`;
+}
+
+/** A healthy environment with the wrong server is replaced, unless a jest run is still using it. */
+function replaceable(state: State, why: string): void {
+  const holders = liveLeases();
+  if (holders.length > 0)
+    throw new Error(
+      `the test environment cannot be replaced (${why}): jest run(s) ${holders.join(', ')} still use it`,
+    );
+}
+
 export async function up(log: Log = defaultLog): Promise<void> {
   await withLock(lockFilePath, 'the test environment', lockTimeoutMs, async () => {
+    const wanted = requestedMongoServer();
     const state = readState();
     if (state) {
-      const why = await allHealthy(state);
+      let why = await allHealthy(state);
+      const wrong = why === undefined ? mismatch(state, wanted) : undefined;
+      if (wrong) {
+        replaceable(state, wrong);
+        why = wrong;
+      }
       if (why === undefined) {
         // A human asked for it: jest runs must no longer stop it.
         state.owner = { kind: 'cli', pid: process.pid };
@@ -204,7 +260,7 @@ export async function up(log: Log = defaultLog): Promise<void> {
       }
       await cleanStale(state, why, log);
     }
-    await start({ kind: 'cli', pid: process.pid }, log);
+    await start({ kind: 'cli', pid: process.pid }, wanted ?? defaultMongoServer, log);
   });
 }
 
@@ -237,7 +293,9 @@ export async function status(
   }
   const why = await allHealthy(state);
   out(
-    why === undefined ? `healthy (started ${state.createdAt} by ${state.owner.kind})` : `NOT healthy: ${why}`,
+    why === undefined
+      ? `healthy (MongoDB: ${state.mongo ?? defaultMongoServer}; started ${state.createdAt} by ${state.owner.kind})`
+      : `NOT healthy: ${why}`,
   );
   if (existsSync(envFilePath)) out(`\n# ${envFilePath}\n${readFileSync(envFilePath, 'utf8').trimEnd()}`);
   return why === undefined ? 0 : 2;
@@ -246,16 +304,22 @@ export async function status(
 /** For jest: reuse a healthy environment or start one, and hold a lease on it for `pid`. */
 export async function acquire(pid: number, log: Log = defaultLog): Promise<{ started: boolean }> {
   return withLock(lockFilePath, 'the test environment', lockTimeoutMs, async () => {
+    const wanted = requestedMongoServer();
     const state = readState();
     if (state) {
-      const why = await allHealthy(state);
+      let why = await allHealthy(state);
+      const wrong = why === undefined ? mismatch(state, wanted) : undefined;
+      if (wrong) {
+        replaceable(state, wrong);
+        why = wrong;
+      }
       if (why === undefined) {
         addLease(pid);
         return { started: false };
       }
       await cleanStale(state, why, log);
     }
-    await start({ kind: 'jest', pid }, log);
+    await start({ kind: 'jest', pid }, wanted ?? defaultMongoServer, log);
     addLease(pid);
     return { started: true };
   });

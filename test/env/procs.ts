@@ -52,6 +52,7 @@ export function startDetached(
   logFile: string,
   cwd: string,
   extraEnv: Record<string, string> = {},
+  user?: { uid: number; gid: number },
 ): Started {
   const fd = openSync(logFile, 'w');
   const child = spawn(binary, args, {
@@ -59,6 +60,7 @@ export function startDetached(
     detached: true,
     stdio: ['ignore', fd, fd],
     env: { ...process.env, ...extraEnv, GOTRACEBACK: 'all' },
+    ...(user ?? {}),
   });
   closeSync(fd);
   let done = false;
@@ -81,8 +83,13 @@ export function startDetached(
   return { pid: child.pid, exited, hasExited: () => done };
 }
 
-/** SIGTERM, then SIGKILL after `graceMs`; returns once the pid is gone. Only for pids verified as ours. */
-export async function stopPid(pid: number, graceMs = 10000): Promise<void> {
+/** `signal` (SIGTERM), then SIGKILL after `graceMs`; returns once the pid is gone. Only for pids verified
+ * as ours. */
+export async function stopPid(
+  pid: number,
+  graceMs = 10000,
+  signal: NodeJS.Signals = 'SIGTERM',
+): Promise<void> {
   const signalGroup = (sig: NodeJS.Signals): void => {
     // The server leads its own process group (detached); signal the group so helpers it forked go too.
     try {
@@ -95,7 +102,7 @@ export async function stopPid(pid: number, graceMs = 10000): Promise<void> {
       }
     }
   };
-  signalGroup('SIGTERM');
+  signalGroup(signal);
   const deadline = Date.now() + graceMs;
   while (isAlive(pid) && !isZombie(pid)) {
     if (Date.now() > deadline) {

@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Pki } from './certs.js';
 import { apiserverProbe, etcdProbe, mongoProbe, s3Probe, type Probe } from './probes.js';
+import { pgBinDir, pgUser, postgresArgs, postgresProbe, postgresUrl, type PgCluster } from './postgres.js';
 import type { Endpoints, ServerName } from './state.js';
 import { binaryPath, tools } from './tools.js';
 
@@ -17,6 +18,9 @@ export interface ServerSpec {
   probe: Probe;
   /** How long it may take to answer its probe (the apiserver is slow on a busy 2-core machine). */
   readyTimeoutMs: number;
+  /** Run as this user (PostgreSQL, which refuses root). */
+  user?: { uid: number; gid: number };
+  stopSignal?: NodeJS.Signals;
 }
 
 export interface Ports {
@@ -25,6 +29,8 @@ export interface Ports {
   apiserver: number;
   mongo: number;
   s3: number;
+  /** PostgreSQL, when FerretDB 2 is the MongoDB server. */
+  postgres?: number;
 }
 
 export function endpointsFor(
@@ -107,6 +113,38 @@ export function ferretdbSpec(dataDir: string, ports: Ports, ep: Endpoints): Serv
     // Our wrapper (test/env/tools/ferretdb) embeds FerretDB's library, which sends no telemetry.
     args: [`-listen-addr=127.0.0.1:${ports.mongo}`, `-sqlite-url=file:${dir}/`, '-log-level=warn'],
     env: {},
+    port: ports.mongo,
+    probe: mongoProbe(ep.mongoUri),
+    readyTimeoutMs: 60_000,
+  };
+}
+
+export function postgresSpec(cluster: PgCluster): ServerSpec {
+  return {
+    name: 'postgres',
+    binary: path.join(pgBinDir(), 'postgres'),
+    args: postgresArgs(cluster),
+    env: {},
+    port: cluster.port,
+    probe: postgresProbe(cluster.port),
+    readyTimeoutMs: 120_000,
+    user: pgUser(),
+    // SIGINT is PostgreSQL's fast shutdown; SIGTERM would wait for FerretDB's pooled connections to close.
+    stopSignal: 'SIGINT',
+  };
+}
+
+export function ferretdb2Spec(dataDir: string, ports: Ports, ep: Endpoints, cluster: PgCluster): ServerSpec {
+  return {
+    name: 'ferretdb2',
+    binary: binaryPath(tools.ferretdb2, 'ferretdb'),
+    args: [
+      `-listen-addr=127.0.0.1:${ports.mongo}`,
+      `-state-dir=${path.join(dataDir, 'ferretdb2')}`,
+      '-log-level=warn',
+    ],
+    // The URL carries PostgreSQL's password: environment, not argv.
+    env: { FERRETDB_POSTGRESQL_URL: postgresUrl(cluster), DO_NOT_TRACK: '1' },
     port: ports.mongo,
     probe: mongoProbe(ep.mongoUri),
     readyTimeoutMs: 60_000,

@@ -4,9 +4,10 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, w
 import path from 'node:path';
 import { leasesDir, stateDir, stateFilePath } from './paths.js';
 import { isAlive } from './procs.js';
+import type { MongoServer } from './mongo-choice.js';
 import type { S3Access } from './probes.js';
 
-export type ServerName = 'etcd' | 'kube-apiserver' | 'ferretdb' | 'versitygw';
+export type ServerName = 'etcd' | 'kube-apiserver' | 'ferretdb' | 'ferretdb2' | 'postgres' | 'versitygw';
 
 export interface ServerRecord {
   name: ServerName;
@@ -14,6 +15,8 @@ export interface ServerRecord {
   binary: string;
   port: number;
   logFile: string;
+  /** The signal that stops it cleanly (PostgreSQL: SIGINT, its fast shutdown); SIGTERM when absent. */
+  stopSignal?: NodeJS.Signals;
 }
 
 export interface Endpoints {
@@ -31,6 +34,8 @@ export interface State {
   /** Who started it: a human/CI via the CLI (never stopped by jest), or a jest run (stopped by the last one). */
   owner: { kind: 'cli' | 'jest'; pid: number };
   dataDir: string;
+  /** The MongoDB-compatible server (test/env/mongo-choice.ts); absent in states written before it existed. */
+  mongo?: MongoServer;
   servers: ServerRecord[];
   endpoints: Endpoints;
   /** False until every server answered its readiness probe. */

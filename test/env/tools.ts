@@ -37,6 +37,14 @@ export const tools = {
     dir: 'ferretdb',
     binaries: [{ name: 'ferretdb', pkg: '.' }],
   },
+  // FerretDB 2 (test/env/postgres.ts runs the PostgreSQL + DocumentDB it needs): built only when it is
+  // the selected MongoDB server (GOCHIVE_MONGO=ferretdb2, make ... MONGO=ferretdb2).
+  ferretdb2: {
+    name: 'ferretdb',
+    version: 'v2.7.0',
+    dir: 'ferretdb2',
+    binaries: [{ name: 'ferretdb', pkg: '.' }],
+  },
   versitygw: {
     name: 'versitygw',
     version: 'v1.7.0',
@@ -94,8 +102,11 @@ export const tools = {
 } satisfies Record<string, Tool>;
 
 export type ToolName = keyof typeof tools;
-/** What every test run needs (jest's global setup builds these); the cluster's extra binaries are not. */
-export const allTools: Tool[] = Object.values(tools).filter((t) => t !== tools.kubernetesNode);
+/** What every test run needs (jest's global setup builds these); the cluster's extra binaries and FerretDB 2
+ * are not. FerretDB 1.x stays: a few tests start a private one whatever the selected server is. */
+export const allTools: Tool[] = Object.values(tools).filter(
+  (t) => t !== tools.kubernetesNode && t !== tools.ferretdb2,
+);
 
 export function toolCacheDir(tool: Tool): string {
   return path.join(cacheRoot(), `${tool.name}-${tool.version}`);
