@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../integration/operator/harness.js';
 import { formatBenchResult, runOperatorBench } from './operator-bench-run.js';
+import { mongoServerLabel } from '../support/testenv.js';
 
 function testenv(cmd: 'acquire' | 'release'): void {
   const r = spawnSync(
@@ -46,7 +47,9 @@ async function main(): Promise<void> {
       operatorNodeArgs: (process.env.BENCH_OPERATOR_NODE_ARGS ?? '').split(' ').filter(Boolean),
       log: (line) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`),
     });
-    process.stdout.write(`\n${formatBenchResult(result)}\n`);
+    process.stdout.write(
+      `\n${formatBenchResult(result)}\nMongoDB server: ${mongoServerLabel(process.env.GOCHIVE_MONGO ?? 'ferretdb')}\n`,
+    );
     if (process.env.BENCH_JSON) process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
     testenv('release');

@@ -21,7 +21,7 @@ import { restore } from '../../operator/restore/restore.js';
 import { verifyBundle } from '../../operator/restore/verify-bundle.js';
 import { selectBundles } from '../../operator/restore/catalog.js';
 import { S3Destination } from '../../operator/storage/s3.js';
-import { testEnv, uniqueName } from '../support/testenv.js';
+import { mongoServerLabel, testEnv, uniqueName } from '../support/testenv.js';
 
 const DOCS = Number(process.env.BENCH_DOCS ?? 50_000);
 const DOC_BYTES = Number(process.env.BENCH_DOC_BYTES ?? 1024);
@@ -154,7 +154,8 @@ async function main(): Promise<void> {
       `    of which download + verify:  ${(verifyMs / 1000).toFixed(1)} s measured alone (${rate(verifyMs).toLocaleString('en-US')} docs/s without MongoDB)`,
       `(b) driver insertMany baseline:  ${rate(baseMs).toLocaleString('en-US')} docs/s  (${(baseMs / 1000).toFixed(1)} s, documents pre-decoded in memory)`,
       `ratio a/b: ${(baseMs / restoreMs).toFixed(2)}  (1.00 = as fast as bare insertMany)`,
-      'Note: FerretDB (SQLite backend) is the insert bottleneck here; against MongoDB both figures rise.',
+      `MongoDB server: ${mongoServerLabel(testEnv().mongoServer)} (GOCHIVE_MONGO selects it; docs/testing.md#ferretdb-2).`,
+      'Note: the test server is the insert bottleneck here; against MongoDB both figures rise.',
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {

@@ -31,6 +31,7 @@ import { dropLease, readState } from '../env/state.js';
 import { e2eEnv } from '../integration/chart/e2e-env.js';
 import { mustRun, runTool } from '../integration/chart/helm.js';
 import { waitForCrdsEstablished } from '../support/crd-established.js';
+import { mongoServerLabel } from '../support/testenv.js';
 import { startLocalOperator, type LocalOperator } from './local-operator.js';
 import { seedEvents } from './seed.js';
 import { watchUntilIdle } from './status-watch.js';
@@ -130,7 +131,7 @@ async function startStack(): Promise<void> {
       : `reusing the stack that is already running (${rel(envFilePath)}); it keeps running afterwards`,
   );
   info(`kube-apiserver  ${serverOf(process.env.KUBECONFIG!)}`);
-  info(`FerretDB        ${process.env.MONGODB_URI}`);
+  info(`${mongoServerLabel(process.env.GOCHIVE_MONGO ?? 'ferretdb')}  ${process.env.MONGODB_URI}`);
   info(`versitygw (S3)  ${process.env.AWS_ENDPOINT_URL_S3}`);
 }
 

@@ -14,6 +14,13 @@ export interface TestEnv {
   s3: { endpoint: string; accessKeyId: string; secretAccessKey: string; region: string };
   /** PATH with the built kubectl and helm first. */
   path: string;
+  /** Which server MONGODB_URI is: 'ferretdb' (1.x, SQLite) or 'ferretdb2' (PostgreSQL + DocumentDB). */
+  mongoServer: string;
+}
+
+/** How reports name the test MongoDB server. */
+export function mongoServerLabel(server: string): string {
+  return server === 'ferretdb2' ? 'FerretDB 2.7 (PostgreSQL 15 + DocumentDB)' : 'FerretDB 1.24 (SQLite)';
 }
 
 function parseEnvFile(file: string): Record<string, string> {
@@ -45,6 +52,8 @@ export function testEnv(): TestEnv {
       region: get('AWS_REGION'),
     },
     path: get('PATH'),
+    // Env files written before the choice existed describe FerretDB 1.x.
+    mongoServer: process.env.GOCHIVE_MONGO || fromFile.GOCHIVE_MONGO || 'ferretdb',
   };
 }
 
