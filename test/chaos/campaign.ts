@@ -111,7 +111,7 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
       ownerPid: process.pid,
       namespace,
       startedAt: new Date(t0).toISOString(),
-      servers: [servers.mongo, servers.s3]
+      servers: [servers.mongo, servers.s3, ...(servers.postgres ? [servers.postgres] : [])]
         .filter((s) => s.pid > 0)
         .map((s) => ({ pid: s.pid, binary: s.spec.binary })),
       operators: replicas.flatMap((r) =>
@@ -149,6 +149,7 @@ export async function runCampaign(o: CampaignOptions, abort: AbortSignal, log: L
     onCleanup('stop the private servers', async () => {
       await srv.mongo.stop('SIGKILL');
       await srv.s3.stop('SIGKILL');
+      await srv.postgres?.stop('SIGTERM');
     });
     for (const slot of ['r0', 'r1'].slice(0, o.maxReplicas)) {
       const v = await SpoolVolume.create(

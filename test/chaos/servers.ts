@@ -1,10 +1,20 @@
 // The campaign's PRIVATE FerretDB and versitygw: the same cached binaries and flags as the shared test
 // environment (test/env/servers.ts), but their own ports and data directories, so killing or stalling
 // them never disturbs other test files running at the same time. A server keeps its port and data
-// across kill/restart, like a pod restarting on the same volume.
+// across kill/restart, like a pod restarting on the same volume. With FerretDB 2 (GOCHIVE_MONGO=ferretdb2)
+// a private PostgreSQL + DocumentDB runs under it; the faults hit FerretDB, which holds no data.
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
-import { endpointsFor, ferretdbSpec, versitygwSpec, type ServerSpec } from '../env/servers.js';
+import {
+  endpointsFor,
+  ferretdb2Spec,
+  ferretdbSpec,
+  postgresSpec,
+  versitygwSpec,
+  type ServerSpec,
+} from '../env/servers.js';
+import { defaultMongoServer, requestedMongoServer, type MongoServer } from '../env/mongo-choice.js';
+import { createDocumentdbExtension, initCluster } from '../env/postgres.js';
 import { freePorts } from '../env/ports.js';
 import { isAlive, startDetached, type Started } from '../env/procs.js';
 import type { Pki } from '../env/certs.js';
@@ -34,7 +44,14 @@ export class ManagedServer {
       throw new Error(`${this.name} is ${this.state}; stop it before starting it again`);
     this.starts++;
     const logFile = path.join(this.logDir, `${this.name}-${this.starts}.log`);
-    const proc = startDetached(this.spec.binary, this.spec.args, logFile, this.cwd, this.spec.env);
+    const proc = startDetached(
+      this.spec.binary,
+      this.spec.args,
+      logFile,
+      this.cwd,
+      this.spec.env,
+      this.spec.user,
+    );
     if (proc.pid < 0)
       throw new Error(`${this.name}: could not spawn ${this.spec.binary}: ${await proc.exited}`);
     this.proc = proc;
@@ -71,7 +88,8 @@ export class ManagedServer {
   async stop(signal: 'SIGKILL' | 'SIGTERM', timeoutMs = 15_000): Promise<void> {
     if (this.state === 'stopped' || !this.proc) return;
     if (this.state === 'stalled') this.signal('SIGCONT'); // a stopped process does not act on SIGTERM
-    this.signal(signal);
+    // A clean stop uses the server's own clean-stop signal (PostgreSQL: SIGINT, its fast shutdown).
+    this.signal(signal === 'SIGTERM' ? (this.spec.stopSignal ?? signal) : signal);
     const deadline = Date.now() + timeoutMs;
     while (!this.proc.hasExited() && isAlive(this.pid)) {
       if (Date.now() > deadline) {
@@ -101,6 +119,8 @@ export class ManagedServer {
 export interface PrivateServers {
   mongo: ManagedServer;
   s3: ManagedServer;
+  /** FerretDB 2's PostgreSQL (never faulted). */
+  postgres?: ManagedServer;
   mongoUri: string;
   s3Endpoint: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string };
 }
@@ -110,16 +130,29 @@ export async function startPrivateServers(
   dataDir: string,
   logDir: string,
   s3Keys: { accessKeyId: string; secretAccessKey: string },
+  server: MongoServer = requestedMongoServer() ?? defaultMongoServer,
 ): Promise<PrivateServers> {
   mkdirSync(dataDir, { recursive: true });
   mkdirSync(logDir, { recursive: true });
-  const [mongoPort, s3Port] = await freePorts(2);
+  const [mongoPort, s3Port, pgPort] = await freePorts(3);
   const ports = { etcdClient: 0, etcdPeer: 0, apiserver: 0, mongo: mongoPort!, s3: s3Port! };
   // endpointsFor wants a PKI only for the apiserver's TLS files, which these two servers never use.
   const noPki = {} as Pki;
   const ep = endpointsFor(ports, noPki, s3Keys);
-  const mongo = new ManagedServer(ferretdbSpec(dataDir, ports, ep), logDir, dataDir);
   const s3 = new ManagedServer(versitygwSpec(dataDir, ports, ep), logDir, dataDir);
-  await Promise.all([mongo.start(), s3.start()]);
-  return { mongo, s3, mongoUri: ep.mongoUri, s3Endpoint: ep.s3 };
+  if (server === 'ferretdb') {
+    const mongo = new ManagedServer(ferretdbSpec(dataDir, ports, ep), logDir, dataDir);
+    await Promise.all([mongo.start(), s3.start()]);
+    return { mongo, s3, mongoUri: ep.mongoUri, s3Endpoint: ep.s3 };
+  }
+  const cluster = initCluster(dataDir, pgPort!);
+  const postgres = new ManagedServer(postgresSpec(cluster), logDir, dataDir);
+  const mongo = new ManagedServer(ferretdb2Spec(dataDir, ports, ep, cluster), logDir, dataDir);
+  const startMongo = async (): Promise<void> => {
+    await postgres.start();
+    await createDocumentdbExtension(cluster);
+    await mongo.start();
+  };
+  await Promise.all([startMongo(), s3.start()]);
+  return { mongo, s3, postgres, mongoUri: ep.mongoUri, s3Endpoint: ep.s3 };
 }

@@ -1,7 +1,8 @@
 // MongoDB killed (-9), stalled (SIGSTOP) and restarted under a running continuous worker: nothing is
 // deleted that is not in S3, and once the server is back the worker archives again — including
 // documents inserted after the restart. Uses a private FerretDB (same binary as the test servers, its
-// own port and data directory) so the shared one is never disturbed.
+// own port and data directory) so the shared one is never disturbed. With FerretDB 2 (GOCHIVE_MONGO=
+// ferretdb2) a private PostgreSQL + DocumentDB runs under it and the faults hit FerretDB.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
@@ -10,6 +11,9 @@ import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { Worker } from '../../../operator/archiver/worker.js';
 import { binaryPath, tools } from '../../env/tools.js';
+import { createDocumentdbExtension, initCluster, postgresUrl, type PgCluster } from '../../env/postgres.js';
+import { postgresSpec } from '../../env/servers.js';
+import { startDetached, stopPid } from '../../env/procs.js';
 import { DAY, idKey, policy, readBundles, sandbox, testLogger, type Sandbox, until } from './helpers.js';
 
 async function freePort(): Promise<number> {
@@ -25,15 +29,41 @@ describe('archiver: MongoDB killed and restarted under a running worker', () => 
   let dataDir: string;
   let port: number;
   let fdb: ChildProcess | undefined;
+  const ferretdb2 = process.env.GOCHIVE_MONGO === 'ferretdb2';
+  let pg: { cluster: PgCluster; pid: number } | undefined;
+
+  /** FerretDB 2's private PostgreSQL, with DocumentDB, ready before FerretDB starts. */
+  const startPostgres = async (): Promise<void> => {
+    const cluster = initCluster(dataDir, await freePort());
+    const spec = postgresSpec(cluster);
+    const proc = startDetached(
+      spec.binary,
+      spec.args,
+      path.join(dataDir, 'postgres.log'),
+      dataDir,
+      {},
+      spec.user,
+    );
+    pg = { cluster, pid: proc.pid };
+    await until('private PostgreSQL up', async () => (await spec.probe()) === undefined, 60_000);
+    await createDocumentdbExtension(cluster);
+  };
 
   const startFerret = async (): Promise<void> => {
-    fdb = spawn(
-      binaryPath(tools.ferretdb, 'ferretdb'),
-      [`-listen-addr=127.0.0.1:${port}`, `-sqlite-url=file:${dataDir}/`, '-log-level=error'],
-      {
-        stdio: 'ignore',
-      },
-    );
+    fdb = ferretdb2
+      ? spawn(
+          binaryPath(tools.ferretdb2, 'ferretdb'),
+          [`-listen-addr=127.0.0.1:${port}`, `-state-dir=${dataDir}/ferretdb2`, '-log-level=error'],
+          {
+            stdio: 'ignore',
+            env: { ...process.env, FERRETDB_POSTGRESQL_URL: postgresUrl(pg!.cluster), DO_NOT_TRACK: '1' },
+          },
+        )
+      : spawn(
+          binaryPath(tools.ferretdb, 'ferretdb'),
+          [`-listen-addr=127.0.0.1:${port}`, `-sqlite-url=file:${dataDir}/`, '-log-level=error'],
+          { stdio: 'ignore' },
+        );
     await until(
       'private FerretDB up',
       async () => {
@@ -63,11 +93,13 @@ describe('archiver: MongoDB killed and restarted under a running worker', () => 
     sb = await sandbox('arch_mrst');
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'gochive-ferret-'));
     port = await freePort();
+    if (ferretdb2) await startPostgres();
     await startFerret();
   });
   afterAll(async () => {
     if (fdb) fdb.kill('SIGCONT');
     await killFerret();
+    if (pg && pg.pid > 0) await stopPid(pg.pid, 10_000, 'SIGINT');
     await rm(dataDir, { recursive: true, force: true });
     await sb?.cleanup();
   });
