@@ -90,7 +90,13 @@ export function initCluster(dataDir: string, port: number, bindir = pgBinDir()):
   const password = randomBytes(18).toString('base64url');
   const pwFile = path.join(dataDir, 'pg-password');
   // The test env's data dir is 0700 and root's: let the postgres user through to its own subdirectory.
-  if (user) chmodSync(dataDir, 0o711);
+  if (user) {
+    chmodSync(dataDir, 0o711);
+    if (spawnSync('test', ['-x', dataDir], user).status !== 0)
+      throw new Error(
+        `the postgres user cannot reach ${dataDir}: a directory above it is closed to other users`,
+      );
+  }
   mkdirSync(dir, { mode: 0o700 });
   writeFileSync(pwFile, password + '\n', { mode: 0o600 });
   if (user) {
