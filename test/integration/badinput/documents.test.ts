@@ -202,18 +202,35 @@ describe('hostile documents through gochive archive --once: a correct result or 
     });
   }, 300_000);
 
-  test('keys with "." or a leading "$" are refused by FerretDB (the engine never sees them); odd keys it stores are archived', async () => {
+  test('keys with "." or a leading "$": refused by FerretDB 1.x, stored by FerretDB 2 and then archived like the odd keys both store', async () => {
     await withStores('bi_keys', async (st) => {
       const c = st.db.collection(COLL);
-      for (const bad of [
+      const dotsAndDollars = [
         { 'a.b': 1 },
         { $where: 'sleep(1)' },
         { nested: { $gt: 1 } },
         { arr: [{ 'x.y': 1 }] },
-      ]) {
-        await expect(c.insertOne({ createdAt: OLD, old: true, ...bad } as Document)).rejects.toThrow(/key/i);
+      ];
+      if (testEnv().mongoServer === 'ferretdb2') {
+        // FerretDB 2 stores them as sent: the engine must archive them byte-exact like any document.
+        await c.insertMany(
+          dotsAndDollars.map((bad, i) => ({
+            _id: `dots-dollars-${i}`,
+            createdAt: OLD,
+            old: true,
+            ...bad,
+          })) as Document[],
+        );
+        expect(await c.countDocuments()).toBe(dotsAndDollars.length);
+      } else {
+        // FerretDB 1.x refuses them: the engine never sees them.
+        for (const bad of dotsAndDollars) {
+          await expect(c.insertOne({ createdAt: OLD, old: true, ...bad } as Document)).rejects.toThrow(
+            /key/i,
+          );
+        }
+        expect(await c.countDocuments()).toBe(0);
       }
-      expect(await c.countDocuments()).toBe(0);
       await c.insertMany([
         { _id: 'mid-dollar', old: true, createdAt: OLD, a$b: 1, price$: 2 },
         { _id: 'empty-key', old: true, createdAt: OLD, '': 'empty' },
@@ -226,7 +243,7 @@ describe('hostile documents through gochive archive --once: a correct result or 
     });
   }, 300_000);
 
-  test('invalid UTF-8 in strings: FerretDB stores U+FFFD instead (shown), and the engine archives what it serves byte-exact', async () => {
+  test('invalid UTF-8 in strings: FerretDB 1.x stores U+FFFD instead, FerretDB 2 the bytes as sent (shown); the engine archives what it serves byte-exact', async () => {
     await withStores('bi_utf8', async (st) => {
       const env = testEnv();
       const INVALID = Buffer.from([0xff, 0xfe, 0xc3, 0x28]);
@@ -241,11 +258,17 @@ describe('hostile documents through gochive archive --once: a correct result or 
       const reply = await insertRawDocuments(env.mongoUri, st.dbName, COLL, docs);
       expect(reply.ok).toBe(1);
       expect(reply.n).toBe(2);
-      // What the server keeps is valid UTF-8: the bad bytes were replaced on the way in.
       const stored = await snapshot(st);
       for (const raw of stored.values()) {
-        expect(raw.includes(INVALID)).toBe(false);
-        expect(() => BSON.deserialize(raw)).not.toThrow();
+        if (testEnv().mongoServer === 'ferretdb2') {
+          // FerretDB 2 keeps the invalid bytes: a UTF-8-checking decoder refuses what it serves.
+          expect(raw.includes(INVALID)).toBe(true);
+          expect(() => BSON.deserialize(raw)).toThrow(/utf-?8/i);
+        } else {
+          // FerretDB 1.x keeps valid UTF-8: the bad bytes were replaced on the way in.
+          expect(raw.includes(INVALID)).toBe(false);
+          expect(() => BSON.deserialize(raw)).not.toThrow();
+        }
       }
       await archiveAndCheck(st, (_k, raw) => isOld(raw));
     });
