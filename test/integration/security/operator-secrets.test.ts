@@ -113,9 +113,14 @@ beforeAll(async () => {
   await kubectlSecret('stalled-uri', {
     uri: `mongodb://${users.stalled}:${encodeURIComponent(secrets.stalledPassword)}@127.0.0.1:${hang.port}/?connectTimeoutMS=2000`,
   });
-  // FerretDB accepts PLAIN with any credentials on its SQLite backend: this policy connects for real.
+  // FerretDB 1.x accepts PLAIN with any credentials on its SQLite backend: this policy connects for real.
+  // FerretDB 2 without authentication refuses every mechanism ("mechanism PLAIN which is not enabled"):
+  // there the URI carries no credentials, and the S3 keys are the secrets these two policies hold.
   await kubectlSecret('plain-uri', {
-    uri: `mongodb://${users.plain}:${encodeURIComponent(secrets.plainPassword)}@${mongo.host}/?authMechanism=PLAIN`,
+    uri:
+      env.mongoServer === 'ferretdb2'
+        ? `mongodb://${mongo.host}/`
+        : `mongodb://${users.plain}:${encodeURIComponent(secrets.plainPassword)}@${mongo.host}/?authMechanism=PLAIN`,
   });
   // URIs the driver cannot even parse: a port that is not a number, and an "@" left unescaped in the
   // password (so a naive parser would cut the password there and print the rest as the host).
