@@ -4,6 +4,8 @@
 // (temp file, fsync, rename, fsync dir), so after a kill -9 it reads back the old or the new state.
 //
 //   open       documents are being appended; committed lengths recorded; half-written tails are cut off
+//   sealing    no more documents; its bundle file is being written in the background while the next
+//              bundle fetches (a crash leaves it to be sealed again from its committed spool files)
 //   sealed     bundle file written, key chosen; not in the ledger yet
 //   uploading  recorded in the ledger (`ledger`); the put may or may not have happened
 //   uploaded   verified in the store and counted; deletes pending
@@ -21,7 +23,7 @@ import type { LedgerBundle } from './ledger.js';
 
 export const JOURNAL_VERSION = 1;
 
-export type BundleState = 'open' | 'sealed' | 'uploading' | 'uploaded' | 'deleted';
+export type BundleState = 'open' | 'sealing' | 'sealed' | 'uploading' | 'uploaded' | 'deleted';
 
 export interface JournalBundle {
   id: string;

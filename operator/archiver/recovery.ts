@@ -61,7 +61,7 @@ export async function recoverPolicy(o: RecoveryOptions): Promise<Recovered> {
   }
   const unrecorded: JournalBundle[] = [];
   for (const b of local.values()) {
-    if (b.state === 'open' && b.commit.docs > 0) {
+    if ((b.state === 'open' || b.state === 'sealing') && b.commit.docs > 0) {
       // Chaos finding 9: a half-written tail used to stay until the next fetch reopened the bundle,
       // so an upload tick that came first (MongoDB down) could not seal it.
       await spool.cutToCommitted(b.id, b.commit);

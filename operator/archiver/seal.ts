@@ -24,9 +24,10 @@ export async function sealBundle(
   b: JournalBundle,
   cfg: Pick<PolicyConfig, 'name' | 'namespace' | 'compression' | 'destination'>,
   indexes: Document[] | undefined,
+  signal?: AbortSignal,
 ): Promise<SealedInfo> {
   const docsFile = spool.docsFile(b.id);
-  const summary = await summarizeSpoolFiles([docsFile]);
+  const summary = await summarizeSpoolFiles([docsFile], signal);
   if (summary.bytes !== b.commit.docsBytes || summary.documents !== b.commit.docs) {
     throw new Error(
       `spool ${docsFile} holds ${summary.documents} documents / ${summary.bytes} bytes but the journal recorded ` +
@@ -66,6 +67,7 @@ export async function sealBundle(
       compression: cfg.compression,
     },
     file,
+    signal,
   );
   return { key, file, size: res.bytes, sha256Base64: res.sha256Base64 };
 }

@@ -181,7 +181,9 @@ export class UploadStage {
       const bundles = withoutEntry(cur, b.id);
       return bundles && { bundles };
     });
-    const dropped = j.bundles.filter((x) => x === b || x.state === 'open' || x.state === 'sealed');
+    const dropped = j.bundles.filter(
+      (x) => x === b || x.state === 'open' || x.state === 'sealing' || x.state === 'sealed',
+    );
     for (const x of dropped) {
       if (!x.remote) await ctx.spool.removeBundle(x.id);
       j.remove(x.id);

@@ -40,6 +40,7 @@ import { FetchStage } from './fetch-stage.js';
 import { BacklogEstimate } from './backlog.js';
 import { ExpireStage, type ExpireTuning } from './expire-stage.js';
 import { Throttle, type ThrottleReason } from './throttle.js';
+import { BackgroundSeal } from './background-seal.js';
 import type {
   ArchiveWorker,
   Stage,
@@ -137,6 +138,7 @@ export class Worker implements ArchiveWorker {
   private stage: Stage = 'connect';
   private readonly fetches = new FetchStage();
   private readonly estimates = new BacklogEstimate();
+  private readonly seals = new BackgroundSeal();
   private readonly uploads: UploadStage;
   private readonly deletes: DeleteStage;
   private readonly expiry: ExpireStage;
@@ -443,6 +445,8 @@ export class Worker implements ArchiveWorker {
   }
 
   private async shutdown(): Promise<void> {
+    // A seal cut short by stop() leaves its bundle `sealing`: the next start seals it again.
+    await this.seals.settle();
     await this.clientLease?.release();
     await this.dest?.close().catch(() => undefined);
     await this.spool?.unlock().catch(() => undefined);
@@ -595,14 +599,18 @@ export class Worker implements ArchiveWorker {
       }
       const j = this.journal!;
       const open = j.openBundle();
-      const needUpload =
+      // Nothing left to fetch for now: everything spooled is sealed, uploaded and deleted.
+      const finish =
         this.drained ||
-        j.bundles.some((b) => b.state !== 'open') ||
         this.spoolFull(open?.commit ?? EMPTY_COMMIT) ||
-        this.now() - this.lastUploadTick >= this.cfg.uploadIntervalMs ||
         (this.state === 'Paused' && fetched.kept === 0);
-      if (needUpload) {
-        const ok = await this.guarded(() => this.uploadTick());
+      const intervalDue = this.now() - this.lastUploadTick >= this.cfg.uploadIntervalMs;
+      // A bundle still being sealed does not stop the fetching: that is the overlap.
+      const ready = j.bundles.some(
+        (b) => b.state !== 'open' && (b.state !== 'sealing' || this.seals.inFlight !== b.id),
+      );
+      if (finish || intervalDue || ready) {
+        const ok = await this.guarded(() => this.uploadTick({ sealOpen: finish || intervalDue, wait: finish }));
         if (!ok) continue;
       }
       if ((this.state as WorkerState) === 'Blocked' || (this.state as WorkerState) === 'Failed') return;
@@ -700,7 +708,12 @@ export class Worker implements ArchiveWorker {
     this.stats.recoveredBundles = r.inFlight;
     // At most one bundle may be open; a second one (not expected) is sealed first.
     const opens = r.journal.bundles.filter((b) => b.state === 'open');
-    for (const extra of opens.slice(0, -1)) await this.seal(extra, false);
+    for (const extra of opens.slice(0, -1)) {
+      await this.startSeal(extra, false);
+      await this.finishSeals();
+    }
+    // Bundles a crash or a stop caught while they were being sealed (finishSeals seals them again).
+    await this.finishSeals();
     // Without carryTotals a run counts from zero; with it, from what the last clean exit reported.
     const view = this.ledger.view;
     this.countBase = this.opts.carryTotals ? { ...(view.reported ?? zeroCounters()) } : { ...view.totals };
@@ -773,7 +786,7 @@ export class Worker implements ArchiveWorker {
       return { kept: 0 };
     }
     if (b && this.bundleFull(b.commit)) {
-      await this.seal(b);
+      await this.startSeal(b);
       b = undefined;
     }
     const positionBefore = JSON.stringify(j.data.position);
@@ -835,7 +848,7 @@ export class Worker implements ArchiveWorker {
       { kept, received: r.received, position: r.position.mode, reachedEnd: r.reachedEnd },
       'fetched',
     );
-    if (kept > 0 && this.bundleFull(bundle.commit)) await this.seal(bundle);
+    if (kept > 0 && this.bundleFull(bundle.commit)) await this.startSeal(bundle);
     if (this.spoolFull(j.openBundle()?.commit ?? EMPTY_COMMIT)) {
       this.setState(
         'Paused',
@@ -885,13 +898,44 @@ export class Worker implements ArchiveWorker {
   // ------------------------------------------------------------------ upload tick
 
   /**
+   * Starts sealing `b` in the background (background-seal.ts): its journal state is `sealing` until the
+   * bundle file is written, then `sealed`. Earlier bundles are sealed first, one at a time.
    * `atPosition`: the journal's fetch position is just past this bundle's documents (false when
    * recovery seals an older, second open bundle: a newer one holds documents before the position).
    */
-  private async seal(b: JournalBundle, atPosition = true): Promise<void> {
+  private async startSeal(b: JournalBundle, atPosition = true): Promise<void> {
     if (b.commit.docs === 0) return;
-    if (this.cfg.dryRun && atPosition) b.positionAfter = { ...this.journal!.data.position };
-    const info = await this.timed('bundle', () => sealBundle(this.spool!, b, this.cfg, this.fetches.indexes));
+    await this.finishSeals();
+    if (b.state === 'open') {
+      if (this.cfg.dryRun && atPosition) b.positionAfter = { ...this.journal!.data.position };
+      b.state = 'sealing';
+      await this.journal!.save();
+    }
+    this.seals.start(b.id, () => this.sealNow(b));
+  }
+
+  /** Waits until no bundle is `sealing`: the seal in flight, then any a failure or a stop cut short. */
+  private async finishSeals(): Promise<void> {
+    this.stage = 'bundle';
+    await this.seals.wait();
+    for (const b of this.journal!.bundles) {
+      if (b.state !== 'sealing') continue;
+      this.seals.start(b.id, () => this.sealNow(b));
+      await this.seals.wait();
+    }
+  }
+
+  /** The seal itself (timed as the `bundle` stage, without taking over the stage the worker reports). */
+  private async sealNow(b: JournalBundle): Promise<void> {
+    const t0 = performance.now();
+    let info;
+    try {
+      info = await sealBundle(this.spool!, b, this.cfg, this.fetches.indexes, this.abort.signal);
+    } finally {
+      const s = (performance.now() - t0) / 1000;
+      this.stats.stageSeconds.bundle = (this.stats.stageSeconds.bundle ?? 0) + s;
+      this.opts.events?.onStageDuration?.('bundle', s);
+    }
     b.state = 'sealed';
     b.key = info.key;
     b.file = info.file;
@@ -902,14 +946,26 @@ export class Worker implements ArchiveWorker {
     crashPoint('after-seal');
   }
 
-  private async uploadTick(): Promise<void> {
+  /**
+   * Seals the open bundle (`sealOpen`), then uploads and deletes every bundle that is sealed, in order.
+   * `wait`: waits for the seal in flight too; without it (`once` mode while documents remain) the tick
+   * ends at a bundle still being sealed, and the worker goes on fetching meanwhile.
+   */
+  private async uploadTick(o: { sealOpen: boolean; wait: boolean } = { sealOpen: true, wait: true }): Promise<void> {
     this.lastUploadTick = this.now();
     const j = this.journal!;
     const open = j.openBundle();
-    if (open && open.commit.docs > 0) await this.seal(open);
+    if (o.sealOpen && open && open.commit.docs > 0 && (o.wait || !this.seals.inFlight))
+      await this.startSeal(open);
     for (const b of [...j.bundles]) {
       if (this.stopping) return;
       if (!j.bundles.includes(b)) continue; // dropped with a ledger bundle that never reached the store
+      if (b.state === 'sealing') {
+        if (!o.wait && this.seals.inFlight === b.id) break; // later bundles wait: uploads stay in order
+        await this.finishSeals();
+      }
+      // A ledger bundle that never reached the store is dropped with the bundles fetched after it.
+      if (b.remote) await this.seals.settle();
       if (b.state === 'sealed') {
         // Deletes waiting for an archive window hold their entries: no new one until there is room.
         if (this.ledger!.view.bundles.length >= MAX_LEDGER_BUNDLES) break;

@@ -50,12 +50,12 @@ export class PayloadHasher {
 }
 
 /** Hashes and counts spool files in one sequential pass (for spools that did not hash while writing). */
-export async function summarizeSpoolFiles(segments: string[]): Promise<PayloadSummary> {
+export async function summarizeSpoolFiles(segments: string[], signal?: AbortSignal): Promise<PayloadSummary> {
   const hash = createHash('sha256');
   const counter = new BsonDocumentCounter();
   let bytes = 0;
   for (const file of segments) {
-    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    for await (const chunk of readChunks(file, signal)) {
       hash.update(chunk);
       counter.update(chunk);
       bytes += chunk.length;
@@ -111,6 +111,11 @@ export function metadataJson(collection: string, indexes: Document[] = [], uuid?
   return Buffer.from(BSON.EJSON.stringify(doc, { relaxed: false }));
 }
 
+/** A spool file in 1 MiB chunks; `signal` ends the read with an AbortError (the worker is stopping). */
+function readChunks(file: string, signal: AbortSignal | undefined): AsyncIterable<Buffer> {
+  return createReadStream(file, { highWaterMark: 1 << 20, ...(signal ? { signal } : {}) });
+}
+
 function sha256Hex(buf: Buffer): string {
   return createHash('sha256').update(buf).digest('hex');
 }
@@ -131,7 +136,11 @@ class DigestTap extends Transform {
 }
 
 /** Writes a bundle to `sink` (which is ended). Memory stays flat: the payload streams through. */
-export async function writeBundle(input: BundleInput, sink: Writable): Promise<BundleWriteResult> {
+export async function writeBundle(
+  input: BundleInput,
+  sink: Writable,
+  signal?: AbortSignal,
+): Promise<BundleWriteResult> {
   const { manifest: fields, payload, compression } = input;
   if (compression.codec !== 'gzip' && compression.codec !== 'none') {
     throw new BundleInputError(
@@ -186,6 +195,7 @@ export async function writeBundle(input: BundleInput, sink: Writable): Promise<B
       { name: payloadPath, size: payload.bytes, mtime, mode: 0o644 },
       payload,
       pipingFailure,
+      signal,
     );
     await addBufferEntry(
       pack,
@@ -213,10 +223,14 @@ export async function writeBundle(input: BundleInput, sink: Writable): Promise<B
  * Writes the bundle to `filePath` atomically (a `.partial` file, flushed, then renamed), so a file at
  * `filePath` is always complete — the uploader can retry from it without rebuilding.
  */
-export async function writeBundleFile(input: BundleInput, filePath: string): Promise<BundleWriteResult> {
+export async function writeBundleFile(
+  input: BundleInput,
+  filePath: string,
+  signal?: AbortSignal,
+): Promise<BundleWriteResult> {
   const partial = `${filePath}.partial`;
   try {
-    const result = await writeBundle(input, createWriteStream(partial, { flush: true }));
+    const result = await writeBundle(input, createWriteStream(partial, { flush: true }), signal);
     await rename(partial, filePath);
     await fsyncDir(path.dirname(filePath));
     return result;
@@ -257,6 +271,7 @@ async function addPayloadEntry(
   header: TarHeader,
   payload: { segments: string[] } & PayloadSummary,
   failure: Promise<never>,
+  signal: AbortSignal | undefined,
 ): Promise<void> {
   const { stream, done } = entryDone(pack, header);
   done.catch(() => undefined);
@@ -264,7 +279,7 @@ async function addPayloadEntry(
   const counter = new BsonDocumentCounter();
   let bytes = 0;
   for (const file of payload.segments) {
-    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    for await (const chunk of readChunks(file, signal)) {
       bytes += chunk.length;
       if (bytes > payload.bytes) {
         throw new BundleInputError(
