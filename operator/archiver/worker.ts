@@ -927,6 +927,12 @@ export class Worker implements ArchiveWorker {
 
   /** The seal itself (timed as the `bundle` stage, without taking over the stage the worker reports). */
   private async sealNow(b: JournalBundle): Promise<void> {
+    if (process.env.GOCHIVE_TEST_CRASH_AT === 'while-sealing') {
+      // Test hook: die while this bundle is `sealing` and the next one holds journaled documents.
+      while (!this.journal!.bundles.some((x) => x.state === 'open' && x.commit.docs > 0) && !this.stopping)
+        await sleep(20, this.abort.signal);
+      crashPoint('while-sealing');
+    }
     const t0 = performance.now();
     let info;
     try {

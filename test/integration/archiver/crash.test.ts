@@ -2,6 +2,7 @@
 // nothing deleted that is not in S3, duplicates counted (and zero). The kill comes from the documented
 // test hook GOCHIVE_TEST_CRASH_AT=<point>, which makes the process SIGKILL itself at that point:
 //   after-spool   fetched documents are fsynced and journaled, nothing bundled yet
+//   while-sealing a full bundle is being sealed in the background and the next one holds documents
 //   after-seal    the bundle file is written and journaled, not uploaded
 //   mid-upload    the multipart upload is past its first part
 //   after-upload  the bundle is verified in S3, nothing deleted yet
@@ -17,6 +18,7 @@ import { DAY, idKey, insertAll, readBundles, sandbox, snapshotRaw, type Sandbox 
 
 const POINTS = [
   'after-spool',
+  'while-sealing',
   'after-seal',
   'mid-upload',
   'after-upload',
