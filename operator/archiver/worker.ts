@@ -610,7 +610,9 @@ export class Worker implements ArchiveWorker {
         (b) => b.state !== 'open' && (b.state !== 'sealing' || this.seals.inFlight !== b.id),
       );
       if (finish || intervalDue || ready) {
-        const ok = await this.guarded(() => this.uploadTick({ sealOpen: finish || intervalDue, wait: finish }));
+        const ok = await this.guarded(() =>
+          this.uploadTick({ sealOpen: finish || intervalDue, wait: finish }),
+        );
         if (!ok) continue;
       }
       if ((this.state as WorkerState) === 'Blocked' || (this.state as WorkerState) === 'Failed') return;
@@ -957,7 +959,9 @@ export class Worker implements ArchiveWorker {
    * `wait`: waits for the seal in flight too; without it (`once` mode while documents remain) the tick
    * ends at a bundle still being sealed, and the worker goes on fetching meanwhile.
    */
-  private async uploadTick(o: { sealOpen: boolean; wait: boolean } = { sealOpen: true, wait: true }): Promise<void> {
+  private async uploadTick(
+    o: { sealOpen: boolean; wait: boolean } = { sealOpen: true, wait: true },
+  ): Promise<void> {
     this.lastUploadTick = this.now();
     const j = this.journal!;
     const open = j.openBundle();

@@ -4,7 +4,8 @@
 //   (a) gochive end to end, FerretDB → versitygw (fetch, spool, bundle, upload, verify, delete);
 //   (b) a raw baseline: the mongodb driver reads the same documents in keyset pages of queryLimit and
 //       deletes them by _id, archiving nothing;
-//   (c) `gzip -6` over the same BSON bytes.
+//   (c) `gzip -6` over the same BSON bytes;
+//   (d) the archiver's own work on the same bytes read from a local file, no server (local-pipeline.ts).
 // Then a backlog of BENCH_BIG_DOCS × BENCH_BIG_KB (default 10k × 100 KB ≈ 1 GB) archived by gochive in
 // a child process, whose peak RSS is printed (the budget is 256 MB whatever the backlog).
 import { spawn, spawnSync } from 'node:child_process';
@@ -22,12 +23,15 @@ import type { PolicyConfig } from '../../operator/archiver/config.js';
 import type { WorkerStats } from '../../operator/archiver/worker.js';
 import type { WorkerSnapshot } from '../../operator/archiver/worker-api.js';
 import { mongoServerLabel, testEnv } from '../support/testenv.js';
+import { redactUri } from '../../operator/util/redact.js';
+import { runLocalPipeline } from './local-pipeline.js';
 import { DAY, policy, sandbox, type Sandbox } from '../integration/archiver/helpers.js';
 
 const DOCS = Number(process.env.BENCH_DOCS ?? 200_000);
 const QUERY_LIMIT = Number(process.env.BENCH_QUERY_LIMIT ?? 10_000);
 const BIG_DOCS = Number(process.env.BENCH_BIG_DOCS ?? 10_000);
 const BIG_KB = Number(process.env.BENCH_BIG_KB ?? 100);
+const PIPELINE_BUNDLE_DOCS = Number(process.env.BENCH_PIPELINE_BUNDLE_DOCS ?? 20_000);
 const MB = 1024 * 1024;
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -194,6 +198,23 @@ async function rawBaseline(
   return { seconds: (performance.now() - t0) / 1000, docs, bytes, serverSeconds: server / 1000 };
 }
 
+/** Which server the env file points at, as it describes itself (FerretDB adds its own version). */
+async function serverName(sb: Sandbox): Promise<{ name: string; ferretdb1: boolean }> {
+  const info = await sb.db.admin().command({ buildInfo: 1 });
+  const ferret = (info.ferretdbVersion ?? (info.ferretdb as Document | undefined)?.version) as
+    string | undefined;
+  const name = ferret
+    ? `FerretDB ${ferret} (reports MongoDB ${String(info.version)})`
+    : `MongoDB ${String(info.version)}`;
+  return { name, ferretdb1: ferret !== undefined && /^v?1\./.test(ferret) };
+}
+
+const loadLine = (): string =>
+  os
+    .loadavg()
+    .map((l) => fmt(l, 2))
+    .join(' / ');
+
 function stageLine(stats: WorkerStats, total: number): string {
   return Object.entries(stats.stageSeconds)
     .map(([k, v]) => `${k} ${fmt(v!, 1)}s (${fmt((v! / total) * 100)}%)`)
@@ -226,8 +247,12 @@ async function main(): Promise<void> {
     tmp = await mkdtemp(path.join(os.tmpdir(), 'gochive-bench-'));
     const now = Date.now();
     const cutoff = new Date(now - 92 * DAY);
+    const server = await serverName(sb);
     log(
-      `gochive archiver benchmark — ${os.cpus().length} CPUs, node ${process.version}; ${mongoServerLabel(testEnv().mongoServer)} ${testEnv().mongoUri.replace(/\/\/.*@/, '//***@')} and versitygw ${testEnv().s3.endpoint}`,
+      `gochive archiver benchmark — ${new Date().toISOString()}, ${os.cpus().length} CPUs, node ${process.version}, load average ${loadLine()}`,
+    );
+    log(
+      `server: ${mongoServerLabel(testEnv().mongoServer)}, reporting itself as ${server.name}, at ${redactUri(testEnv().mongoUri)} (from ${path.join(root, '.testenv', 'env')}); store: versitygw ${testEnv().s3.endpoint}`,
     );
     log(
       testEnv().mongoServer === 'ferretdb2'
@@ -260,6 +285,16 @@ async function main(): Promise<void> {
       `(c) ${gz.tool} over the same BSON bytes: ${fmt(gz.seconds, 2)} s, ${fmt(dataMB / gz.seconds, 1)} MB/s, ${fmt(dump.docs / gz.seconds)} docs/s, ratio ${fmt(dump.bytes / gz.outBytes, 2)}:1 (node zlib level 6: ${fmt(nodeGzSeconds, 2)} s)`,
     );
 
+    // ---------------------------------------------------------------- (d)
+    const d = await runLocalPipeline(rawFile, {
+      batchDocuments: QUERY_LIMIT,
+      bundleDocuments: PIPELINE_BUNDLE_DOCS,
+    });
+    log(
+      `(d) gochive pipeline without a server (the same bytes from a local file: per-document fetch work, spool with an fsync per batch of ${fmt(QUERY_LIMIT)}, bundles of ${fmt(PIPELINE_BUNDLE_DOCS)} sealed in the background; no upload): ${fmt(d.seconds, 2)} s, ${fmt(d.documents / d.seconds)} docs/s, ${fmt(dataMB / d.seconds, 1)} MB/s; ${d.bundles} bundles, ${fmt(d.bundleBytes / MB, 1)} MB; main thread busy ${fmt(d.mainThreadSeconds, 2)} s, CPU ${fmt(d.cpuSeconds, 2)} s (${fmt(d.cpuSeconds / d.seconds, 2)} cores)`,
+    );
+    log(`    d/c = ${fmt(gz.seconds / d.seconds, 3)} (pipeline rate / gzip -6 rate; target ≥ 0.9)`);
+
     // ---------------------------------------------------------------- (a)
     const cfgA = policy(
       sb,
@@ -279,7 +314,7 @@ async function main(): Promise<void> {
       `(a) gochive: ${fmt(aDocs)} docs archived+deleted in ${fmt(a.seconds, 1)} s = ${fmt(aDocs / a.seconds)} docs/s, ${fmt(dataMB / a.seconds, 2)} MB/s; ${fmt(a.snapshot.totals.bundlesUploaded)} bundles, ${fmt(a.snapshot.totals.bytesUploaded / MB, 1)} MB uploaded`,
     );
     log(
-      `    waiting on MongoDB (FerretDB): ${fmt(a.stats.serverWaitSeconds, 1)} s = ${fmt((a.stats.serverWaitSeconds / a.seconds) * 100)}% of the run, of which ${fmt(a.stats.estimateSeconds, 1)} s for the backlog/oldest/ineligible estimates (status); stages: ${stageLine(a.stats, a.seconds)}`,
+      `    waiting on the server: ${fmt(a.stats.serverWaitSeconds, 1)} s = ${fmt((a.stats.serverWaitSeconds / a.seconds) * 100)}% of the run, of which ${fmt(a.stats.estimateSeconds, 1)} s for the backlog/oldest/ineligible estimates (status); stages: ${stageLine(a.stats, a.seconds)}`,
     );
     log(
       `    peak RSS ${fmt(a.maxRssBytes / MB)} MB; state ${a.snapshot.state}${a.snapshot.lastError ? `, last error ${a.snapshot.lastError.message}` : ''}`,
@@ -301,8 +336,12 @@ async function main(): Promise<void> {
       `                     a/c = ${fmt(aDocs / a.seconds / (dump.docs / gz.seconds), 3)}  (gochive ${fmt(a.seconds / gz.seconds, 1)}× the time of gzip -6 alone)`,
     );
     log(
-      `Server-independent part of (a): ${fmt(a.seconds - a.stats.serverWaitSeconds, 1)} s = ${fmt(aDocs / Math.max(0.001, a.seconds - a.stats.serverWaitSeconds))} docs/s`,
+      `                     d/c = ${fmt(gz.seconds / d.seconds, 3)}  (the pipeline without a server vs. gzip -6 on the same bytes)`,
     );
+    log(
+      `Server-independent part of (a) (run time minus time waiting on MongoDB; includes the upload): ${fmt(a.seconds - a.stats.serverWaitSeconds, 1)} s = ${fmt(aDocs / Math.max(0.001, a.seconds - a.stats.serverWaitSeconds))} docs/s`,
+    );
+    log(`Targets: d/c ≥ 0.9; a/b ≥ 0.8 on a server that uses its indexes; peak RSS (below) ≤ 256 MB`);
     await ca.drop().catch(() => undefined);
     await cb.drop().catch(() => undefined);
 
@@ -338,6 +377,8 @@ async function main(): Promise<void> {
       );
       await cbig.drop().catch(() => undefined);
     }
+    log('');
+    log(`load average at the end: ${loadLine()}`);
   } finally {
     if (tmp) await rm(tmp, { recursive: true, force: true });
     await sb?.cleanup().catch(() => undefined);
