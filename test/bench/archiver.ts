@@ -262,7 +262,7 @@ async function main(): Promise<void> {
       `gochive archiver benchmark — ${new Date().toISOString()}, ${os.cpus().length} CPUs, node ${process.version}, load average ${loadLine()}`,
     );
     log(
-      `server: ${mongoServerLabel(testEnv().mongoServer)}, reporting itself as ${server}, at ${redactUri(testEnv().mongoUri)} (from ${path.join(root, '.testenv', 'env')}); store: versitygw ${testEnv().s3.endpoint}`,
+      `server: ${mongoServerLabel(testEnv().mongoServer)} (GOCHIVE_MONGO=${testEnv().mongoServer}), reporting itself as ${server}, at ${redactUri(testEnv().mongoUri)} (from ${path.join(root, '.testenv', 'env')}); store: versitygw ${testEnv().s3.endpoint}`,
     );
     log(
       testEnv().mongoServer === 'ferretdb2'
