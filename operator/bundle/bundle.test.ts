@@ -91,7 +91,7 @@ describe('bundle writer and reader', () => {
   });
 
   test('the gzip stream is the one-shot gzip of its tar, whatever the read and buffer sizes', async () => {
-    // ~10 MB over several 4 MiB reads: the chunking that keeps the thread pool busy changes no byte.
+    // ~10 MB over many 1 MiB reads: the chunking that keeps the thread pool busy changes no byte.
     const docs = Array.from({ length: 10_000 }, (_, i) =>
       Buffer.from(BSON.serialize({ _id: i, text: `event ${i} `.repeat(90) })),
     );
