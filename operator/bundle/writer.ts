@@ -71,9 +71,8 @@ export type CompressionCodec = 'gzip' | 'none';
  * passes it waits for the main thread, which may be busy fetching the next bundle. With the default
  * 16 KiB output buffer a pass covers about 100 KiB of input; with 1 MiB it covers a whole 1 MiB read,
  * even of incompressible data. Measured with the main thread busy 80 % of the time, compressing 180 MB
- * took 22–32 s with 16 KiB and 12–18 s with 256 KiB. (4 MiB reads cut the hand-overs further but
- * raised the 1 GB backlog's peak RSS from 218 to 230 MB.) The compressed bytes are the same whatever
- * the buffer and read sizes.
+ * took 22–32 s with 16 KiB and 12–18 s with 256 KiB. The compressed bytes are the same whatever the
+ * buffer and read sizes.
  */
 const GZIP_OUTPUT_CHUNK = 1 << 20;
 const SPOOL_READ_CHUNK = 1 << 20;
