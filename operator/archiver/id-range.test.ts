@@ -4,7 +4,7 @@ import path from 'node:path';
 import { BSON } from 'mongodb';
 import type { BundleManifest } from '../bundle/manifest.js';
 import { mayHoldIds } from '../restore/id-prune.js';
-import { IdRangeTracker, spoolIdRange } from './id-range.js';
+import { IdRangeTracker, SpoolIdScanner, spoolIdRange } from './id-range.js';
 import { buildRawDocument, T } from './raw-bson.js';
 
 const raw = (id: unknown): Uint8Array => BSON.serialize({ _id: id, x: 1 });
@@ -64,6 +64,39 @@ describe('bundle _id range', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test("SpoolIdScanner: chunks cut at every offset, inside a length header too, give the tracker's range", () => {
+    const ids = [
+      new BSON.ObjectId('65a1b2c3d4e5f60718293a4b'),
+      new BSON.ObjectId('0000000000000000000000ff'),
+      new BSON.ObjectId('ffffffffffffffffffffff00'),
+      new BSON.ObjectId('65a1b2c3d4e5f60718293a4c'),
+    ];
+    const bytes = Buffer.concat(ids.map((id) => Buffer.from(raw(id))));
+    const want = rangeOf(ids);
+    expect(want).toEqual({
+      min: { $oid: '0000000000000000000000ff' },
+      max: { $oid: 'ffffffffffffffffffffff00' },
+    });
+    for (let a = 0; a <= bytes.length; a++) {
+      for (const b of [a, a + 1, a + 2, a + 3, a + 40]) {
+        if (b > bytes.length) continue;
+        const scan = new SpoolIdScanner();
+        scan.update(bytes.subarray(0, a));
+        scan.update(bytes.subarray(a, b));
+        scan.update(bytes.subarray(b));
+        expect(scan.cut).toBe(false);
+        expect(scan.range()).toEqual(want);
+      }
+    }
+    // Ending inside a document, or a framing it cannot follow, costs the range.
+    const cut = new SpoolIdScanner();
+    cut.update(bytes.subarray(0, bytes.length - 1));
+    expect(cut.range()).toBeUndefined();
+    const bad = new SpoolIdScanner();
+    bad.update(Buffer.from([1, 0, 0, 0, 0]));
+    expect(bad.range()).toBeUndefined();
   });
 
   test('mayHoldIds: a value inside the range, by MongoDB order; no range means maybe', () => {

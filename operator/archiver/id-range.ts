@@ -41,6 +41,30 @@ export class IdRangeTracker {
     }
   }
 
+  /** The document at `buf[off…]` (framed by the caller); the usual ObjectId `_id` is read in place. */
+  addAt(buf: Buffer, off: number, len: number): void {
+    if (this.broken) return;
+    // Fast path: an ObjectId `_id` as the first element, as servers store it — compared without a copy.
+    if (
+      buf[off + 4] === T.objectId &&
+      buf[off + 5] === 0x5f &&
+      buf[off + 6] === 0x69 &&
+      buf[off + 7] === 0x64 &&
+      buf[off + 8] === 0 &&
+      len >= 21
+    ) {
+      if (this.bracket !== undefined && this.bracket !== OID_BRACKET) return void (this.broken = true);
+      this.bracket = OID_BRACKET;
+      const s = off + 9;
+      if (!this.minOid) this.minOid = Buffer.from(buf.subarray(s, s + 12));
+      else if (buf.compare(this.minOid, 0, 12, s, s + 12) < 0) buf.copy(this.minOid, 0, s, s + 12);
+      if (!this.maxOid) this.maxOid = Buffer.from(buf.subarray(s, s + 12));
+      else if (buf.compare(this.maxOid, 0, 12, s, s + 12) > 0) buf.copy(this.maxOid, 0, s, s + 12);
+      return;
+    }
+    this.add(buf.subarray(off, off + len));
+  }
+
   private addId(doc: Uint8Array): void {
     // Fast path: an ObjectId `_id` as the first element, as servers store it.
     if (doc[4] === T.objectId && doc[5] === 0x5f && doc[6] === 0x69 && doc[7] === 0x64 && doc[8] === 0)
@@ -79,27 +103,60 @@ function canonical(v: unknown): unknown {
 }
 
 /**
- * The `_id` range of the documents in spool files (concatenated BSON, already framed and counted by
- * summarizeSpoolFiles). Documents are cut out of each chunk synchronously: a generator step per
- * document would cost more than the rest of the pass.
+ * Cuts spool chunks (concatenated BSON, framed and counted by summarizeSpoolFiles, which feeds it in the
+ * same pass) into documents for an IdRangeTracker. Documents are cut out synchronously: a generator
+ * step per document would cost more than the rest of the pass. A framing it cannot follow only costs
+ * the range (the seal's own checks report the spool).
  */
-export async function spoolIdRange(files: string[]): Promise<IdRange | undefined> {
-  const t = new IdRangeTracker();
-  for (const file of files) {
-    let pending: Buffer | undefined;
-    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
-      const buf = pending ? Buffer.concat([pending, chunk]) : chunk;
-      let off = 0;
-      while (buf.length - off >= 4) {
-        const len = buf.readInt32LE(off);
-        if (len < 5) return undefined; // not BSON framing: no range (the seal's own checks report it)
-        if (buf.length - off < len) break;
-        t.add(buf.subarray(off, off + len));
-        off += len;
-      }
-      pending = off < buf.length ? buf.subarray(off) : undefined;
+export class SpoolIdScanner {
+  private readonly tracker = new IdRangeTracker();
+  private pending: Buffer | undefined;
+  private broken = false;
+
+  update(chunk: Buffer): void {
+    if (this.broken) return;
+    let off = 0;
+    if (this.pending) {
+      // Finish the document cut at the end of the previous chunk, copying only its own bytes.
+      const p = this.pending;
+      const head = p.length >= 4 ? p : Buffer.concat([p, chunk.subarray(0, 4 - p.length)]);
+      if (head.length < 4) return void (this.pending = head);
+      const len = head.readInt32LE(0);
+      if (len < 5) return void (this.broken = true);
+      const need = len - p.length;
+      if (chunk.length < need) return void (this.pending = Buffer.concat([p, chunk]));
+      const doc = Buffer.concat([p, chunk.subarray(0, need)]);
+      this.tracker.addAt(doc, 0, len);
+      this.pending = undefined;
+      off = need;
     }
-    if (pending) return undefined;
+    while (chunk.length - off >= 4) {
+      const len = chunk.readInt32LE(off);
+      if (len < 5) return void (this.broken = true);
+      if (chunk.length - off < len) break;
+      this.tracker.addAt(chunk, off, len);
+      off += len;
+    }
+    if (off < chunk.length) this.pending = chunk.subarray(off);
   }
-  return t.range();
+
+  /** Whether the chunks so far end inside a document. */
+  get cut(): boolean {
+    return this.pending !== undefined;
+  }
+
+  range(): IdRange | undefined {
+    return this.broken || this.pending ? undefined : this.tracker.range();
+  }
+}
+
+/** The `_id` range of the documents in spool files (a pass of its own; the seal uses SpoolIdScanner). */
+export async function spoolIdRange(files: string[]): Promise<IdRange | undefined> {
+  const scan = new SpoolIdScanner();
+  for (const file of files) {
+    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>)
+      scan.update(chunk);
+    if (scan.cut) return undefined; // a file must hold whole documents
+  }
+  return scan.range();
 }

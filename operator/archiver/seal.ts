@@ -7,7 +7,7 @@ import type { Document } from 'mongodb';
 import { bundleKey } from '../bundle/keys.js';
 import { bundleExtension, summarizeSpoolFiles, writeBundleFile } from '../bundle/writer.js';
 import type { PolicyConfig } from './config.js';
-import { spoolIdRange } from './id-range.js';
+import { SpoolIdScanner } from './id-range.js';
 import type { JournalBundle } from './journal.js';
 import type { Spool } from './spool.js';
 import { keyDate } from './time-range.js';
@@ -27,14 +27,15 @@ export async function sealBundle(
   signal?: AbortSignal,
 ): Promise<SealedInfo> {
   const docsFile = spool.docsFile(b.id);
-  const summary = await summarizeSpoolFiles([docsFile], signal);
+  const ids = new SpoolIdScanner(); // `_id` range for `gochive cat --id` (restore/id-prune.ts)
+  const summary = await summarizeSpoolFiles([docsFile], signal, (chunk) => ids.update(chunk));
   if (summary.bytes !== b.commit.docsBytes || summary.documents !== b.commit.docs) {
     throw new Error(
       `spool ${docsFile} holds ${summary.documents} documents / ${summary.bytes} bytes but the journal recorded ` +
         `${b.commit.docs} / ${b.commit.docsBytes}: the spool was modified outside gochive`,
     );
   }
-  const idRange = await spoolIdRange([docsFile]); // for `gochive cat --id` (restore/id-prune.ts)
+  const idRange = ids.range();
   const createdAt = new Date();
   // Labels only (see time-range.ts): a value beyond the years 0000-9999 is archived as it is.
   const min = keyDate(b.commit.ageMinMs ?? createdAt.getTime());

@@ -49,8 +49,16 @@ export class PayloadHasher {
   }
 }
 
-/** Hashes and counts spool files in one sequential pass (for spools that did not hash while writing). */
-export async function summarizeSpoolFiles(segments: string[], signal?: AbortSignal): Promise<PayloadSummary> {
+/**
+ * Hashes and counts spool files in one sequential pass (for spools that did not hash while writing).
+ * `observe` sees every chunk too, so a caller that needs another look at the documents (the seal's
+ * `_id` range) does not read the files again.
+ */
+export async function summarizeSpoolFiles(
+  segments: string[],
+  signal?: AbortSignal,
+  observe?: (chunk: Buffer) => void,
+): Promise<PayloadSummary> {
   const hash = createHash('sha256');
   const counter = new BsonDocumentCounter();
   let bytes = 0;
@@ -58,6 +66,7 @@ export async function summarizeSpoolFiles(segments: string[], signal?: AbortSign
     for await (const chunk of readChunks(file, signal)) {
       hash.update(chunk);
       counter.update(chunk);
+      observe?.(chunk);
       bytes += chunk.length;
     }
   }
