@@ -57,6 +57,17 @@ export function testEnv(): TestEnv {
   };
 }
 
+/**
+ * Whether the test server takes credentials in a connection URI. FerretDB 1.x (SQLite) runs no
+ * authentication but accepts PLAIN with any user and password, so credentials travel the whole path to
+ * the server. FerretDB 2 built from its embeddable package runs without authentication and refuses
+ * every SASL mechanism ("Received authentication for mechanism PLAIN which is not enabled"), so there a
+ * URI that must connect carries none. Tests that prove the credentials path itself decide with this too.
+ */
+export function mongoTakesCredentials(env: Pick<TestEnv, 'mongoServer'> = testEnv()): boolean {
+  return env.mongoServer !== 'ferretdb2';
+}
+
 /** A short random suffix so concurrent test files never share a database, bucket or namespace. */
 export function uniqueName(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}`;

@@ -14,7 +14,7 @@ import type { Readable } from 'node:stream';
 import { MongoClient, type Db } from 'mongodb';
 import { openBundle } from '../../../operator/bundle/reader.js';
 import type { BundleManifest } from '../../../operator/bundle/manifest.js';
-import { testEnv, uniqueName } from '../../support/testenv.js';
+import { mongoTakesCredentials, testEnv, uniqueName } from '../../support/testenv.js';
 import { apply, createNamespace, deleteNamespace } from './harness.js';
 import { MongoProxy } from './mongo-proxy.js';
 
@@ -22,6 +22,19 @@ export const DAY = 86_400_000;
 export const MONGO_SECRET = 'mongo-credentials';
 export const S3_SECRET = 's3-credentials';
 export const USERNAME = 'gochive-archiver';
+
+/** The operator's URI template with the credentials Secret's placeholders, PLAIN as FerretDB 1.x takes it. */
+export const CREDENTIALS_URI_TEMPLATE = 'mongodb://{username}:{password}@{host}/?authMechanism=PLAIN';
+
+/**
+ * The URI template operator fixtures connect with: the credentials one where the server takes
+ * credentials (FerretDB 1.x accepts any password, and the password still travels the whole path), and
+ * none where it refuses them (FerretDB 2 without authentication). Tests whose point is the credentials
+ * path (secrets.test.ts) use CREDENTIALS_URI_TEMPLATE on both servers.
+ */
+export function fixtureUriTemplate(): string {
+  return mongoTakesCredentials() ? CREDENTIALS_URI_TEMPLATE : 'mongodb://{host}/';
+}
 
 export interface Sandbox {
   namespace: string;
@@ -31,7 +44,7 @@ export interface Sandbox {
   db: Db;
   s3: S3Client;
   proxy: MongoProxy;
-  /** The MongoDB password in the credentials Secret (FerretDB accepts any with PLAIN; it must never leak). */
+  /** The MongoDB password in the credentials Secret (FerretDB 1.x accepts any with PLAIN; it must never leak). */
   password: string;
   /** Operator flags that point hostAddress policies at the proxy with the credentials Secret. */
   operatorArgs: string[];
@@ -86,8 +99,7 @@ export async function sandbox(prefix: string): Promise<Sandbox> {
     operatorArgs: [
       `--namespaces=${namespace}`,
       `--lease-namespace=${namespace}`,
-      // FerretDB (SQLite) accepts any credentials over PLAIN; the password still travels the whole path.
-      '--mongodb-uri-template=mongodb://{username}:{password}@{host}/?authMechanism=PLAIN',
+      `--mongodb-uri-template=${fixtureUriTemplate()}`,
       `--credentials-secret=${namespace}/${MONGO_SECRET}`,
       '--status-min-interval=500ms',
     ],
