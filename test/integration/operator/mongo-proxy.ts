@@ -3,6 +3,7 @@
 // self-reported metric: if the operator sends a find, delete or count, the proxy sees it. It can also
 // make the database unreachable (every connection is cut at once) and reachable again.
 import net from 'node:net';
+import { BSON } from 'mongodb';
 
 /** Connection-level chatter of the driver: not a database operation on the policy's data. */
 export const HANDSHAKE_COMMANDS = new Set([
@@ -25,8 +26,17 @@ export interface CommandRecord {
   db?: string;
 }
 
+/** A `saslStart` the client sent: which mechanism, and its first payload (PLAIN's carries the password). */
+export interface SaslStartRecord {
+  at: number;
+  mechanism: string;
+  payload: Buffer;
+}
+
 export class MongoProxy {
   readonly commands: CommandRecord[] = [];
+  /** Held in memory only, for tests that prove which credentials reached the wire; never print them. */
+  readonly saslStarts: SaslStartRecord[] = [];
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
   private open = 0;
@@ -58,6 +68,18 @@ export class MongoProxy {
   dataCommands(since = 0, db?: string): CommandRecord[] {
     return this.commands.filter(
       (c) => c.at >= since && !HANDSHAKE_COMMANDS.has(c.name) && (db === undefined || c.db === db),
+    );
+  }
+
+  /**
+   * Whether a client logged in with PLAIN as `username`/`password` since `since`: PLAIN's payload is
+   * "\0username\0password", so this proves what the credentials Secret put into the URI reached the
+   * server, decoded, whatever the server then answered.
+   */
+  sawPlainLogin(username: string, password: string, since = 0): boolean {
+    const expected = Buffer.from(`\0${username}\0${password}`, 'utf8');
+    return this.saslStarts.some(
+      (s) => s.at >= since && s.mechanism === 'PLAIN' && s.payload.equals(expected),
     );
   }
 
@@ -135,6 +157,14 @@ export class MongoProxy {
     if (!doc || doc.length < 6) return;
     const name = firstKey(doc);
     if (name) this.commands.push({ at: Date.now(), name, db: stringField(doc, '$db') });
+    if (name === 'saslStart') {
+      const cmd = BSON.deserialize(doc, { promoteBuffers: true }) as {
+        mechanism?: unknown;
+        payload?: unknown;
+      };
+      if (typeof cmd.mechanism === 'string' && Buffer.isBuffer(cmd.payload))
+        this.saslStarts.push({ at: Date.now(), mechanism: cmd.mechanism, payload: cmd.payload });
+    }
   }
 }
 

@@ -2,8 +2,14 @@
 // uriSecretRef, and a rotated one) and the S3 secret key never appear in the operator's logs, in
 // Events, in ArchivePolicy status or in /metrics — also when connections fail and errors are reported.
 // A change to the credentials Secret restarts the worker that uses it.
+//
+// Unlike the other operator suites, this one always connects with the credentials template (PLAIN), on
+// both servers: the proxy in front of the server records what each login sends, which proves the
+// Secret's password (and the rotated one, percent-encoded in the URI) reached the wire decoded. FerretDB
+// 1.x then accepts any password and archiving proceeds; FerretDB 2 runs without authentication and
+// refuses the mechanism, which the policy must report (the password must not leak from that path either).
 import { randomBytes } from 'node:crypto';
-import { testEnv } from '../../support/testenv.js';
+import { mongoTakesCredentials, testEnv } from '../../support/testenv.js';
 import {
   apply,
   condition,
@@ -14,7 +20,16 @@ import {
   sleep,
   waitFor,
 } from './harness.js';
-import { MONGO_SECRET, policyManifest, policySpec, sandbox, seed, type Sandbox } from './fixtures.js';
+import {
+  CREDENTIALS_URI_TEMPLATE,
+  MONGO_SECRET,
+  USERNAME,
+  policyManifest,
+  policySpec,
+  sandbox,
+  seed,
+  type Sandbox,
+} from './fixtures.js';
 
 describe('operator: secrets never leak (I7), a rotated Secret restarts the worker', () => {
   let sb: Sandbox;
@@ -27,7 +42,12 @@ describe('operator: secrets never leak (I7), a rotated Secret restarts the worke
     sb = await sandbox('op-i7');
     op = await OperatorProcess.start({
       name: 'i7',
-      args: [...sb.operatorArgs, '--lease-duration=6s', '--log-level=debug'],
+      args: [
+        ...sb.operatorArgs.filter((a) => !a.startsWith('--mongodb-uri-template=')),
+        `--mongodb-uri-template=${CREDENTIALS_URI_TEMPLATE}`,
+        '--lease-duration=6s',
+        '--log-level=debug',
+      ],
     });
   });
 
@@ -36,20 +56,42 @@ describe('operator: secrets never leak (I7), a rotated Secret restarts the worke
     await sb?.cleanup();
   });
 
-  test('a rotated credentials Secret restarts the worker that uses it', async () => {
+  test("the Secret's password reaches the server; a rotated Secret restarts the worker with the new one", async () => {
+    const takesCredentials = mongoTakesCredentials();
     await seed(sb.db, 'good', 50, 40);
     await apply(policyManifest(sb.namespace, 'good', policySpec(sb, {}, 'good')));
     await waitFor(
-      'the first pass',
-      async () => (await getPolicy(sb.namespace, 'good'))?.status?.totals?.documentsDeleted === 50,
+      "a PLAIN login with the Secret's password",
+      () => sb.proxy.sawPlainLogin(USERNAME, sb.password),
       90_000,
-      500,
+      200,
     );
+    if (takesCredentials) {
+      await waitFor(
+        'the first pass',
+        async () => (await getPolicy(sb.namespace, 'good'))?.status?.totals?.documentsDeleted === 50,
+        90_000,
+        500,
+      );
+    } else {
+      // FerretDB 2 refuses the login, naming the mechanism; the policy reports it and archives nothing.
+      await waitFor(
+        'the refused login in status',
+        async () =>
+          /mechanism PLAIN which is not enabled/.test(
+            (await getPolicy(sb.namespace, 'good'))?.status?.lastError?.message ?? '',
+          ),
+        90_000,
+        500,
+      );
+      expect(await sb.db.collection('good').countDocuments()).toBe(50);
+    }
+    const rotatedAt = Date.now();
     await apply({
       apiVersion: 'v1',
       kind: 'Secret',
       metadata: { name: MONGO_SECRET, namespace: sb.namespace },
-      stringData: { username: 'gochive-archiver', password: rotatedPassword },
+      stringData: { username: USERNAME, password: rotatedPassword },
     });
     await op.waitForLog(
       'the restart for the changed Secret',
@@ -61,13 +103,24 @@ describe('operator: secrets never leak (I7), a rotated Secret restarts the worke
       (l) => l.msg === 'worker started' && l.policy === 'good' && Date.parse(l.time) > Date.now() - 30_000,
       30_000,
     );
-    await seed(sb.db, 'good', 20, 40, { tag: 'after-rotation' });
+    // The rotated password is percent-encoded in the URI ('/' and '@'); the server gets it decoded.
     await waitFor(
-      'archiving with the new credentials',
-      async () => (await getPolicy(sb.namespace, 'good'))?.status?.totals?.documentsDeleted === 70,
+      'a PLAIN login with the rotated password',
+      () => sb.proxy.sawPlainLogin(USERNAME, rotatedPassword, rotatedAt),
       90_000,
-      500,
+      200,
     );
+    if (takesCredentials) {
+      await seed(sb.db, 'good', 20, 40, { tag: 'after-rotation' });
+      await waitFor(
+        'archiving with the new credentials',
+        async () => (await getPolicy(sb.namespace, 'good'))?.status?.totals?.documentsDeleted === 70,
+        90_000,
+        500,
+      );
+    } else {
+      expect(await sb.db.collection('good').countDocuments()).toBe(50);
+    }
   }, 240_000);
 
   test('passwords and keys appear nowhere: logs, events, status, metrics — also on failures', async () => {

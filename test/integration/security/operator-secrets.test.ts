@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { repoRoot, testEnv, uniqueName } from '../../support/testenv.js';
+import { mongoTakesCredentials, repoRoot, testEnv, uniqueName } from '../../support/testenv.js';
 import {
   ConnectionCounter,
   GiveUp,
@@ -117,10 +117,9 @@ beforeAll(async () => {
   // FerretDB 2 without authentication refuses every mechanism ("mechanism PLAIN which is not enabled"):
   // there the URI carries no credentials, and the S3 keys are the secrets these two policies hold.
   await kubectlSecret('plain-uri', {
-    uri:
-      env.mongoServer === 'ferretdb2'
-        ? `mongodb://${mongo.host}/`
-        : `mongodb://${users.plain}:${encodeURIComponent(secrets.plainPassword)}@${mongo.host}/?authMechanism=PLAIN`,
+    uri: mongoTakesCredentials(env)
+      ? `mongodb://${users.plain}:${encodeURIComponent(secrets.plainPassword)}@${mongo.host}/?authMechanism=PLAIN`
+      : `mongodb://${mongo.host}/`,
   });
   // URIs the driver cannot even parse: a port that is not a number, and an "@" left unescaped in the
   // password (so a naive parser would cut the password there and print the rest as the host).
