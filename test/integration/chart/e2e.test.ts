@@ -5,7 +5,6 @@
 // each change. Locally the operator is a child process; with GOCHIVE_E2E_IN_CLUSTER=1 (make kind-e2e)
 // it is the chart's own Deployment.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
@@ -16,6 +15,7 @@ import { stringify } from 'yaml';
 import { policyLeaseName } from '../../../operator/controller/lease-names.js';
 import { serviceAccountKubeConfig } from '../../support/kube.js';
 import { repoRoot, uniqueName } from '../../support/testenv.js';
+import { assertBuilt } from '../badinput/harness.js';
 import { e2eEnv } from './e2e-env.js';
 import { chartDir, mustRun, parseManifests, runTool } from './helm.js';
 import { archivedIds as archivedS3Ids, listKeys as listS3Keys } from '../../support/s3-bundles.js';
@@ -168,9 +168,9 @@ function freePort(): Promise<number> {
 
 /** Starts `gochive operator` with the flags of the installed Deployment, as the chart's ServiceAccount. */
 async function startLocalOperator(): Promise<void> {
+  // Builds dist/ when missing or stale (a plain jest run does not build first).
+  assertBuilt('cli/main');
   const cli = path.join(repoRoot, 'dist', 'operator', 'cli', 'main.js');
-  if (!existsSync(cli))
-    throw new Error(`${cli} is missing: run 'npx tsc -p .' (npm run test:integration builds first)`);
   const manifest = parseManifests(await mustRun('helm', ['get', 'manifest', release, '-n', ns]));
   const deploy = manifest.find((o) => o.kind === 'Deployment')!;
   const pod = (

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { BSON, MongoClient } from 'mongodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { uniqueName } from '../../support/testenv.js';
+import { assertBuilt } from '../badinput/harness.js';
 import {
   adminS3,
   createBucket,
@@ -71,6 +72,8 @@ describe('restore, ls, verify, cat', () => {
   let tmp: string;
 
   beforeAll(async () => {
+    // The CLI runs from dist/: build it when missing or stale (a plain jest run does not build first).
+    assertBuilt('cli/main');
     await createBucket(s3, bucket);
     dest = s3Dest(bucket);
     mongo = new MongoClient(env.mongoUri, { serverSelectionTimeoutMS: 10_000 });
