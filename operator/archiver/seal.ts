@@ -27,6 +27,10 @@ export async function sealBundle(
   signal?: AbortSignal,
 ): Promise<SealedInfo> {
   const docsFile = spool.docsFile(b.id);
+  // The journal's commit is what the bundle holds: bytes past it are a batch that failed half-written
+  // (a flush that hit ENOSPC before its cut). A bundle in `sealing` is never reopened by a fetch, so
+  // the seal cuts them itself, or every retry would find them and the bundle would never be uploaded.
+  await spool.cutToCommitted(b.id, b.commit);
   const ids = new SpoolIdScanner(); // `_id` range for `gochive cat --id` (restore/id-prune.ts)
   const summary = await summarizeSpoolFiles([docsFile], signal, (chunk) => ids.update(chunk));
   if (summary.bytes !== b.commit.docsBytes || summary.documents !== b.commit.docs) {

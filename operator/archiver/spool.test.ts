@@ -138,6 +138,38 @@ describe('Spool', () => {
     await held.unlock();
   });
 
+  test('a bundle with bytes past its commit (a batch that failed half-flushed) still seals', async () => {
+    // Chaos finding: a fetch whose flush hit ENOSPC left bytes past the journaled length; the upload
+    // tick then sealed the bundle without a fetch reopening (and so cutting) it, and every retry of
+    // the seal failed on the length check: the bundle was never uploaded.
+    const spool = await Spool.open(root, 'ns', 'tail');
+    const a = await spool.openAppender('t1', EMPTY_COMMIT, 5000);
+    await a.append(doc(1), meta(doc(1), 10));
+    a.checkpoint();
+    const c = await a.finish();
+    await a.close();
+    await writeFile(spool.docsFile('t1'), Buffer.concat([await readFile(spool.docsFile('t1')), doc(2)]));
+    const b: JournalBundle = {
+      id: 't1',
+      state: 'sealing',
+      createdAt: new Date().toISOString(),
+      target: { database: 'd', collection: 'c', archiveField: 'at', archiveFieldFormat: 'date' },
+      commit: c,
+    };
+    const cfg = {
+      name: 'tail',
+      namespace: 'ns',
+      compression: { codec: 'gzip', level: 6 },
+      destination: { kind: 'file', root, prefix: 'pre/' },
+    } as Pick<PolicyConfig, 'name' | 'namespace' | 'compression' | 'destination'>;
+    const sealed = await sealBundle(spool, b, cfg, undefined);
+    const docs: Buffer[] = [];
+    const r = await openBundle(createReadStream(sealed.file));
+    for await (const d of r.documents()) docs.push(Buffer.from(d));
+    expect(docs).toEqual([doc(1)]);
+    await spool.unlock();
+  });
+
   test('rejects names that would escape the spool root', async () => {
     await expect(Spool.open(root, '..', 'p')).rejects.toThrow(/cannot be used as a spool directory/);
     await expect(Spool.open(root, 'ns', 'a/b')).rejects.toThrow(/cannot be used as a spool directory/);
