@@ -11,8 +11,22 @@
 //   canonical type order, so the `$type` clause carries the paging across brackets.
 // When the age field is `_id` itself (objectId format) values are unique and every document is a
 // boundary. The position returned always describes exactly the documents checkpointed into the spool.
+//
+// Age windows: a server that sorts after an index scan (FerretDB 2 / DocumentDB) reads every remaining
+// eligible document for each `limit` page, so a backlog costs pages × backlog. After the first page the
+// range query gets an upper bound too (`age < lastAge + window`, never past the cutoff), the window sized
+// from the age span the last full page covered, so a page reads about queryLimit documents. A window
+// that is not full was read whole (its last tie group is complete); an empty one is widened at once.
+// Only the query narrows: the position rules above are unchanged, so journals need nothing new.
 import type { Collection, Document, FindCursor } from 'mongodb';
-import { agePath, ageClauses, ageMillis, withFilter, type EligibilityTarget } from './eligibility.js';
+import {
+  agePath,
+  ageClauses,
+  ageMillis,
+  cutoffOperand,
+  withFilter,
+  type EligibilityTarget,
+} from './eligibility.js';
 import {
   bracketRank,
   buildRawDocument,
@@ -93,11 +107,41 @@ export function laterTypeAliases(type: number, supported?: ReadonlySet<string>):
     .filter((a) => !supported || supported.has(a));
 }
 
-export function rangeQuery(t: EligibilityTarget, cutoffMs: number, pos: { lastAge?: string }): Document {
+export function rangeQuery(
+  t: EligibilityTarget,
+  cutoffMs: number,
+  pos: { lastAge?: string },
+  upperMs?: number,
+): Document {
   const clauses = ageClauses(t, cutoffMs);
   if (pos.lastAge !== undefined) clauses.push({ [agePath(t)]: { $gt: decodeRawOperand(pos.lastAge) } });
+  if (upperMs !== undefined)
+    clauses.push({ [agePath(t)]: { $lt: cutoffOperand(t.archiveFieldFormat, upperMs) } });
   return withFilter(t.filter, clauses);
 }
+
+/** Age (ms) of a position's `lastAge`, undefined when there is none or it cannot be read. */
+function positionAgeMs(t: EligibilityTarget, lastAge: string | undefined): number | undefined {
+  if (lastAge === undefined) return undefined;
+  return ageMillis(t.archiveFieldFormat, getRawValue(Buffer.from(lastAge, 'base64'), 'v'));
+}
+
+/** True when `ms` can be written as an operand of the format exactly (JS Date, Int64 nanos, ObjectId). */
+function representable(t: EligibilityTarget, ms: number): boolean {
+  switch (t.archiveFieldFormat) {
+    case 'date':
+      return Math.abs(ms) <= 8.64e15;
+    case 'epochNanos':
+      return Math.abs(ms) < 9.2e12;
+    case 'objectId':
+      return ms >= 0;
+    default:
+      return Number.isFinite(ms);
+  }
+}
+
+/** How fast an empty window widens, and how much a window that was not full may grow at once. */
+const WINDOW_GROWTH = 4;
 
 export function tieQuery(
   t: EligibilityTarget,
@@ -170,6 +214,8 @@ function batchSizeFor(queryLimit: number, avgDocBytes: number | undefined): numb
 /** Fetches documents after `position` into `sink`; see the file comment for the paging rules. */
 export class Fetcher {
   private avgDocBytes: number | undefined;
+  /** The age window (ms) for the next range page, learned per age field and format. */
+  private window?: { key: string; ms?: number };
 
   constructor(private readonly coll: Collection) {}
 
@@ -197,15 +243,59 @@ export class Fetcher {
     if (c.received > 0) this.avgDocBytes = c.bytes / c.received;
   }
 
+  /** Range mode through age windows (see the file comment); empty windows are widened at once. */
   private async fetchRange(
     position: { mode: 'range'; lastAge?: string },
     sink: FetchSink,
     opts: FetchOptions,
   ): Promise<FetchResult> {
     const t = opts.target;
+    const key = `${agePath(t)}|${t.archiveFieldFormat}`;
+    if (this.window?.key !== key) this.window = { key };
+    const w = this.window;
+    const lowerMs = positionAgeMs(t, position.lastAge);
+    let serverMs = 0;
+    let received = 0;
+    let unreadable = 0;
+    for (;;) {
+      let upperMs: number | undefined =
+        lowerMs !== undefined && w.ms !== undefined ? lowerMs + w.ms : undefined;
+      if (upperMs !== undefined && (upperMs >= opts.cutoffMs || !representable(t, upperMs)))
+        upperMs = undefined;
+      const page = await this.rangePage(position, sink, opts, upperMs);
+      serverMs += page.r.serverMs;
+      received += page.r.received;
+      unreadable += page.r.unreadable;
+      const r = { ...page.r, serverMs, received, unreadable };
+      const full = page.r.received >= opts.queryLimit;
+      if (full && page.lastMs !== undefined) {
+        // The span a full page covered holds about queryLimit documents: the next window.
+        const span = page.lastMs - (lowerMs ?? page.firstMs!);
+        if (span > 0) w.ms = span;
+      }
+      if (upperMs === undefined) return r;
+      if (!full) {
+        // The window was read whole: widen it for the next page in proportion to what it held.
+        const factor = page.r.received > 0 ? (0.8 * opts.queryLimit) / page.r.received : WINDOW_GROWTH;
+        w.ms = (w.ms ?? 1) * Math.min(WINDOW_GROWTH, Math.max(1, factor));
+      }
+      // Below the cutoff, a window that is not full says nothing about the end of the pass.
+      const moved = r.kept > 0 || JSON.stringify(r.position) !== JSON.stringify(position);
+      if (moved || full || sink.shouldStop()) return { ...r, reachedEnd: false };
+    }
+  }
+
+  private async rangePage(
+    position: { mode: 'range'; lastAge?: string },
+    sink: FetchSink,
+    opts: FetchOptions,
+    upperMs: number | undefined,
+  ): Promise<{ r: FetchResult; firstMs?: number; lastMs?: number }> {
+    const t = opts.target;
     const p = agePath(t);
     const unique = p === '_id';
-    const cursor = this.cursor(rangeQuery(t, opts.cutoffMs, position), { [p]: 1 }, opts);
+    const cursor = this.cursor(rangeQuery(t, opts.cutoffMs, position, upperMs), { [p]: 1 }, opts);
+    let firstMs: number | undefined;
     // Positions are encoded only when returned: nothing is allocated per document here.
     let checkpointRaw: RawValue | undefined;
     const checkpointPos = (): FetchPosition =>
@@ -239,6 +329,7 @@ export class Fetcher {
           }
         }
         await opts.pace?.();
+        firstMs ??= meta.ageMs;
         const ageRaw = unique ? meta.id : getRawValue(doc, p)!;
         await sink.append(doc, meta);
         pendingKept++;
@@ -250,36 +341,41 @@ export class Fetcher {
     }
     const { received, serverMs } = cursor;
     const full = received >= opts.queryLimit;
+    const page = (r: FetchResult): { r: FetchResult; firstMs?: number; lastMs?: number } => ({
+      r,
+      ...(firstMs !== undefined ? { firstMs } : {}),
+      ...(groupMs !== undefined ? { lastMs: groupMs } : {}),
+    });
     if (!stoppedEarly && groupMs !== undefined && (!full || unique)) {
       // The batch ended on its own (or values are unique): the last group is complete.
       sink.checkpoint();
       checkpointRaw = groupRaw;
       kept += pendingKept;
-      return { position: checkpointPos(), reachedEnd: !full, received, kept, unreadable, serverMs };
+      return page({ position: checkpointPos(), reachedEnd: !full, received, kept, unreadable, serverMs });
     }
     if (!stoppedEarly && full && !checkpointed && groupRaw) {
       // One age value filled the whole batch: page through it by _id.
-      return {
+      return page({
         position: { mode: 'tie', age: encodeRaw(groupRaw) },
         reachedEnd: false,
         received,
         kept: 0,
         unreadable,
         serverMs,
-      };
+      });
     }
     if (!stoppedEarly && full && groupMs === undefined) {
       // A full batch of documents whose age could not be read: paging cannot advance.
       throw new UnreadableAgeError(t.archiveField);
     }
-    return {
+    return page({
       position: checkpointPos(),
       reachedEnd: !full && !stoppedEarly && groupMs === undefined,
       received,
       kept,
       unreadable,
       serverMs,
-    };
+    });
   }
 
   private async fetchTie(

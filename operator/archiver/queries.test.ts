@@ -130,6 +130,15 @@ describe('queries', () => {
         { 'meta.createdAt': { $gt: new Date(5) } },
       ],
     });
+    // An age window bounds the page above too (fetch.ts): strictly, in the format's own operand.
+    expect(rangeQuery(target, cutoff, { lastAge: age }, 1005)).toEqual({
+      $and: [
+        { 'meta.createdAt': { $lt: new Date(cutoff) } },
+        { 'meta.createdAt': { $not: { $type: 'array' } } },
+        { 'meta.createdAt': { $gt: new Date(5) } },
+        { 'meta.createdAt': { $lt: new Date(1005) } },
+      ],
+    });
     const lastId = encodeRaw(getRawValue(BSON.serialize({ v: 'abc' }), 'v')!);
     const q = tieQuery(target, { age, lastId }, new Set(['object', 'binData', 'objectId', 'number']));
     expect(q).toEqual({
