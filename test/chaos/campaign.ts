@@ -551,8 +551,14 @@ async function waitForDrain(
       const items = await kube.listPolicies();
       const totals = JSON.stringify(items.map((p) => [p.metadata.name, p.status?.totals, p.status?.spool]));
       for (const p of items) {
-        if ((p.status?.spool?.documents ?? 0) > 0)
-          pending.push(`${p.metadata.name}: ${p.status?.spool?.documents} spooled`);
+        if ((p.status?.spool?.documents ?? 0) > 0) {
+          // What the worker says of itself, so a stall names its cause in the report (CI shows no logs).
+          const st = p.status;
+          const err = st?.lastError ? `; last error at ${st.lastError.stage}: ${st.lastError.message}` : '';
+          pending.push(
+            `${p.metadata.name}: ${st?.spool?.documents} spooled (${st?.phase ?? '-'} on ${st?.activeReplica ?? '-'}${err})`,
+          );
+        }
         if (p.status?.observedGeneration !== p.metadata.generation)
           pending.push(
             `${p.metadata.name}: status at generation ${p.status?.observedGeneration ?? '-'} of ${p.metadata.generation}`,
