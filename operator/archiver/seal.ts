@@ -5,7 +5,12 @@
 // spool, and the upload can be retried from it without rebuilding.
 import type { Document } from 'mongodb';
 import { bundleKey } from '../bundle/keys.js';
-import { bundleExtension, summarizeSpoolFiles, writeBundleFile } from '../bundle/writer.js';
+import {
+  bundleExtension,
+  summarizeSpoolFiles,
+  writeBundleFile,
+  type PayloadSummary,
+} from '../bundle/writer.js';
 import type { PolicyConfig } from './config.js';
 import { SpoolIdScanner } from './id-range.js';
 import type { JournalBundle } from './journal.js';
@@ -19,27 +24,51 @@ export interface SealedInfo {
   sha256Base64: string;
 }
 
-export async function sealBundle(
+/** The hashing pass over a bundle's spool file: what its manifest declares about the payload. */
+export interface PreparedSeal {
+  commit: { docs: number; docsBytes: number };
+  summary: PayloadSummary;
+  idRange: ReturnType<SpoolIdScanner['range']>;
+}
+
+/**
+ * The first pass of a seal, on its own so the worker can run it for the next bundle while the previous
+ * one is still compressing: only this bundle's files are read, and no fetch appends to them any more.
+ */
+export async function prepareSeal(
   spool: Spool,
   b: JournalBundle,
-  cfg: Pick<PolicyConfig, 'name' | 'namespace' | 'compression' | 'destination'>,
-  indexes: Document[] | undefined,
   signal?: AbortSignal,
-): Promise<SealedInfo> {
+): Promise<PreparedSeal> {
   const docsFile = spool.docsFile(b.id);
+  const commit = { docs: b.commit.docs, docsBytes: b.commit.docsBytes };
   // The journal's commit is what the bundle holds: bytes past it are a batch that failed half-written
   // (a flush that hit ENOSPC before its cut). A bundle in `sealing` is never reopened by a fetch, so
   // the seal cuts them itself, or every retry would find them and the bundle would never be uploaded.
   await spool.cutToCommitted(b.id, b.commit);
   const ids = new SpoolIdScanner(); // `_id` range for `gochive cat --id` (restore/id-prune.ts)
   const summary = await summarizeSpoolFiles([docsFile], signal, (chunk) => ids.update(chunk));
-  if (summary.bytes !== b.commit.docsBytes || summary.documents !== b.commit.docs) {
+  if (summary.bytes !== commit.docsBytes || summary.documents !== commit.docs) {
     throw new Error(
       `spool ${docsFile} holds ${summary.documents} documents / ${summary.bytes} bytes but the journal recorded ` +
-        `${b.commit.docs} / ${b.commit.docsBytes}: the spool was modified outside gochive`,
+        `${commit.docs} / ${commit.docsBytes}: the spool was modified outside gochive`,
     );
   }
-  const idRange = ids.range();
+  return { commit, summary, idRange: ids.range() };
+}
+
+export async function sealBundle(
+  spool: Spool,
+  b: JournalBundle,
+  cfg: Pick<PolicyConfig, 'name' | 'namespace' | 'compression' | 'destination'>,
+  indexes: Document[] | undefined,
+  signal?: AbortSignal,
+  prepared?: PreparedSeal,
+): Promise<SealedInfo> {
+  const docsFile = spool.docsFile(b.id);
+  const current =
+    prepared && prepared.commit.docs === b.commit.docs && prepared.commit.docsBytes === b.commit.docsBytes;
+  const { summary, idRange } = current ? prepared : await prepareSeal(spool, b, signal);
   const createdAt = new Date();
   // Labels only (see time-range.ts): a value beyond the years 0000-9999 is archived as it is.
   const min = keyDate(b.commit.ageMinMs ?? createdAt.getTime());

@@ -32,7 +32,7 @@ import { FileLedgerStore, Ledger, LedgerConflictError } from './ledger.js';
 import { mongoClients, type MongoClientLease } from './mongo-client.js';
 import { insideWindows, RateLimiter } from './pacing.js';
 import { recoverPolicy } from './recovery.js';
-import { sealBundle } from './seal.js';
+import { prepareSeal, sealBundle, type PreparedSeal } from './seal.js';
 import { EMPTY_COMMIT, Spool, SpoolLockedError, type SpoolCommit } from './spool.js';
 import { BlockedError, crashPoint, type StageContext } from './stage-context.js';
 import { UploadStage } from './upload-stage.js';
@@ -795,7 +795,8 @@ export class Worker implements ArchiveWorker {
     const passCompleteBefore = j.data.passComplete;
     // A finished pass starts over once everything it found is deleted (documents skipped at delete
     // time get another chance). A dry run never starts over: it would archive the same documents again.
-    if (j.data.passComplete && !this.cfg.dryRun && !j.bundles.some((x) => x.commit.docs > 0)) {
+    const restarted = j.data.passComplete && !this.cfg.dryRun && !j.bundles.some((x) => x.commit.docs > 0);
+    if (restarted) {
       j.data.position = START_POSITION;
       j.data.passComplete = false;
     }
@@ -826,11 +827,12 @@ export class Worker implements ArchiveWorker {
     }
     j.data.position = r.position;
     if (r.reachedEnd) j.data.passComplete = true;
-    // An idle fetch (nothing kept, position and pass unchanged) changed nothing worth an fsync.
+    // An idle fetch (nothing kept, position and pass unchanged) changed nothing worth an fsync; nor
+    // did a start-over that found nothing: a complete pass on disk starts over the same way.
     const changed =
       kept > 0 ||
-      JSON.stringify(j.data.position) !== positionBefore ||
-      j.data.passComplete !== passCompleteBefore;
+      (!(restarted && r.reachedEnd) &&
+        (JSON.stringify(j.data.position) !== positionBefore || j.data.passComplete !== passCompleteBefore));
     if (changed) await this.timed('spool', () => j.save());
     if (kept > 0) crashPoint('after-spool');
     this.lastFetchTime = new Date(this.now()).toISOString();
@@ -907,13 +909,17 @@ export class Worker implements ArchiveWorker {
    */
   private async startSeal(b: JournalBundle, atPosition = true): Promise<void> {
     if (b.commit.docs === 0) return;
+    // The hashing pass reads only this bundle's files, which no fetch appends to any more: it runs
+    // while the previous bundle compresses rather than after it (seal.ts prepareSeal).
+    const prepared = this.seals.inFlight ? prepareSeal(this.spool!, b, this.abort.signal) : undefined;
+    prepared?.catch(() => undefined); // a failed pass is redone inside the seal
     await this.finishSeals();
     if (b.state === 'open') {
       if (this.cfg.dryRun && atPosition) b.positionAfter = { ...this.journal!.data.position };
       b.state = 'sealing';
       await this.journal!.save();
     }
-    this.seals.start(b.id, () => this.sealNow(b));
+    this.seals.start(b.id, () => this.sealNow(b, prepared));
   }
 
   /** Waits until no bundle is `sealing`: the seal in flight, then any a failure or a stop cut short. */
@@ -928,7 +934,7 @@ export class Worker implements ArchiveWorker {
   }
 
   /** The seal itself (timed as the `bundle` stage, without taking over the stage the worker reports). */
-  private async sealNow(b: JournalBundle): Promise<void> {
+  private async sealNow(b: JournalBundle, prepared?: Promise<PreparedSeal>): Promise<void> {
     if (process.env.GOCHIVE_TEST_CRASH_AT === 'while-sealing') {
       // Test hook: die while this bundle is `sealing` and the next one holds journaled documents.
       while (!this.journal!.bundles.some((x) => x.state === 'open' && x.commit.docs > 0) && !this.stopping)
@@ -938,7 +944,8 @@ export class Worker implements ArchiveWorker {
     const t0 = performance.now();
     let info;
     try {
-      info = await sealBundle(this.spool!, b, this.cfg, this.fetches.indexes, this.abort.signal);
+      const ready = await prepared?.catch(() => undefined);
+      info = await sealBundle(this.spool!, b, this.cfg, this.fetches.indexes, this.abort.signal, ready);
     } finally {
       const s = (performance.now() - t0) / 1000;
       this.stats.stageSeconds.bundle = (this.stats.stageSeconds.bundle ?? 0) + s;

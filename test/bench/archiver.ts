@@ -266,7 +266,7 @@ async function main(): Promise<void> {
     );
     log(
       testEnv().mongoServer === 'ferretdb2'
-        ? `NOTE: FerretDB 2 (DocumentDB) serves the range from the archive-field index but sorts the matching rows itself (a Sort above the index scan in explain): each fetch still reads every remaining eligible document. docs/testing.md#ferretdb-2`
+        ? `NOTE: FerretDB 2 (DocumentDB) serves the range from the archive-field index but sorts the matching rows itself (a Sort above the index scan in explain): gochive bounds each page by an age window (operator/archiver/fetch.ts) so a page reads about queryLimit documents; the raw baseline pages by _id. docs/testing.md#ferretdb-2`
         : `NOTE: FerretDB 1.24 (SQLite) does not use indexes for range queries and sorts: every fetch, count and delete scans the collection, so server time dominates and grows with collection size. Real MongoDB serves these from the archive-field index. GOCHIVE_MONGO=ferretdb2 runs against FerretDB 2, which uses the index.`,
     );
     log('');

@@ -11,7 +11,7 @@ import { BackgroundSeal } from '../../operator/archiver/background-seal.js';
 import type { PolicyConfig } from '../../operator/archiver/config.js';
 import { docMeta } from '../../operator/archiver/fetch.js';
 import type { JournalBundle } from '../../operator/archiver/journal.js';
-import { sealBundle } from '../../operator/archiver/seal.js';
+import { prepareSeal, sealBundle } from '../../operator/archiver/seal.js';
 import { EMPTY_COMMIT, Spool, type BundleAppender } from '../../operator/archiver/spool.js';
 import { splitBsonDocuments } from '../../operator/bundle/bson-stream.js';
 
@@ -76,9 +76,12 @@ export async function runLocalPipeline(
     const b = bundle!;
     bundle = undefined;
     bundles++;
+    // As the worker does: the hashing pass runs while the previous bundle compresses.
+    const prepared = seals.inFlight ? prepareSeal(spool, b) : undefined;
+    prepared?.catch(() => undefined);
     await seals.wait();
     seals.start(b.id, async () => {
-      const info = await sealBundle(spool, b, cfg, undefined);
+      const info = await sealBundle(spool, b, cfg, undefined, undefined, await prepared);
       bundleBytes += info.size;
       await spool.removeBundle(b.id);
     });
