@@ -75,3 +75,19 @@ export function parseEnvFile(text: string): Record<string, string> {
   }
   return out;
 }
+
+/**
+ * The env file as `make testenv-status` prints it: secret values (keys, passwords, tokens) and the
+ * userinfo of URIs replaced by `***`, since a terminal or CI log is no place for them even for local
+ * test servers. `source .testenv/env` still gives the real values.
+ */
+export function redactEnvFile(text: string): string {
+  return text
+    .split('\n')
+    .map((line) =>
+      line
+        .replace(/^(export [A-Z0-9_]*(?:SECRET|PASSWORD|TOKEN)[A-Z0-9_]*=).*$/, '$1***')
+        .replace(/([a-z][a-z0-9+.-]*:\/\/)([^/@\s"']+)@/gi, '$1***@'),
+    )
+    .join('\n');
+}

@@ -23,7 +23,7 @@ import {
 import { defaultMongoServer, requestedMongoServer, type MongoServer } from './mongo-choice.js';
 import { createDocumentdbExtension, initCluster, missingForFerretdb2, postgresProbe } from './postgres.js';
 import { tools } from './tools.js';
-import { writeEnvFile, writeKubeconfig } from './envfile.js';
+import { redactEnvFile, writeEnvFile, writeKubeconfig } from './envfile.js';
 import {
   addLease,
   clearLeases,
@@ -297,7 +297,10 @@ export async function status(
       ? `healthy (MongoDB: ${state.mongo ?? defaultMongoServer}; started ${state.createdAt} by ${state.owner.kind})`
       : `NOT healthy: ${why}`,
   );
-  if (existsSync(envFilePath)) out(`\n# ${envFilePath}\n${readFileSync(envFilePath, 'utf8').trimEnd()}`);
+  if (existsSync(envFilePath))
+    out(
+      `\n# ${envFilePath} (secrets shown as ***)\n${redactEnvFile(readFileSync(envFilePath, 'utf8').trimEnd())}`,
+    );
   return why === undefined ? 0 : 2;
 }
 
