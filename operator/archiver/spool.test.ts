@@ -13,7 +13,7 @@ import type { DocMeta } from './fetch.js';
 import type { JournalBundle } from './journal.js';
 import { getRawValue } from './raw-bson.js';
 import { sealBundle } from './seal.js';
-import { EMPTY_COMMIT, readIdRecords, Spool, SpoolLockedError } from './spool.js';
+import { EMPTY_COMMIT, readIdRecords, Spool, SpoolLockedError, type SpoolCommit } from './spool.js';
 
 let root: string;
 beforeEach(async () => {
@@ -28,6 +28,28 @@ function meta(doc: Uint8Array, ageMs = 1000): DocMeta {
 }
 
 const doc = (i: number) => Buffer.from(BSON.serialize({ _id: new BSON.Int32(i), v: 'x'.repeat(i % 7) }));
+
+/** A journal bundle of the date-format target `at` on d.c, as the worker hands it to sealBundle. */
+function bundleOf(id: string, commit: SpoolCommit, more: Partial<JournalBundle> = {}): JournalBundle {
+  return {
+    id,
+    state: 'open',
+    createdAt: new Date().toISOString(),
+    target: { database: 'd', collection: 'c', archiveField: 'at', archiveFieldFormat: 'date' },
+    commit,
+    ...more,
+  };
+}
+
+/** What sealBundle reads of a policy: gzip 6 to a file destination under the test root. */
+function sealCfg(name: string): Pick<PolicyConfig, 'name' | 'namespace' | 'compression' | 'destination'> {
+  return {
+    name,
+    namespace: 'ns',
+    compression: { codec: 'gzip', level: 6 },
+    destination: { kind: 'file', root, prefix: 'pre/' },
+  };
+}
 
 describe('Spool', () => {
   test('cutToCommitted drops what a crash wrote past the journal, so the bundle seals without a fetch', async () => {
@@ -45,20 +67,9 @@ describe('Spool', () => {
     await spool.cutToCommitted('b1', c);
     expect((await stat(spool.docsFile('b1'))).size).toBe(c.docsBytes);
     expect((await stat(spool.idsFile('b1'))).size).toBe(c.idsBytes);
-    const b: JournalBundle = {
-      id: 'b1',
-      state: 'open',
-      createdAt: new Date().toISOString(),
-      target: { database: 'd', collection: 'c', archiveField: 'at', archiveFieldFormat: 'date' },
-      commit: c,
-    };
-    const cfg = {
-      name: 'p',
-      namespace: 'ns',
-      compression: { codec: 'gzip', level: 6 },
-      destination: { kind: 'file', root, prefix: 'pre/' },
-    } as Pick<PolicyConfig, 'name' | 'namespace' | 'compression' | 'destination'>;
-    await expect(sealBundle(spool, b, cfg, undefined)).resolves.toMatchObject({ size: expect.any(Number) });
+    await expect(sealBundle(spool, bundleOf('b1', c), sealCfg('p'), undefined)).resolves.toMatchObject({
+      size: expect.any(Number),
+    });
   });
 
   test('keeps only checkpointed documents; a reopen truncates to the committed length', async () => {
@@ -149,20 +160,12 @@ describe('Spool', () => {
     const c = await a.finish();
     await a.close();
     await writeFile(spool.docsFile('t1'), Buffer.concat([await readFile(spool.docsFile('t1')), doc(2)]));
-    const b: JournalBundle = {
-      id: 't1',
-      state: 'sealing',
-      createdAt: new Date().toISOString(),
-      target: { database: 'd', collection: 'c', archiveField: 'at', archiveFieldFormat: 'date' },
-      commit: c,
-    };
-    const cfg = {
-      name: 'tail',
-      namespace: 'ns',
-      compression: { codec: 'gzip', level: 6 },
-      destination: { kind: 'file', root, prefix: 'pre/' },
-    } as Pick<PolicyConfig, 'name' | 'namespace' | 'compression' | 'destination'>;
-    const sealed = await sealBundle(spool, b, cfg, undefined);
+    const sealed = await sealBundle(
+      spool,
+      bundleOf('t1', c, { state: 'sealing' }),
+      sealCfg('tail'),
+      undefined,
+    );
     const docs: Buffer[] = [];
     const r = await openBundle(createReadStream(sealed.file));
     for await (const d of r.documents()) docs.push(Buffer.from(d));
@@ -183,21 +186,8 @@ describe('Spool', () => {
     a.checkpoint();
     const commit = await a.finish();
     await a.close();
-    const b: JournalBundle = {
-      id: 'types1',
-      state: 'open',
-      createdAt: new Date().toISOString(),
-      target: { database: 'db', collection: 'c', archiveField: 'createdAt', archiveFieldFormat: 'date' },
-      commit,
-      cutoffMaxMs: Date.UTC(2025, 0, 1),
-    };
-    const cfg = {
-      name: 'types',
-      namespace: 'ns',
-      compression: { codec: 'gzip', level: 6 },
-      destination: { kind: 'file', root, prefix: 'pre/' },
-    } as Pick<PolicyConfig, 'name' | 'namespace' | 'compression' | 'destination'>;
-    const sealed = await sealBundle(spool, b, cfg, [{ v: 2, key: { _id: 1 }, name: '_id_' }]);
+    const b = bundleOf('types1', commit, { cutoffMaxMs: Date.UTC(2025, 0, 1) });
+    const sealed = await sealBundle(spool, b, sealCfg('types'), [{ v: 2, key: { _id: 1 }, name: '_id_' }]);
     expect(sealed.key).toMatch(
       /^pre\/2024\/01\/02\/20240102T000000000Z_20240102T000000000Z_\d{8}T\d{9}Z_types1\.tar\.gz$/,
     );

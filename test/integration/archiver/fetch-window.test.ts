@@ -35,7 +35,22 @@ describe('archiver: range paging through age windows', () => {
     await sb?.cleanup();
   });
 
-  async function drain(coll: string, target: EligibilityTarget, cutoffMs: number) {
+  /** Inserts `docs` (indexed on `field`), pages through them to the end; what was kept and read. */
+  async function drain(
+    docs: Document[],
+    coll: string,
+    field: string,
+    format: EligibilityTarget['archiveFieldFormat'],
+    cutoffMs: number,
+  ) {
+    await insertAll(sb.db, coll, docs);
+    await sb.db.collection(coll).createIndex({ [field]: 1 });
+    const target: EligibilityTarget = {
+      database: sb.dbName,
+      collection: coll,
+      archiveField: field,
+      archiveFieldFormat: format,
+    };
     finds.clear();
     const fetcher = new Fetcher(client.db(sb.dbName).collection(coll));
     const kept: Buffer[] = [];
@@ -99,16 +114,7 @@ describe('archiver: range paging through age windows', () => {
     // Not eligible: newer than the cutoff, or an archive field of another type.
     for (let i = 0; i < 400; i++) docs.push({ _id: n++, at: new Date(now - (i % 29) * DAY) });
     for (let i = 0; i < 50; i++) docs.push({ _id: n++, at: `2020-01-0${(i % 9) + 1}` });
-    await insertAll(sb.db, 'dates', docs);
-    await sb.db.collection('dates').createIndex({ at: 1 });
-
-    const target: EligibilityTarget = {
-      database: sb.dbName,
-      collection: 'dates',
-      archiveField: 'at',
-      archiveFieldFormat: 'date',
-    };
-    const r = await drain('dates', target, cutoffMs);
+    const r = await drain(docs, 'dates', 'at', 'date', cutoffMs);
     expectExactlyOnce(r.ids, eligible);
     // Without windows every page's query selects the whole rest of the backlog: 104,822 here (16.6 ×).
     // With them: the first page (no window yet: the whole backlog), then about one backlog for the pass,
@@ -131,16 +137,7 @@ describe('archiver: range paging through age windows', () => {
     for (let i = 0; i < 3 * LIMIT; i++) docs.push({ _id: `t${i}`, ts: new BSON.Int32(nowS - 250 * 86_400) });
     const eligible = docs.map((d) => JSON.stringify(d._id));
     for (let i = 0; i < 100; i++) docs.push({ _id: `new${i}`, ts: new BSON.Int32(nowS - 86_400) });
-    await insertAll(sb.db, 'secs', docs);
-    await sb.db.collection('secs').createIndex({ ts: 1 });
-
-    const target: EligibilityTarget = {
-      database: sb.dbName,
-      collection: 'secs',
-      archiveField: 'ts',
-      archiveFieldFormat: 'epochSeconds',
-    };
-    const r = await drain('secs', target, cutoffMs);
+    const r = await drain(docs, 'secs', 'ts', 'epochSeconds', cutoffMs);
     expectExactlyOnce(r.ids, eligible);
     // 35,640 (9.9 ×) without windows, 8,202 with them.
     expect(r.examined).toBeLessThanOrEqual(5 * eligible.length);
