@@ -87,6 +87,8 @@ export function redactEnvFile(text: string): string {
     .map((line) =>
       line
         .replace(/^(export [A-Z0-9_]*(?:SECRET|PASSWORD|TOKEN)[A-Z0-9_]*=).*$/, '$1***')
+        // redactUri's pattern (operator/util/redact.ts): launch.mjs compiles test/env on its own, so
+        // nothing outside this folder can be imported here.
         .replace(/([a-z][a-z0-9+.-]*:\/\/)([^/@\s"']+)@/gi, '$1***@'),
     )
     .join('\n');
